@@ -1,0 +1,17 @@
+"""Exceptions raised by the pipeline.
+
+Every exception derives from :class:`ObscuraError` *and* the matching built-in, so callers
+can catch either (the convention of gpiozero's ``GPIOZeroError``).
+"""
+
+
+class ObscuraError(Exception):
+    """Root of every error Obscura raises on purpose."""
+
+
+class RawFormatError(ObscuraError, ValueError):
+    """A raw file or buffer is corrupt, truncated or of a layout we do not read."""
+
+
+class InvalidParameterError(ObscuraError, ValueError):
+    """A parameter has a value outside its domain; the message names both."""
