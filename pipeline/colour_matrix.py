@@ -1,0 +1,170 @@
+"""Camera RGB -> linear sRGB, from the DNG colour model.
+
+Implements the DNG specification 1.6, chapter 6 ("Mapping Camera Color Space to CIE XYZ
+Space"): ColorMatrix/CameraCalibration/ForwardMatrix pairs are interpolated in inverse
+correlated colour temperature, the white point is found from AsShotNeutral by fixed-point
+iteration, and the result is adapted to D65 with the Bradford transform (Lam 1985;
+Lindbloom, "Chromatic Adaptation") before XYZ -> sRGB (IEC 61966-2-1).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.raw_frame import CameraMetadata, Matrix3x3, as_matrix
+
+logger = logging.getLogger(__name__)
+
+# EXIF LightSource codes -> correlated colour temperature (K), as used by the DNG SDK.
+ILLUMINANT_TEMPERATURE_K: dict[int, float] = {
+    1: 5500.0,   # daylight
+    2: 4150.0,   # fluorescent
+    3: 2850.0,   # tungsten
+    4: 5500.0,   # flash
+    9: 5500.0,   # fine weather
+    10: 6500.0,  # cloudy
+    11: 7500.0,  # shade
+    12: 6430.0,  # daylight fluorescent
+    13: 5000.0,  # day white fluorescent
+    14: 4150.0,  # cool white fluorescent
+    15: 3450.0,  # white fluorescent
+    16: 2940.0,  # warm white fluorescent
+    17: 2856.0,  # standard light A
+    18: 4874.0,  # standard light B
+    19: 6774.0,  # standard light C
+    20: 5503.0,  # D55
+    21: 6504.0,  # D65
+    22: 7504.0,  # D75
+    23: 5003.0,  # D50
+    24: 3200.0,  # ISO studio tungsten
+}
+
+D50_XY = (0.34567, 0.35850)
+D65_XY = (0.31271, 0.32902)
+
+BRADFORD = np.array(
+    [[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]]
+)
+XYZ_TO_LINEAR_SRGB = np.array(
+    [
+        [3.2404542, -1.5371385, -0.4985314],
+        [-0.9692660, 1.8760108, 0.0415560],
+        [0.0556434, -0.2040259, 1.0572252],
+    ]
+)
+
+
+def xy_to_xyz(xy: tuple[float, float]) -> npt.NDArray[np.float64]:
+    """XYZ with Y = 1 of a chromaticity ``xy``."""
+    x, y = xy
+    return np.array([x / y, 1.0, (1.0 - x - y) / y])
+
+
+def xyz_to_xy(xyz: npt.NDArray[np.float64]) -> tuple[float, float]:
+    """Chromaticity of an XYZ triple."""
+    s = float(np.sum(xyz))
+    return (float(xyz[0] / s), float(xyz[1] / s))
+
+
+def bradford_adaptation(
+    source_xy: tuple[float, float], target_xy: tuple[float, float]
+) -> npt.NDArray[np.float64]:
+    """(3, 3) XYZ -> XYZ chromatic adaptation from ``source_xy`` white to ``target_xy``."""
+    source = BRADFORD @ xy_to_xyz(source_xy)
+    target = BRADFORD @ xy_to_xyz(target_xy)
+    return np.linalg.inv(BRADFORD) @ np.diag(target / source) @ BRADFORD
+
+
+def temperature_from_xy(xy: tuple[float, float]) -> float:
+    """Correlated colour temperature (K) of ``xy``.
+
+    McCamy, "Correlated color temperature as an explicit function of chromaticity
+    coordinates", Color Res. Appl. 17(2), 1992; accurate to a few K over 2,000-12,500 K.
+    """
+    x, y = xy
+    n = (x - 0.3320) / (0.1858 - y)
+    cct = 449.0 * n**3 + 3525.0 * n**2 + 6823.3 * n + 5520.33
+    return float(np.clip(cct, 1500.0, 25000.0))
+
+
+def _interpolation_weight(metadata: CameraMetadata, temperature_k: float) -> float:
+    """Weight of illuminant 1 (DNG spec: linear in inverse temperature, clamped)."""
+    if metadata.color_matrix_2 is None or metadata.calibration_illuminant_2 is None:
+        return 1.0
+    t1 = ILLUMINANT_TEMPERATURE_K.get(metadata.calibration_illuminant_1 or 21, 6504.0)
+    t2 = ILLUMINANT_TEMPERATURE_K.get(metadata.calibration_illuminant_2, 6504.0)
+    if t1 == t2:
+        return 1.0
+    w = (1.0 / temperature_k - 1.0 / t2) / (1.0 / t1 - 1.0 / t2)
+    return float(np.clip(w, 0.0, 1.0))
+
+
+def _blend(
+    m1: Matrix3x3 | None, m2: Matrix3x3 | None, weight_1: float
+) -> npt.NDArray[np.float64] | None:
+    if m1 is None:
+        return None
+    if m2 is None:
+        return as_matrix(m1)
+    return weight_1 * as_matrix(m1) + (1.0 - weight_1) * as_matrix(m2)
+
+
+def _xyz_to_camera(metadata: CameraMetadata, temperature_k: float) -> npt.NDArray[np.float64]:
+    """CC * CM at ``temperature_k`` (AnalogBalance is taken as identity)."""
+    w = _interpolation_weight(metadata, temperature_k)
+    cm = _blend(metadata.color_matrix_1, metadata.color_matrix_2, w)
+    cc = _blend(metadata.camera_calibration_1, metadata.camera_calibration_2, w)
+    assert cm is not None
+    return cm if cc is None else cc @ cm
+
+
+def white_xy_from_neutral(
+    metadata: CameraMetadata, neutral: npt.NDArray[np.float64]
+) -> tuple[float, float]:
+    """Chromaticity of the scene white whose camera response is ``neutral`` (DNG spec ch. 6)."""
+    xy = D50_XY
+    for _ in range(30):
+        xyz = np.linalg.solve(_xyz_to_camera(metadata, temperature_from_xy(xy)), neutral)
+        if xyz[1] <= 0 or np.sum(xyz) <= 0:
+            return D50_XY
+        new_xy = xyz_to_xy(xyz)
+        if abs(new_xy[0] - xy[0]) + abs(new_xy[1] - xy[1]) < 1e-7:
+            return new_xy
+        xy = new_xy
+    return xy
+
+
+def camera_to_srgb_matrix(
+    metadata: CameraMetadata, neutral: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float32]:
+    """(3, 3) float32 taking white-balanced camera RGB to linear sRGB (D65).
+
+    ``neutral`` is the camera's response to the scene white (AsShotNeutral, or an automatic
+    estimate). White-balanced means each camera channel was divided by ``neutral``, so camera
+    (1, 1, 1) is the white; the returned matrix maps it to sRGB (1, 1, 1). Without a
+    ColorMatrix the camera is assumed to be sRGB (and a warning is logged).
+    """
+    neutral = np.asarray(neutral, dtype=np.float64)
+    if metadata.color_matrix_1 is None:
+        logger.warning("no ColorMatrix in the metadata: treating camera RGB as sRGB")
+        return np.eye(3, dtype=np.float32)
+    white_xy = white_xy_from_neutral(metadata, neutral)
+    temperature_k = temperature_from_xy(white_xy)
+    weight_1 = _interpolation_weight(metadata, temperature_k)
+    forward = _blend(metadata.forward_matrix_1, metadata.forward_matrix_2, weight_1)
+    if forward is not None:
+        cc = _blend(metadata.camera_calibration_1, metadata.camera_calibration_2, weight_1)
+        cc = np.eye(3) if cc is None else cc
+        reference_neutral = np.linalg.solve(cc, neutral)
+        camera_to_xyz_d50 = forward @ np.diag(1.0 / reference_neutral) @ np.linalg.inv(cc)
+    else:
+        camera_to_xyz = np.linalg.inv(_xyz_to_camera(metadata, temperature_k))
+        camera_to_xyz_d50 = bradford_adaptation(white_xy, D50_XY) @ camera_to_xyz
+    balanced_to_xyz_d50 = camera_to_xyz_d50 @ np.diag(neutral)
+    balanced_to_srgb = XYZ_TO_LINEAR_SRGB @ bradford_adaptation(D50_XY, D65_XY) @ balanced_to_xyz_d50
+    # Camera white must land exactly on sRGB white: remove rounding in the tags' rationals.
+    balanced_to_srgb /= (balanced_to_srgb @ np.ones(3))[:, None]
+    return balanced_to_srgb.astype(np.float32)

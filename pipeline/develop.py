@@ -1,0 +1,115 @@
+"""The single-frame develop pipeline: every stage, in order, on one screen.
+
+Raw mosaic (sensor units) -> normalised mosaic -> scene-linear camera RGB -> scene-linear
+sRGB -> display-linear -> sRGB-encoded float32 in [0, 1]. Encoders take it from there.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline import (
+    black_level,
+    colour,
+    defect_pixels,
+    highlights,
+    lens_shading,
+    local_tone_mapping,
+    sharpen,
+    tone_curve,
+    white_balance,
+)
+from pipeline.colour_matrix import camera_to_srgb_matrix
+from pipeline.demosaic import demosaic
+from pipeline.errors import InvalidParameterError
+from pipeline.exposure import auto_exposure_ev
+from pipeline.look import Look, find_look
+from pipeline.output_transform import encode_srgb
+from pipeline.raw_frame import CameraMetadata, RawFrame
+
+logger = logging.getLogger(__name__)
+
+STATS_LONG_SIDE_PX = 512
+
+
+@dataclass(frozen=True)
+class DevelopParams:
+    """How to develop a frame.
+
+    ``white_balance``: "as-shot" uses the camera's AsShotNeutral (falling back to "auto"
+    when the file has none); "auto" estimates it from the image.
+    """
+
+    look: str | Look = "standard"
+    white_balance: Literal["as-shot", "auto"] = "as-shot"
+    exposure_compensation_ev: float = 0.0
+    correct_defects: bool = True
+    resolved_look: Look = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.white_balance not in ("as-shot", "auto"):
+            raise InvalidParameterError(
+                f"white_balance={self.white_balance!r}: expected 'as-shot' or 'auto'"
+            )
+        if not -8.0 <= self.exposure_compensation_ev <= 8.0:
+            raise InvalidParameterError(
+                f"exposure_compensation_ev={self.exposure_compensation_ev}: expected -8..8"
+            )
+        look = self.look if isinstance(self.look, Look) else find_look(self.look)
+        object.__setattr__(self, "resolved_look", look)
+
+
+def scene_neutral(
+    cfa: npt.NDArray[np.float32], metadata: CameraMetadata, mode: str
+) -> npt.NDArray[np.float64]:
+    """Camera response to the scene white: as shot when known and asked for, else estimated."""
+    if mode == "as-shot" and metadata.as_shot_neutral is not None:
+        return np.asarray(metadata.as_shot_neutral, dtype=np.float64)
+    if mode == "as-shot":
+        logger.info("no AsShotNeutral: estimating the white balance from the image")
+    return white_balance.estimate_neutral_shades_of_grey(cfa, metadata.cfa_pattern)
+
+
+def develop(frame: RawFrame, params: DevelopParams | None = None) -> npt.NDArray[np.float32]:
+    """Develop one raw frame into an sRGB-encoded (H, W, 3) float32 image in [0, 1]."""
+    params = params or DevelopParams()
+    look = params.resolved_look
+    meta = frame.metadata
+    pattern = meta.cfa_pattern
+
+    # Raw domain: one float32 mosaic, modified in place.
+    cfa = black_level.normalize(frame.cfa, meta.black_level, meta.white_level)
+    if params.correct_defects:
+        cfa = defect_pixels.correct_hot_and_dead(cfa)
+    if meta.lens_shading is not None:
+        lens_shading.apply(cfa, meta.lens_shading, out=cfa)
+    neutral = scene_neutral(cfa, meta, params.white_balance)
+    white_balance.apply(cfa, pattern, white_balance.gains_from_neutral(neutral), out=cfa)
+    highlights.clip_to_neutral(cfa)
+    rgb = demosaic(cfa, pattern)
+    del cfa
+
+    # Scene-referred colour.
+    matrix = camera_to_srgb_matrix(meta, neutral)
+    if look.colorimetric:
+        gain = 2.0 ** (meta.baseline_exposure_ev + params.exposure_compensation_ev)
+        colour.apply_matrix(rgb, matrix * gain)
+        return encode_srgb(rgb)
+    factor = max(1, round(max(rgb.shape[:2]) / STATS_LONG_SIDE_PX))
+    small = colour.apply_matrix(colour.box_downsample(rgb, factor), matrix)
+    small_luminance = colour.luminance(small)
+    gain = 2.0 ** (auto_exposure_ev(small_luminance) + params.exposure_compensation_ev)
+    colour.apply_matrix(rgb, matrix * gain)
+
+    # Tone: local, then global, then display encoding and sharpening.
+    tone_map = local_tone_mapping.fit(small_luminance * np.float32(gain), look.local_tone_strength)
+    local_tone_mapping.apply(rgb, tone_map)
+    curve = tone_curve.FilmicCurve(contrast=look.contrast, white=tone_map.mapped(gain))
+    tone_curve.apply(rgb, curve)
+    encode_srgb(rgb)
+    return sharpen.unsharp_mask(rgb, look.sharpen_amount, look.sharpen_radius_px)

@@ -1,0 +1,1 @@
+"""Encoders: developed images and metadata to file bytes (no file I/O here)."""

@@ -1,0 +1,55 @@
+"""Display encoding: the sRGB transfer function and quantisation."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.errors import InvalidParameterError
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _srgb_encode(v):
+    # IEC 61966-2-1 transfer function.
+    if v <= np.float32(0.0031308):
+        return np.float32(12.92) * v
+    return np.float32(1.055) * v ** np.float32(1.0 / 2.4) - np.float32(0.055)
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _encode_kernel(rgb):
+    h, w, _ = rgb.shape
+    for y in numba.prange(h):
+        for x in range(w):
+            for c in range(3):
+                v = min(max(rgb[y, x, c], np.float32(0.0)), np.float32(1.0))
+                rgb[y, x, c] = _srgb_encode(v)
+
+
+def encode_srgb(rgb: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Clip display-linear (H, W, 3) float32 to [0, 1] and apply the sRGB curve, in place."""
+    _encode_kernel(rgb)
+    return rgb
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _quantize_kernel(rgb, max_code, out):
+    h, w, _ = rgb.shape
+    for y in numba.prange(h):
+        for x in range(w):
+            for c in range(3):
+                v = min(max(rgb[y, x, c], np.float32(0.0)), np.float32(1.0))
+                out[y, x, c] = int(v * max_code + np.float32(0.5))
+
+
+def quantize(
+    rgb: npt.NDArray[np.float32], dtype: type[np.uint8] | type[np.uint16]
+) -> npt.NDArray[np.uint8] | npt.NDArray[np.uint16]:
+    """Round encoded (H, W, 3) float32 in [0, 1] to the full range of uint8 or uint16."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.uint8, np.uint16):
+        raise InvalidParameterError(f"dtype={dtype}: expected uint8 or uint16")
+    out = np.empty(rgb.shape, dtype=dtype)
+    _quantize_kernel(rgb, np.float32(np.iinfo(dtype).max), out)
+    return out

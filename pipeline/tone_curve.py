@@ -1,0 +1,86 @@
+"""Filmic tone curve: scene-linear light to display-linear light, hue-preserving.
+
+The curve is a log-logistic sigmoid, y = x^c / (x^c + s^c) (the Naka-Rushton form used
+for photoreceptor response and by darktable's "sigmoid" module), with contrast ``c`` and
+``s`` chosen so middle grey maps to middle grey, then rescaled so the scene's white point
+maps to display white. It is applied to max(R, G, B) and the pixel is scaled by the
+ratio, so hues do not shift; colours approaching display white are blended towards it
+("path to white", as film and darktable's filmic do), so bright lights burn out to white
+rather than to a flat saturated colour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.errors import InvalidParameterError
+from pipeline.exposure import MIDDLE_GREY
+
+
+@dataclass(frozen=True)
+class FilmicCurve:
+    """Parameters of the sigmoid; ``white`` is the scene value that becomes display white."""
+
+    contrast: float = 1.3
+    white: float = 4.0
+    grey_in: float = MIDDLE_GREY
+    grey_out: float = MIDDLE_GREY
+    desaturate_from: float = 0.8
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.contrast <= 4.0:
+            raise InvalidParameterError(f"contrast={self.contrast}: expected 0.5..4")
+        if self.white <= self.grey_in:
+            raise InvalidParameterError(f"white={self.white}: must be above grey_in={self.grey_in}")
+
+    @property
+    def scale_power(self) -> float:
+        """s^c, from f(grey_in) = grey_out before rescaling."""
+        return self.grey_in**self.contrast * (1.0 / self.grey_out - 1.0)
+
+    def __call__(self, x: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """The curve on scalar or array input (reference implementation for tests)."""
+        x = np.maximum(np.asarray(x, dtype=np.float64), 0.0)
+        c, sc = self.contrast, self.scale_power
+        white_out = self.white**c / (self.white**c + sc)
+        return np.minimum(x**c / (x**c + sc) / white_out, 1.0)
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _apply_kernel(rgb, contrast, scale_power, white_out, desaturate_from):
+    h, w, _ = rgb.shape
+    inv_span = np.float32(1.0) / (np.float32(1.0) - desaturate_from)
+    for y in numba.prange(h):
+        for x in range(w):
+            r = max(rgb[y, x, 0], np.float32(0.0))
+            g = max(rgb[y, x, 1], np.float32(0.0))
+            b = max(rgb[y, x, 2], np.float32(0.0))
+            n = max(r, max(g, b))
+            if n <= np.float32(1e-12):
+                rgb[y, x, 0] = 0.0
+                rgb[y, x, 1] = 0.0
+                rgb[y, x, 2] = 0.0
+                continue
+            p = n**contrast
+            t = min(p / (p + scale_power) / white_out, np.float32(1.0))
+            ratio = t / n
+            mix = min(max((t - desaturate_from) * inv_span, np.float32(0.0)), np.float32(1.0))
+            mix = mix * mix
+            rgb[y, x, 0] = r * ratio * (1 - mix) + t * mix
+            rgb[y, x, 1] = g * ratio * (1 - mix) + t * mix
+            rgb[y, x, 2] = b * ratio * (1 - mix) + t * mix
+
+
+def apply(rgb: npt.NDArray[np.float32], curve: FilmicCurve) -> npt.NDArray[np.float32]:
+    """Tone-map a scene-linear (H, W, 3) float32 image to display-linear [0, 1], in place."""
+    c = curve.contrast
+    sc = curve.scale_power
+    white_out = curve.white**c / (curve.white**c + sc)
+    _apply_kernel(
+        rgb, np.float32(c), np.float32(sc), np.float32(white_out), np.float32(curve.desaturate_from)
+    )
+    return rgb
