@@ -1,0 +1,9 @@
+"""Obscura's image pipeline: pure functions on arrays, no hardware.
+
+The single-frame develop is composed in :mod:`pipeline.develop`; each stage is its own
+module. ``from pipeline import demosaic`` is the public demosaicing entry point.
+"""
+
+from pipeline.demosaic import demosaic
+
+__all__ = ["demosaic"]

@@ -6,7 +6,10 @@ sRGB -> display-linear -> sRGB-encoded float32 in [0, 1]. Encoders take it from 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -75,41 +78,73 @@ def scene_neutral(
     return white_balance.estimate_neutral_shades_of_grey(cfa, metadata.cfa_pattern)
 
 
-def develop(frame: RawFrame, params: DevelopParams | None = None) -> npt.NDArray[np.float32]:
+class StageTimer:
+    """Wall-clock seconds per stage, for ``bench/``; a disabled timer costs nothing."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def develop(
+    frame: RawFrame, params: DevelopParams | None = None, timer: StageTimer | None = None
+) -> npt.NDArray[np.float32]:
     """Develop one raw frame into an sRGB-encoded (H, W, 3) float32 image in [0, 1]."""
     params = params or DevelopParams()
+    stage = timer or StageTimer(enabled=False)
     look = params.resolved_look
     meta = frame.metadata
     pattern = meta.cfa_pattern
 
     # Raw domain: one float32 mosaic, modified in place.
-    cfa = black_level.normalize(frame.cfa, meta.black_level, meta.white_level)
+    with stage("black level"):
+        cfa = black_level.normalize(frame.cfa, meta.black_level, meta.white_level)
     if params.correct_defects:
-        cfa = defect_pixels.correct_hot_and_dead(cfa)
+        with stage("defect pixels"):
+            cfa = defect_pixels.correct_hot_and_dead(cfa)
     if meta.lens_shading is not None:
-        lens_shading.apply(cfa, meta.lens_shading, out=cfa)
-    neutral = scene_neutral(cfa, meta, params.white_balance)
-    white_balance.apply(cfa, pattern, white_balance.gains_from_neutral(neutral), out=cfa)
-    highlights.clip_to_neutral(cfa)
-    rgb = demosaic(cfa, pattern)
+        with stage("lens shading"):
+            lens_shading.apply(cfa, meta.lens_shading, out=cfa)
+    with stage("white balance + highlights"):
+        neutral = scene_neutral(cfa, meta, params.white_balance)
+        white_balance.apply(cfa, pattern, white_balance.gains_from_neutral(neutral), out=cfa)
+        highlights.clip_to_neutral(cfa)
+    with stage("demosaic"):
+        rgb = demosaic(cfa, pattern)
     del cfa
 
     # Scene-referred colour.
     matrix = camera_to_srgb_matrix(meta, neutral)
     if look.colorimetric:
-        gain = 2.0 ** (meta.baseline_exposure_ev + params.exposure_compensation_ev)
+        with stage("colour"):
+            gain = 2.0 ** (meta.baseline_exposure_ev + params.exposure_compensation_ev)
+            colour.apply_matrix(rgb, matrix * gain)
+        with stage("output"):
+            return encode_srgb(rgb)
+    with stage("colour + exposure"):
+        factor = max(1, round(max(rgb.shape[:2]) / STATS_LONG_SIDE_PX))
+        small = colour.apply_matrix(colour.box_downsample(rgb, factor), matrix)
+        small_luminance = colour.luminance(small)
+        gain = 2.0 ** (auto_exposure_ev(small_luminance) + params.exposure_compensation_ev)
         colour.apply_matrix(rgb, matrix * gain)
-        return encode_srgb(rgb)
-    factor = max(1, round(max(rgb.shape[:2]) / STATS_LONG_SIDE_PX))
-    small = colour.apply_matrix(colour.box_downsample(rgb, factor), matrix)
-    small_luminance = colour.luminance(small)
-    gain = 2.0 ** (auto_exposure_ev(small_luminance) + params.exposure_compensation_ev)
-    colour.apply_matrix(rgb, matrix * gain)
 
     # Tone: local, then global, then display encoding and sharpening.
-    tone_map = local_tone_mapping.fit(small_luminance * np.float32(gain), look.local_tone_strength)
-    local_tone_mapping.apply(rgb, tone_map)
-    curve = tone_curve.FilmicCurve(contrast=look.contrast, white=tone_map.mapped(gain))
-    tone_curve.apply(rgb, curve)
-    encode_srgb(rgb)
-    return sharpen.unsharp_mask(rgb, look.sharpen_amount, look.sharpen_radius_px)
+    with stage("local tone mapping"):
+        tone_map = local_tone_mapping.fit(small_luminance * np.float32(gain), look.local_tone_strength)
+        local_tone_mapping.apply(rgb, tone_map)
+    with stage("tone curve"):
+        curve = tone_curve.FilmicCurve(contrast=look.contrast, white=tone_map.mapped(gain))
+        tone_curve.apply(rgb, curve)
+    with stage("output"):
+        encode_srgb(rgb)
+    with stage("sharpen"):
+        return sharpen.unsharp_mask(rgb, look.sharpen_amount, look.sharpen_radius_px)

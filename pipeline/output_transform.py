@@ -17,19 +17,37 @@ def _srgb_encode(v):
     return np.float32(1.055) * v ** np.float32(1.0 / 2.4) - np.float32(0.055)
 
 
+_LUT_SIZE = 1 << 16
+
+
+@numba.njit(cache=True, nogil=True)
+def _encode_table(size):
+    table = np.empty(size + 1, dtype=np.float32)
+    for i in range(size + 1):
+        table[i] = _srgb_encode(np.float32(i / size))
+    return table
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _encode_kernel(rgb):
+def _encode_kernel(rgb, table):
     h, w, _ = rgb.shape
+    size = table.shape[0] - 1
     for y in numba.prange(h):
         for x in range(w):
             for c in range(3):
-                v = min(max(rgb[y, x, c], np.float32(0.0)), np.float32(1.0))
-                rgb[y, x, c] = _srgb_encode(v)
+                v = min(max(rgb[y, x, c], np.float32(0.0)), np.float32(1.0)) * size
+                i = min(int(v), size - 1)
+                t = v - i
+                rgb[y, x, c] = table[i] + t * (table[i + 1] - table[i])
 
 
 def encode_srgb(rgb: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Clip display-linear (H, W, 3) float32 to [0, 1] and apply the sRGB curve, in place."""
-    _encode_kernel(rgb)
+    """Clip display-linear (H, W, 3) float32 to [0, 1] and apply the sRGB curve, in place.
+
+    The curve is tabulated at 65,537 points and interpolated linearly (error < 2e-5,
+    well below a 16-bit code): a table lookup is several times cheaper than ``pow``.
+    """
+    _encode_kernel(rgb, _encode_table(_LUT_SIZE))
     return rgb
 
 

@@ -1,6 +1,6 @@
 """Sharpening: unsharp mask on display-encoded luma, with coring.
 
-The detail layer is luma minus its Gaussian blur; differences smaller than ``threshold``
+The detail layer is luma minus its (separable) Gaussian blur; differences smaller than ``threshold``
 are left alone (coring) so noise is not amplified, and the same detail is added to R, G
 and B so sharpening adds no colour fringes.
 """
@@ -27,24 +27,31 @@ def _luma_kernel(rgb, out):
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _unsharp_kernel(rgb, luma, taps, amount, threshold):
+def _blur_rows_kernel(luma, taps, out):
+    h, w = luma.shape
+    r = taps.shape[0] // 2
+    for y in numba.prange(h):
+        for x in range(w):
+            acc = np.float32(0.0)
+            for d in range(-r, r + 1):
+                acc += taps[d + r] * luma[y, min(max(x + d, 0), w - 1)]
+            out[y, x] = acc
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _unsharp_kernel(rgb, luma, row_blurred, taps, amount, threshold):
     h, w, _ = rgb.shape
     r = taps.shape[0] // 2
     for y in numba.prange(h):
         for x in range(w):
             blur = np.float32(0.0)
-            for dy in range(-r, r + 1):
-                yy = min(max(y + dy, 0), h - 1)
-                row = np.float32(0.0)
-                for dx in range(-r, r + 1):
-                    xx = min(max(x + dx, 0), w - 1)
-                    row += taps[dx + r] * luma[yy, xx]
-                blur += taps[dy + r] * row
-            d = luma[y, x] - blur
-            if d > threshold:
-                detail = amount * (d - threshold)
-            elif d < -threshold:
-                detail = amount * (d + threshold)
+            for d in range(-r, r + 1):
+                blur += taps[d + r] * row_blurred[min(max(y + d, 0), h - 1), x]
+            diff = luma[y, x] - blur
+            if diff > threshold:
+                detail = amount * (diff - threshold)
+            elif diff < -threshold:
+                detail = amount * (diff + threshold)
             else:
                 continue
             for c in range(3):
@@ -71,5 +78,7 @@ def unsharp_mask(
     taps = (taps / taps.sum()).astype(np.float32)
     luma = np.empty(rgb.shape[:2], dtype=np.float32)
     _luma_kernel(rgb, luma)
-    _unsharp_kernel(rgb, luma, taps, np.float32(amount), np.float32(threshold))
+    row_blurred = np.empty_like(luma)
+    _blur_rows_kernel(luma, taps, row_blurred)
+    _unsharp_kernel(rgb, luma, row_blurred, taps, np.float32(amount), np.float32(threshold))
     return rgb

@@ -50,7 +50,7 @@ class FilmicCurve:
         return np.minimum(x**c / (x**c + sc) / white_out, 1.0)
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
 def _apply_kernel(rgb, contrast, scale_power, white_out, desaturate_from):
     h, w, _ = rgb.shape
     inv_span = np.float32(1.0) / (np.float32(1.0) - desaturate_from)
@@ -65,7 +65,7 @@ def _apply_kernel(rgb, contrast, scale_power, white_out, desaturate_from):
                 rgb[y, x, 1] = 0.0
                 rgb[y, x, 2] = 0.0
                 continue
-            p = n**contrast
+            p = np.exp2(contrast * np.log2(n))
             t = min(p / (p + scale_power) / white_out, np.float32(1.0))
             ratio = t / n
             mix = min(max((t - desaturate_from) * inv_span, np.float32(0.0)), np.float32(1.0))

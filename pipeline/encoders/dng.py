@@ -1,0 +1,102 @@
+"""DNG encoding of raw frames (Adobe DNG specification 1.6), with tifffile.
+
+One uncompressed 16-bit CFA image in IFD0 with the colour, white balance, noise and EXIF
+tags of its :class:`~pipeline.raw_frame.CameraMetadata`; LibRaw, darktable and RawTherapee
+read this layout.
+"""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+
+import numpy as np
+import tifffile
+
+from pipeline.encoders.exif import SOFTWARE
+from pipeline.errors import InvalidParameterError
+from pipeline.raw_frame import Matrix3x3, RawFrame
+
+# TIFF field types.
+_BYTE, _ASCII, _SHORT, _LONG, _RATIONAL, _SRATIONAL, _DOUBLE = 1, 2, 3, 4, 5, 10, 12
+
+
+def _rationals(values: tuple[float, ...] | list[float], signed: bool = False) -> tuple[int, ...]:
+    pairs: list[int] = []
+    for v in values:
+        f = Fraction(float(v)).limit_denominator(1_000_000 if signed else 10_000_000)
+        if not signed and f < 0:
+            raise InvalidParameterError(f"value {v} must not be negative in an unsigned rational")
+        pairs += [f.numerator, f.denominator]
+    return tuple(pairs)
+
+
+def _matrix_tag(code: int, matrix: Matrix3x3 | None) -> list[tuple]:
+    if matrix is None:
+        return []
+    return [(code, _SRATIONAL, 9, _rationals(matrix, signed=True), True)]
+
+
+def encode_dng(frame: RawFrame) -> bytes:
+    """DNG bytes of ``frame``: its (H, W) uint16 mosaic and its metadata."""
+    cfa = np.ascontiguousarray(frame.cfa)
+    if cfa.dtype != np.uint16 or cfa.ndim != 2:
+        raise InvalidParameterError(f"frame.cfa is {cfa.dtype} {cfa.shape}: expected (H, W) uint16")
+    m = frame.metadata
+    model = m.model or "unknown"
+    tags: list[tuple] = [
+        (33421, _SHORT, 2, (2, 2), True),  # CFARepeatPatternDim
+        (33422, _BYTE, 4, tuple(int(c) for c in m.cfa_pattern.channels.ravel()), True),
+        (50706, _BYTE, 4, (1, 4, 0, 0), True),  # DNGVersion
+        (50707, _BYTE, 4, (1, 1, 0, 0), True),  # DNGBackwardVersion
+        (50708, _ASCII, 0, f"{m.make} {model}".strip(), True),  # UniqueCameraModel
+        (50713, _SHORT, 2, (2, 2), True),  # BlackLevelRepeatDim
+        (50714, _RATIONAL, 4, _rationals(m.black_level), True),  # BlackLevel
+        (50717, _LONG, 1, int(round(m.white_level)), True),  # WhiteLevel
+        (50730, _SRATIONAL, 1, _rationals([m.baseline_exposure_ev], signed=True), True),
+    ]
+    tags += _matrix_tag(50721, m.color_matrix_1)
+    tags += _matrix_tag(50722, m.color_matrix_2)
+    tags += _matrix_tag(50723, m.camera_calibration_1)
+    tags += _matrix_tag(50724, m.camera_calibration_2)
+    tags += _matrix_tag(50964, m.forward_matrix_1)
+    tags += _matrix_tag(50965, m.forward_matrix_2)
+    if m.calibration_illuminant_1 is not None:
+        tags.append((50778, _SHORT, 1, m.calibration_illuminant_1, True))
+    if m.calibration_illuminant_2 is not None:
+        tags.append((50779, _SHORT, 1, m.calibration_illuminant_2, True))
+    if m.as_shot_neutral is not None:
+        tags.append((50728, _RATIONAL, 3, _rationals(m.as_shot_neutral), True))
+    if m.noise_profile:
+        flat = tuple(float(v) for pair in m.noise_profile for v in pair)
+        tags.append((51041, _DOUBLE, len(flat), flat, True))
+    if m.exposure_time_s:
+        tags.append((33434, _RATIONAL, 1, _rationals([m.exposure_time_s]), True))
+    if m.f_number:
+        tags.append((33437, _RATIONAL, 1, _rationals([m.f_number]), True))
+    if m.iso:
+        tags.append((34855, _SHORT, 1, int(min(round(m.iso), 65535)), True))
+    if m.focal_length_mm:
+        tags.append((37386, _RATIONAL, 1, _rationals([m.focal_length_mm]), True))
+    if m.datetime_original is not None:
+        stamp = m.datetime_original.strftime("%Y:%m:%d %H:%M:%S")
+        tags.append((36867, _ASCII, 0, stamp, True))
+    if m.lens_model:
+        tags.append((42036, _ASCII, 0, m.lens_model, True))
+    if m.orientation != 1:
+        tags.append((274, _SHORT, 1, m.orientation, True))
+    buffer = io.BytesIO()
+    tifffile.imwrite(
+        buffer,
+        cfa,
+        photometric=tifffile.PHOTOMETRIC.CFA,
+        subfiletype=0,
+        software=SOFTWARE,
+        metadata=None,
+        extratags=tags + _make_model_tags(m.make, model),
+    )
+    return buffer.getvalue()
+
+
+def _make_model_tags(make: str, model: str) -> list[tuple]:
+    return [(271, _ASCII, 0, make or "Obscura", True), (272, _ASCII, 0, model, True)]
