@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # tifffile warns about every oddity it meets; our reader turns real problems into errors.
+        logging.getLogger("tifffile").setLevel(logging.ERROR)
     try:
         return args.run(args)
     except (ObscuraError, OSError) as exc:

@@ -25,10 +25,11 @@ def develop_file(
     The output type follows ``destination``'s suffix (.jpg/.jpeg or .tif/.tiff).
     """
     frame = read_dng(source)
-    rgb = develop(frame, params)
-    if destination.suffix.lower() in (".tif", ".tiff"):
-        data = encode_tiff16(quantize(rgb, np.uint16), frame.metadata)
+    is_tiff = destination.suffix.lower() in (".tif", ".tiff")
+    image = quantize(develop(frame, params), np.uint16 if is_tiff else np.uint8)
+    if is_tiff:
+        data = encode_tiff16(image, frame.metadata)
     else:
-        data = encode_jpeg(quantize(rgb, np.uint8), frame.metadata, quality=jpeg_quality)
+        data = encode_jpeg(image, frame.metadata, quality=jpeg_quality)
     logger.info("writing %s (%d bytes)", destination, len(data))
     return write_atomic(destination, data)

@@ -13,49 +13,74 @@ import numpy.typing as npt
 
 from pipeline.errors import InvalidParameterError
 
+_BAND_ROWS = 64
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _luma(rgb, y, x):
+    return (
+        np.float32(0.299) * rgb[y, x, 0]
+        + np.float32(0.587) * rgb[y, x, 1]
+        + np.float32(0.114) * rgb[y, x, 2]
+    )
+
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _luma_kernel(rgb, out):
+def _halo_luma_kernel(rgb, band_rows, r, halo):
+    # Luma of the r rows above and below every band, read before any band writes.
     h, w, _ = rgb.shape
-    for y in numba.prange(h):
-        for x in range(w):
-            out[y, x] = (
-                np.float32(0.299) * rgb[y, x, 0]
-                + np.float32(0.587) * rgb[y, x, 1]
-                + np.float32(0.114) * rgb[y, x, 2]
-            )
+    for band in numba.prange(halo.shape[0]):
+        y0 = band * band_rows
+        y1 = min(y0 + band_rows, h)
+        for j in range(r):
+            above = min(max(y0 - r + j, 0), h - 1)
+            below = min(y1 + j, h - 1)
+            for x in range(w):
+                halo[band, j, x] = _luma(rgb, above, x)
+                halo[band, r + j, x] = _luma(rgb, below, x)
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _blur_rows_kernel(luma, taps, out):
-    h, w = luma.shape
-    r = taps.shape[0] // 2
-    for y in numba.prange(h):
-        for x in range(w):
-            acc = np.float32(0.0)
-            for d in range(-r, r + 1):
-                acc += taps[d + r] * luma[y, min(max(x + d, 0), w - 1)]
-            out[y, x] = acc
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _unsharp_kernel(rgb, luma, row_blurred, taps, amount, threshold):
+def _unsharp_kernel(rgb, halo, taps, amount, threshold, band_rows):
+    # Each band reads only its own rows of rgb (and the halo), so bands run in parallel
+    # without a full-frame luma image and without reading a neighbour's sharpened rows.
     h, w, _ = rgb.shape
     r = taps.shape[0] // 2
-    for y in numba.prange(h):
-        for x in range(w):
-            blur = np.float32(0.0)
-            for d in range(-r, r + 1):
-                blur += taps[d + r] * row_blurred[min(max(y + d, 0), h - 1), x]
-            diff = luma[y, x] - blur
-            if diff > threshold:
-                detail = amount * (diff - threshold)
-            elif diff < -threshold:
-                detail = amount * (diff + threshold)
-            else:
-                continue
-            for c in range(3):
-                rgb[y, x, c] += detail
+    for band in numba.prange(halo.shape[0]):
+        y0 = band * band_rows
+        y1 = min(y0 + band_rows, h)
+        n = y1 - y0 + 2 * r
+        luma = np.empty((n, w), dtype=np.float32)
+        for j in range(r):
+            luma[j] = halo[band, j]
+            luma[n - r + j] = halo[band, r + j]
+        for y in range(y0, y1):
+            for x in range(w):
+                luma[y - y0 + r, x] = _luma(rgb, y, x)
+        rows = np.empty((n, w), dtype=np.float32)
+        for k in range(n):
+            for x in range(w):
+                acc = np.float32(0.0)
+                for d in range(-r, r + 1):
+                    acc += taps[d + r] * luma[k, min(max(x + d, 0), w - 1)]
+                rows[k, x] = acc
+        for y in range(y0, y1):
+            k = y - y0 + r
+            for x in range(w):
+                blur = np.float32(0.0)
+                for d in range(-r, r + 1):
+                    # Rows beyond the frame repeat its edge row, as the halo does.
+                    kk = min(max(y + d, 0), h - 1) - y0 + r
+                    blur += taps[d + r] * rows[kk, x]
+                diff = luma[k, x] - blur
+                if diff > threshold:
+                    detail = amount * (diff - threshold)
+                elif diff < -threshold:
+                    detail = amount * (diff + threshold)
+                else:
+                    continue
+                for c in range(3):
+                    rgb[y, x, c] += detail
 
 
 def unsharp_mask(
@@ -76,9 +101,9 @@ def unsharp_mask(
     offsets = np.arange(-half, half + 1, dtype=np.float64)
     taps = np.exp(-0.5 * (offsets / radius_px) ** 2)
     taps = (taps / taps.sum()).astype(np.float32)
-    luma = np.empty(rgb.shape[:2], dtype=np.float32)
-    _luma_kernel(rgb, luma)
-    row_blurred = np.empty_like(luma)
-    _blur_rows_kernel(luma, taps, row_blurred)
-    _unsharp_kernel(rgb, luma, row_blurred, taps, np.float32(amount), np.float32(threshold))
+    band_rows = max(_BAND_ROWS, half)
+    n_bands = -(-rgb.shape[0] // band_rows)
+    halo = np.empty((n_bands, 2 * half, rgb.shape[1]), dtype=np.float32)
+    _halo_luma_kernel(rgb, band_rows, half, halo)
+    _unsharp_kernel(rgb, halo, taps, np.float32(amount), np.float32(threshold), band_rows)
     return rgb
