@@ -1,31 +1,32 @@
 """Compile every numba kernel once so the camera and the CLI start fast.
 
-numba compiles per argument type, not per image size, so developing a tiny synthetic
-frame through every path fills the on-disk cache (``cache=True``) for real frames too.
+numba compiles per argument type, not per image size, so running tiny inputs through
+every path fills the on-disk cache (``cache=True``) for real frames too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from pipeline.cfa import CfaPattern
+from hardware.imx477_simulator import Imx477Simulator, SensorSettings
 from pipeline.develop import DevelopParams, develop
 from pipeline.look import builtin_looks
 from pipeline.output_transform import quantize
-from pipeline.raw_frame import CameraMetadata, RawFrame
+from pipeline.raw_packing import pack_raw, unpack_raw
+
+WARM_FORMATS = ("SBGGR10_CSI2P", "SBGGR12_CSI2P", "SBGGR12", "BGGR_PISP_COMP1")
 
 
 def warm_numba_cache() -> None:
-    """Develop a small synthetic frame with every look, to both output depths."""
-    rng = np.random.default_rng(0)
-    cfa = rng.integers(256, 4095, size=(64, 96), dtype=np.uint16)
-    metadata = CameraMetadata(
-        cfa_pattern=CfaPattern.BGGR,
-        black_level=(256.0, 256.0, 256.0, 256.0),
-        white_level=4095.0,
-        as_shot_neutral=(0.5, 1.0, 0.6),
-    )
-    frame = RawFrame(cfa, metadata)
+    """Simulate a small frame, unpack it from every raw format, develop it with every look."""
+    camera = Imx477Simulator(np.full((32, 48, 3), 128, dtype=np.uint8), seed=0, motion_px=2.0)
+    frame = camera.capture(SensorSettings(exposure_time_us=camera.exposure_time_us_for(1.0)))
+    height, width = frame.shape
+    for name in WARM_FORMATS:
+        values = frame.cfa >> 2 if name.endswith("10_CSI2P") else frame.cfa
+        if name.endswith("PISP_COMP1"):
+            values = frame.cfa << 4
+        unpack_raw(pack_raw(values, name), name, width, height)
     for name in builtin_looks():
         rgb = develop(frame, DevelopParams(look=name))
         quantize(rgb, np.uint8)
