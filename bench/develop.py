@@ -11,7 +11,6 @@ Figures are best-of-N wall-clock on a shared machine: compare ratios, not absolu
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -87,7 +86,9 @@ def main() -> None:
     if args.child:
         which, dng = args.child
         (develop_ours if which == "ours" else develop_libraw)(Path(dng))
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the parent.
+        status = Path("/proc/self/status").read_text()
+        print(int(status.split("VmHWM:")[1].split()[0]) / 1024)
         return
 
     from pipeline.develop import StageTimer

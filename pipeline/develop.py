@@ -137,14 +137,12 @@ def develop(
         gain = 2.0 ** (auto_exposure_ev(small_luminance) + params.exposure_compensation_ev)
         colour.apply_matrix(rgb, matrix * gain)
 
-    # Tone: local, then global, then display encoding and sharpening.
+    # Tone: local, then global (which also sRGB-encodes), then sharpening.
     with stage("local tone mapping"):
         tone_map = local_tone_mapping.fit(small_luminance * np.float32(gain), look.local_tone_strength)
         local_tone_mapping.apply(rgb, tone_map)
-    with stage("tone curve"):
+    with stage("tone curve + sRGB"):
         curve = tone_curve.FilmicCurve(contrast=look.contrast, white=tone_map.mapped(gain))
         tone_curve.apply(rgb, curve)
-    with stage("output"):
-        encode_srgb(rgb)
     with stage("sharpen"):
         return sharpen.unsharp_mask(rgb, look.sharpen_amount, look.sharpen_radius_px)

@@ -61,17 +61,20 @@ def _unsharp_kernel(rgb, halo, taps, amount, threshold, band_rows):
         for k in range(n):
             for x in range(w):
                 acc = np.float32(0.0)
-                for d in range(-r, r + 1):
-                    acc += taps[d + r] * luma[k, min(max(x + d, 0), w - 1)]
+                if r <= x < w - r:
+                    for d in range(-r, r + 1):
+                        acc += taps[d + r] * luma[k, x + d]
+                else:
+                    for d in range(-r, r + 1):
+                        acc += taps[d + r] * luma[k, min(max(x + d, 0), w - 1)]
                 rows[k, x] = acc
         for y in range(y0, y1):
             k = y - y0 + r
             for x in range(w):
                 blur = np.float32(0.0)
                 for d in range(-r, r + 1):
-                    # Rows beyond the frame repeat its edge row, as the halo does.
-                    kk = min(max(y + d, 0), h - 1) - y0 + r
-                    blur += taps[d + r] * rows[kk, x]
+                    # The halo already repeats the frame's edge rows beyond it.
+                    blur += taps[d + r] * rows[k + d, x]
                 diff = luma[k, x] - blur
                 if diff > threshold:
                     detail = amount * (diff - threshold)
@@ -97,7 +100,7 @@ def unsharp_mask(
         )
     if amount == 0:
         return rgb
-    half = max(1, int(np.ceil(2.5 * radius_px)))
+    half = max(1, int(np.ceil(2.0 * radius_px)))
     offsets = np.arange(-half, half + 1, dtype=np.float64)
     taps = np.exp(-0.5 * (offsets / radius_px) ** 2)
     taps = (taps / taps.sum()).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Filmic tone curve: scene-linear light to display-linear light, hue-preserving.
+"""Filmic tone curve: scene-linear light to sRGB-encoded display values, hue-preserving.
 
 The curve is a log-logistic sigmoid, y = x^c / (x^c + s^c) (the Naka-Rushton form used
 for photoreceptor response and by darktable's "sigmoid" module), with contrast ``c`` and
@@ -6,7 +6,8 @@ for photoreceptor response and by darktable's "sigmoid" module), with contrast `
 maps to display white. It is applied to max(R, G, B) and the pixel is scaled by the
 ratio, so hues do not shift; colours approaching display white are blended towards it
 ("path to white", as film and darktable's filmic do), so bright lights burn out to white
-rather than to a flat saturated colour.
+rather than to a flat saturated colour. The display-linear result is sRGB-encoded in the
+same pass (:func:`pipeline.output_transform.srgb_encode_lookup`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy.typing as npt
 
 from pipeline.errors import InvalidParameterError
 from pipeline.exposure import MIDDLE_GREY
+from pipeline.output_transform import srgb_encode_lookup, srgb_encode_table
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,16 @@ class FilmicCurve:
         return np.minimum(x**c / (x**c + sc) / white_out, 1.0)
 
 
-@numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def _apply_kernel(rgb, contrast, scale_power, white_out, desaturate_from):
+_TABLE_SIZE = 4096
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _apply_kernel(rgb, table, white, desaturate_from, encode_table):
+    # table[i] is the curve at n = white * (i / size)^2: dense where the curve bends most.
     h, w, _ = rgb.shape
+    size = table.shape[0] - 1
     inv_span = np.float32(1.0) / (np.float32(1.0) - desaturate_from)
+    inv_white = np.float32(1.0) / white
     for y in numba.prange(h):
         for x in range(w):
             r = max(rgb[y, x, 0], np.float32(0.0))
@@ -65,22 +73,26 @@ def _apply_kernel(rgb, contrast, scale_power, white_out, desaturate_from):
                 rgb[y, x, 1] = 0.0
                 rgb[y, x, 2] = 0.0
                 continue
-            p = np.exp2(contrast * np.log2(n))
-            t = min(p / (p + scale_power) / white_out, np.float32(1.0))
+            u = min(np.sqrt(n * inv_white), np.float32(1.0)) * size
+            i = min(int(u), size - 1)
+            t = table[i] + (u - i) * (table[i + 1] - table[i])
             ratio = t / n
             mix = min(max((t - desaturate_from) * inv_span, np.float32(0.0)), np.float32(1.0))
             mix = mix * mix
-            rgb[y, x, 0] = r * ratio * (1 - mix) + t * mix
-            rgb[y, x, 1] = g * ratio * (1 - mix) + t * mix
-            rgb[y, x, 2] = b * ratio * (1 - mix) + t * mix
+            rgb[y, x, 0] = srgb_encode_lookup(encode_table, r * ratio * (1 - mix) + t * mix)
+            rgb[y, x, 1] = srgb_encode_lookup(encode_table, g * ratio * (1 - mix) + t * mix)
+            rgb[y, x, 2] = srgb_encode_lookup(encode_table, b * ratio * (1 - mix) + t * mix)
 
 
 def apply(rgb: npt.NDArray[np.float32], curve: FilmicCurve) -> npt.NDArray[np.float32]:
-    """Tone-map a scene-linear (H, W, 3) float32 image to display-linear [0, 1], in place."""
-    c = curve.contrast
-    sc = curve.scale_power
-    white_out = curve.white**c / (curve.white**c + sc)
+    """Tone-map a scene-linear (H, W, 3) float32 image to sRGB-encoded [0, 1], in place.
+
+    The curve is tabulated on a square-root grid of 4,097 points up to ``curve.white``
+    (beyond it the output is 1) and interpolated linearly.
+    """
+    u = np.linspace(0.0, 1.0, _TABLE_SIZE + 1)
+    table = curve(curve.white * u * u).astype(np.float32)
     _apply_kernel(
-        rgb, np.float32(c), np.float32(sc), np.float32(white_out), np.float32(curve.desaturate_from)
+        rgb, table, np.float32(curve.white), np.float32(curve.desaturate_from), srgb_encode_table()
     )
     return rgb

@@ -10,7 +10,7 @@ from pipeline.sharpen import unsharp_mask
 
 
 def _reference(rgb: np.ndarray, amount: float, radius: float, threshold: float) -> np.ndarray:
-    half = max(1, int(np.ceil(2.5 * radius)))
+    half = max(1, int(np.ceil(2.0 * radius)))
     taps = np.exp(-0.5 * (np.arange(-half, half + 1) / radius) ** 2)
     taps /= taps.sum()
     luma = rgb @ np.array([0.299, 0.587, 0.114])

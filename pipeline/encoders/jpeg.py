@@ -1,23 +1,50 @@
-"""JPEG encoding with EXIF and an embedded sRGB profile (Pillow's libjpeg-turbo)."""
+"""JPEG encoding with EXIF and an embedded sRGB profile.
+
+Pixels are compressed by simplejpeg (libjpeg-turbo; the encoder picamera2 itself uses),
+about twice as fast here as Pillow's; the EXIF (APP1) and ICC profile (APP2) segments are
+inserted after the JFIF header, as the JPEG/EXIF and ICC specifications lay them out.
+"""
 
 from __future__ import annotations
 
 import functools
-import io
+import struct
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageCms
+import simplejpeg
+from PIL import ImageCms
 
 from pipeline.encoders.exif import build_exif
 from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import CameraMetadata
+
+_SOI = b"\xff\xd8"
+_APP0 = b"\xff\xe0"
+_APP1 = b"\xff\xe1"
+_APP2 = b"\xff\xe2"
+_MAX_SEGMENT_PAYLOAD = 65533
 
 
 @functools.cache
 def srgb_icc_profile() -> bytes:
     """The ICC profile of sRGB (littleCMS's built-in), embedded so viewers need not guess."""
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _segment(marker: bytes, payload: bytes) -> bytes:
+    if len(payload) > _MAX_SEGMENT_PAYLOAD:
+        raise InvalidParameterError(f"JPEG segment of {len(payload)} bytes exceeds 64 KiB")
+    return marker + struct.pack(">H", len(payload) + 2) + payload
+
+
+def _insert_segments(jpeg: bytes, segments: bytes) -> bytes:
+    """Put ``segments`` after SOI and the JFIF APP0 segment (if there is one)."""
+    position = len(_SOI)
+    if jpeg[position : position + 2] == _APP0:
+        (length,) = struct.unpack(">H", jpeg[position + 2 : position + 4])
+        position += 2 + length
+    return jpeg[:position] + segments + jpeg[position:]
 
 
 def encode_jpeg(
@@ -34,13 +61,12 @@ def encode_jpeg(
         raise InvalidParameterError(
             f"image is {image.dtype} {image.shape}: expected (H, W, 3) uint8"
         )
-    buffer = io.BytesIO()
-    Image.fromarray(image, "RGB").save(
-        buffer,
-        "JPEG",
+    pixels = simplejpeg.encode_jpeg(
+        np.ascontiguousarray(image),
         quality=quality,
-        subsampling=0 if quality >= 90 else 2,
-        exif=build_exif(metadata).tobytes(),
-        icc_profile=srgb_icc_profile(),
+        colorspace="RGB",
+        colorsubsampling="444" if quality >= 90 else "420",
     )
-    return buffer.getvalue()
+    exif = _segment(_APP1, build_exif(metadata).tobytes())
+    icc = _segment(_APP2, b"ICC_PROFILE\x00\x01\x01" + srgb_icc_profile())
+    return _insert_segments(pixels, exif + icc)
