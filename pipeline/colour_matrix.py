@@ -14,6 +14,7 @@ import logging
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.colour_metrics import XYZ_TO_LINEAR_SRGB, bradford_matrix
 from pipeline.raw_frame import CameraMetadata, Matrix3x3, as_matrix
 
 logger = logging.getLogger(__name__)
@@ -45,18 +46,6 @@ ILLUMINANT_TEMPERATURE_K: dict[int, float] = {
 D50_XY = (0.34567, 0.35850)
 D65_XY = (0.31271, 0.32902)
 
-BRADFORD = np.array(
-    [[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]]
-)
-XYZ_TO_LINEAR_SRGB = np.array(
-    [
-        [3.2404542, -1.5371385, -0.4985314],
-        [-0.9692660, 1.8760108, 0.0415560],
-        [0.0556434, -0.2040259, 1.0572252],
-    ]
-)
-
-
 def xy_to_xyz(xy: tuple[float, float]) -> npt.NDArray[np.float64]:
     """XYZ with Y = 1 of a chromaticity ``xy``."""
     x, y = xy
@@ -73,9 +62,7 @@ def bradford_adaptation(
     source_xy: tuple[float, float], target_xy: tuple[float, float]
 ) -> npt.NDArray[np.float64]:
     """(3, 3) XYZ -> XYZ chromatic adaptation from ``source_xy`` white to ``target_xy``."""
-    source = BRADFORD @ xy_to_xyz(source_xy)
-    target = BRADFORD @ xy_to_xyz(target_xy)
-    return np.linalg.inv(BRADFORD) @ np.diag(target / source) @ BRADFORD
+    return bradford_matrix(xy_to_xyz(source_xy), xy_to_xyz(target_xy))
 
 
 def temperature_from_xy(xy: tuple[float, float]) -> float:
