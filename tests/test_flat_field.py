@@ -1,0 +1,66 @@
+"""Flat-field calibration on the simulator's vignetting."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from hardware.imx477_simulator import Imx477Simulator, SensorSettings
+from pipeline import lens_shading
+from pipeline.black_level import normalize
+from pipeline.errors import InvalidParameterError
+from pipeline.flat_field import lens_shading_from_flat
+
+
+def _flat_frames(count: int, seed: int):
+    white = np.full((8, 8, 3), 255, dtype=np.uint8)
+    camera = Imx477Simulator(white, seed=seed, output_size=(384, 512), hot_pixel_count=0)
+    settings = SensorSettings(exposure_time_us=camera.exposure_time_us_for(2.0))
+    frames = [camera.capture(settings) for _ in range(count)]
+    # Drop the simulator's exact (oracle) table: calibration must find it from the data.
+    return [
+        dataclasses.replace(f, metadata=dataclasses.replace(f.metadata, lens_shading=None))
+        for f in frames
+    ]
+
+
+def _site_means(cfa: np.ndarray, block: int = 32) -> np.ndarray:
+    h, w = cfa.shape
+    out = []
+    for dy in range(2):
+        for dx in range(2):
+            plane = cfa[dy::2, dx::2]
+            ph, pw = plane.shape[0] // block, plane.shape[1] // block
+            out.append(plane[: ph * block, : pw * block].reshape(ph, block, pw, block).mean(axis=(1, 3)))
+    return np.array(out)
+
+
+def test_flat_field_is_flat_within_two_percent_after_correction() -> None:
+    calibration = _flat_frames(3, seed=1)
+    table = lens_shading_from_flat(calibration, grid_size=(12, 16))
+    test = _flat_frames(1, seed=2)[0]
+    meta = test.metadata
+    cfa = normalize(test.cfa, meta.black_level, meta.white_level)
+    before = _site_means(cfa)
+    corrected = _site_means(lens_shading.apply(cfa, table))
+    assert np.max(before.max(axis=(1, 2)) / before.min(axis=(1, 2))) > 1.3  # real vignetting
+    ratio = corrected / corrected.mean(axis=(1, 2), keepdims=True)
+    assert np.abs(ratio - 1).max() < 0.02
+
+
+def test_gains_are_one_at_the_centre_and_grow_to_the_corners() -> None:
+    table = lens_shading_from_flat(_flat_frames(2, seed=3), grid_size=(9, 11))
+    centre = table.gains[:, 4, 5]
+    np.testing.assert_allclose(centre, 1.0, atol=0.02)
+    assert np.all(table.gains[:, 0, 0] > 1.3)
+
+
+def test_bad_flat_fields_are_rejected() -> None:
+    with pytest.raises(InvalidParameterError, match="empty"):
+        lens_shading_from_flat([])
+    black = Imx477Simulator(np.zeros((8, 8, 3), np.uint8), seed=0, output_size=(256, 384))
+    dark = black.capture(SensorSettings(exposure_time_us=1000))
+    with pytest.raises(InvalidParameterError, match="too dark or clipped"):
+        lens_shading_from_flat([dark])
