@@ -48,6 +48,7 @@ class _Tag(IntEnum):
     ISO_SPEED_RATINGS = 34855
     DATE_TIME_ORIGINAL = 36867
     FOCAL_LENGTH = 37386
+    FOCAL_LENGTH_IN_35MM_FILM = 41989
     LENS_MODEL = 42036
     CFA_PLANE_COLOR = 50710
     LINEARIZATION_TABLE = 50712
@@ -169,6 +170,9 @@ def _read_raw_frame(tif: tifffile.TiffFile, file_size: int) -> RawFrame:
         orientation=_orientation(ifd0_first),
         lens_model=_exif_text(exif, ifd0_first, _Tag.LENS_MODEL, "LensModel"),
         focal_length_mm=_exif_rational(exif, ifd0_first, _Tag.FOCAL_LENGTH, "FocalLength"),
+        focal_length_35mm=_exif_number(
+            exif, ifd0_first, _Tag.FOCAL_LENGTH_IN_35MM_FILM, "FocalLengthIn35mmFilm"
+        ),
         f_number=_exif_rational(exif, ifd0_first, _Tag.F_NUMBER, "FNumber"),
     )
     return RawFrame(cfa=cfa, metadata=metadata)
@@ -349,6 +353,14 @@ def _exif_rational(
     if name in exif:
         return _rational_pairs(np.ravel(exif[name]).tolist(), name)[0]
     return _first_float(ifds, code)
+
+
+def _exif_number(
+    exif: dict[str, Any], ifds: Sequence[tifffile.TiffPage], code: _Tag, name: str
+) -> float | None:
+    """An integer EXIF value from the EXIF IFD, else from IFD0 or the raw IFD; 0 = unknown."""
+    value = float(np.ravel(exif[name])[0]) if name in exif else _first_float(ifds, code)
+    return value or None
 
 
 def _exif_iso(exif: dict[str, Any], ifds: Sequence[tifffile.TiffPage]) -> float | None:

@@ -63,6 +63,7 @@ class CameraMetadata:
     orientation: int = 1
     lens_model: str | None = None
     focal_length_mm: float | None = None
+    focal_length_35mm: float | None = None
     f_number: float | None = None
     sensor_timestamp_ns: int | None = None
     lens_shading: LensShadingMap | None = field(default=None, compare=False)

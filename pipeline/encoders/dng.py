@@ -78,6 +78,8 @@ def encode_dng(frame: RawFrame) -> bytes:
         tags.append((34855, _SHORT, 1, int(min(round(m.iso), 65535)), True))
     if m.focal_length_mm:
         tags.append((37386, _RATIONAL, 1, _rationals([m.focal_length_mm]), True))
+    if m.focal_length_35mm:
+        tags.append((41989, _SHORT, 1, int(round(m.focal_length_35mm)), True))
     if m.datetime_original is not None:
         stamp = m.datetime_original.strftime("%Y:%m:%d %H:%M:%S")
         tags.append((36867, _ASCII, 0, stamp, True))

@@ -16,7 +16,7 @@ MAKE, MODEL, ORIENTATION, SOFTWARE_TAG, DATETIME = 0x010F, 0x0110, 0x0112, 0x013
 EXIF_IFD = 0x8769
 EXPOSURE_TIME, F_NUMBER, ISO_SPEED = 0x829A, 0x829D, 0x8827
 DATETIME_ORIGINAL, FOCAL_LENGTH, COLOR_SPACE = 0x9003, 0x920A, 0xA001
-LENS_MODEL = 0xA434
+FOCAL_LENGTH_35MM, LENS_MODEL = 0xA405, 0xA434
 COLOR_SPACE_SRGB = 1
 
 
@@ -49,6 +49,8 @@ def build_exif(metadata: CameraMetadata) -> Image.Exif:
         ifd[F_NUMBER] = _rational(metadata.f_number, 100)
     if metadata.focal_length_mm:
         ifd[FOCAL_LENGTH] = _rational(metadata.focal_length_mm, 100)
+    if metadata.focal_length_35mm:
+        ifd[FOCAL_LENGTH_35MM] = int(round(metadata.focal_length_35mm))
     if metadata.lens_model:
         ifd[LENS_MODEL] = metadata.lens_model
     if metadata.datetime_original is not None:

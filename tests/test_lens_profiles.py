@@ -1,0 +1,72 @@
+"""Lens profiles: built-ins, user lenses, calibrations, and what reaches EXIF and DNG."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from firmware.lens_profiles import IMX477_CROP_FACTOR, LensError, LensLibrary, LensProfile, with_lens
+from pipeline.cfa import CfaPattern
+from pipeline.dng_reader import read_dng
+from pipeline.encoders.dng import encode_dng
+from pipeline.encoders.exif import EXIF_IFD, FOCAL_LENGTH, FOCAL_LENGTH_35MM, F_NUMBER, LENS_MODEL
+from pipeline.encoders.jpeg import encode_jpeg
+from pipeline.raw_frame import CameraMetadata, LensShadingMap, RawFrame
+
+META = CameraMetadata(CfaPattern.BGGR, (256.0,) * 4, 4095.0, make="Raspberry Pi", model="imx477")
+
+
+def test_crop_factor_of_the_hq_sensor() -> None:
+    assert IMX477_CROP_FACTOR == pytest.approx(5.51, abs=0.01)
+    assert LensProfile("x", 16.0, 1.4).focal_length_35mm == pytest.approx(88.1, abs=0.2)
+
+
+def test_user_lenses_persist_and_override_builtins(tmp_path) -> None:
+    library = LensLibrary(tmp_path)
+    assert "Raspberry Pi 16mm f/1.4 telephoto" in library.lenses()
+    summicron = LensProfile('Summicron-M 35mm "v4"', 35.0, 2.0, "M")
+    library.add(summicron)
+    library.add(LensProfile("Fujinon 12.5mm", 12.5, 1.4, "C"))
+    reopened = LensLibrary(tmp_path)
+    assert reopened.get('Summicron-M 35mm "v4"') == summicron
+    assert len(reopened.lenses()) == 4
+
+
+def test_shading_calibration_round_trips(tmp_path) -> None:
+    library = LensLibrary(tmp_path)
+    library.add(LensProfile("Fujinon 12.5mm", 12.5, 1.4, "C"))
+    assert library.shading("Fujinon 12.5mm") is None
+    gains = np.random.default_rng(4).uniform(1, 2, size=(4, 6, 8)).astype(np.float32)
+    library.save_shading("Fujinon 12.5mm", LensShadingMap(gains))
+    np.testing.assert_array_equal(library.shading("Fujinon 12.5mm").gains, gains)
+
+
+def test_lens_fields_reach_jpeg_exif_and_dng(tmp_path) -> None:
+    lens = LensProfile("Summicron-M 35mm", 35.0, 2.0, "M")
+    meta = with_lens(META, lens, f_number=5.6)
+    with Image.open(io.BytesIO(encode_jpeg(np.zeros((8, 8, 3), np.uint8), meta))) as jpeg:
+        ifd = jpeg.getexif().get_ifd(EXIF_IFD)
+    assert ifd[LENS_MODEL] == "Summicron-M 35mm" and float(ifd[FOCAL_LENGTH]) == 35.0
+    assert float(ifd[F_NUMBER]) == 5.6 and ifd[FOCAL_LENGTH_35MM] == 193
+    path = tmp_path / "lens.dng"
+    path.write_bytes(encode_dng(RawFrame(np.full((16, 16), 300, np.uint16), meta)))
+    read = read_dng(path).metadata
+    assert (read.lens_model, read.focal_length_mm, read.f_number) == ("Summicron-M 35mm", 35.0, 5.6)
+    assert read.focal_length_35mm == 193
+
+
+def test_bad_profiles_and_apertures_are_errors(tmp_path) -> None:
+    with pytest.raises(LensError, match="focal_length_mm=0"):
+        LensProfile("x", 0.0, 2.0)
+    with pytest.raises(LensError, match="mount='EF'"):
+        LensProfile("x", 50.0, 1.8, "EF")
+    with pytest.raises(LensError, match="f_number=1.0"):
+        with_lens(META, LensProfile("x", 50.0, 1.8), f_number=1.0)
+    with pytest.raises(LensError, match="unknown lens"):
+        LensLibrary(tmp_path).get("Noctilux")
+    (tmp_path / "lenses.toml").write_text('[lens."bad"]\nfocal_length_mm = 50\ncolour = 1\n')
+    with pytest.raises(LensError, match="lenses.toml"):
+        LensLibrary(tmp_path).lenses()
