@@ -70,3 +70,30 @@ def test_bad_profiles_and_apertures_are_errors(tmp_path) -> None:
     (tmp_path / "lenses.toml").write_text('[lens."bad"]\nfocal_length_mm = 50\ncolour = 1\n')
     with pytest.raises(LensError, match="lenses.toml"):
         LensLibrary(tmp_path).lenses()
+
+
+def test_lens_and_calibrate_commands(tmp_path, capsys) -> None:
+    import dataclasses
+
+    from firmware.cli import main
+    from hardware.imx477_simulator import Imx477Simulator, SensorSettings
+
+    lens_dir = tmp_path / "lenses"
+    assert main(["lens", "add", "Fujinon 12.5mm", "--focal-length", "12.5",
+                 "--max-aperture", "1.4", "--lens-dir", str(lens_dir)]) == 0
+    camera = Imx477Simulator(np.full((8, 8, 3), 255, np.uint8), seed=1, output_size=(256, 384))
+    settings = SensorSettings(exposure_time_us=camera.exposure_time_us_for(2.0))
+    paths = []
+    for i in range(2):
+        frame = camera.capture(settings)
+        frame = dataclasses.replace(frame, metadata=dataclasses.replace(frame.metadata, lens_shading=None))
+        paths.append(tmp_path / f"flat{i}.dng")
+        paths[-1].write_bytes(encode_dng(frame))
+    assert main(["calibrate", "flat", *map(str, paths), "--lens", "Fujinon 12.5mm",
+                 "--lens-dir", str(lens_dir)]) == 0
+    assert LensLibrary(lens_dir).shading("Fujinon 12.5mm") is not None
+    assert main(["lens", "list", "--lens-dir", str(lens_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "Fujinon 12.5mm" in out and "flat-field calibrated" in out
+    assert main(["calibrate", "flat", str(paths[0]), "--lens", "Noctilux",
+                 "--lens-dir", str(lens_dir)]) == 1
