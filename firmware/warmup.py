@@ -9,6 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings
+from pipeline import lut3d
+from pipeline.burst.modes import develop_burst
+from pipeline.burst.noise_model import estimate_noise_foi2008
 from pipeline.develop import DevelopParams, develop
 from pipeline.look import builtin_looks
 from pipeline.output_transform import quantize
@@ -18,7 +21,11 @@ WARM_FORMATS = ("SBGGR10_CSI2P", "SBGGR12_CSI2P", "SBGGR12", "BGGR_PISP_COMP1")
 
 
 def warm_numba_cache() -> None:
-    """Simulate a small frame, unpack it from every raw format, develop it with every look."""
+    """Simulate a small frame, unpack it from every raw format, develop it with every look.
+
+    Every look runs the look pass (vignette, baked colour LUT, grain); a user LUT is baked
+    with :func:`pipeline.lut3d.apply`, warmed here too.
+    """
     camera = Imx477Simulator(np.full((32, 48, 3), 128, dtype=np.uint8), seed=0, motion_px=2.0)
     frame = camera.capture(SensorSettings(exposure_time_us=camera.exposure_time_us_for(1.0)))
     height, width = frame.shape
@@ -27,7 +34,12 @@ def warm_numba_cache() -> None:
         if name.endswith("PISP_COMP1"):
             values = frame.cfa << 4
         unpack_raw(pack_raw(values, name), name, width, height)
+    lut3d.apply(np.zeros((2, 2, 3), dtype=np.float32), lut3d.identity_lut(2))
     for name in builtin_looks():
         rgb = develop(frame, DevelopParams(look=name))
         quantize(rgb, np.uint8)
         quantize(rgb, np.uint16)
+    # Burst: align, merge and exposure fusion, and the noise fit for files without a profile.
+    burst = [frame, camera.capture(SensorSettings(camera.exposure_time_us_for(1.0)))]
+    develop_burst(burst, "hdr")
+    estimate_noise_foi2008(frame)

@@ -290,7 +290,7 @@ def _splitmix64(x):
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _render_mosaic_kernel(
     scene, response, channels, pose, vignetting_alpha, electrons_per_unit, full_well_e,
-    dn_per_e, read_sigma_dn, black, white, moving, noise_key, out,
+    dn_per_e, read_sigma_dn, black, white, moving, noise_key, noise_scale, out,
 ):  # fmt: skip
     h, w = out.shape
     sh, sw, _ = scene.shape
@@ -310,8 +310,8 @@ def _render_mosaic_kernel(
             u2 = np.float32(bits & np.uint64(0xFFFFFF)) * np.float32(2.0**-24)
             radius = np.float32(math.sqrt(np.float32(-2.0) * math.log(u1)))
             angle = np.float32(2.0 * math.pi) * u2
-            z_shot = radius * np.float32(math.cos(angle))
-            z_read = radius * np.float32(math.sin(angle))
+            z_shot = radius * np.float32(math.cos(angle)) * noise_scale
+            z_read = radius * np.float32(math.sin(angle)) * noise_scale
             c = channels[y & 1, x & 1]
             px = np.float32(x) + np.float32(0.5) - half_w
             # Scene point shown here: undo the content's rotation and shift.
@@ -458,6 +458,9 @@ class Imx477Simulator:
         Multiplies the lens falloff coefficients (0 = no vignetting, 1 = the HQ lens model).
     moving_object : MovingObject, optional
         A patch moving across the scene from frame to frame.
+    adds_noise : bool
+        False renders noiseless frames (still rounded to 12 bits): with the same seed and
+        capture sequence, the clean twins of a noisy simulator's frames.
     sensor : SensorModel
         Photometric and noise constants.
     """
@@ -474,6 +477,7 @@ class Imx477Simulator:
         hot_pixel_count: int = 8,
         vignetting_strength: float = 1.0,
         moving_object: MovingObject | None = None,
+        adds_noise: bool = True,
         sensor: SensorModel = SensorModel(),
     ) -> None:
         self._scene = _scene_to_linear(scene_srgb)
@@ -502,6 +506,7 @@ class Imx477Simulator:
             sensor.vignetting_alpha_rgb, dtype=np.float32
         ) * np.float32(vignetting_strength)
         self._moving_object = moving_object
+        self._noise_scale = np.float32(1.0 if adds_noise else 0.0)
         self._sensor = sensor
 
         noise_seed, hot_seed, motion_seed = np.random.SeedSequence(seed).spawn(3)
@@ -623,6 +628,7 @@ class Imx477Simulator:
             np.float32(sensor.white_level_dn),
             self._moving_object_params(frame_index),
             noise_key,
+            self._noise_scale,
             mosaic,
         )
         if len(self._hot_pixels):

@@ -4,6 +4,7 @@ The single-frame develop is composed in :mod:`pipeline.develop`; each stage is i
 module. ``from pipeline import demosaic`` is the public demosaicing entry point.
 """
 
+from pipeline.burst import align_and_merge  # noqa: F401 (public API, pipeline.burst)
 from pipeline.demosaic import demosaic
 
 __all__ = ["demosaic"]

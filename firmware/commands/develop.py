@@ -1,18 +1,24 @@
-"""``obscura develop IN.dng -o OUT.jpg|OUT.tif``: develop a raw file."""
+"""``obscura develop IN.dng [IN2.dng ...] -o OUT.jpg|OUT.tif``: develop a raw file or a burst.
+
+Several inputs are a burst: aligned and merged (HDR+), then developed. ``--mode`` picks
+how: ``burst`` (the default for several inputs), ``hdr`` (exposure fusion lifts the
+shadows of an underexposed or bracketed burst) or ``night``.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from pipeline.burst import BURST_MODES
 from pipeline.errors import ObscuraError
 
 OUTPUT_SUFFIXES = {".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
 
 
 def run(args: argparse.Namespace) -> int:
-    """Develop ``args.input`` into ``args.output``."""
-    from firmware.develop_file import develop_file
+    """Develop ``args.inputs`` (one frame, or a burst) into ``args.output``."""
+    from firmware.develop_file import develop_burst_files, develop_file
     from pipeline.develop import DevelopParams
 
     output = Path(args.output)
@@ -21,15 +27,27 @@ def run(args: argparse.Namespace) -> int:
     params = DevelopParams(
         look=args.look, white_balance=args.white_balance, exposure_compensation_ev=args.ev
     )
-    develop_file(Path(args.input), output, params, jpeg_quality=args.quality)
+    inputs = [Path(p) for p in args.inputs]
+    if args.mode is None and len(inputs) == 1:
+        develop_file(inputs[0], output, params, jpeg_quality=args.quality)
+        return 0
+    if len(inputs) < 2:
+        raise ObscuraError(f"--mode {args.mode} merges a burst: give at least 2 DNG files, not 1")
+    develop_burst_files(inputs, output, params, args.mode or "burst", jpeg_quality=args.quality)
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``develop`` subcommand."""
-    parser = subparsers.add_parser("develop", help="develop a DNG into a JPEG or 16-bit TIFF")
-    parser.add_argument("input", help="a DNG file")
+    parser = subparsers.add_parser(
+        "develop", help="develop a DNG, or merge a burst of DNGs and develop it"
+    )
+    parser.add_argument("inputs", nargs="+", metavar="input", help="a DNG file, or a burst's")
     parser.add_argument("-o", "--output", required=True, help="OUT.jpg or OUT.tif")
+    parser.add_argument(
+        "--mode", choices=BURST_MODES, default=None,
+        help="burst processing (default: burst when several inputs are given)",
+    )  # fmt: skip
     parser.add_argument("--look", default="standard", help="see `obscura looks`")
     parser.add_argument("--quality", type=int, default=92, help="JPEG quality 1-100")
     parser.add_argument(

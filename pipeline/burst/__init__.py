@@ -1,0 +1,29 @@
+"""Burst photography: align and merge raw bursts (HDR+), with HDR and night modes.
+
+The pipeline is composed in :mod:`pipeline.burst.burst` (reference -> align -> merge);
+:mod:`pipeline.burst.modes` finishes it per mode (burst, hdr, night) and develops it;
+:func:`plan_capture` plans the exposures of a burst for the camera. Importing this
+package does not import the develop pipeline.
+"""
+
+from pipeline.burst.burst import (
+    BURST_MODES,
+    BurstError,
+    BurstMode,
+    BurstParams,
+    align_and_merge,
+    check_burst,
+)
+from pipeline.burst.capture_plan import CaptureLimits, Metering, plan_capture
+
+__all__ = [
+    "BURST_MODES",
+    "BurstMode",
+    "BurstError",
+    "BurstParams",
+    "CaptureLimits",
+    "Metering",
+    "align_and_merge",
+    "check_burst",
+    "plan_capture",
+]

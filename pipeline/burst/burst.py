@@ -1,0 +1,132 @@
+"""The burst pipeline, in order on one screen: reference -> align -> merge -> finish.
+
+HDR+ (Hasinoff et al., "Burst photography for high dynamic range and low-light imaging on
+mobile cameras", ACM TOG 35(6), 2016, DOI 10.1145/2980179.2980254) as analysed by Monod,
+Delon and Veit (IPOL 11, 2021, DOI 10.5201/ipol.2021.336): the merge happens on raw
+mosaics, so its result is again a raw frame that the single-frame develop (or any raw
+converter, as a DNG) finishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import ContextManager, Literal
+
+import numpy as np
+
+from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_grey, grey_pyramid
+from pipeline.burst.merge import MergeParams, RobustMerge
+from pipeline.burst.noise_model import noise_model_of
+from pipeline.burst.reference import exposure_product, select_reference_hasinoff2016
+from pipeline.errors import InvalidParameterError
+from pipeline.raw_frame import RawFrame
+
+BurstMode = Literal["burst", "hdr", "night"]
+#: The burst modes: how the merged frame is finished (:mod:`pipeline.burst.modes`).
+BURST_MODES: tuple[str, ...] = ("burst", "hdr", "night")
+
+#: A stage timer: ``with timer("align"): ...`` (e.g. :class:`pipeline.develop.StageTimer`).
+Timer = Callable[[str], ContextManager[None]]
+
+
+def untimed(name: str) -> ContextManager[None]:
+    """A timer that times nothing."""
+    return contextlib.nullcontext()
+
+
+class BurstError(InvalidParameterError):
+    """A burst cannot be merged; ``frame_index`` names the offending frame (or None)."""
+
+    def __init__(self, message: str, frame_index: int | None = None) -> None:
+        super().__init__(message)
+        self.frame_index = frame_index
+
+
+@dataclass(frozen=True)
+class BurstParams:
+    """How to align and merge a burst."""
+
+    align: AlignParams = field(default_factory=AlignParams)
+    merge: MergeParams = field(default_factory=MergeParams)
+    reference_candidates: int = 3
+
+    def __post_init__(self) -> None:
+        if self.reference_candidates < 1:
+            raise InvalidParameterError(
+                f"reference_candidates={self.reference_candidates}: expected >= 1"
+            )
+
+
+def check_burst(frames: Sequence[RawFrame]) -> None:
+    """Raise :class:`BurstError` unless ``frames`` are two or more mergeable raw frames."""
+    if len(frames) < 2:
+        raise BurstError(f"frames has {len(frames)} frame(s): a burst needs at least 2")
+    first = frames[0]
+    for i, frame in enumerate(frames):
+        if not isinstance(frame, RawFrame) or frame.cfa.dtype != np.uint16 or frame.cfa.ndim != 2:
+            raise BurstError(f"frames[{i}] is not a RawFrame with an (H, W) uint16 mosaic", i)
+        if frame.shape != first.shape:
+            raise BurstError(
+                f"frames[{i}] is {frame.shape[1]}x{frame.shape[0]}, frames[0] is "
+                f"{first.shape[1]}x{first.shape[0]}: a burst needs frames of one size", i
+            )  # fmt: skip
+        if frame.metadata.cfa_pattern != first.metadata.cfa_pattern:
+            raise BurstError(
+                f"frames[{i}] has CFA pattern {frame.metadata.cfa_pattern.value}, frames[0] "
+                f"{first.metadata.cfa_pattern.value}: a burst needs one pattern", i
+            )  # fmt: skip
+        if min(frame.shape) < 8:
+            raise BurstError(f"frames[{i}] is {frame.shape[1]}x{frame.shape[0]}: too small", i)
+
+
+def align_and_merge(
+    frames: Sequence[RawFrame], params: BurstParams | None = None, timer: Timer | None = None
+) -> RawFrame:
+    """Merge a burst of raw frames into one less noisy raw frame of the reference's geometry.
+
+    Parameters
+    ----------
+    frames : sequence of RawFrame
+        Two or more frames of one size and CFA pattern, in capture order. Exposures may
+        differ (a bracket): frames are compared and merged in the reference's scale.
+    params : BurstParams, optional
+    timer : callable, optional
+        A :class:`pipeline.develop.StageTimer`: collects "reference", "align" and "merge".
+
+    Returns
+    -------
+    RawFrame
+        16-bit mosaic; the reference's metadata with a deeper white level, its black
+        level scaled alike, and a NoiseProfile lowered by the frames merged.
+
+    Raises
+    ------
+    BurstError
+        Fewer than two frames, or frames of different sizes or CFA patterns.
+    """
+    params = params or BurstParams()
+    stage = timer or untimed
+    check_burst(frames)
+
+    with stage("reference"):
+        ref_index = select_reference_hasinoff2016(frames, params.reference_candidates)
+        reference = frames[ref_index]
+        reference_exposure = exposure_product(reference)
+    with stage("align"):
+        reference_grey = bayer_grey(reference)
+        reference_pyramid = grey_pyramid(reference_grey, params.align)
+    with stage("merge"):
+        merge = RobustMerge(reference, reference_grey, noise_model_of(reference), params.merge)
+    for i, frame in enumerate(frames):
+        if i == ref_index:
+            continue
+        ratio = exposure_product(frame) / reference_exposure
+        with stage("align"):
+            grey = bayer_grey(frame, 1.0 / ratio)
+            flow = align_tiles_hasinoff2016(reference_pyramid, grey, params.align)
+        with stage("merge"):
+            merge.add(frame, flow, ratio, noise_model_of(frame))
+    with stage("merge"):
+        return merge.finish()

@@ -1,0 +1,96 @@
+"""`obscura merge` and `obscura develop` of a burst: files in, files out, one-line errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from firmware.cli import main
+from hardware.imx477_simulator import Imx477Simulator, SensorSettings
+from pipeline.cfa import CfaPattern
+from pipeline.dng_reader import read_dng
+from pipeline.encoders.dng import encode_dng
+from pipeline.raw_frame import RawFrame
+
+
+@pytest.fixture
+def burst(tmp_path) -> list:
+    """Four small handheld frames as DNGs."""
+    rng = np.random.default_rng(11)
+    scene = rng.uniform(0, 255, size=(32, 48, 3)).astype(np.uint8)
+    scene = np.asarray(Image.fromarray(scene).resize((384, 256), Image.BICUBIC))
+    camera = Imx477Simulator(scene, seed=11, motion_px=6.0)
+    settings = SensorSettings(camera.exposure_time_us_for(1.0, 4.0), analogue_gain=4.0)
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"burst_{i}.dng"
+        path.write_bytes(encode_dng(camera.capture(settings)))
+        paths.append(path)
+    return paths
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_merge_writes_a_16_bit_dng_that_libraw_opens(burst, tmp_path) -> None:
+    rawpy = pytest.importorskip("rawpy")
+    out = tmp_path / "merged.dng"
+    assert main(["merge", *map(str, burst), "-o", str(out)]) == 0
+    merged = read_dng(out)
+    first = read_dng(burst[0])
+    assert merged.shape == first.shape and merged.metadata.white_level > 60000
+    assert merged.metadata.noise_profile[0][0] < first.metadata.noise_profile[0][0]
+    with rawpy.imread(str(out)) as raw:
+        assert raw.raw_image.shape == first.shape
+        rgb = raw.postprocess(use_camera_wb=True, output_bps=8)
+    assert 20 < rgb.mean() < 235
+
+
+@pytest.mark.parametrize("mode", [[], ["--mode", "hdr"], ["--mode", "night"]])
+def test_develop_a_burst_to_jpeg(burst, tmp_path, mode) -> None:
+    out = tmp_path / "photo.jpg"
+    assert main(["develop", *map(str, burst), "-o", str(out), *mode]) == 0
+    with Image.open(out) as jpeg:
+        assert jpeg.size == (384, 256)
+
+
+def test_burst_of_one_frame_is_a_one_line_error(burst, tmp_path, capsys) -> None:
+    assert main(["merge", str(burst[0]), "-o", str(tmp_path / "m.dng")]) == 1
+    assert "at least 2" in _one_line_error(capsys)
+    assert main(["develop", str(burst[0]), "-o", str(tmp_path / "x.jpg"), "--mode", "burst"]) == 1
+    assert "at least 2" in _one_line_error(capsys)
+
+
+def test_frames_of_other_sizes_or_patterns_are_named(burst, tmp_path, capsys) -> None:
+    frame = read_dng(burst[1])
+    smaller = tmp_path / "smaller.dng"
+    smaller.write_bytes(encode_dng(RawFrame(frame.cfa[:128, :192].copy(), frame.metadata)))
+    assert main(["merge", str(burst[0]), str(smaller), "-o", str(tmp_path / "m.dng")]) == 1
+    err = _one_line_error(capsys)
+    assert "smaller.dng" in err and "192x128" in err
+    rggb = tmp_path / "rggb.dng"
+    meta = dataclasses.replace(frame.metadata, cfa_pattern=CfaPattern.RGGB)
+    rggb.write_bytes(encode_dng(RawFrame(frame.cfa, meta)))
+    assert main(["develop", str(burst[0]), str(rggb), "-o", str(tmp_path / "x.jpg")]) == 1
+    err = _one_line_error(capsys)
+    assert "rggb.dng" in err and "RGGB" in err
+
+
+def test_corrupt_dng_in_a_burst_is_named(burst, tmp_path, capsys) -> None:
+    broken = tmp_path / "broken.dng"
+    broken.write_bytes(burst[2].read_bytes()[:5000])
+    out = tmp_path / "m.dng"
+    assert main(["merge", str(burst[0]), str(broken), "-o", str(out)]) == 1
+    assert "broken.dng" in _one_line_error(capsys)
+    assert not out.exists()
+
+
+def test_merge_output_must_be_a_dng(burst, tmp_path, capsys) -> None:
+    assert main(["merge", *map(str, burst), "-o", str(tmp_path / "m.jpg")]) == 1
+    assert "m.jpg" in _one_line_error(capsys)

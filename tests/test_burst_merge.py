@@ -1,0 +1,173 @@
+"""Burst align and merge: noise falls, shifts are found, moving things leave no ghost."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hardware.imx477_simulator import Imx477Simulator, MovingObject, SensorSettings
+from pipeline import align_and_merge
+from pipeline.burst import BurstError, CaptureLimits, Metering, plan_capture
+from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_grey, grey_pyramid
+from pipeline.burst.modes import develop_burst
+from pipeline.burst.noise_model import estimate_noise_foi2008
+from pipeline.burst.reference import select_reference_hasinoff2016
+from pipeline.cfa import CfaPattern
+from pipeline.errors import InvalidParameterError, ObscuraError
+from pipeline.raw_frame import RawFrame
+from tests.conftest import SHARED_DATA
+
+SIZE = (256, 384)
+
+
+def _scene(rng: np.random.Generator) -> np.ndarray:
+    """A Kodak photo if present, else smooth random texture (sRGB uint8)."""
+    path = SHARED_DATA / "kodak24" / "kodim05.png"
+    if path.exists():
+        return np.asarray(Image.open(path).convert("RGB"))
+    small = rng.uniform(0, 255, size=(24, 36, 3)).astype(np.uint8)
+    return np.asarray(Image.fromarray(small).resize((768, 512), Image.BICUBIC))
+
+
+def _burst(seed: int, count: int, gain: float, is_noisy: bool = True, **sim) -> tuple[list[RawFrame], Imx477Simulator]:
+    rng = np.random.default_rng(seed)
+    camera = Imx477Simulator(
+        _scene(rng), seed=seed, output_size=SIZE, hot_pixel_count=0, vignetting_strength=0.0,
+        adds_noise=is_noisy, **sim,
+    )  # fmt: skip
+    settings = SensorSettings(camera.exposure_time_us_for(1.2, gain), analogue_gain=gain)
+    return [camera.capture(settings) for _ in range(count)], camera
+
+
+def _normalised(frame: RawFrame) -> np.ndarray:
+    meta = frame.metadata
+    black = np.tile(np.asarray(meta.black_level).reshape(2, 2), (frame.shape[0] // 2, frame.shape[1] // 2))
+    return (frame.cfa - black) / (meta.white_level - black)
+
+
+def test_static_burst_merges_to_lower_noise() -> None:
+    frames, _ = _burst(seed=1, count=6, gain=8.0)
+    clean, _ = _burst(seed=1, count=1, gain=8.0, is_noisy=False)
+    merged = align_and_merge(frames)
+    truth = _normalised(clean[0])
+    error_single = np.std(_normalised(frames[0]) - truth)
+    error_merged = np.std(_normalised(merged) - truth)
+    assert error_merged < error_single / 1.8  # ideal sqrt(6) = 2.45
+    assert merged.cfa.dtype == np.uint16 and merged.shape == SIZE
+    assert merged.metadata.white_level > 60000  # 16-bit
+    assert merged.metadata.noise_profile[0][0] < frames[0].metadata.noise_profile[0][0] / 3
+
+
+@pytest.mark.parametrize("motion_px", [3.0, 30.0])
+def test_shifted_burst_aligns_within_a_tenth_of_a_pixel(motion_px: float) -> None:
+    # Handheld shake up to motion_px, sub-pixel: the simulator's poses are the truth.
+    frames, camera = _burst(seed=3, count=4, gain=1.0, motion_px=motion_px)
+    params = AlignParams()
+    pyramid = grey_pyramid(bayer_grey(frames[0]), params)
+    for frame, pose in zip(frames[1:], camera.poses[1:]):
+        flow = align_tiles_hasinoff2016(pyramid, bayer_grey(frame), params)
+        # Raw pixels are half grey pixels; edge tiles see content leave the frame.
+        found = np.median(flow.flow[1:-1, 1:-1].reshape(-1, 2), axis=0) * 2.0
+        assert np.all(np.abs(found - (pose.dy_px, pose.dx_px)) < 0.1), (found, pose)
+
+
+def test_moving_object_leaves_no_ghost() -> None:
+    obj = MovingObject((150.0, 60.0), (80.0, 90.0), (0.0, 40.0), (0.95, 0.1, 0.05))
+    frames, camera = _burst(seed=4, count=5, gain=4.0, moving_object=obj)
+    clean, _ = _burst(seed=4, count=5, gain=4.0, moving_object=obj, is_noisy=False)
+    merged = align_and_merge(frames)
+    ref = select_reference_hasinoff2016(frames)
+    truth = _normalised(clean[ref])
+    # Where the object was in any frame (scene and output share a scale up to 0.5x here).
+    mask = np.zeros(SIZE, dtype=bool)
+    sy, sx = SIZE[0] / 512, SIZE[1] / 768
+    for i in range(5):
+        y0, x0 = int((150 + 0 * i) * sy), int((60 + 40 * i) * sx)
+        mask[y0 : y0 + int(80 * sy), x0 : x0 + int(90 * sx)] = True
+    single_error = np.mean((_normalised(frames[ref]) - truth)[mask] ** 2)
+    merged_error = np.mean((_normalised(merged) - truth)[mask] ** 2)
+    assert 10 * np.log10(single_error / merged_error) > -0.5  # no ghost: never worse
+
+
+def test_bracketed_burst_fills_clipped_highlights_from_the_short_frames() -> None:
+    rng = np.random.default_rng(5)
+    camera = Imx477Simulator(_scene(rng), seed=5, output_size=SIZE, hot_pixel_count=0)
+    long = SensorSettings(camera.exposure_time_us_for(0.25))  # highlights clip at EV 0
+    short = SensorSettings(long.exposure_time_us / 4.0)  # EV -2
+    frames = [camera.capture(long), camera.capture(short), camera.capture(short)]
+    merged = align_and_merge(frames)
+    assert select_reference_hasinoff2016(frames) == 0
+    clipped = frames[0].cfa >= 4095
+    assert clipped.mean() > 0.01
+    meta = merged.metadata
+    values = (merged.cfa[clipped] - meta.black_level[0]) / (meta.white_level - meta.black_level[0])
+    # Clipped at 1/4 of the merged range; the short frames recorded what lies above.
+    assert np.median(values) > 0.3
+    expected_ev = frames[0].metadata.baseline_exposure_ev + 2.0
+    assert meta.baseline_exposure_ev == pytest.approx(expected_ev, abs=0.01)  # whole us
+
+
+def test_every_cfa_pattern_merges() -> None:
+    frames, _ = _burst(seed=6, count=3, gain=2.0)
+    for pattern in CfaPattern:
+        relabelled = [
+            RawFrame(f.cfa, dataclasses.replace(f.metadata, cfa_pattern=pattern)) for f in frames
+        ]
+        merged = align_and_merge(relabelled)
+        assert merged.metadata.cfa_pattern == pattern
+
+
+def test_noise_fit_finds_the_simulated_noise_profile() -> None:
+    # A smooth ramp: the fit's residuals then see noise, not texture.
+    ramp = np.linspace(0.05, 1.0, SIZE[1], dtype=np.float32)
+    scene = np.repeat(np.repeat(ramp[None, :, None], SIZE[0], axis=0), 3, axis=2)
+    camera = Imx477Simulator(scene, seed=7, hot_pixel_count=0, vignetting_strength=0.0)
+    frame = camera.capture(SensorSettings(camera.exposure_time_us_for(1.0, 8.0), analogue_gain=8.0))
+    scale, offset = frame.metadata.noise_profile[0]
+    model = estimate_noise_foi2008(frame)
+    for x in (0.05, 0.2, 0.6):
+        assert model.variance(x) == pytest.approx(scale * x + offset, rel=0.25)
+
+
+@pytest.mark.parametrize("mode", ["burst", "hdr", "night"])
+def test_develop_burst_in_every_mode(mode: str) -> None:
+    frames, _ = _burst(seed=8, count=3, gain=4.0)
+    image = develop_burst(frames, mode)
+    assert image.shape == SIZE + (3,) and image.dtype == np.float32
+    assert 0.05 < float(image.mean()) < 0.95
+
+
+def test_burst_errors_name_the_parameter_and_value() -> None:
+    frames, _ = _burst(seed=9, count=2, gain=1.0)
+    with pytest.raises(BurstError, match="at least 2") as info:
+        align_and_merge(frames[:1])
+    assert isinstance(info.value, ObscuraError) and isinstance(info.value, ValueError)
+    cropped = RawFrame(frames[1].cfa[:128, :128].copy(), frames[1].metadata)
+    with pytest.raises(BurstError, match=r"frames\[1\] is 128x128"):
+        align_and_merge([frames[0], cropped])
+    other = RawFrame(frames[1].cfa, dataclasses.replace(frames[1].metadata, cfa_pattern=CfaPattern.RGGB))
+    with pytest.raises(BurstError, match="CFA pattern RGGB"):
+        align_and_merge([frames[0], other])
+    with pytest.raises(InvalidParameterError, match="mode='sunset'"):
+        develop_burst(frames, "sunset")
+
+
+def test_plan_capture_for_each_mode() -> None:
+    metering = Metering(exposure_time_us=20_000, analogue_gain=2.0, highlight_headroom_ev=2.0)
+    assert plan_capture("burst", metering) == [(20_000.0, 2.0)] * 8
+    hdr = plan_capture("hdr", metering)
+    assert len(hdr) == 8 and hdr[0][0] * hdr[0][1] == pytest.approx(40_000 / 4)
+    dark = Metering(exposure_time_us=100_000, analogue_gain=16.0, motion_px_per_s=10.0)
+    night = plan_capture("night", dark)
+    time_us, gain = night[0]
+    assert time_us == 100_000 and gain == 16.0  # 1 px of blur at 10 px/s
+    assert CaptureLimits().night_min_frames <= len(night) <= 15
+    tripod = plan_capture("night", Metering(exposure_time_us=100_000, analogue_gain=16.0))
+    assert tripod[0] == (1_000_000.0, 1.6) and len(tripod) == 6
+    with pytest.raises(InvalidParameterError, match="mode='panorama'"):
+        plan_capture("panorama", metering)
+    with pytest.raises(InvalidParameterError, match="exposure_time_us=0"):
+        Metering(exposure_time_us=0)
