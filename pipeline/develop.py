@@ -32,6 +32,7 @@ from pipeline.demosaic import demosaic
 from pipeline.errors import InvalidParameterError
 from pipeline.exposure import auto_exposure_ev
 from pipeline.look import Look, find_look
+from pipeline.look_pass import apply_look
 from pipeline.output_transform import encode_srgb
 from pipeline.raw_frame import CameraMetadata, RawFrame
 
@@ -134,15 +135,20 @@ def develop(
         factor = max(1, round(max(rgb.shape[:2]) / STATS_LONG_SIDE_PX))
         small = colour.apply_matrix(colour.box_downsample(rgb, factor), matrix)
         small_luminance = colour.luminance(small)
-        gain = 2.0 ** (auto_exposure_ev(small_luminance) + params.exposure_compensation_ev)
+        ev = auto_exposure_ev(small_luminance) + params.exposure_compensation_ev
+        gain = 2.0 ** (ev + look.tone.exposure_ev)
         colour.apply_matrix(rgb, matrix * gain)
 
-    # Tone: local, then global (which also sRGB-encodes), then sharpening.
+    # Tone: local, then global (which also sRGB-encodes); then sharpening; then the look's
+    # display-referred stages in one pass (grading, vignette, LUT, levels, grain).
     with stage("local tone mapping"):
-        tone_map = local_tone_mapping.fit(small_luminance * np.float32(gain), look.local_tone_strength)
+        strength = look.tone.local_tone_strength
+        tone_map = local_tone_mapping.fit(small_luminance * np.float32(gain), strength)
         local_tone_mapping.apply(rgb, tone_map)
     with stage("tone curve + sRGB"):
-        curve = tone_curve.FilmicCurve(contrast=look.contrast, white=tone_map.mapped(gain))
+        curve = tone_curve.FilmicCurve(contrast=look.tone.contrast, white=tone_map.mapped(gain))
         tone_curve.apply(rgb, curve)
     with stage("sharpen"):
-        return sharpen.unsharp_mask(rgb, look.sharpen_amount, look.sharpen_radius_px)
+        sharpen.unsharp_mask(rgb, look.sharpen.amount, look.sharpen.radius_px)
+    with stage("look"):
+        return apply_look(rgb, look)

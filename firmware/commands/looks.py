@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print every look, one per line."""
-    from pipeline.look import builtin_looks
+    """Print every look, one per line; user look files that do not load are reported."""
+    from pipeline.look import available_looks, user_looks_dir
 
-    for look in builtin_looks().values():
+    looks, errors = available_looks()
+    for look in looks.values():
         print(f"{look.name:<14} {look.description}")
+    for error in errors:
+        print(f"obscura: skipped a user look: {error}", file=sys.stderr)
+    print(f"(user looks: {user_looks_dir()}, .toml or .cube)")
     return 0
 
 
