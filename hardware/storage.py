@@ -1,11 +1,22 @@
-"""Storage: files on the card are written whole or not at all."""
+"""Storage: files on the card are written whole or not at all, and no shot is lost.
+
+:class:`PhotoStore` owns the card: DCF names (``DCIM/100OBSCU/OBS_0001.JPG``), the
+journal of raw bursts waiting to be developed, and the free-space check before each shot.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
+import shutil
 import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import ObscuraError
 
@@ -50,3 +61,321 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
             pass
         raise StorageError(f"{path}: write failed: {exc.strerror or exc}") from None
     return path
+
+
+class CardMissingError(StorageError):
+    """The card (the storage folder) is not there or cannot be written."""
+
+
+class CardFullError(StorageError):
+    """Not enough free space on the card for another shot."""
+
+
+#: Gives the bytes free for the file system holding a path (injectable for tests).
+FreeSpaceProvider = Callable[[Path], int]
+
+#: DCF (JEITA CP-3461) names: folder ``100OBSCU``..``999OBSCU``, files ``OBS_0001``..``9999``.
+DCF_FOLDER_SUFFIX = "OBSCU"
+DCF_FILE_PREFIX = "OBS_"
+MERGED_FILE_PREFIX = "OBSM"
+_DCF_FOLDER = re.compile(rf"([1-9]\d\d){DCF_FOLDER_SUFFIX}")
+_DCF_FILE = re.compile(rf"(?:{DCF_FILE_PREFIX}|{MERGED_FILE_PREFIX})(\d{{4}})\.(?:JPG|DNG)")
+#: Extension and prefix of each kind of output (``output.keep``).
+OUTPUT_FILES = {"jpeg": (DCF_FILE_PREFIX, ".JPG"), "dng": (DCF_FILE_PREFIX, ".DNG"),
+                "merged_dng": (MERGED_FILE_PREFIX, ".DNG")}  # fmt: skip
+MANIFEST_NAME = "manifest.json"
+
+
+def free_bytes(path: Path) -> int:
+    """Bytes an unprivileged process may still write on the file system holding ``path``."""
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
+
+
+def write_atomic_in(path: str | os.PathLike[str], data: bytes, temp_dir: Path) -> Path:
+    """:func:`write_atomic`, with the temporary file in ``temp_dir`` (same file system):
+    the destination folder never holds a partial file, even for an instant."""
+    path = Path(path)
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=temp_dir)
+    except OSError as exc:
+        raise StorageError(f"{path}: cannot create a file in {temp_dir}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp_name, path)
+        _fsync_directory(path.parent)
+    except OSError as exc:
+        try:
+            os.unlink(temp_name)
+        except FileNotFoundError:
+            pass
+        raise StorageError(f"{path}: write failed: {exc.strerror or exc}") from None
+    return path
+
+
+@dataclass(frozen=True, order=True)
+class ShotName:
+    """A DCF file number: folder ``folder``OBSCU (100..999), file number 1..9999."""
+
+    folder: int
+    number: int
+
+    @property
+    def folder_name(self) -> str:
+        """``100OBSCU``."""
+        return f"{self.folder}{DCF_FOLDER_SUFFIX}"
+
+    @property
+    def stem(self) -> str:
+        """``OBS_0001``."""
+        return f"{DCF_FILE_PREFIX}{self.number:04d}"
+
+    @property
+    def key(self) -> str:
+        """``100-0001``: a name unique on the card (journal folder names)."""
+        return f"{self.folder}-{self.number:04d}"
+
+    @classmethod
+    def parse_key(cls, key: str) -> ShotName:
+        """The inverse of :attr:`key`."""
+        folder, number = key.split("-")
+        return cls(int(folder), int(number))
+
+    def next(self) -> ShotName:
+        """The following number, rolling over into the next folder after 9999."""
+        if self.number < 9999:
+            return ShotName(self.folder, self.number + 1)
+        if self.folder >= 999:
+            raise CardFullError("DCF numbering exhausted (999OBSCU/OBS_9999): empty the card")
+        return ShotName(self.folder + 1, 1)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """A shot whose raw frames are safely on the card, waiting to be developed."""
+
+    name: ShotName
+    directory: Path
+    manifest: dict[str, Any]
+
+    @property
+    def frame_paths(self) -> list[Path]:
+        """The frames' DNGs, in capture order."""
+        return [self.directory / f for f in self.manifest["frames"]]
+
+
+class PhotoStore:
+    """The card: DCF folders of photos, and a journal of shots not yet developed.
+
+    Layout under ``root``::
+
+        DCIM/100OBSCU/OBS_0001.JPG, OBS_0001.DNG, OBSM0001.DNG
+        .obscura/counter.json        last DCF number used (survives emptied folders)
+        .obscura/journal/100-0001/   frame_00.dng ... and manifest.json (written last)
+        .obscura/failed/             journal entries whose development failed
+        .obscura/tmp/                temporary files, renamed into place when complete
+
+    Every file is written temp -> fsync -> rename -> fsync(dir). A journal entry exists
+    once its manifest does; one without (a capture cut short) is removed at start-up.
+
+    Parameters
+    ----------
+    root : path
+        The card's mount point (``output.storage_path``).
+    free_space : callable, optional
+        ``free_space(path) -> bytes`` (default :func:`free_bytes`); tests inject one.
+    reserve_bytes : int
+        Space always left free.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        free_space: FreeSpaceProvider | None = None,
+        reserve_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
+        self.root = Path(root)
+        self.dcim = self.root / "DCIM"
+        self.state_dir = self.root / ".obscura"
+        self.journal_dir = self.state_dir / "journal"
+        self.failed_dir = self.state_dir / "failed"
+        self.tmp_dir = self.state_dir / "tmp"
+        self._counter_path = self.state_dir / "counter.json"
+        self._free_space = free_space or free_bytes
+        self.reserve_bytes = reserve_bytes
+        self._lock = threading.Lock()
+        self._last: ShotName | None = None
+
+    # ------------------------------------------------------------------ the card
+    def open(self) -> PhotoStore:
+        """Check the card, make the folders, clear temporary files and incomplete captures."""
+        self.check_present()
+        try:
+            for directory in (self.dcim, self.journal_dir, self.failed_dir, self.tmp_dir):
+                directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CardMissingError(f"{self.root}: cannot create folders: {exc.strerror}") from None
+        for leftover in self.tmp_dir.iterdir():
+            logger.warning("removing the partial file %s", leftover)
+            _remove(leftover)
+        for entry in self.journal_dir.iterdir():
+            if not (entry / MANIFEST_NAME).is_file():
+                logger.warning("removing the incomplete capture %s (never acknowledged)", entry)
+                _remove(entry)
+        _fsync_directory(self.journal_dir)
+        with self._lock:
+            self._last = self._scan_last()
+        return self
+
+    def check_present(self) -> None:
+        """Raise :class:`CardMissingError` unless ``root`` is a writable folder."""
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+            raise CardMissingError(f"{self.root}: card missing or not writable")
+
+    def free_bytes(self) -> int:
+        """Free bytes on the card (:class:`CardMissingError` if it is gone)."""
+        self.check_present()
+        try:
+            return int(self._free_space(self.root))
+        except OSError as exc:
+            raise CardMissingError(f"{self.root}: {exc.strerror or exc}") from None
+
+    def check_space(self, needed_bytes: int) -> int:
+        """Free bytes, or :class:`CardFullError` if fewer than ``needed_bytes`` + reserve."""
+        free = self.free_bytes()
+        if free < needed_bytes + self.reserve_bytes:
+            raise CardFullError(
+                f"{self.root}: card full: {free / 1e6:.1f} MB free, a shot needs "
+                f"{(needed_bytes + self.reserve_bytes) / 1e6:.1f} MB"
+            )
+        return free
+
+    # ------------------------------------------------------------------ numbering
+    def _scan_last(self) -> ShotName:
+        last = ShotName(100, 0)
+        try:
+            counter = json.loads(self._counter_path.read_text(encoding="utf-8"))
+            last = max(last, ShotName(int(counter["folder"]), int(counter["number"])))
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("%s unreadable (%s): numbering from the files", self._counter_path, exc)
+        for folder in self.dcim.iterdir():
+            match = _DCF_FOLDER.fullmatch(folder.name)
+            if not match or not folder.is_dir():
+                continue
+            for file in folder.iterdir():
+                file_match = _DCF_FILE.fullmatch(file.name)
+                if file_match:
+                    last = max(last, ShotName(int(match.group(1)), int(file_match.group(1))))
+        for entry in list(self.journal_dir.iterdir()) + list(self.failed_dir.iterdir()):
+            try:
+                last = max(last, ShotName.parse_key(entry.name))
+            except ValueError:
+                continue
+        return last
+
+    def reserve_name(self) -> ShotName:
+        """The next DCF number, recorded on the card before it is used."""
+        with self._lock:
+            if self._last is None:
+                raise StorageError("PhotoStore.open() was not called")
+            name = self._last.next()
+            data = json.dumps({"folder": name.folder, "number": name.number}).encode()
+            write_atomic_in(self._counter_path, data, self.tmp_dir)
+            self._last = name
+            return name
+
+    def output_path(self, name: ShotName, kind: str) -> Path:
+        """Where output ``kind`` ("jpeg", "dng", "merged_dng") of shot ``name`` goes."""
+        prefix, suffix = OUTPUT_FILES[kind]
+        return self.dcim / name.folder_name / f"{prefix}{name.number:04d}{suffix}"
+
+    def write_output(self, name: ShotName, kind: str, data: bytes) -> Path:
+        """Write one output file of a shot, atomically."""
+        path = self.output_path(name, kind)
+        if not path.parent.is_dir():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"{path.parent}: {exc.strerror}") from None
+            _fsync_directory(self.dcim)
+        return write_atomic_in(path, data, self.tmp_dir)
+
+    # ------------------------------------------------------------------ the journal
+    def journal_shot(
+        self, name: ShotName, frames: list[bytes], manifest: dict[str, Any]
+    ) -> JournalEntry:
+        """Put a shot's raw frames (DNG bytes) on the card; durable when this returns."""
+        directory = self.journal_dir / name.key
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            _remove(directory)
+            directory.mkdir()
+        except OSError as exc:
+            raise StorageError(f"{directory}: {exc.strerror}") from None
+        _fsync_directory(self.journal_dir)
+        names = []
+        for i, data in enumerate(frames):
+            names.append(f"frame_{i:02d}.dng")
+            write_atomic_in(directory / names[-1], data, self.tmp_dir)
+        manifest = {**manifest, "name": name.key, "frames": names}
+        write_atomic_in(directory / MANIFEST_NAME, json.dumps(manifest, indent=1).encode(), self.tmp_dir)
+        return JournalEntry(name, directory, manifest)
+
+    def pending(self) -> list[JournalEntry]:
+        """Journaled shots not yet developed, oldest first."""
+        entries = []
+        for directory in self.journal_dir.iterdir():
+            manifest_path = directory / MANIFEST_NAME
+            try:
+                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+                name = ShotName.parse_key(directory.name)
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError) as exc:
+                logger.error("%s: unreadable manifest (%s): moved to failed", directory, exc)
+                self._move_to_failed(directory)
+                continue
+            entries.append(JournalEntry(name, directory, manifest))
+        return sorted(entries, key=lambda e: e.name)
+
+    def retire(self, entry: JournalEntry) -> None:
+        """Forget a developed shot: the manifest goes first, so a cut leaves no entry."""
+        try:
+            (entry.directory / MANIFEST_NAME).unlink()
+            _fsync_directory(entry.directory)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"{entry.directory}: {exc.strerror}") from None
+        _remove(entry.directory)
+        _fsync_directory(self.journal_dir)
+
+    def fail(self, entry: JournalEntry) -> Path:
+        """Keep a shot that could not be developed in ``.obscura/failed/``."""
+        return self._move_to_failed(entry.directory)
+
+    def _move_to_failed(self, directory: Path) -> Path:
+        target = self.failed_dir / directory.name
+        if target.exists():
+            _remove(target)
+        os.replace(directory, target)
+        _fsync_directory(self.journal_dir)
+        _fsync_directory(self.failed_dir)
+        return target
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass

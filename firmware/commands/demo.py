@@ -1,0 +1,140 @@
+"""``obscura demo --out DIR``: the real daemon on the IMX477 simulator, buttons pressed for you.
+
+The daemon runs exactly as ``obscura run`` would, with the simulated camera and gpiozero's
+mock pins; the demo presses the mode button to reach each mode and the shutter twice in
+each, then prints how fast everything was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux), or None."""
+    import os
+
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            start_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def press(pin: Any, hold_s: float = 0.05) -> None:
+    """Push a mock button (active low) and let go."""
+    pin.drive_low()
+    time.sleep(hold_s)
+    pin.drive_high()
+
+
+def run_demo(out: Path, size: tuple[int, int], shots_per_mode: int, burst_frames: int,
+             report: Any = print) -> dict[str, Any]:
+    """Run the demo; returns the figures (also used by ``bench/camera.py``)."""
+    from firmware.config import default_config
+    from firmware.daemon import Daemon, camera_from_config
+    from firmware.state_machine import MODES
+    from hardware.controls import mock_pin_factory
+    from hardware.storage import PhotoStore
+
+    age_at_start = process_age_s()
+    started = time.monotonic()
+    out.mkdir(parents=True, exist_ok=True)
+    config = (
+        default_config()
+        .with_value("camera.source", "simulator")
+        .with_value("output.storage_path", str(out))
+        .with_value("capture.burst_frames", burst_frames)
+    )
+    daemon = Daemon(
+        config, camera=camera_from_config(config, simulator_size=size),
+        store=PhotoStore(out), pin_factory=mock_pin_factory(), temperature_c=lambda: None,
+    )
+    figures: dict[str, Any] = {"modes": {}}
+    with daemon:
+        if not daemon.wait_ready(60):
+            raise RuntimeError(f"the daemon did not become ready: {daemon.status()}")
+        ready_s = daemon.ready_at_s - started if daemon.ready_at_s else float("nan")
+        figures["ready_s"] = ready_s
+        figures["process_ready_s"] = None if age_at_start is None else age_at_start + ready_s
+        assert daemon.controls is not None
+        shutter = daemon.controls.buttons["shutter"].pin
+        mode_button = daemon.controls.buttons["mode"].pin
+        for mode in MODES:
+            while daemon.status()["mode"] != mode:
+                press(mode_button)
+                daemon.wait_until(lambda s: True, 0.05)
+            intervals = []
+            for _ in range(shots_per_mode):
+                before = daemon.status()["shots"]
+                pressed = time.monotonic()
+                press(shutter, 0.02)
+                if not daemon.wait_until(
+                    lambda s: s["shots"] > before and s["state"] == "ready", 30
+                ):
+                    raise RuntimeError(f"{mode}: the shot was not taken: {daemon.status()}")
+                intervals.append(time.monotonic() - pressed)
+            figures["modes"][mode] = {"shot_to_shot_s": intervals}
+        daemon.wait_until(lambda s: s["pending"] == 0, 300)
+        for record in daemon.shot_records():
+            stats = figures["modes"][record.mode]
+            stats.setdefault("records", []).append(record)
+    figures["files"] = sorted(p.name for p in (out / "DCIM").rglob("*") if p.is_file())
+    return figures
+
+
+def print_table(figures: dict[str, Any], size: tuple[int, int], report: Any = print) -> None:
+    """The demo's figures as a table."""
+    def mean(values: list[float | None]) -> str:
+        values = [v for v in values if v is not None]
+        return f"{1000 * sum(values) / len(values):7.0f}" if values else "      -"
+
+    process = figures.get("process_ready_s")
+    report(f"simulated IMX477 frames {size[1]}x{size[0]}, 10 fps")
+    report(f"start to ready: {figures['ready_s']:.2f} s (daemon), "
+           + (f"{process:.2f} s (process)" if process is not None else ""))
+    report(f"{'mode':<8}{'frames':>7}{'lag ms':>9}{'ack ms':>9}{'shot-to-shot ms':>17}"
+           f"{'processing ms':>15}")
+    for mode, stats in figures["modes"].items():
+        records = stats.get("records", [])
+        frames = records[0].frames if records else 0
+        report(
+            f"{mode:<8}{frames:>7}{mean([r.shutter_lag_s for r in records]):>9}"
+            f"{mean([r.acknowledged_s for r in records]):>9}"
+            f"{mean(stats['shot_to_shot_s']):>17}{mean([r.processing_s for r in records]):>15}"
+        )
+    report(f"{len(figures['files'])} files: " + " ".join(figures["files"]))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo and print the table."""
+    height, width = args.size
+    figures = run_demo(Path(args.out), (height, width), args.shots, args.burst_frames)
+    print_table(figures, (height, width))
+    return 0
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, height = (int(v) for v in text.lower().split("x"))
+    if width < 16 or height < 16 or width % 2 or height % 2:
+        raise argparse.ArgumentTypeError(f"{text}: expected even WIDTHxHEIGHT, e.g. 1014x760")
+    return height, width
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``demo`` subcommand."""
+    parser = subparsers.add_parser(
+        "demo", help="run the camera daemon on the simulator and press its buttons"
+    )
+    parser.add_argument("--out", required=True, help="card folder: photos go in OUT/DCIM/")
+    parser.add_argument("--size", type=_size, default=(760, 1014), help="frame WIDTHxHEIGHT")
+    parser.add_argument("--shots", type=int, default=2, help="shots per mode")
+    parser.add_argument("--burst-frames", type=int, default=4, help="frames per burst")
+    parser.set_defaults(run=run)

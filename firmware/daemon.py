@@ -1,0 +1,616 @@
+"""The camera daemon: one thread owns the state machine; everything else posts events.
+
+Threads and what they may do:
+
+- **main loop** (:meth:`Daemon.run`): takes events off one bounded queue, feeds them to
+  :func:`firmware.state_machine.transition`, carries out the actions. It never waits on
+  a device or the ISP.
+- **gpiozero callbacks**, **the control socket**, **signal handlers**: post events, nothing
+  else (a full queue drops the event and counts it).
+- **capture** (one worker behind a Future): free-space check, frames from the camera's
+  ring buffer, journal to the card, then :class:`CaptureDone`: a shot is acknowledged
+  only once its raw frames are durable on the card. Also reopens a failed camera.
+- **camera streaming thread** (:mod:`hardware.camera`): copies frames into the ring.
+- **processing** (:class:`firmware.processing.ProcessingWorker`): develops shots.
+
+Per-event failures land in the error state (LED blink code) and are retried on ticks;
+the daemon itself keeps running.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime as dt
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from firmware.config import Config
+from firmware.processing import (
+    ProcessingWorker,
+    ShotJob,
+    ShotSettings,
+    plan_exposures,
+)
+from firmware.state_machine import (
+    Acknowledge,
+    Action,
+    Announce,
+    CameraStarted,
+    Capture,
+    CaptureDone,
+    Develop,
+    ErrorCode,
+    Event,
+    Failed,
+    LookPressed,
+    ModePressed,
+    Phase,
+    PowerHeld,
+    Recover,
+    Recovered,
+    Refuse,
+    SettingsChanged,
+    ShotQueued,
+    ShotRequest,
+    ShowLed,
+    Shutdown,
+    ShutdownRequested,
+    ShutterPressed,
+    State,
+    Tick,
+    initial_state,
+    transition,
+)
+from firmware.state_machine import ProcessingDone as ProcessingDoneEvent
+from hardware.camera import CameraError, CameraSource, take_shot
+from hardware.controls import ButtonEvent, ControlPins, Controls
+from hardware.storage import (
+    CardFullError,
+    CardMissingError,
+    JournalEntry,
+    PhotoStore,
+    StorageError,
+)
+from pipeline.encoders.dng import encode_dng
+from pipeline.raw_frame import RawFrame
+
+logger = logging.getLogger(__name__)
+
+#: Events waiting at most; beyond it, button presses and socket requests are dropped.
+EVENT_QUEUE_SIZE = 64
+#: Seconds between ticks (retries, temperature).
+TICK_INTERVAL_S = 0.5
+#: Shots whose frames the worker may get from memory; later ones are read from the journal.
+MAX_SHOTS_IN_MEMORY = 2
+THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
+
+
+def soc_temperature_c() -> float | None:
+    """The SoC temperature (Celsius) where the kernel reports one, else None."""
+    try:
+        return int(THERMAL_ZONE.read_text(encoding="ascii").strip()) / 1000.0
+    except (OSError, ValueError):
+        return None
+
+
+def control_pins(config: Config) -> ControlPins:
+    """The ``pins.*`` keys as :class:`ControlPins` (no LED when ``led.enabled`` is false)."""
+    return ControlPins(
+        shutter=config["pins.shutter"], mode=config["pins.mode"], look=config["pins.look"],
+        power=config["pins.power"], led=config["pins.led"] if config["led.enabled"] else None,
+    )
+
+
+def builtin_look_names() -> tuple[str, ...]:
+    """The looks the look button cycles through."""
+    from pipeline.look import builtin_looks
+
+    return tuple(builtin_looks())
+
+
+@dataclasses.dataclass
+class ShotRecord:
+    """Timings of one shot, for ``obscura demo`` and the bench."""
+
+    shot: str
+    mode: str
+    frames: int
+    pressed_at_ns: int
+    shutter_lag_s: float | None
+    acknowledged_s: float
+    processing_s: float | None = None
+
+
+class Daemon:
+    """The camera: sensor, buttons, LED, storage and processing, driven by events.
+
+    Parameters
+    ----------
+    config : Config
+    camera : CameraSource
+        Not yet started; the daemon starts, restarts and closes it.
+    store : PhotoStore
+        The card (not yet opened).
+    pin_factory : gpiozero pin factory, optional
+        Buttons and LED are set up when given (``MockFactory()`` for the simulator).
+    temperature_c : callable, optional
+        SoC temperature in Celsius, or None (default: the kernel's thermal zone 0).
+    poweroff : callable, optional
+        Called after a clean shutdown asked for by the power button.
+    tick_interval_s : float
+    power_hold_s : float
+        How long the power button must be held.
+
+    The API for other threads (control socket, tests) is :meth:`post`, :meth:`status`,
+    :meth:`request_shot` and :meth:`apply_config`.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        camera: CameraSource,
+        store: PhotoStore,
+        pin_factory: Any = None,
+        temperature_c: Callable[[], float | None] | None = soc_temperature_c,
+        poweroff: Callable[[], None] | None = None,
+        tick_interval_s: float = TICK_INTERVAL_S,
+        power_hold_s: float = 3.0,
+        looks: tuple[str, ...] | None = None,
+    ) -> None:
+        self._config = config
+        self._camera = camera
+        self._store = store
+        self._pin_factory = pin_factory
+        self._temperature_c = temperature_c or (lambda: None)
+        self._poweroff = poweroff
+        self._tick_interval_s = tick_interval_s
+        self._power_hold_s = power_hold_s
+        self._looks = looks
+        self._events: queue.Queue[Event] = queue.Queue(maxsize=EVENT_QUEUE_SIZE)
+        self._state_lock = threading.Lock()
+        self._state: State = State()
+        self._dropped_events = 0
+        self._tickets = itertools.count(1)
+        self._waiters: dict[int, tuple[threading.Event, dict[str, Any]]] = {}
+        self._entries: dict[str, tuple[JournalEntry, tuple[RawFrame, ...] | None]] = {}
+        self._records: dict[str, ShotRecord] = {}
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._worker: ProcessingWorker | None = None
+        self.controls: Controls | None = None
+        self._is_stopping = False
+        self._poweroff_requested = False
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._stopped = threading.Event()
+        self.started_at_s = time.monotonic()
+        self._on_ready: Callable[[], None] | None = None
+        self._on_tick: Callable[[], None] | None = None
+        self.ready_at_s: float | None = None
+
+    # ---------------------------------------------------------------- thread-safe API
+    def post(self, event: Event) -> bool:
+        """Queue an event without waiting; False (and counted) if the queue is full."""
+        try:
+            self._events.put_nowait(event)
+            return True
+        except queue.Full:
+            with self._state_lock:
+                self._dropped_events += 1
+            return False
+
+    def _post_internal(self, event: Event) -> None:
+        """Queue an event that must not be lost (results of captures and processing)."""
+        self._events.put(event)
+
+    def status(self) -> dict[str, Any]:
+        """The camera's state as plain data (for ``obscura status``)."""
+        with self._state_lock:
+            state = self._state
+            dropped = self._dropped_events
+        try:
+            free = self._store.free_bytes()
+        except StorageError:
+            free = None
+        worker = self._worker
+        return {
+            "state": state.phase.value,
+            "mode": state.mode,
+            "look": state.look,
+            "error": None if state.error is None else state.error.value,
+            "error_message": state.error_message,
+            "shots": state.shots,
+            "pending": state.pending,
+            "queue_length": self._events.qsize(),
+            "processing_queue": 0 if worker is None else worker.queue_length,
+            "dropped_events": dropped,
+            "free_bytes": free,
+            "camera": self._camera.name,
+            "ring_frames": self._camera.ring_frames,
+            "led": state.led_pattern,
+            "storage_path": str(self._store.root),
+        }
+
+    def request_shot(self, mode: str | None = None, timeout_s: float = 30.0) -> dict[str, Any]:
+        """Take a shot as if the shutter were pressed; wait until it is on the card.
+
+        Returns ``{"taken": True, "shot": "100-0001", "files": [...], "mode": ...}`` once
+        acknowledged, or ``{"taken": False, "reason": ...}``.
+        """
+        ticket = next(self._tickets)
+        done = threading.Event()
+        result: dict[str, Any] = {}
+        with self._state_lock:
+            self._waiters[ticket] = (done, result)
+        request = ShotRequest(time.monotonic_ns(), mode, "socket", ticket)
+        if not self.post(ShutterPressed(request)):
+            with self._state_lock:
+                self._waiters.pop(ticket, None)
+            return {"taken": False, "reason": "busy: too many requests"}
+        if not done.wait(timeout_s):
+            with self._state_lock:
+                self._waiters.pop(ticket, None)
+            return {"taken": False, "reason": f"no answer within {timeout_s} s"}
+        return dict(result)
+
+    def apply_config(self, config: Config) -> None:
+        """Use a new configuration: output settings at once, mode/look if they changed.
+
+        Pins, camera source and storage path take effect at the next start.
+        """
+        with self._state_lock:
+            old, self._config = self._config, config
+        for key in ("pins.shutter", "pins.mode", "pins.look", "pins.power", "pins.led",
+                    "camera.source", "output.storage_path"):
+            if old[key] != config[key]:
+                logger.warning("%s changed: takes effect when the daemon restarts", key)
+        mode = config["capture.mode"] if config["capture.mode"] != old["capture.mode"] else None
+        look = config["output.look"] if config["output.look"] != old["output.look"] else None
+        if mode or look:
+            self._post_internal(SettingsChanged(mode=mode, look=look))
+
+    def shot_records(self) -> list[ShotRecord]:
+        """Timings of the shots taken so far."""
+        with self._state_lock:
+            records = [dataclasses.replace(r) for r in self._records.values()]
+        worker = self._worker
+        for record in records:
+            if worker is not None and record.processing_s is None:
+                record.processing_s = worker.durations_s.get(record.shot)
+        return records
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Wait until the camera first reached the ready state."""
+        return self._ready.wait(timeout_s)
+
+    def wait_until(self, predicate: Callable[[dict[str, Any]], bool], timeout_s: float) -> bool:
+        """Poll :meth:`status` until ``predicate(status)`` (tests, demo)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if predicate(self.status()):
+                return True
+            if self._stopped.is_set():
+                return predicate(self.status())
+            time.sleep(0.02)
+        return False
+
+    @property
+    def state(self) -> State:
+        """The state machine's current state."""
+        with self._state_lock:
+            return self._state
+
+    # --------------------------------------------------------------------- lifecycle
+    def start(self) -> Daemon:
+        """Run the daemon in a background thread (the demo and tests); see :meth:`run`."""
+        self._thread = threading.Thread(target=self.run, name="daemon", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        """Ask for a clean shutdown and wait for it (idempotent)."""
+        if not self._stopped.is_set():
+            self._post_internal(ShutdownRequested())
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def __enter__(self) -> Daemon:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def run(
+        self,
+        on_ready: Callable[[], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
+    ) -> bool:
+        """Open everything, process events until shutdown, close everything.
+
+        ``on_ready`` is called once the camera is first ready (systemd's READY=1),
+        ``on_tick`` on every tick of the main loop (systemd's watchdog: proof the loop is
+        alive). Returns True if the power button asked for the Pi to be powered off.
+        """
+        self._on_ready = on_ready
+        self._on_tick = on_tick
+        try:
+            self._open()
+            self._loop()
+        finally:
+            self._close()
+        return self._poweroff_requested
+
+    def _open(self) -> None:
+        config = self._config
+        looks = self._looks or builtin_look_names()
+        self._state = initial_state(config["capture.mode"], config["output.look"], looks)
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="capture")
+        if self._pin_factory is not None:
+            self.controls = Controls(
+                control_pins(config), pin_factory=self._pin_factory, on_event=self._on_button,
+                led_active_high=config["led.active_high"], power_hold_s=self._power_hold_s,
+            )
+            self.controls.show(self._state.led_pattern)
+        try:
+            self._store.open()
+        except StorageError as exc:
+            logger.error("%s", exc)
+            self._post_internal(Failed(ErrorCode.CARD_MISSING, str(exc)))
+        self._worker = ProcessingWorker(self._store, self._post_internal)
+        self._executor.submit(self._start_camera)
+        self._queue_journal()
+
+    def _close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._worker is not None:
+            self._worker.close()
+        if self.controls is not None:
+            self.controls.close()
+        self._camera.close()
+        with self._state_lock:
+            waiters = list(self._waiters.values())
+            self._waiters.clear()
+        for done, result in waiters:
+            result.update(taken=False, reason="shutting down")
+            done.set()
+        self._stopped.set()
+        if self._poweroff_requested and self._poweroff is not None:
+            logger.info("powering off")
+            self._poweroff()
+
+    # --------------------------------------------------------------------- main loop
+    def _loop(self) -> None:
+        next_tick = time.monotonic()
+        while not self._is_stopping:
+            timeout = max(0.0, next_tick - time.monotonic())
+            try:
+                event: Event | None = self._events.get(timeout=timeout)
+            except queue.Empty:
+                event = None
+            if event is not None:
+                self._handle(event)
+            now = time.monotonic()
+            if now >= next_tick and not self._is_stopping:
+                self._handle(Tick(now, self._temperature_c()))
+                next_tick = now + self._tick_interval_s
+                if self._on_tick is not None:
+                    self._on_tick()
+
+    def _handle(self, event: Event) -> None:
+        with self._state_lock:
+            old = self._state
+            self._state, actions = transition(old, event)
+            new = self._state
+        if new.phase is not old.phase:
+            logger.info("state %s -> %s%s", old.phase.value, new.phase.value,
+                        f" ({new.error.value}: {new.error_message})" if new.error else "")
+        if new.phase is Phase.READY and not self._ready.is_set():
+            self.ready_at_s = time.monotonic()
+            self._ready.set()
+            if self._on_ready is not None:
+                self._on_ready()
+        for action in actions:
+            self._do(action)
+
+    def _do(self, action: Action) -> None:  # noqa: C901 - a dispatch table
+        executor = self._executor
+        assert executor is not None
+        if isinstance(action, ShowLed):
+            if self.controls is not None:
+                self.controls.show(action.pattern)
+        elif isinstance(action, Capture):
+            executor.submit(self._capture, action)
+        elif isinstance(action, Develop):
+            self._develop(action.shot)
+        elif isinstance(action, Recover):
+            executor.submit(self._recover, action.error)
+        elif isinstance(action, Acknowledge):
+            self._answer(action.request, taken=True, shot=action.shot)
+        elif isinstance(action, Refuse):
+            logger.info("shot refused: %s", action.reason)
+            self._answer(action.request, taken=False, reason=action.reason)
+        elif isinstance(action, Announce):
+            logger.info("%s: %s", action.what, action.value)
+        elif isinstance(action, Shutdown):
+            logger.info("shutting down%s", " and powering off" if action.poweroff else "")
+            self._is_stopping = True
+            self._poweroff_requested = action.poweroff
+
+    def _answer(self, request: ShotRequest, *, taken: bool, **fields: Any) -> None:
+        if request.ticket is None:
+            return
+        with self._state_lock:
+            waiter = self._waiters.pop(request.ticket, None)
+        if waiter is None:
+            return
+        done, result = waiter
+        result.update(taken=taken, **fields)
+        if taken:
+            record = self._records.get(fields["shot"])
+            entry = self._entries.get(fields["shot"])
+            if record is not None:
+                result["mode"] = record.mode
+            if entry is not None:
+                result["files"] = [
+                    str(self._store.output_path(entry[0].name, kind))
+                    for kind in entry[0].manifest.get("keep", ())
+                ]
+        done.set()
+
+    def _on_button(self, event: ButtonEvent) -> None:
+        """gpiozero callback: turn the press into a state-machine event and enqueue it."""
+        if event.button == "shutter" and event.kind == "pressed":
+            self.post(ShutterPressed(ShotRequest(event.at_ns)))
+        elif event.button == "mode" and event.kind == "pressed":
+            self.post(ModePressed())
+        elif event.button == "look" and event.kind == "pressed":
+            self.post(LookPressed())
+        elif event.button == "power" and event.kind == "held":
+            self.post(PowerHeld())
+
+    # ------------------------------------------------------------- capture thread work
+    def _start_camera(self) -> None:
+        try:
+            self._camera.start()
+            self._camera.metering()  # the first frame arrived
+        except CameraError as exc:
+            logger.error("camera: %s", exc)
+            self._post_internal(Failed(ErrorCode.NO_CAMERA, str(exc)))
+            return
+        self._post_internal(CameraStarted())
+
+    def _shot_bytes(self, frames: int, pending: int) -> int:
+        """Card space a shot of ``frames`` frames needs, with the outputs still to come."""
+        per_frame = 2 * max(self._camera.frame_nbytes, 1)
+        keep = self._config["output.keep"]
+        outputs = per_frame * (("jpeg" in keep) + ("dng" in keep) + 2 * ("merged_dng" in keep))
+        return per_frame * frames + outputs * (1 + pending)
+
+    def _capture(self, action: Capture) -> None:
+        request = action.request
+        config = self._config
+        try:
+            plan = plan_exposures(action.mode, self._camera.metering(), config["capture.burst_frames"])
+            self._store.check_space(self._shot_bytes(plan.frames,
+                                                     self.state.pending))
+            shot = take_shot(self._camera, plan, request.pressed_at_ns)
+            name = self._store.reserve_name()
+            frames = tuple(self._stamp(f.frame, config) for f in shot.frames)
+            settings = ShotSettings(
+                mode=action.mode,
+                look=action.look,
+                exposure_compensation_ev=config["capture.exposure_compensation_ev"],
+                keep=tuple(config["output.keep"]),
+                jpeg_quality=config["output.jpeg_quality"],
+                reference_index=shot.reference_index,
+            )
+            manifest = {**settings.to_manifest(), "pressed_at_ns": request.pressed_at_ns}
+            entry = self._store.journal_shot(name, [encode_dng(f) for f in frames], manifest)
+        except CardFullError as exc:
+            self._post_internal(Failed(ErrorCode.CARD_FULL, str(exc), request=request))
+            return
+        except (CardMissingError, StorageError) as exc:
+            self._post_internal(Failed(ErrorCode.CARD_MISSING, str(exc), request=request))
+            return
+        except CameraError as exc:
+            self._post_internal(Failed(ErrorCode.NO_CAMERA, str(exc), request=request))
+            return
+        except Exception as exc:  # noqa: BLE001 - a capture bug must not stop the daemon
+            logger.exception("capture failed")
+            self._post_internal(Failed(ErrorCode.CAPTURE_FAILED, str(exc), request=request))
+            return
+        acknowledged = time.monotonic_ns()
+        with self._state_lock:
+            self._entries[name.key] = (entry, frames)
+            self._records[name.key] = ShotRecord(
+                shot=name.key, mode=action.mode, frames=len(frames),
+                pressed_at_ns=request.pressed_at_ns, shutter_lag_s=shot.shutter_lag_s,
+                acknowledged_s=(acknowledged - request.pressed_at_ns) / 1e9,
+            )
+        logger.info("%s: %s, %d frame(s) on the card", name.key, action.mode, len(frames))
+        self._post_internal(CaptureDone(request, name.key, action.mode))
+
+    def _stamp(self, frame: RawFrame, config: Config) -> RawFrame:
+        """The capture's date and the lens in use, in the frame's metadata."""
+        metadata = dataclasses.replace(
+            frame.metadata,
+            datetime_original=dt.datetime.now().replace(microsecond=0),
+            lens_model=config["lens.name"] or frame.metadata.lens_model,
+            focal_length_mm=config["lens.focal_length_mm"] or frame.metadata.focal_length_mm,
+            f_number=config["lens.f_number"] or frame.metadata.f_number,
+        )
+        return RawFrame(frame.cfa, metadata)
+
+    def _recover(self, error: ErrorCode) -> None:
+        try:
+            if error in (ErrorCode.NO_CAMERA, ErrorCode.CAPTURE_FAILED):
+                self._camera.restart()
+                self._camera.metering()
+            elif error in (ErrorCode.CARD_FULL, ErrorCode.CARD_MISSING):
+                self._store.open()
+                self._store.check_space(self._shot_bytes(1, self.state.pending))
+                self._queue_journal()
+        except (CameraError, StorageError) as exc:
+            logger.info("still failing: %s", exc)
+            return
+        except Exception:  # noqa: BLE001
+            logger.exception("recovery from %s failed", error.value)
+            return
+        self._post_internal(Recovered())
+
+    # ------------------------------------------------------------------- processing
+    def _queue_journal(self) -> None:
+        """Post every journaled shot the worker does not have (after a crash or a full card)."""
+        try:
+            entries = self._store.pending()
+        except OSError as exc:
+            logger.error("cannot read the journal: %s", exc)
+            return
+        worker = self._worker
+        for entry in entries:
+            key = entry.name.key
+            with self._state_lock:
+                if key in self._entries or (worker is not None and worker.is_queued(key)):
+                    continue
+                self._entries[key] = (entry, None)
+            logger.info("%s: resuming development", key)
+            self._post_internal(ShotQueued(key))
+
+    def _develop(self, shot: str) -> None:
+        with self._state_lock:
+            entry, frames = self._entries.pop(shot, (None, None))
+        worker = self._worker
+        if entry is None or worker is None:
+            logger.error("%s: nothing to develop", shot)
+            self._post_internal(ProcessingDoneEvent(shot))
+            return
+        if worker.queue_length >= MAX_SHOTS_IN_MEMORY:
+            frames = None  # the worker reads them back from the journal
+        worker.submit(ShotJob(entry, frames))
+
+
+def camera_from_config(
+    config: Config, *, simulator_size: tuple[int, int] = (760, 1014), **options: Any
+) -> CameraSource:
+    """The camera source ``camera.source`` names (not started)."""
+    source = config["camera.source"]
+    ring = config["capture.ring_frames"]
+    if source == "picamera2":
+        from hardware.picamera2_camera import Picamera2Camera
+
+        return Picamera2Camera(ring_frames=ring, **options)
+    if source == "replay":
+        from hardware.replay_camera import ReplayCamera
+
+        return ReplayCamera(config["camera.replay_dir"], ring_frames=ring, **options)
+    from hardware.simulated_camera import SimulatedCamera
+
+    return SimulatedCamera(output_size=simulator_size, ring_frames=ring, **options)

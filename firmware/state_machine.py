@@ -1,0 +1,408 @@
+"""The camera's behaviour as one pure function: ``transition(state, event) -> (state, actions)``.
+
+Button callbacks, the camera, the processing worker and the control socket only post
+events; the daemon's main thread feeds them here one at a time and carries out the
+actions. Nothing in this module touches a device, a file or the clock (time arrives in
+:class:`Tick` events), so every behaviour is a plain test.
+
+Phases: ``starting`` -> ``ready`` <-> ``capturing``; any failure -> ``error`` (with an
+:class:`ErrorCode` the LED blinks), left by a successful :class:`Recover` check;
+``shutting_down`` is final. Processing is not a phase: acknowledged shots are counted in
+``pending`` while the worker develops them, and the camera stays ready to shoot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from typing import Union
+
+MODES = ("single", "burst", "hdr", "night")
+#: Seconds between recovery attempts in the error state.
+RETRY_INTERVAL_S = 2.0
+#: Overheating starts at this SoC temperature and ends below the lower one.
+OVERHEAT_C = 80.0
+COOLED_C = 75.0
+
+
+class Phase(str, enum.Enum):
+    """What the camera is doing."""
+
+    STARTING = "starting"
+    READY = "ready"
+    CAPTURING = "capturing"
+    ERROR = "error"
+    SHUTTING_DOWN = "shutting_down"
+
+
+class ErrorCode(str, enum.Enum):
+    """Why the camera cannot shoot; each has its own LED blink code."""
+
+    NO_CAMERA = "no_camera"
+    CAPTURE_FAILED = "capture_failed"
+    CARD_FULL = "card_full"
+    CARD_MISSING = "card_missing"
+    OVERHEATING = "overheating"
+    PROCESSING_FAILED = "processing_failed"
+
+
+# ----------------------------------------------------------------------------- events
+@dataclass(frozen=True)
+class ShotRequest:
+    """A press of the shutter (``source`` "button") or a ``shoot`` from the socket.
+
+    ``mode`` None means the current mode; ``ticket`` lets a socket client wait for the
+    answer; ``pressed_at_ns`` is the press on the ``time.monotonic_ns()`` clock.
+    """
+
+    pressed_at_ns: int
+    mode: str | None = None
+    source: str = "button"
+    ticket: int | None = None
+
+
+@dataclass(frozen=True)
+class ShutterPressed:
+    request: ShotRequest
+
+
+@dataclass(frozen=True)
+class ModePressed:
+    pass
+
+
+@dataclass(frozen=True)
+class LookPressed:
+    pass
+
+
+@dataclass(frozen=True)
+class PowerHeld:
+    pass
+
+
+@dataclass(frozen=True)
+class ShutdownRequested:
+    """SIGTERM/SIGINT: stop the daemon (without powering off)."""
+
+
+@dataclass(frozen=True)
+class CameraStarted:
+    pass
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Something failed: the camera, the card, a capture or a development.
+
+    ``request``: the shot that was refused because of it; ``shot``: the acknowledged
+    shot whose development stopped (it is no longer pending; its raw stays on the card).
+    """
+
+    error: ErrorCode
+    message: str = ""
+    request: ShotRequest | None = None
+    shot: str | None = None
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """A :class:`Recover` check found the problem gone."""
+
+
+@dataclass(frozen=True)
+class CaptureDone:
+    """A shot's frames are journaled on the card: it is acknowledged."""
+
+    request: ShotRequest
+    shot: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class ShotQueued:
+    """A journaled shot (e.g. left over from before a crash) waits to be developed."""
+
+    shot: str
+
+
+@dataclass(frozen=True)
+class ProcessingDone:
+    shot: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passes; ``now_s`` is ``time.monotonic()``, ``temperature_c`` the SoC's (or None)."""
+
+    now_s: float
+    temperature_c: float | None = None
+
+
+@dataclass(frozen=True)
+class SettingsChanged:
+    """The configuration changed the mode or look (None: unchanged)."""
+
+    mode: str | None = None
+    look: str | None = None
+    looks: tuple[str, ...] | None = None
+
+
+Event = Union[
+    ShutterPressed, ModePressed, LookPressed, PowerHeld, ShutdownRequested, CameraStarted,
+    Failed, Recovered, CaptureDone, ShotQueued, ProcessingDone, Tick, SettingsChanged,
+]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- actions
+@dataclass(frozen=True)
+class Capture:
+    """Take a shot: check space, capture, journal, acknowledge (posts CaptureDone/Failed)."""
+
+    request: ShotRequest
+    mode: str
+    look: str
+
+
+@dataclass(frozen=True)
+class Develop:
+    """Hand a journaled shot to the processing worker."""
+
+    shot: str
+
+
+@dataclass(frozen=True)
+class Recover:
+    """Check whether ``error`` is gone (reopen the camera, look at the card...)."""
+
+    error: ErrorCode
+
+
+@dataclass(frozen=True)
+class Refuse:
+    """Tell whoever asked for a shot that it was not taken, and why."""
+
+    request: ShotRequest
+    reason: str
+
+
+@dataclass(frozen=True)
+class Acknowledge:
+    """Tell whoever asked for a shot that it is safely on the card."""
+
+    request: ShotRequest
+    shot: str
+
+
+@dataclass(frozen=True)
+class ShowLed:
+    """Show an LED pattern (names in :data:`hardware.controls.LED_PATTERNS`)."""
+
+    pattern: str
+
+
+@dataclass(frozen=True)
+class Announce:
+    """Something the user changed (mode, look): logged, and shown by a short LED flash."""
+
+    what: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    poweroff: bool
+
+
+Action = Union[
+    Capture, Develop, Recover, Refuse, Acknowledge, ShowLed, Announce, Shutdown
+]
+
+
+# ------------------------------------------------------------------------------ state
+@dataclass(frozen=True)
+class State:
+    """Everything the camera's behaviour depends on."""
+
+    phase: Phase = Phase.STARTING
+    mode: str = "single"
+    look: str = "standard"
+    looks: tuple[str, ...] = ("standard",)
+    error: ErrorCode | None = None
+    error_message: str = ""
+    pending: int = 0
+    shots: int = 0
+    latched: ShotRequest | None = None
+    retry_at_s: float | None = None
+    overheated: bool = False
+
+    @property
+    def led_pattern(self) -> str:
+        """The LED pattern this state shows."""
+        if self.phase is Phase.ERROR and self.error is not None:
+            return f"error_{self.error.value}"
+        if self.phase is Phase.SHUTTING_DOWN:
+            return "off"
+        if self.phase is Phase.STARTING:
+            return "starting"
+        if self.phase is Phase.CAPTURING:
+            return "capturing"
+        return "processing" if self.pending else "ready"
+
+
+def initial_state(mode: str = "single", look: str = "standard",
+                  looks: tuple[str, ...] = ("standard",)) -> State:
+    """The state at start-up; the daemon then posts :class:`CameraStarted` or a failure."""
+    return State(mode=mode if mode in MODES else MODES[0], look=look,
+                 looks=looks if look in looks else (look, *looks))
+
+
+def _next(items: tuple[str, ...], current: str) -> str:
+    return items[(items.index(current) + 1) % len(items)] if current in items else items[0]
+
+
+def _with_led(old: State, new: State, actions: list[Action]) -> tuple[State, list[Action]]:
+    if new.led_pattern != old.led_pattern:
+        actions.append(ShowLed(new.led_pattern))
+    return new, actions
+
+
+def _enter_error(state: State, error: ErrorCode, message: str) -> State:
+    return dataclasses.replace(
+        state, phase=Phase.ERROR, error=error, error_message=message, latched=None,
+        retry_at_s=None,
+    )
+
+
+def _capture(state: State, request: ShotRequest) -> tuple[State, Capture]:
+    mode = request.mode if request.mode in MODES else state.mode
+    return dataclasses.replace(state, phase=Phase.CAPTURING, latched=None), Capture(
+        request, mode, state.look
+    )
+
+
+def transition(state: State, event: Event) -> tuple[State, list[Action]]:
+    """The state after ``event`` and what to do about it."""
+    new, actions = _transition(state, event)
+    return _with_led(state, new, actions)
+
+
+def _transition(state: State, event: Event) -> tuple[State, list[Action]]:  # noqa: C901
+    phase = state.phase
+    if phase is Phase.SHUTTING_DOWN:
+        if isinstance(event, ShutterPressed):
+            return state, [Refuse(event.request, "shutting down")]
+        if isinstance(event, ProcessingDone):
+            return dataclasses.replace(state, pending=max(0, state.pending - 1)), []
+        return state, []
+
+    if isinstance(event, (PowerHeld, ShutdownRequested)):
+        actions: list[Action] = []
+        if state.latched is not None:
+            actions.append(Refuse(state.latched, "shutting down"))
+        new = dataclasses.replace(state, phase=Phase.SHUTTING_DOWN, latched=None)
+        return new, [*actions, Shutdown(poweroff=isinstance(event, PowerHeld))]
+
+    if isinstance(event, CameraStarted):
+        if phase is Phase.STARTING:
+            return dataclasses.replace(state, phase=Phase.READY), []
+        return state, []
+
+    if isinstance(event, ShutterPressed):
+        request = event.request
+        if phase is Phase.READY:
+            new, capture = _capture(state, request)
+            return new, [capture]
+        if phase is Phase.CAPTURING:
+            if state.latched is None:  # one press may wait; a storm of them may not
+                return dataclasses.replace(state, latched=request), []
+            return state, [Refuse(request, "busy: a shot is being taken")]
+        if phase is Phase.ERROR:
+            assert state.error is not None
+            return state, [Refuse(request, f"error: {state.error.value}")]
+        return state, [Refuse(request, "starting")]
+
+    if isinstance(event, CaptureDone):
+        counted = dataclasses.replace(state, shots=state.shots + 1, pending=state.pending + 1)
+        actions = [Acknowledge(event.request, event.shot), Develop(event.shot)]
+        if phase is not Phase.CAPTURING:
+            return counted, actions
+        if state.latched is not None:
+            new, capture = _capture(counted, state.latched)
+            return new, [*actions, capture]
+        return dataclasses.replace(counted, phase=Phase.READY), actions
+
+    if isinstance(event, ShotQueued):
+        return dataclasses.replace(state, pending=state.pending + 1), [Develop(event.shot)]
+
+    if isinstance(event, ProcessingDone):
+        return dataclasses.replace(state, pending=max(0, state.pending - 1)), []
+
+    if isinstance(event, Failed):
+        actions = []
+        if event.request is not None:
+            actions.append(Refuse(event.request, f"error: {event.error.value}: {event.message}"))
+        if state.latched is not None:
+            actions.append(Refuse(state.latched, f"error: {event.error.value}"))
+        if event.shot is not None:
+            state = dataclasses.replace(state, pending=max(0, state.pending - 1))
+        if phase is Phase.ERROR and state.error is ErrorCode.OVERHEATING:
+            return state, actions  # overheating outranks what it causes
+        return _enter_error(state, event.error, event.message), actions
+
+    if isinstance(event, Recovered):
+        if phase is Phase.ERROR and not state.overheated:
+            return dataclasses.replace(
+                state, phase=Phase.READY, error=None, error_message="", retry_at_s=None
+            ), []
+        return state, []
+
+    if isinstance(event, ModePressed):
+        mode = _next(MODES, state.mode)
+        return dataclasses.replace(state, mode=mode), [Announce("mode", mode)]
+
+    if isinstance(event, LookPressed):
+        look = _next(state.looks, state.look)
+        return dataclasses.replace(state, look=look), [Announce("look", look)]
+
+    if isinstance(event, SettingsChanged):
+        looks = event.looks or state.looks
+        look = event.look or state.look
+        mode = event.mode if event.mode in MODES else state.mode
+        return dataclasses.replace(
+            state, mode=mode, look=look, looks=looks if look in looks else (look, *looks)
+        ), []
+
+    if isinstance(event, Tick):
+        return _tick(state, event)
+
+    return state, []
+
+
+def _tick(state: State, tick: Tick) -> tuple[State, list[Action]]:
+    temperature = tick.temperature_c
+    if temperature is not None:
+        if temperature >= OVERHEAT_C and not state.overheated:
+            hot = dataclasses.replace(state, overheated=True)
+            if state.phase is Phase.CAPTURING:
+                return hot, []  # let the shot finish; the next tick stops the camera
+            return _enter_error(hot, ErrorCode.OVERHEATING, f"{temperature:.0f} C"), []
+        if state.overheated and temperature < COOLED_C:
+            cooled = dataclasses.replace(state, overheated=False)
+            if state.phase is Phase.ERROR and state.error is ErrorCode.OVERHEATING:
+                return dataclasses.replace(cooled, phase=Phase.READY, error=None,
+                                           error_message=""), []
+            return cooled, []
+        if state.overheated and state.phase is Phase.READY:
+            return _enter_error(state, ErrorCode.OVERHEATING, f"{temperature:.0f} C"), []
+    if state.phase is not Phase.ERROR or state.error is ErrorCode.OVERHEATING:
+        return state, []
+    assert state.error is not None
+    if state.retry_at_s is None:
+        return dataclasses.replace(state, retry_at_s=tick.now_s + RETRY_INTERVAL_S), []
+    if tick.now_s >= state.retry_at_s:
+        return dataclasses.replace(state, retry_at_s=tick.now_s + RETRY_INTERVAL_S), [
+            Recover(state.error)
+        ]
+    return state, []

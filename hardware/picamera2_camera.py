@@ -1,0 +1,215 @@
+"""The HQ Camera through picamera2: the only module that imports picamera2 (lazily).
+
+The camera streams a full-resolution, 12-bit raw still configuration (4056x3040 on the
+IMX477) with a small main stream the ISP must produce anyway. Each request is taken with
+``captured_request`` in our own streaming thread (never in picamera2's event loop), its raw
+buffer copied out with ``make_array("raw")`` and the request released at once; the packed
+copy waits in the ring buffer and is unpacked (:func:`pipeline.raw_packing.unpack_raw`: CSI-2
+packed on a Pi 4, ``PISP_COMP1`` on a Pi 5) only when a shot takes it.
+
+picamera2 names used (picamera2 ``picamera2.py`` and ``request.py``): ``Picamera2(camera_num)``,
+``sensor_modes``, ``camera_properties``, ``create_still_configuration(main=, raw=,
+buffer_count=, queue=, sensor=)``, ``configure``, ``stream_configuration("raw")``,
+``start``, ``captured_request(wait=)``, ``request.make_array("raw")``,
+``request.get_metadata()``, ``set_controls``, ``stop``, ``close``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from types import ModuleType
+from typing import Any
+
+from hardware.camera import (
+    CameraError,
+    CameraMissingError,
+    CameraSource,
+    CameraTimeoutError,
+    ExposureSettings,
+    FrameRecord,
+    Metering,
+)
+from hardware.picamera2_metadata import camera_metadata_from_picamera2
+from pipeline.raw_frame import RawFrame
+from pipeline.raw_packing import bit_depth_of, cfa_pattern_of, unpack_raw
+
+logger = logging.getLogger(__name__)
+
+#: Bit depth of the raw stream we ask for (the IMX477's full-resolution mode).
+RAW_BIT_DEPTH = 12
+#: Buffers picamera2 allocates: enough to keep streaming while we copy one out. Frames
+#: of a burst live in our ring buffer as copies, not in these DMA buffers.
+BUFFER_COUNT = 4
+#: The main (processed) stream picamera2 always configures; kept small.
+MAIN_STREAM = {"format": "YUV420", "size": (1012, 760)}
+
+
+def import_picamera2() -> ModuleType:
+    """The ``picamera2`` module, or :class:`CameraMissingError` saying how to get it."""
+    try:
+        return importlib.import_module("picamera2")
+    except ImportError as exc:
+        raise CameraMissingError(
+            f"picamera2 is not installed ({exc}): on Raspberry Pi OS run "
+            "`sudo apt install python3-picamera2` and make the venv with "
+            "--system-site-packages (setup.sh does), or set camera.source = \"simulator\""
+        ) from None
+
+
+def choose_raw_mode(sensor_modes: list[dict[str, Any]], bit_depth: int = RAW_BIT_DEPTH) -> dict[str, Any]:
+    """The largest sensor mode of ``bit_depth`` bits (any depth if there is none)."""
+    modes = [m for m in sensor_modes if "size" in m]
+    if not modes:
+        raise CameraError(f"the camera lists no raw sensor modes: {sensor_modes!r}")
+    deep = [m for m in modes if int(m.get("bit_depth", 0)) == bit_depth] or modes
+    return max(deep, key=lambda m: (m["size"][0] * m["size"][1], int(m.get("bit_depth", 0))))
+
+
+class Picamera2Camera(CameraSource):
+    """A Raspberry Pi camera (HQ Camera / IMX477) streaming raw frames through picamera2.
+
+    Parameters
+    ----------
+    camera_num : int
+        libcamera camera index.
+    picamera2_module : module, optional
+        The ``picamera2`` module to use; imported on :meth:`start` when not given (tests
+        pass a fake that follows picamera2's API).
+    buffer_count : int
+        picamera2 buffers.
+    ring_frames, frame_timeout_s :
+        See :class:`hardware.camera.CameraSource`.
+    """
+
+    name = "picamera2"
+
+    def __init__(
+        self,
+        *,
+        camera_num: int = 0,
+        picamera2_module: ModuleType | Any | None = None,
+        buffer_count: int = BUFFER_COUNT,
+        ring_frames: int = 8,
+        frame_timeout_s: float = 2.0,
+    ) -> None:
+        super().__init__(ring_frames=ring_frames, frame_timeout_s=frame_timeout_s)
+        self._camera_num = camera_num
+        self._module = picamera2_module
+        self._buffer_count = buffer_count
+        self._picam2: Any = None
+        self._raw_format = ""
+        self._raw_size = (0, 0)
+        self._raw_stride = 0
+        self._model = "imx477"
+        self._is_manual = False
+        self._controls_lock = threading.Lock()
+
+    @property
+    def raw_format(self) -> str:
+        """The raw stream's picamera2 format, e.g. ``'SBGGR12_CSI2P'``."""
+        return self._raw_format
+
+    # ------------------------------------------------------------------ device calls
+    def _open_device(self) -> None:
+        module = self._module if self._module is not None else import_picamera2()
+        try:
+            picam2 = module.Picamera2(self._camera_num)
+        except (RuntimeError, IndexError) as exc:
+            raise CameraMissingError(f"picamera2: no camera {self._camera_num}: {exc}") from None
+        try:
+            mode = choose_raw_mode(list(picam2.sensor_modes))
+            size = tuple(int(v) for v in mode["size"])
+            raw = {"format": str(mode["format"]), "size": size}
+            config = picam2.create_still_configuration(
+                main=dict(MAIN_STREAM),
+                raw=raw,
+                buffer_count=self._buffer_count,
+                queue=False,
+                sensor={"output_size": size, "bit_depth": int(mode.get("bit_depth", RAW_BIT_DEPTH))},
+            )
+            picam2.configure(config)
+            stream = picam2.stream_configuration("raw")
+            self._raw_format = str(stream["format"])
+            self._raw_size = (int(stream["size"][0]), int(stream["size"][1]))
+            self._raw_stride = int(stream["stride"])
+            self._model = str(picam2.camera_properties.get("Model", "imx477"))
+            picam2.set_controls({"AeEnable": True, "AwbEnable": True})
+            picam2.start()
+        except Exception as exc:
+            _close_quietly(picam2)
+            if isinstance(exc, CameraError):
+                raise
+            raise CameraError(f"picamera2: could not start the camera: {exc}") from exc
+        self._picam2 = picam2
+        self._is_manual = False
+        logger.info(
+            "picamera2: %s streaming %s %dx%d (stride %d)",
+            self._model, self._raw_format, *self._raw_size, self._raw_stride,
+        )
+
+    def _close_device(self) -> None:
+        picam2, self._picam2 = self._picam2, None
+        if picam2 is not None:
+            _close_quietly(picam2)
+
+    def _read_frame(self, timeout_s: float) -> FrameRecord:
+        picam2 = self._picam2
+        if picam2 is None:
+            raise CameraError("picamera2: camera not open")
+        try:
+            with picam2.captured_request(wait=timeout_s) as request:
+                buffer = request.make_array("raw")  # a copy: the DMA buffer goes back now
+                metadata = dict(request.get_metadata())
+        except TimeoutError:
+            raise CameraTimeoutError(f"picamera2: no frame within {timeout_s} s") from None
+        except CameraError:
+            raise
+        except Exception as exc:
+            raise CameraError(f"picamera2: capture failed: {exc}") from exc
+        metadata["AeEnable"] = not self._is_manual
+        exposure_ns = int(float(metadata.get("ExposureTime", 0)) * 1000)
+        # libcamera's SensorTimestamp is the start of the frame's readout on the monotonic
+        # clock (picamera2 compares it with time.monotonic_ns()).
+        end_ns = int(metadata.get("SensorTimestamp", time.monotonic_ns()))
+        return FrameRecord(buffer, metadata, end_ns - exposure_ns, end_ns)
+
+    def _decode(self, record: FrameRecord) -> RawFrame:
+        width, height = self._raw_size
+        mosaic = unpack_raw(record.payload, self._raw_format, width, height, self._raw_stride)
+        metadata = camera_metadata_from_picamera2(
+            record.metadata,
+            cfa_pattern_of(self._raw_format),
+            bit_depth_of(self._raw_format),
+            self._model,
+        )
+        return RawFrame(mosaic, metadata)
+
+    def _set_exposure(self, settings: ExposureSettings | None, metering: Metering | None) -> None:
+        picam2 = self._picam2
+        if picam2 is None:
+            raise CameraError("picamera2: camera not open")
+        with self._controls_lock:
+            if settings is None:
+                picam2.set_controls({"AeEnable": True, "AwbEnable": True})
+                self._is_manual = False
+                return
+            controls: dict[str, Any] = {
+                "AeEnable": False,
+                "ExposureTime": int(round(settings.exposure_time_us)),
+                "AnalogueGain": float(settings.analogue_gain),
+            }
+            if metering is not None and metering.colour_gains is not None:
+                controls.update(AwbEnable=False, ColourGains=metering.colour_gains)
+            picam2.set_controls(controls)
+            self._is_manual = True
+
+
+def _close_quietly(picam2: Any) -> None:
+    for method in ("stop", "close"):
+        try:
+            getattr(picam2, method)()
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            logger.debug("picamera2 %s() failed", method, exc_info=True)

@@ -1,0 +1,116 @@
+"""Buttons and LED through gpiozero's MockFactory (passed explicitly, never global)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from hardware.controls import (
+    LED_PATTERNS,
+    ButtonEvent,
+    ControlPins,
+    Controls,
+    ControlsError,
+)
+
+
+@pytest.fixture
+def controls():
+    events: list[ButtonEvent] = []
+    lock = threading.Lock()
+
+    def on_event(event: ButtonEvent) -> None:
+        with lock:
+            events.append(event)
+
+    factory = MockFactory()
+    with Controls(ControlPins(), pin_factory=factory, on_event=on_event, power_hold_s=0.2,
+                  debounce_s=0.03) as ctl:
+        yield ctl, factory, events
+
+
+def tap(pin, hold_s: float = 0.0) -> None:
+    pin.drive_low()
+    if hold_s:
+        time.sleep(hold_s)
+    pin.drive_high()
+
+
+def test_each_button_posts_a_press(controls) -> None:
+    ctl, factory, events = controls
+    for name, pin in (("shutter", 17), ("mode", 27), ("look", 22)):
+        tap(factory.pin(pin))
+        time.sleep(0.04)
+    assert [(e.button, e.kind) for e in events] == [
+        ("shutter", "pressed"), ("mode", "pressed"), ("look", "pressed")
+    ]
+    assert all(e.at_ns <= time.monotonic_ns() for e in events)
+
+
+def test_presses_are_debounced(controls) -> None:
+    _, factory, events = controls
+    pin = factory.pin(17)
+    for _ in range(20):  # contact bounce: 20 edges within a few ms
+        tap(pin)
+    assert len(events) == 1
+    time.sleep(0.05)
+    tap(pin)
+    assert len(events) == 2
+
+
+def test_holding_power_posts_held(controls) -> None:
+    _, factory, events = controls
+    tap(factory.pin(3), hold_s=0.4)
+    assert ("power", "held") in [(e.button, e.kind) for e in events]
+
+
+def test_led_patterns(controls) -> None:
+    ctl, factory, _ = controls
+    led = factory.pin(4)
+    ctl.show("ready")
+    assert led.state is True
+    ctl.show("capturing")
+    assert led.state is False
+    ctl.show("error_card_full")
+    seen = set()
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and len(seen) < 2:
+        seen.add(led.state)
+        time.sleep(0.02)
+    assert seen == {True, False}, "an error code blinks"
+    assert ctl.pattern == "error_card_full"
+
+
+def test_error_codes_are_distinct() -> None:
+    codes = [LED_PATTERNS[f"error_{n}"] for n in ("no_camera", "card_full", "card_missing",
+                                                  "overheating")]
+    assert len(set(codes)) == 4
+
+
+def test_led_off_after_close_and_close_is_idempotent() -> None:
+    factory = MockFactory()
+    ctl = Controls(ControlPins(), pin_factory=factory, on_event=lambda e: None)
+    ctl.show("ready")
+    ctl.close()
+    ctl.close()
+    ctl.show("ready")  # no effect, no error
+    assert factory.pin(4).state is False
+
+
+def test_pin_factory_is_required_and_pin_conflicts_are_errors() -> None:
+    with pytest.raises(ControlsError):
+        Controls(ControlPins(), pin_factory=None, on_event=lambda e: None)
+    with pytest.raises(ControlsError):
+        Controls(ControlPins(mode=17), pin_factory=MockFactory(), on_event=lambda e: None)
+
+
+def test_button_storm_does_not_crash(controls) -> None:
+    _, factory, events = controls
+    pin = factory.pin(17)
+    start = time.monotonic()
+    while time.monotonic() - start < 0.3:  # hundreds of presses a second
+        tap(pin)
+    assert 1 <= len(events) <= 0.3 / 0.03 + 2

@@ -1,0 +1,119 @@
+"""The card: DCF numbering, the journal, atomic writes, free space."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from hardware.storage import (
+    CardFullError,
+    CardMissingError,
+    PhotoStore,
+    ShotName,
+    write_atomic_in,
+)
+
+
+def test_dcf_names_and_rollover() -> None:
+    name = ShotName(100, 1)
+    assert name.folder_name == "100OBSCU" and name.stem == "OBS_0001" and name.key == "100-0001"
+    assert ShotName(100, 9999).next() == ShotName(101, 1)
+    assert ShotName.parse_key("123-0042") == ShotName(123, 42)
+    with pytest.raises(CardFullError):
+        ShotName(999, 9999).next()
+
+
+def test_numbering_survives_restarts_and_emptied_folders(tmp_path: Path) -> None:
+    store = PhotoStore(tmp_path).open()
+    first = store.reserve_name()
+    store.write_output(first, "jpeg", b"jpeg")
+    assert store.output_path(first, "jpeg") == tmp_path / "DCIM/100OBSCU/OBS_0001.JPG"
+    assert store.reserve_name() == ShotName(100, 2)
+    # a restart continues, even if the user deleted the photos meanwhile
+    for path in (tmp_path / "DCIM/100OBSCU").iterdir():
+        path.unlink()
+    assert PhotoStore(tmp_path).open().reserve_name() == ShotName(100, 3)
+    # and files copied onto the card with higher numbers are not overwritten
+    (tmp_path / "DCIM/100OBSCU/OBS_0050.JPG").write_bytes(b"x")
+    assert PhotoStore(tmp_path).open().reserve_name() == ShotName(100, 51)
+
+
+def test_journal_write_resume_retire(tmp_path: Path) -> None:
+    store = PhotoStore(tmp_path).open()
+    name = store.reserve_name()
+    entry = store.journal_shot(name, [b"frame0", b"frame1"], {"mode": "burst"})
+    pending = PhotoStore(tmp_path).open().pending()
+    assert [e.name for e in pending] == [name]
+    assert [p.read_bytes() for p in pending[0].frame_paths] == [b"frame0", b"frame1"]
+    assert pending[0].manifest["mode"] == "burst"
+    store.retire(entry)
+    assert store.pending() == [] and not entry.directory.exists()
+
+
+def test_incomplete_capture_and_partial_files_are_removed_at_start(tmp_path: Path) -> None:
+    store = PhotoStore(tmp_path).open()
+    name = store.reserve_name()
+    cut = store.journal_dir / name.key
+    cut.mkdir()
+    (cut / "frame_00.dng").write_bytes(b"half a fr")  # power cut before the manifest
+    (store.tmp_dir / "OBS_0001.JPG.abc.tmp").write_bytes(b"partial")
+    store = PhotoStore(tmp_path).open()
+    assert store.pending() == [] and not cut.exists()
+    assert list(store.tmp_dir.iterdir()) == []
+    assert store.reserve_name() == ShotName(100, 2)  # the cut number is not reused
+
+
+def test_unreadable_manifest_is_set_aside_not_lost(tmp_path: Path) -> None:
+    store = PhotoStore(tmp_path).open()
+    entry = store.journal_shot(store.reserve_name(), [b"f"], {})
+    (entry.directory / "manifest.json").write_text("{not json")
+    assert store.pending() == []
+    assert (store.failed_dir / entry.name.key / "frame_00.dng").read_bytes() == b"f"
+
+
+def test_free_space_is_checked_with_an_injected_provider(tmp_path: Path) -> None:
+    free = {"bytes": 10**9}
+    store = PhotoStore(tmp_path, free_space=lambda path: free["bytes"], reserve_bytes=1000)
+    store.open()
+    assert store.check_space(10**6) == 10**9
+    free["bytes"] = 5000
+    with pytest.raises(CardFullError, match="card full"):
+        store.check_space(4500)
+    assert isinstance(CardFullError("x"), OSError)
+
+
+def test_card_missing(tmp_path: Path) -> None:
+    store = PhotoStore(tmp_path / "card")
+    with pytest.raises(CardMissingError):
+        store.open()
+    with pytest.raises(CardMissingError):
+        store.free_bytes()
+
+
+def test_atomic_write_never_leaves_partial_files(tmp_path: Path, monkeypatch) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    target = tmp_path / "OBS_0001.JPG"
+    write_atomic_in(target, b"old", temp)
+
+    def failing_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError):
+        write_atomic_in(target, b"new but cut short", temp)
+    monkeypatch.undo()
+    assert target.read_bytes() == b"old"
+    assert list(temp.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "OBS_0001.JPG", "tmp"
+    ]
+
+
+def test_counter_file_is_json_and_atomic(tmp_path: Path) -> None:
+    store = PhotoStore(tmp_path).open()
+    store.reserve_name()
+    counter = json.loads((tmp_path / ".obscura/counter.json").read_text())
+    assert counter == {"folder": 100, "number": 1}
