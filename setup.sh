@@ -1,49 +1,216 @@
 #!/usr/bin/env bash
-# Set up Obscura: ./setup.sh
+# Set up Obscura: ./setup.sh [--dev | --appliance] [--dry-run] [--uninstall]
 #
 # On a development machine (anything that is not a Raspberry Pi): a virtual environment in
 # .venv with the dependencies and the development tools, and a warmed numba cache so the
 # first `obscura develop` does not spend half a minute compiling. Safe to run again.
 #
-# On Raspberry Pi OS the same steps run, with a venv that sees the system's picamera2 and
-# libcamera (--system-site-packages). Installing the systemd service, its user and its
-# configuration is the appliance install (issue 7); it will hook in at install_appliance.
+# On Raspberry Pi OS (Bookworm or later) the appliance install: the system's picamera2 and
+# libcamera, a venv in /opt/obscura that sees them, the `obscura` user (groups video and
+# gpio), /etc/obscura/config.toml, the numba cache warmed as that user, and the systemd
+# service, enabled and started. It asks for sudo. Safe to run again: after `git pull` it
+# upgrades and restarts the service, and never touches an existing configuration.
+#
+#   --dev        the development set-up, even on a Pi (its venv sees the system packages)
+#   --appliance  the appliance install, even where this is not detected as a Pi
+#   --dry-run    print every step of the appliance install (or uninstall); change nothing
+#   --uninstall  remove the service, /opt/obscura and the numba cache; keep photos,
+#                configuration and the user
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PYTHON=${PYTHON:-python3}
+
+PREFIX=/opt/obscura
+VENV=$PREFIX/venv
+SERVICE_USER=obscura
+CONFIG_DIR=/etc/obscura
+STATE_DIR=/var/lib/obscura
+CACHE_DIR=/var/cache/obscura
+UNIT_PATH=/etc/systemd/system/obscura.service
+COMMAND_LINK=/usr/local/bin/obscura
+APT_PACKAGES=(python3-picamera2 python3-libcamera python3-venv python3-pip)
+
+usage() {
+    sed -n '2,18s/^# \{0,1\}//p' "$0"
+}
+
+target=""
+uninstall=0
+dry_run=0
+for arg in "$@"; do
+    case $arg in
+        --dev) target=dev ;;
+        --appliance) target=appliance ;;
+        --uninstall) uninstall=1 ;;
+        --dry-run) dry_run=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) printf 'setup.sh: unknown option %s\n\n' "$arg" >&2; usage >&2; exit 2 ;;
+    esac
+done
 
 is_raspberry_pi() {
     grep -qs "Raspberry Pi" /proc/device-tree/model
 }
 
 step() { printf '==> %s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
 
-venv_flags=()
-extras="dev"
-if is_raspberry_pi; then
-    step "Raspberry Pi detected: the venv will see the system's picamera2 and libcamera"
-    venv_flags+=(--system-site-packages)
-fi
+# Run a command of the appliance install, or only print it with --dry-run.
+run() {
+    if [ "$dry_run" = 1 ]; then
+        printf '    %s\n' "$*"
+    else
+        "$@"
+    fi
+}
 
-if [ ! -x .venv/bin/python ]; then
-    step "creating .venv"
-    "$PYTHON" -m venv "${venv_flags[@]}" .venv
-fi
+setup_dev() {
+    local venv_flags=()
+    local extras="dev"
+    if is_raspberry_pi; then
+        step "Raspberry Pi detected: the venv will see the system's picamera2 and libcamera"
+        venv_flags+=(--system-site-packages)
+    fi
 
-step "installing Obscura and its dependencies into .venv"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${extras}]"
+    if [ ! -x .venv/bin/python ]; then
+        step "creating .venv"
+        "$PYTHON" -m venv "${venv_flags[@]}" .venv
+    fi
 
-step "compiling the numba kernels (cached on disk)"
-.venv/bin/obscura warm-cache
+    step "installing Obscura and its dependencies into .venv"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${extras}]"
+
+    step "compiling the numba kernels (cached on disk)"
+    .venv/bin/obscura warm-cache
+
+    step "done: try  .venv/bin/obscura develop ../shared/data/raw/pi_arducam_pivariety_1920x1200/image1.dng -o photo.jpg"
+}
+
+check_system() {
+    if ! is_raspberry_pi; then
+        warn "this is not a Raspberry Pi: the service will not find a camera"
+    fi
+    local codename
+    codename=$(. /etc/os-release 2>/dev/null && printf '%s' "${VERSION_CODENAME:-}")
+    case $codename in
+        bookworm | trixie | forky) ;;
+        *) warn "Raspberry Pi OS Bookworm or later is expected (found '${codename:-unknown}')" ;;
+    esac
+}
 
 install_appliance() {
-    # Raspberry Pi OS appliance install (systemd unit, service user, config): issue 7.
-    :
+    local source_dir admin_user
+    source_dir=$PWD
+    admin_user=${SUDO_USER:-$(id -un)}
+
+    step "system packages: picamera2 and libcamera from Raspberry Pi OS"
+    run apt-get update
+    run apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
+
+    step "service user $SERVICE_USER, in the video (camera) and gpio (buttons, LED) groups"
+    getent group gpio >/dev/null || run groupadd --system gpio
+    if id -u "$SERVICE_USER" >/dev/null 2>&1; then
+        run usermod --append --groups video,gpio "$SERVICE_USER"
+    else
+        run useradd --system --user-group --groups video,gpio --home-dir "$STATE_DIR" \
+            --no-create-home --shell /usr/sbin/nologin "$SERVICE_USER"
+    fi
+    if [ "$admin_user" != root ]; then
+        step "$admin_user may control the camera over SSH (group $SERVICE_USER; log in again)"
+        run usermod --append --groups "$SERVICE_USER" "$admin_user"
+    fi
+
+    step "directories: $CONFIG_DIR, $STATE_DIR (photos), $CACHE_DIR (numba)"
+    run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0755 "$CONFIG_DIR" "$STATE_DIR"
+    run install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0750 "$CACHE_DIR"
+
+    step "Python environment in $VENV (sees the system's picamera2: --system-site-packages)"
+    if [ ! -x "$VENV/bin/python" ]; then
+        run "$PYTHON" -m venv --system-site-packages "$VENV"
+    fi
+    # pip builds in the source tree; build a copy so that the checkout keeps no root-owned files.
+    local build_dir=$PREFIX/build
+    run rm -rf "$build_dir"
+    run install -d "$build_dir"
+    run tar -C "$source_dir" --exclude=./.venv --exclude=./.git -cf "$build_dir.tar" .
+    run tar -C "$build_dir" -xf "$build_dir.tar"
+    run "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$build_dir"
+    run "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --no-deps --force-reinstall "$build_dir"
+    run rm -rf "$build_dir" "$build_dir.tar"
+    run ln -sfn "$VENV/bin/obscura" "$COMMAND_LINK"
+
+    step "configuration: $CONFIG_DIR/config.toml"
+    if [ -e "$CONFIG_DIR/config.toml" ]; then
+        if [ "$dry_run" = 0 ] && ! "$VENV/bin/obscura" config check; then
+            warn "fix $CONFIG_DIR/config.toml: until then the camera runs on its last good configuration"
+        fi
+    else
+        run "$VENV/bin/obscura" config default --output "$CONFIG_DIR/config.toml"
+        run chown "$SERVICE_USER:$SERVICE_USER" "$CONFIG_DIR/config.toml"
+    fi
+
+    step "compiling the numba kernels as $SERVICE_USER into $CACHE_DIR"
+    run runuser -u "$SERVICE_USER" -- env --chdir=/ NUMBA_CACHE_DIR="$CACHE_DIR" \
+        "$VENV/bin/obscura" warm-cache
+
+    step "systemd service obscura: enabled at boot, started now"
+    local was_active=0
+    if [ "$dry_run" = 0 ] && systemctl is-active --quiet obscura; then
+        was_active=1
+    fi
+    run install -m 0644 "$source_dir/systemd/obscura.service" "$UNIT_PATH"
+    run systemctl daemon-reload
+    run systemctl enable --now obscura
+    if [ "$was_active" = 1 ]; then
+        run systemctl restart obscura
+    fi
+
+    step "done: ssh $(hostname 2>/dev/null || echo camera) obscura status"
 }
-if is_raspberry_pi; then
-    install_appliance
+
+uninstall_appliance() {
+    step "stopping and removing the systemd service"
+    if [ "$dry_run" = 1 ] || [ -e "$UNIT_PATH" ]; then
+        run systemctl disable --now obscura
+        run rm -f "$UNIT_PATH"
+        run systemctl daemon-reload
+    fi
+    step "removing $PREFIX, $CACHE_DIR and $COMMAND_LINK"
+    if [ "$dry_run" = 1 ] || [ -L "$COMMAND_LINK" ]; then
+        run rm -f "$COMMAND_LINK"
+    fi
+    run rm -rf "$PREFIX" "$CACHE_DIR"
+    step "kept: photos in $STATE_DIR, configuration in $CONFIG_DIR, the user $SERVICE_USER"
+    step "to remove them too: sudo rm -rf $STATE_DIR $CONFIG_DIR && sudo userdel $SERVICE_USER"
+}
+
+if [ "$target" = dev ] && { [ "$dry_run" = 1 ] || [ "$uninstall" = 1 ]; }; then
+    printf 'setup.sh: --dry-run and --uninstall are for the appliance install, not --dev\n' >&2
+    exit 2
+elif [ "$dry_run" = 1 ] || [ "$uninstall" = 1 ]; then
+    target=appliance
+elif [ -z "$target" ]; then
+    if is_raspberry_pi; then target=appliance; else target=dev; fi
 fi
 
-step "done: try  .venv/bin/obscura develop ../shared/data/raw/pi_arducam_pivariety_1920x1200/image1.dng -o photo.jpg"
+if [ "$target" = dev ]; then
+    setup_dev
+    exit 0
+fi
+
+if [ "$dry_run" = 1 ]; then
+    step "dry run: the steps below are printed, not taken"
+elif [ "$(id -u)" -ne 0 ]; then
+    step "the appliance install needs root: running it with sudo"
+    exec sudo --preserve-env=PYTHON "$PWD/setup.sh" "$@"
+fi
+
+check_system
+if [ "$uninstall" = 1 ]; then
+    uninstall_appliance
+else
+    install_appliance
+fi

@@ -2,21 +2,33 @@
 
 Files are TOML (``/etc/obscura/config.toml``, then optional overlays such as one on the
 boot partition): later files override earlier ones key by key. Errors name the file, the
-key and the value; unknown keys are errors (the schema of Radicale's ``config.py``).
+key (``section.name``) and the value; unknown keys are errors (the schema of Radicale's
+``config.py``). The commented default file is generated from the schema
+(:func:`render_config`), and ``obscura config set`` rewrites a file the same way.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hardware.storage import write_atomic
 from pipeline.errors import ObscuraError
 
 DEFAULT_CONFIG_PATH = Path("/etc/obscura/config.toml")
 BOOT_OVERLAY_PATH = Path("/boot/firmware/obscura.toml")
+DEFAULT_CONFIG_PATHS = (DEFAULT_CONFIG_PATH, BOOT_OVERLAY_PATH)
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list"}
+_TRUE_WORDS = ("true", "yes", "on", "1")
+_FALSE_WORDS = ("false", "no", "off", "0")
 
 
 class ConfigError(ObscuraError, ValueError):
@@ -25,7 +37,11 @@ class ConfigError(ObscuraError, ValueError):
 
 @dataclass(frozen=True)
 class Key:
-    """One configuration key: ``section.name``, its type, default, check and help text."""
+    """One configuration key: ``section.name``, its type, default, check and help text.
+
+    ``choices``, when given, returns the allowed values at validation time (the looks
+    installed now, not those at import).
+    """
 
     name: str
     type: type
@@ -33,6 +49,17 @@ class Key:
     help: str
     check: Callable[[Any], bool] = lambda value: True
     expected: str = ""
+    choices: Callable[[], tuple[str, ...]] | None = None
+
+    @property
+    def section(self) -> str:
+        """The TOML table the key lives in (``output`` for ``output.look``)."""
+        return self.name.partition(".")[0]
+
+    @property
+    def short_name(self) -> str:
+        """The name inside its table (``look`` for ``output.look``)."""
+        return self.name.partition(".")[2]
 
     def validate(self, value: Any, source: str) -> Any:
         """``value`` converted to the key's type, or a ConfigError naming source/key/value."""
@@ -42,15 +69,54 @@ class Key:
             value = list(value)
         if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
             raise ConfigError(
-                f"{source}: {self.name} = {value!r}: expected a {self.type.__name__}"
+                f"{source}: {self.name} = {value!r}: expected {_TYPE_NAMES[self.type]}"
             )
+        if self.choices is not None:
+            allowed = self.choices()
+            if value not in allowed:
+                raise ConfigError(
+                    f"{source}: {self.name} = {value!r}: expected one of {', '.join(allowed)}"
+                )
         if not self.check(value):
             raise ConfigError(f"{source}: {self.name} = {value!r}: expected {self.expected}")
         return value
 
+    def parse(self, text: str, source: str) -> Any:
+        """A value typed on a command line (``monochrome``, ``90``, ``jpeg,dng``), validated."""
+        text = text.strip()
+        value: Any = text
+        try:
+            if self.type is bool:
+                if text.lower() not in _TRUE_WORDS + _FALSE_WORDS:
+                    raise ValueError
+                value = text.lower() in _TRUE_WORDS
+            elif self.type is int:
+                value = int(text)
+            elif self.type is float:
+                value = float(text)
+            elif self.type is list:
+                value = (
+                    tomllib.loads(f"v = {text}")["v"]
+                    if text.startswith("[")
+                    else [item.strip() for item in text.split(",") if item.strip()]
+                )
+            elif text[:1] in ("'", '"'):
+                value = tomllib.loads(f"v = {text}")["v"]
+        except (ValueError, tomllib.TOMLDecodeError):
+            raise ConfigError(
+                f"{source}: {self.name} = {text!r}: expected {_TYPE_NAMES[self.type]}"
+            ) from None
+        return self.validate(value, source)
 
-def _one_of(*choices: str) -> tuple[Callable[[Any], bool], str]:
-    return (lambda value: value in choices), "one of " + ", ".join(choices)
+
+def _one_of(*choices: str) -> Callable[[], tuple[str, ...]]:
+    return lambda: choices
+
+
+def _looks() -> tuple[str, ...]:
+    from pipeline.look import builtin_looks
+
+    return tuple(builtin_looks())
 
 
 def _between(lo: float, hi: float) -> tuple[Callable[[Any], bool], str]:
@@ -61,24 +127,25 @@ def _gpio_pin() -> tuple[Callable[[Any], bool], str]:
     return (lambda value: 0 <= value <= 27), "a BCM GPIO number 0..27"
 
 
-def _key(name: str, type_: type, default: Any, help_: str, rule=None) -> Key:
+def _key(name: str, type_: type, default: Any, help_: str, rule=None, choices=None) -> Key:
     check, expected = rule if rule else ((lambda value: True), "")
-    return Key(name, type_, default, help_, check, expected)
+    return Key(name, type_, default, help_, check, expected, choices)
 
 
 OUTPUT_KINDS = ("jpeg", "dng", "merged_dng")
+CAPTURE_MODES = ("single", "burst", "hdr", "night")
 
 SCHEMA: tuple[Key, ...] = (
     _key("camera.source", str, "picamera2", "where frames come from",
-         _one_of("picamera2", "simulator", "replay")),
+         choices=_one_of("picamera2", "simulator", "replay")),
     _key("camera.replay_dir", str, "", "folder of DNGs served as bursts by the replay source"),
-    _key("capture.mode", str, "single", "mode at start-up",
-         _one_of("single", "burst", "hdr", "night")),
+    _key("capture.mode", str, "single", "mode at start-up", choices=_one_of(*CAPTURE_MODES)),
     _key("capture.burst_frames", int, 6, "frames in a burst", _between(2, 15)),
     _key("capture.exposure_compensation_ev", float, 0.0, "exposure compensation",
          _between(-4.0, 4.0)),
     _key("capture.ring_frames", int, 8, "frames kept for zero shutter lag", _between(1, 30)),
-    _key("output.look", str, "standard", "look of the JPEGs (see `obscura looks`)"),
+    _key("output.look", str, "standard", "look of the JPEGs (see `obscura looks`)",
+         choices=_looks),
     _key("output.jpeg_quality", int, 92, "JPEG quality", _between(1, 100)),
     _key("output.keep", list, ["jpeg", "dng"], "files each shot leaves",
          ((lambda value: bool(value) and all(v in OUTPUT_KINDS for v in value)),
@@ -98,6 +165,35 @@ SCHEMA: tuple[Key, ...] = (
 
 KEYS: dict[str, Key] = {key.name: key for key in SCHEMA}
 
+#: Short names that would be ambiguous (``pins.look``, ``pins.mode``) mean these keys.
+ALIASES = {"look": "output.look", "mode": "capture.mode"}
+
+
+def _unknown_key(name: str, source: str, value: Any = None) -> ConfigError:
+    shown = f"{name} = {value!r}" if value is not None else repr(name)
+    close = difflib.get_close_matches(name, KEYS, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return ConfigError(f"{source}: unknown key {shown}{hint}")
+
+
+def resolve_key(name: str, source: str = "command line") -> Key:
+    """The key called ``name``: ``output.look``, an alias (``look``) or a unique short name.
+
+    Raises
+    ------
+    ConfigError
+        ``name`` is unknown, or a short name shared by several sections (``mode``).
+    """
+    if name in KEYS or name in ALIASES:
+        return KEYS[ALIASES.get(name, name)]
+    matches = [key for key in SCHEMA if key.short_name == name]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        names = ", ".join(key.name for key in matches)
+        raise ConfigError(f"{source}: {name!r} is ambiguous: say which of {names}")
+    raise _unknown_key(name, source)
+
 
 @dataclass(frozen=True)
 class Config:
@@ -113,8 +209,12 @@ class Config:
     def with_value(self, name: str, value: Any, source: str = "command line") -> Config:
         """A copy with ``name`` set to ``value`` (validated)."""
         if name not in KEYS:
-            raise ConfigError(f"{source}: unknown key {name!r}")
+            raise _unknown_key(name, source, value)
         return Config({**self.values, name: KEYS[name].validate(value, source)})
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every key and its value, in schema order (JSON-serialisable)."""
+        return {key.name: self.values[key.name] for key in SCHEMA}
 
 
 def default_config() -> Config:
@@ -122,25 +222,100 @@ def default_config() -> Config:
     return Config({key.name: key.default for key in SCHEMA})
 
 
-def _flatten(table: Mapping[str, Any], source: str, prefix: str = "") -> Iterable[tuple[str, Any]]:
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
     for name, value in table.items():
         full = f"{prefix}{name}"
-        if isinstance(value, dict):
-            yield from _flatten(value, source, full + ".")
+        if isinstance(value, dict) and full not in KEYS:
+            yield from _flatten(value, full + ".")
         else:
             yield full, value
+
+
+def parse_config_text(text: str, source: str) -> dict[str, Any]:
+    """The keys a TOML text sets, validated, by full name; errors name ``source``."""
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    values = {}
+    for name, value in _flatten(table):
+        if name not in KEYS:
+            raise _unknown_key(name, source, value)
+        values[name] = KEYS[name].validate(value, source)
+    return values
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The keys ``path`` sets (validated); empty when the file does not exist."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    return parse_config_text(text, str(path))
 
 
 def load_config(paths: Iterable[Path], base: Config | None = None) -> Config:
     """Defaults (or ``base``) overridden by each existing file of ``paths`` in turn."""
     config = base or default_config()
     for path in paths:
-        if not path.exists():
-            continue
-        try:
-            table = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        for name, value in _flatten(table, str(path)):
-            config = config.with_value(name, value, source=str(path))
+        values = read_config_file(path)
+        config = Config({**config.values, **values})
     return config
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+    return repr(value)
+
+
+def render_config(values: Mapping[str, Any] | None = None) -> str:
+    """A commented TOML file: every key with its help; keys in ``values`` set, others commented.
+
+    ``render_config()`` is the default file setup.sh installs; reading the result back gives
+    ``values`` again.
+    """
+    values = values or {}
+    lines = [
+        "# Obscura configuration. `obscura config set KEY=VALUE` rewrites this file and applies",
+        "# it to the running camera; after editing it by hand: `sudo systemctl reload obscura`.",
+        "# `obscura config check` validates it. Commented keys are at their default.",
+        f"# An overlay on the boot partition ({BOOT_OVERLAY_PATH}) overrides this file.",
+    ]
+    section = None
+    for key in SCHEMA:
+        if key.section != section:
+            section = key.section
+            lines += ["", f"[{section}]"]
+        allowed = ", ".join(key.choices()) if key.choices else key.expected
+        lines.append(f"# {key.help}" + (f" ({allowed})" if allowed else ""))
+        if key.name in values:
+            lines.append(f"{key.short_name} = {_toml_value(values[key.name])}")
+        else:
+            lines.append(f"# {key.short_name} = {_toml_value(key.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_config_file(path: Path, values: Mapping[str, Any]) -> Path:
+    """Write ``values`` to ``path`` as :func:`render_config` does, atomically.
+
+    The file keeps its permissions (0644 when new) so that members of the ``obscura``
+    group can still read it; comments of one's own are not kept.
+    """
+    for name, value in values.items():
+        if name not in KEYS:
+            raise _unknown_key(name, str(path), value)
+        KEYS[name].validate(value, str(path))
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644
+    write_atomic(path, render_config(values).encode("utf-8"))
+    os.chmod(path, mode)
+    return path
