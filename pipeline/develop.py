@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from pipeline import (
     black_level,
+    chroma_denoise,
     colour,
     defect_pixels,
     highlights,
@@ -27,6 +28,7 @@ from pipeline import (
     tone_curve,
     white_balance,
 )
+from pipeline.burst.noise_model import noise_model_of
 from pipeline.colour_matrix import camera_to_srgb_matrix
 from pipeline.demosaic import demosaic
 from pipeline.errors import InvalidParameterError
@@ -117,11 +119,17 @@ def develop(
             lens_shading.apply(cfa, meta.lens_shading, out=cfa)
     with stage("white balance + highlights"):
         neutral = scene_neutral(cfa, meta, params.white_balance)
-        white_balance.apply(cfa, pattern, white_balance.gains_from_neutral(neutral), out=cfa)
+        gains = white_balance.gains_from_neutral(neutral)
+        white_balance.apply(cfa, pattern, gains, out=cfa)
         highlights.clip_to_neutral(cfa)
     with stage("demosaic"):
         rgb = demosaic(cfa, pattern)
     del cfa
+    if not look.colorimetric:
+        with stage("chroma noise"):
+            noise = noise_model_of(frame)
+            sigma = chroma_denoise.chroma_noise_sigma(noise.scale, noise.offset, gains)
+            chroma_denoise.reduce_chroma_noise(rgb, sigma)
 
     # Scene-referred colour.
     matrix = camera_to_srgb_matrix(meta, neutral)

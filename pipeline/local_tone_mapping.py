@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from pipeline.colour import LUMINANCE_WEIGHTS
 from pipeline.exposure import MIDDLE_GREY
+from pipeline.guided_filter import box_mean
 
 _LOG_FLOOR = 2.0**-16
 
@@ -47,20 +48,6 @@ class ToneMap:
         return float(value * 2.0 ** ((self.compression - 1.0) * (log_value - self.anchor_log2)))
 
 
-def _box_mean(image: npt.NDArray[np.float64], radius: int) -> npt.NDArray[np.float64]:
-    """Mean over a (2r+1)^2 window, edges renormalised (summed-area table)."""
-    h, w = image.shape
-    sat = np.zeros((h + 1, w + 1))
-    sat[1:, 1:] = image.cumsum(0).cumsum(1)
-    y0 = np.clip(np.arange(h) - radius, 0, h)
-    y1 = np.clip(np.arange(h) + radius + 1, 0, h)
-    x0 = np.clip(np.arange(w) - radius, 0, w)
-    x1 = np.clip(np.arange(w) + radius + 1, 0, w)
-    total = sat[y1][:, x1] - sat[y0][:, x1] - sat[y1][:, x0] + sat[y0][:, x0]
-    area = (y1 - y0)[:, None] * (x1 - x0)[None, :]
-    return total / area
-
-
 def fit(
     luminance_small: npt.NDArray[np.float32],
     strength: float,
@@ -82,12 +69,12 @@ def fit(
     """
     log_y = np.log2(np.maximum(luminance_small, _LOG_FLOOR)).astype(np.float64)
     radius = max(2, round(min(log_y.shape) / 24))
-    mean = _box_mean(log_y, radius)
-    variance = np.maximum(_box_mean(log_y * log_y, radius) - mean * mean, 0.0)
+    mean = box_mean(log_y, radius)
+    variance = np.maximum(box_mean(log_y * log_y, radius) - mean * mean, 0.0)
     a = variance / (variance + edge_ev**2)
     b = mean - a * mean
-    a_mean = _box_mean(a, radius)
-    b_mean = _box_mean(b, radius)
+    a_mean = box_mean(a, radius)
+    b_mean = box_mean(b, radius)
     base = a_mean * log_y + b_mean
     lo, hi = np.percentile(base, [0.5, 99.5])
     scene_range = max(hi - lo, 1e-6)

@@ -1,0 +1,121 @@
+"""Chroma noise reduction: smooth colour, keep luminance, follow luminance edges.
+
+High-ISO frames show coloured speckle: per-pixel noise that differs between the colour
+channels. The chroma (R - G and B - G of the white-balanced camera image) is filtered with
+the guided filter using luminance as the guide (He, Sun, Tang, "Guided Image Filtering",
+IEEE TPAMI 35(6), 2013, DOI 10.1109/TPAMI.2012.213): in flat areas chroma becomes its local
+mean, across luminance edges it follows the edge, so colour does not bleed. The filter
+runs at quarter resolution and its linear coefficients are applied at full resolution
+("Fast Guided Filter", He and Sun, arXiv:1505.00996, 2015); eps comes from the frame's
+noise model, and luminance is left untouched, so detail and sharpness are kept.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.colour import box_downsample
+from pipeline.guided_filter import box_mean
+
+#: Downsampling of the filter's grid.
+FACTOR = 4
+#: Radius of the filter window on that grid (a 12x12 full-resolution window).
+RADIUS_PX = 1
+#: Chroma noise (standard deviation, white = 1) at which the filter works at full strength.
+FULL_STRENGTH_SIGMA = 0.01
+
+
+def _chroma_fit(
+    small: npt.NDArray[np.float32], chroma_variance: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Guided-filter coefficients (a, b), each (2, h, w): chroma ~ a * luminance + b."""
+    y = small.mean(axis=2, dtype=np.float64)
+    mean_y = box_mean(y, RADIUS_PX)
+    var_y = np.maximum(box_mean(y * y, RADIUS_PX) - mean_y * mean_y, 0.0)
+    a_out = np.empty((2, *y.shape), dtype=np.float32)
+    b_out = np.empty_like(a_out)
+    for k, channel in enumerate((0, 2)):
+        c = small[..., channel].astype(np.float64) - small[..., 1]
+        mean_c = box_mean(c, RADIUS_PX)
+        cov = box_mean(y * c, RADIUS_PX) - mean_y * mean_c
+        a = cov / (var_y + chroma_variance)
+        b = mean_c - a * mean_y
+        a_out[k] = box_mean(a, RADIUS_PX)
+        b_out[k] = box_mean(b, RADIUS_PX)
+    return a_out, b_out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _bilinear(grid, k, y0, y1, ty, x0, x1, tx):
+    top = grid[k, y0, x0] * (1 - tx) + grid[k, y0, x1] * tx
+    bottom = grid[k, y1, x0] * (1 - tx) + grid[k, y1, x1] * tx
+    return top * (1 - ty) + bottom * ty
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _apply_kernel(rgb, a, b, factor, strength):
+    h, w, _ = rgb.shape
+    gh, gw = a.shape[1], a.shape[2]
+    inv = np.float32(1.0) / np.float32(factor)
+    half = np.float32(0.5)
+    third = np.float32(1.0 / 3.0)
+    for y in numba.prange(h):
+        fy = min(max((y + half) * inv - half, np.float32(0.0)), np.float32(gh - 1))
+        y0 = min(int(fy), max(gh - 2, 0))
+        y1 = min(y0 + 1, gh - 1)
+        ty = fy - y0
+        for x in range(w):
+            fx = min(max((x + half) * inv - half, np.float32(0.0)), np.float32(gw - 1))
+            x0 = min(int(fx), max(gw - 2, 0))
+            x1 = min(x0 + 1, gw - 1)
+            tx = fx - x0
+            r = rgb[y, x, 0]
+            g = rgb[y, x, 1]
+            bl = rgb[y, x, 2]
+            lum = (r + g + bl) * third
+            red = _bilinear(a, 0, y0, y1, ty, x0, x1, tx) * lum + _bilinear(b, 0, y0, y1, ty, x0, x1, tx)
+            blue = _bilinear(a, 1, y0, y1, ty, x0, x1, tx) * lum + _bilinear(b, 1, y0, y1, ty, x0, x1, tx)
+            c1 = (r - g) + strength * (red - (r - g))
+            c2 = (bl - g) + strength * (blue - (bl - g))
+            # Keep luminance (R + G + B) / 3 exactly: solve for G from the new chroma.
+            g_new = lum - (c1 + c2) * third
+            rgb[y, x, 0] = g_new + c1
+            rgb[y, x, 1] = g_new
+            rgb[y, x, 2] = g_new + c2
+
+
+def chroma_noise_sigma(
+    noise_scale: float, noise_offset: float, gains: npt.ArrayLike, level: float = 0.18
+) -> float:
+    """Standard deviation of R - G (white-balanced) at ``level``, from the raw noise model."""
+    gains = np.asarray(gains, dtype=np.float64)
+    raw_variance = noise_scale * level + noise_offset
+    return float(np.sqrt(raw_variance * (gains[0] ** 2 + gains[1] ** 2)))
+
+
+def reduce_chroma_noise(
+    rgb: npt.NDArray[np.float32], sigma: float, strength: float = 1.0
+) -> npt.NDArray[np.float32]:
+    """Reduce chroma noise of a white-balanced, scene-linear (H, W, 3) float32 image in place.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) float32
+        Demosaiced camera RGB after white balance (white = 1).
+    sigma : float
+        Chroma noise (standard deviation of R - G) of the frame, from
+        :func:`chroma_noise_sigma`. Clean frames (small ``sigma``) are barely touched.
+    strength : float in [0, 1]
+        The look's or the user's scale on top of the noise-driven strength.
+    """
+    effective = float(np.clip(strength * sigma / FULL_STRENGTH_SIGMA, 0.0, 1.0))
+    if effective <= 0.02 or min(rgb.shape[:2]) < 2 * FACTOR:
+        return rgb
+    small = box_downsample(rgb, FACTOR)
+    # eps = full-resolution chroma variance: many times the guide's own noise variance on
+    # the downsampled grid, so noise alone never reads as a luminance edge.
+    a, b = _chroma_fit(small, np.float64(sigma * sigma))
+    _apply_kernel(rgb, a, b, FACTOR, np.float32(effective))
+    return rgb

@@ -1,0 +1,45 @@
+"""Box means for the guided filter (He, Sun, Tang, IEEE TPAMI 35(6), 2013)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+
+@numba.njit(cache=True, nogil=True)
+def _box_mean_kernel(image, radius, out):
+    # Separable running sums; windows are clipped at the edges and renormalised.
+    h, w = image.shape
+    rows = np.empty((h, w), dtype=np.float64)
+    for y in range(h):
+        acc = 0.0
+        for x in range(min(radius, w - 1) + 1):
+            acc += image[y, x]
+        for x in range(w):
+            lo = x - radius
+            hi = x + radius
+            rows[y, x] = acc / (min(hi, w - 1) - max(lo, 0) + 1)
+            if hi + 1 < w:
+                acc += image[y, hi + 1]
+            if lo >= 0:
+                acc -= image[y, lo]
+    for x in range(w):
+        acc = 0.0
+        for y in range(min(radius, h - 1) + 1):
+            acc += rows[y, x]
+        for y in range(h):
+            lo = y - radius
+            hi = y + radius
+            out[y, x] = acc / (min(hi, h - 1) - max(lo, 0) + 1)
+            if hi + 1 < h:
+                acc += rows[hi + 1, x]
+            if lo >= 0:
+                acc -= rows[lo, x]
+
+
+def box_mean(image: npt.NDArray[np.floating], radius: int) -> npt.NDArray[np.float64]:
+    """(H, W) float64 mean over a (2r+1)^2 window, renormalised where it leaves the image."""
+    out = np.empty(image.shape, dtype=np.float64)
+    _box_mean_kernel(np.ascontiguousarray(image, dtype=np.float64), int(radius), out)
+    return out
