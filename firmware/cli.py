@@ -6,12 +6,30 @@ import argparse
 import logging
 import sys
 
-from firmware.commands import config, contact_sheet, demo, develop, lens, logs, looks, ls, merge, run, shoot, status, warm_cache
+from firmware.commands import (
+    config,
+    contact_sheet,
+    demo,
+    develop,
+    focus,
+    lens,
+    logs,
+    looks,
+    ls,
+    merge,
+    run,
+    shoot,
+    status,
+    warm_cache,
+)
 from pipeline.errors import ObscuraError
 
 logger = logging.getLogger("obscura")
 
-SUBCOMMANDS = (config, contact_sheet, demo, develop, lens, logs, looks, ls, merge, run, shoot, status, warm_cache)
+SUBCOMMANDS = (
+    config, contact_sheet, demo, develop, focus, lens, logs, looks, ls, merge, run, shoot,
+    status, warm_cache,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -158,9 +157,11 @@ SCHEMA: tuple[Key, ...] = (
     _key("pins.led", int, 4, "status LED (BCM)", _gpio_pin()),
     _key("led.enabled", bool, True, "drive the status LED"),
     _key("led.active_high", bool, True, "LED lights when the pin is high"),
-    _key("lens.name", str, "", "lens model for EXIF/DNG"),
+    _key("lens.name", str, "", "lens in use, for EXIF/DNG and its shading table (obscura lens set)"),
     _key("lens.focal_length_mm", float, 0.0, "focal length (0 = unknown)", _between(0.0, 2000.0)),
     _key("lens.f_number", float, 0.0, "aperture in use (0 = unknown)", _between(0.0, 64.0)),
+    _key("lens.library_dir", str, "/var/lib/obscura/lenses",
+         "lens profiles and flat-field calibrations (obscura lens, obscura calibrate)"),
 )  # fmt: skip
 
 KEYS: dict[str, Key] = {key.name: key for key in SCHEMA}
@@ -316,6 +317,4 @@ def write_config_file(path: Path, values: Mapping[str, Any]) -> Path:
         mode = path.stat().st_mode & 0o777
     except FileNotFoundError:
         mode = 0o644
-    write_atomic(path, render_config(values).encode("utf-8"))
-    os.chmod(path, mode)
-    return path
+    return write_atomic(path, render_config(values).encode("utf-8"), mode=mode)

@@ -7,8 +7,9 @@ permissions (mode 0660, group ``obscura``). Each request is one JSON object on o
 ``{"ok": false, "error": "..."}``. A connection may carry several requests.
 
 The server is a thread accepting connections, one short-lived thread per connection; the
-requests call the daemon's thread-safe API (``status()``, ``request_shot(mode)``) and the
-:class:`~firmware.config_store.ConfigStore`.
+requests call the daemon's thread-safe API (``status()``, ``request_shot(mode)``,
+``focus(region)``, ``calibrate_flat(lens)``) and the :class:`~firmware.config_store.ConfigStore`
+(``config.set``, and ``lens.set``, which checks the lens in the library first).
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class CameraDaemon(Protocol):
 
     def apply_config(self, config: Config) -> None: ...
 
+    def focus(self, region: tuple[float, ...] | None, reset: bool) -> dict[str, Any]: ...
+
+    def calibrate_flat(self, lens: str, frames: int) -> dict[str, Any]: ...
+
 
 def read_temperature_c(path: Path = THERMAL_ZONE_PATH) -> float | None:
     """The SoC temperature in degrees Celsius, or None where the kernel does not report it."""
@@ -95,6 +100,9 @@ class ControlHandler:
             "shoot": self._shoot,
             "config.get": lambda request: self.config_store.get(request.get("key")),
             "config.set": lambda request: self.config_store.set(_assignments(request)),
+            "lens.set": self._lens_set,
+            "calibrate.flat": self._calibrate_flat,
+            "focus": self._focus,
         }
 
     def __call__(self, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -123,6 +131,39 @@ class ControlHandler:
         if mode is not None:
             KEYS["capture.mode"].validate(mode, "shoot")
         return dict(self.daemon.request_shot(mode))
+
+
+    def _lens_set(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """Put a lens of the daemon's library in use: ``{"name": ..., "f_number": ...}``."""
+        from firmware.lens_profiles import LensLibrary, lens_settings
+
+        name = request.get("name")
+        f_number = request.get("f_number")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"lens.set: name = {name!r}: expected a lens name")
+        if f_number is not None and (isinstance(f_number, bool)
+                                     or not isinstance(f_number, int | float)):
+            raise ConfigError(f"lens.set: f_number = {f_number!r}: expected a number")
+        library = LensLibrary(Path(self.config_store.config["lens.library_dir"]))
+        return self.config_store.set(lens_settings(library, name, f_number), source="lens set")
+
+    def _calibrate_flat(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        lens, frames = request.get("lens"), request.get("frames", 4)
+        if not isinstance(lens, str) or not lens:
+            raise ConfigError(f"calibrate.flat: lens = {lens!r}: expected a lens name")
+        if isinstance(frames, bool) or not isinstance(frames, int):
+            raise ConfigError(f"calibrate.flat: frames = {frames!r}: expected an integer")
+        return dict(self.daemon.calibrate_flat(lens, frames))
+
+    def _focus(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        region = request.get("region")
+        if region is not None and not (
+            isinstance(region, list) and len(region) == 4
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in region)
+        ):
+            raise ConfigError(f"focus: region = {region!r}: expected [top, left, height, width]")
+        return dict(self.daemon.focus(None if region is None else tuple(region),
+                                      bool(request.get("reset", False))))
 
 
 def _assignments(request: Mapping[str, Any]) -> dict[str, str]:

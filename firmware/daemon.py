@@ -12,6 +12,9 @@ Threads and what they may do:
   only once its raw frames are durable on the card. Also reopens a failed camera.
 - **camera streaming thread** (:mod:`hardware.camera`): copies frames into the ring.
 - **processing** (:class:`firmware.processing.ProcessingWorker`): develops shots.
+- **control socket threads**: besides posting, measure focus on the newest streamed frame
+  (:meth:`Daemon.focus`) and ask the capture worker for flat-field frames
+  (:meth:`Daemon.calibrate_flat`).
 
 Per-event failures land in the error state (LED blink code) and are retried on ticks;
 the daemon itself keeps running.
@@ -32,13 +35,17 @@ from pathlib import Path
 from typing import Any
 
 from firmware.config import Config
+from firmware.focus_assist import FocusMeter
+from firmware.lens_profiles import LensError, LensLibrary, LensProfile, with_lens
 from firmware.processing import (
     ProcessingWorker,
     ShotJob,
     ShotSettings,
-    plan_exposures,
+    plan_shot,
+    shading_manifest,
 )
 from firmware.state_machine import (
+    FOCUS_HOLD_S,
     Acknowledge,
     Action,
     Announce,
@@ -49,6 +56,7 @@ from firmware.state_machine import (
     ErrorCode,
     Event,
     Failed,
+    FocusMeasured,
     LookPressed,
     ModePressed,
     Phase,
@@ -78,8 +86,12 @@ from hardware.storage import (
     PhotoStore,
     StorageError,
 )
+from pipeline.burst import CaptureLimits
 from pipeline.encoders.dng import encode_dng
-from pipeline.raw_frame import RawFrame
+from pipeline.errors import InvalidParameterError
+from pipeline.flat_field import lens_shading_from_flat
+from pipeline.focus import CENTRE, Region, focus_measure
+from pipeline.raw_frame import LensShadingMap, RawFrame
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +102,9 @@ TICK_INTERVAL_S = 0.5
 #: Shots whose frames the worker may get from memory; later ones are read from the journal.
 MAX_SHOTS_IN_MEMORY = 2
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
+#: Frames of the evenly lit surface a flat-field calibration averages, by default and at most.
+FLAT_FRAMES = 4
+MAX_FLAT_FRAMES = 16
 
 
 def soc_temperature_c() -> float | None:
@@ -106,6 +121,41 @@ def control_pins(config: Config) -> ControlPins:
         shutter=config["pins.shutter"], mode=config["pins.mode"], look=config["pins.look"],
         power=config["pins.power"], led=config["pins.led"] if config["led.enabled"] else None,
     )
+
+
+def capture_limits(config: Config) -> CaptureLimits:
+    """The burst planner's limits: the IMX477's, with ``capture.burst_frames`` per burst."""
+    return CaptureLimits(burst_frames=config["capture.burst_frames"])
+
+
+@dataclasses.dataclass(frozen=True)
+class LensInUse:
+    """The lens ``lens.*`` names, resolved in the lens library (``profile`` None when the
+    name is empty or unknown: the ``lens.*`` values then go to EXIF as they are)."""
+
+    profile: LensProfile | None = None
+    f_number: float | None = None
+    shading: LensShadingMap | None = None
+
+
+def lens_in_use(config: Config) -> LensInUse:
+    """Look up ``lens.name`` in ``lens.library_dir``; problems are logged, never raised."""
+    name = config["lens.name"]
+    f_number = config["lens.f_number"] or None
+    if not name:
+        return LensInUse(f_number=f_number)
+    library = LensLibrary(Path(config["lens.library_dir"]))
+    try:
+        profile = library.get(name)
+        shading = library.shading(name)
+    except LensError as exc:
+        logger.warning("lens.name: %s (no lens profile or shading table applied)", exc)
+        return LensInUse(f_number=f_number)
+    if f_number is not None and f_number < profile.max_f_number - 1e-6:
+        logger.warning("lens.f_number = %g is wider than %s's f/%g: not recorded",
+                       f_number, name, profile.max_f_number)
+        f_number = None
+    return LensInUse(profile, f_number, shading)
 
 
 def builtin_look_names() -> tuple[str, ...]:
@@ -194,6 +244,10 @@ class Daemon:
         self._on_ready: Callable[[], None] | None = None
         self._on_tick: Callable[[], None] | None = None
         self.ready_at_s: float | None = None
+        self._focus_lock = threading.Lock()
+        self._focus_meter = FocusMeter()
+        self._focus_region: Region = CENTRE
+        self._focus_last_s = float("-inf")
 
     # ---------------------------------------------------------------- thread-safe API
     def post(self, event: Event) -> bool:
@@ -235,6 +289,8 @@ class Daemon:
             "camera": self._camera.name,
             "ring_frames": self._camera.ring_frames,
             "led": state.led_pattern,
+            "focus_blink_hz": state.led_blink_hz,
+            "lens": self._config["lens.name"] or None,
             "storage_path": str(self._store.root),
         }
 
@@ -275,6 +331,47 @@ class Daemon:
         look = config["output.look"] if config["output.look"] != old["output.look"] else None
         if mode or look:
             self._post_internal(SettingsChanged(mode=mode, look=look))
+
+    def focus(self, region: Region | None = None, reset: bool = False) -> dict[str, Any]:
+        """Focus assist: the focus measure of the newest streamed frame and its peak.
+
+        ``region`` is (top, left, height, width) in fractions of the frame (default: the
+        central ninth). The peak restarts with ``reset``, a new region, or after
+        :data:`~firmware.state_machine.FOCUS_HOLD_S` without requests. Each measure is
+        posted to the state machine, which makes the LED blink faster near the peak.
+        """
+        region = CENTRE if region is None else tuple(float(v) for v in region)  # type: ignore[assignment]
+        if len(region) != 4:
+            raise InvalidParameterError(f"region={list(region)}: expected top, left, height, width")
+        measure = focus_measure(self._camera.latest_frame(), region)
+        now = time.monotonic()
+        with self._focus_lock:
+            if reset or region != self._focus_region or now - self._focus_last_s > FOCUS_HOLD_S:
+                self._focus_meter, self._focus_region = FocusMeter(), region
+            fraction = self._focus_meter.update(measure)
+            peak = self._focus_meter.peak
+            self._focus_last_s = now
+        self.post(FocusMeasured(fraction, now))
+        return {"measure": measure, "peak": peak, "fraction": fraction, "region": list(region)}
+
+    def calibrate_flat(self, lens: str, frames: int = FLAT_FRAMES,
+                       timeout_s: float = 30.0) -> dict[str, Any]:
+        """Shoot ``frames`` frames of an evenly lit white surface and store lens ``lens``'s
+        flat-field shading table in the lens library (``lens.library_dir``)."""
+        library = LensLibrary(Path(self._config["lens.library_dir"]))
+        library.get(lens)
+        if not 1 <= frames <= MAX_FLAT_FRAMES:
+            raise InvalidParameterError(f"frames={frames}: expected 1..{MAX_FLAT_FRAMES}")
+        executor = self._executor
+        if executor is None or self._is_stopping:
+            raise CameraError("the camera is not running")
+        # The capture worker takes them, so they never interleave with a shot's frames.
+        shot = executor.submit(self._camera.next_frames, frames).result(timeout_s)
+        shading = lens_shading_from_flat([f.frame for f in shot.frames])
+        path = library.save_shading(lens, shading)
+        logger.info("%s: flat-field shading table saved to %s", lens, path)
+        return {"lens": lens, "path": str(path), "frames": frames,
+                "corner_gain": float(shading.gains[:, 0, 0].mean())}
 
     def shot_records(self) -> list[ShotRecord]:
         """Timings of the shots taken so far."""
@@ -424,7 +521,9 @@ class Daemon:
         executor = self._executor
         assert executor is not None
         if isinstance(action, ShowLed):
-            if self.controls is not None:
+            if self.controls is not None and action.blink_hz is not None:
+                self.controls.blink(action.blink_hz)
+            elif self.controls is not None:
                 self.controls.show(action.pattern)
         elif isinstance(action, Capture):
             executor.submit(self._capture, action)
@@ -498,12 +597,13 @@ class Daemon:
         request = action.request
         config = self._config
         try:
-            plan = plan_exposures(action.mode, self._camera.metering(), config["capture.burst_frames"])
-            self._store.check_space(self._shot_bytes(plan.frames,
-                                                     self.state.pending))
+            newest = self._camera.latest_frame() if action.mode == "hdr" else None
+            plan = plan_shot(action.mode, self._camera.metering(), capture_limits(config), newest)
+            self._store.check_space(self._shot_bytes(plan.frames, self.state.pending))
             shot = take_shot(self._camera, plan, request.pressed_at_ns)
             name = self._store.reserve_name()
-            frames = tuple(self._stamp(f.frame, config) for f in shot.frames)
+            lens = lens_in_use(config)
+            frames = tuple(self._stamp(f.frame, config, lens) for f in shot.frames)
             settings = ShotSettings(
                 mode=action.mode,
                 look=action.look,
@@ -512,7 +612,8 @@ class Daemon:
                 jpeg_quality=config["output.jpeg_quality"],
                 reference_index=shot.reference_index,
             )
-            manifest = {**settings.to_manifest(), "pressed_at_ns": request.pressed_at_ns}
+            manifest = {**settings.to_manifest(), "pressed_at_ns": request.pressed_at_ns,
+                        **shading_manifest(frames[0])}
             entry = self._store.journal_shot(name, [encode_dng(f) for f in frames], manifest)
         except CardFullError as exc:
             self._post_internal(Failed(ErrorCode.CARD_FULL, str(exc), request=request))
@@ -538,15 +639,21 @@ class Daemon:
         logger.info("%s: %s, %d frame(s) on the card", name.key, action.mode, len(frames))
         self._post_internal(CaptureDone(request, name.key, action.mode))
 
-    def _stamp(self, frame: RawFrame, config: Config) -> RawFrame:
-        """The capture's date and the lens in use, in the frame's metadata."""
+    def _stamp(self, frame: RawFrame, config: Config, lens: LensInUse) -> RawFrame:
+        """The capture's date and the lens in use (EXIF/DNG fields and its flat-field
+        shading table, which the develop's lens shading stage applies) in the metadata."""
         metadata = dataclasses.replace(
-            frame.metadata,
-            datetime_original=dt.datetime.now().replace(microsecond=0),
-            lens_model=config["lens.name"] or frame.metadata.lens_model,
-            focal_length_mm=config["lens.focal_length_mm"] or frame.metadata.focal_length_mm,
-            f_number=config["lens.f_number"] or frame.metadata.f_number,
+            frame.metadata, datetime_original=dt.datetime.now().replace(microsecond=0)
         )
+        if lens.profile is not None:
+            metadata = with_lens(metadata, lens.profile, lens.f_number, lens.shading)
+        else:
+            metadata = dataclasses.replace(
+                metadata,
+                lens_model=config["lens.name"] or metadata.lens_model,
+                focal_length_mm=config["lens.focal_length_mm"] or metadata.focal_length_mm,
+                f_number=lens.f_number or metadata.f_number,
+            )
         return RawFrame(frame.cfa, metadata)
 
     def _recover(self, error: ErrorCode) -> None:

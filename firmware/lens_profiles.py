@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import os
 import re
 import tomllib
@@ -167,3 +168,23 @@ def with_lens(
         f_number=f_number,
         lens_shading=shading if shading is not None else metadata.lens_shading,
     )
+
+
+def lens_settings(library: LensLibrary, name: str, f_number: float | None) -> dict[str, str]:
+    """The ``lens.*`` configuration that puts lens ``name`` in use at ``f_number``.
+
+    Raises
+    ------
+    LensError
+        ``name`` is not in ``library``, or ``f_number`` is wider than the lens opens.
+    """
+    lens = library.get(name)
+    if f_number is not None and not lens.max_f_number - 1e-6 <= f_number <= 64.0:
+        raise LensError(
+            f"{lens.name}: f_number={f_number:g}: expected f/{lens.max_f_number:g} or narrower"
+        )
+    return {
+        "lens.name": json.dumps(lens.name),  # a TOML string, whatever the name's quotes
+        "lens.focal_length_mm": repr(lens.focal_length_mm),
+        "lens.f_number": repr(float(f_number or 0.0)),
+    }

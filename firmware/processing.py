@@ -1,8 +1,10 @@
-"""What happens to a shot after it is on the card: plan, merge, develop, write, retire.
+"""What happens to a shot after it is on the card: plan, develop, write, retire.
 
-Three functions are the seams to the burst pipeline (issue 4), so wiring it is one place:
-:func:`plan_exposures` (which frames a mode takes), :func:`merge_burst` (frames -> one raw
-frame, through ``pipeline.align_and_merge`` when it exists) and :func:`develop_shot`.
+The burst pipeline (:mod:`pipeline.burst`) decides both ends of a shot, so the camera does
+exactly what ``obscura merge`` does: :func:`plan_shot` turns the camera's metering into
+:func:`pipeline.burst.plan_capture`'s frames, and :func:`develop_shot` merges them and
+finishes them by mode (:func:`pipeline.burst.modes.finish_burst`: HDR+ exposure fusion for
+hdr and night). A single shot is the single-frame develop.
 
 :class:`ProcessingWorker` is the background thread that develops journaled shots one at a
 time (numba kernels release the GIL, so capture keeps going) and reports each result as a
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from firmware.state_machine import ErrorCode, Event, Failed, ProcessingDone
-from hardware.camera import ExposurePlan, ExposureSettings, Metering
+from hardware.camera import EXPOSURE_TOLERANCE, ExposurePlan, ExposureSettings, Metering
 from hardware.storage import (
     CardFullError,
     CardMissingError,
@@ -31,64 +33,75 @@ from hardware.storage import (
     PhotoStore,
     StorageError,
 )
+from pipeline.burst import BURST_MODES, CaptureLimits, align_and_merge, plan_capture
+from pipeline.burst import Metering as BurstMetering
+from pipeline.burst.modes import finish_burst
 from pipeline.develop import DevelopParams, develop
 from pipeline.dng_reader import read_dng
 from pipeline.encoders.dng import encode_dng
 from pipeline.encoders.jpeg import encode_jpeg
 from pipeline.output_transform import quantize
-from pipeline.raw_frame import RawFrame
+from pipeline.raw_frame import LensShadingMap, RawFrame
 
 logger = logging.getLogger(__name__)
 
-#: Longest exposure of one night-mode frame (us): handheld-ish, and ten of them stay short.
-NIGHT_MAX_EXPOSURE_US = 250_000.0
-#: How much shorter the short frames of an HDR bracket are (EV).
-HDR_SHORT_EV = 2.0
-#: Analogue gain limits of the IMX477 tuning.
-GAIN_LIMITS = (1.0, 16.0)
+#: The brightest share of the frame whose clipping means the highlights need headroom
+#: (the 0.5% of :class:`pipeline.burst.Metering`'s ``highlight_headroom_ev``).
+HIGHLIGHT_SHARE = 0.005
+#: Raw values above this fraction of the black-to-white range count as clipped.
+CLIP_FRACTION = 0.98
 
 
-def plan_exposures(mode: str, metering: Metering, burst_frames: int) -> ExposurePlan:
+def highlight_headroom_ev(frame: RawFrame | None, limits: CaptureLimits) -> float:
+    """How far the brightest :data:`HIGHLIGHT_SHARE` of ``frame`` sits above clipping, EV.
+
+    A frame only shows whether those highlights clip, not by how much: 0 when they do not,
+    else the deepest underexposure ``limits`` allow (HDR+ then keeps them, sec. 2).
+    """
+    if frame is None:
+        return 0.0
+    black = float(np.mean(frame.metadata.black_level))
+    white = float(frame.metadata.white_level)
+    sample = frame.cfa[::4, ::4]  # every CFA site still sampled (4 is even)
+    bright = float(np.quantile(sample, 1.0 - HIGHLIGHT_SHARE))
+    return limits.max_underexposure_ev if bright >= black + CLIP_FRACTION * (white - black) else 0.0
+
+
+def burst_metering(metering: Metering, newest: RawFrame | None, limits: CaptureLimits) -> BurstMetering:
+    """The camera's metering as :func:`pipeline.burst.plan_capture` wants it.
+
+    Motion is not measured by the camera yet: it counts as handheld (never a tripod's
+    1 s frames), i.e. just at ``limits.static_below_px_per_s``.
+    """
+    return BurstMetering(
+        exposure_time_us=metering.exposure_time_us,
+        analogue_gain=max(metering.analogue_gain, 1.0),
+        motion_px_per_s=limits.static_below_px_per_s,
+        highlight_headroom_ev=highlight_headroom_ev(newest, limits),
+    )
+
+
+def plan_shot(
+    mode: str, metering: Metering, limits: CaptureLimits, newest: RawFrame | None = None
+) -> ExposurePlan:
     """Which frames a shot in ``mode`` takes.
 
-    - single: the frame at the press (zero shutter lag);
-    - burst: the ``burst_frames`` frames up to the press, at the auto exposure (HDR+'s
-      constant exposure, merged for noise);
-    - hdr: the frames at the press (about half the burst) plus manual frames
-      :data:`HDR_SHORT_EV` shorter, which keep the highlights;
-    - night: ``burst_frames`` manual frames trading gain for time: the auto exposure's
-      total (time x gain) with the time stretched up to :data:`NIGHT_MAX_EXPOSURE_US`.
+    single: the frame at the press (zero shutter lag). burst, hdr, night:
+    :func:`pipeline.burst.plan_capture`'s frames; when they are all at the auto exposure
+    they come from the ring buffer, ending at the press (zero shutter lag), else they are
+    captured as manual exposures after it.
     """
     if mode == "single":
         return ExposurePlan(count=1)
-    if mode == "burst":
-        return ExposurePlan(count=burst_frames)
-    if mode == "hdr":
-        long_count = (burst_frames + 1) // 2
-        short = ExposureSettings(
-            max(metering.exposure_time_us / 2.0**HDR_SHORT_EV, 114.0), metering.analogue_gain
-        )
-        return ExposurePlan(count=long_count, exposures=(short,) * (burst_frames - long_count))
-    if mode == "night":
-        total = metering.exposure_time_us * metering.analogue_gain
-        exposure = min(max(total / GAIN_LIMITS[0], metering.exposure_time_us), NIGHT_MAX_EXPOSURE_US)
-        gain = float(np.clip(total / exposure, *GAIN_LIMITS))
-        return ExposurePlan(count=0, exposures=(ExposureSettings(exposure, gain),) * burst_frames)
-    raise ValueError(f"mode={mode!r}: expected single, burst, hdr or night")
+    frames = plan_capture(mode, burst_metering(metering, newest, limits), limits)
+    if all(_is_metered(time_us, gain, metering) for time_us, gain in frames):
+        return ExposurePlan(count=len(frames))
+    return ExposurePlan(count=0, exposures=tuple(ExposureSettings(t, g) for t, g in frames))
 
 
-def merge_burst(frames: Sequence[RawFrame], reference_index: int = 0) -> RawFrame:
-    """One raw frame from a shot's frames: ``pipeline.align_and_merge`` (issue 4) when
-    there are several and it is available, else the reference frame alone."""
-    if len(frames) == 1:
-        return frames[0]
-    import pipeline
-
-    align_and_merge = getattr(pipeline, "align_and_merge", None)
-    if align_and_merge is None:
-        logger.warning("pipeline.align_and_merge is not available: developing one frame")
-        return frames[reference_index]
-    return align_and_merge(frames)
+def _is_metered(time_us: float, gain: float, metering: Metering) -> bool:
+    return (abs(time_us - metering.exposure_time_us) <= EXPOSURE_TOLERANCE * time_us + 1
+            and abs(gain - metering.analogue_gain) <= EXPOSURE_TOLERANCE * gain)
 
 
 @dataclass(frozen=True)
@@ -119,24 +132,55 @@ class ShotSettings:
 def develop_shot(frames: Sequence[RawFrame], settings: ShotSettings) -> dict[str, bytes]:
     """The files a shot leaves (``settings.keep``), as bytes by kind.
 
-    "jpeg": the merged (or single) frame developed with the shot's look; "dng": the
-    reference frame as captured; "merged_dng": the merged raw frame (bursts only).
+    "jpeg": the shot developed with its look: one frame by the single-frame develop, a
+    burst as :func:`pipeline.burst.modes.develop_burst` does (merge, then finish by mode);
+    "dng": the reference frame as captured; "merged_dng": the merged raw frame (bursts).
     """
     reference = frames[settings.reference_index]
+    keep = settings.keep
     outputs: dict[str, bytes] = {}
-    needs_merge = "jpeg" in settings.keep or "merged_dng" in settings.keep
-    merged = merge_burst(frames, settings.reference_index) if needs_merge else reference
-    if "jpeg" in settings.keep:
+    is_burst = settings.mode in BURST_MODES and len(frames) > 1
+    merged = align_and_merge(frames) if is_burst and ("jpeg" in keep or "merged_dng" in keep) else None
+    if "jpeg" in keep:
         params = DevelopParams(
             look=settings.look, exposure_compensation_ev=settings.exposure_compensation_ev
         )
-        image = quantize(develop(merged, params), np.uint8)
-        outputs["jpeg"] = encode_jpeg(image, reference.metadata, quality=settings.jpeg_quality)
-    if "dng" in settings.keep:
+        if merged is None:
+            image = develop(reference, params)
+        else:
+            image = finish_burst(merged, settings.mode, params)  # type: ignore[arg-type]
+        outputs["jpeg"] = encode_jpeg(
+            quantize(image, np.uint8), reference.metadata, quality=settings.jpeg_quality
+        )
+    if "dng" in keep:
         outputs["dng"] = encode_dng(reference)
-    if "merged_dng" in settings.keep and len(frames) > 1 and merged is not reference:
+    if "merged_dng" in keep and merged is not None:
         outputs["merged_dng"] = encode_dng(merged)
     return outputs
+
+
+#: Manifest field holding the lens shading table, which the journal's DNGs do not carry.
+LENS_SHADING_FIELD = "lens_shading"
+
+
+def shading_manifest(frame: RawFrame) -> dict[str, Any]:
+    """The frame's lens shading table as manifest fields (none without one)."""
+    shading = frame.metadata.lens_shading
+    if shading is None:
+        return {}
+    return {LENS_SHADING_FIELD: np.round(shading.gains.astype(np.float64), 5).tolist()}
+
+
+def read_journal_frames(entry: JournalEntry) -> tuple[RawFrame, ...]:
+    """A journaled shot's frames, with the lens shading table of its manifest restored."""
+    frames = tuple(read_dng(path) for path in entry.frame_paths)
+    gains = entry.manifest.get(LENS_SHADING_FIELD)
+    if gains is None:
+        return frames
+    shading = LensShadingMap(np.asarray(gains, dtype=np.float32))
+    return tuple(
+        RawFrame(f.cfa, dataclasses.replace(f.metadata, lens_shading=shading)) for f in frames
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,7 +269,7 @@ class ProcessingWorker:
         start = time.monotonic()
         settings = ShotSettings.from_manifest(entry.manifest)
         try:
-            frames = job.frames or tuple(read_dng(path) for path in entry.frame_paths)
+            frames = job.frames or read_journal_frames(entry)
             outputs = develop_shot(frames, settings)
             for kind, data in outputs.items():
                 self._store.write_output(entry.name, kind, data)

@@ -8,7 +8,10 @@ actions. Nothing in this module touches a device, a file or the clock (time arri
 Phases: ``starting`` -> ``ready`` <-> ``capturing``; any failure -> ``error`` (with an
 :class:`ErrorCode` the LED blinks), left by a successful :class:`Recover` check;
 ``shutting_down`` is final. Processing is not a phase: acknowledged shots are counted in
-``pending`` while the worker develops them, and the camera stays ready to shoot.
+``pending`` while the worker develops them, and the camera stays ready to shoot. Neither
+is focus assist: while focus measures arrive (:class:`FocusMeasured`), and for
+:data:`FOCUS_HOLD_S` after the last, a ready camera's LED blinks faster as focus nears its
+peak.
 """
 
 from __future__ import annotations
@@ -18,12 +21,18 @@ import enum
 from dataclasses import dataclass
 from typing import Union
 
+from firmware.focus_assist import blink_rate_hz
+
 MODES = ("single", "burst", "hdr", "night")
 #: Seconds between recovery attempts in the error state.
 RETRY_INTERVAL_S = 2.0
 #: Overheating starts at this SoC temperature and ends below the lower one.
 OVERHEAT_C = 80.0
 COOLED_C = 75.0
+#: Focus assist keeps the LED blinking this long after the last focus measure (seconds).
+FOCUS_HOLD_S = 3.0
+#: Focus blink rates are rounded to this step (Hz), so the LED is not restarted for noise.
+FOCUS_RATE_STEP_HZ = 0.25
 
 
 class Phase(str, enum.Enum):
@@ -141,6 +150,15 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class FocusMeasured:
+    """Focus assist measured a frame: ``fraction`` of the peak so far (0..1), at ``now_s``
+    (``time.monotonic()``)."""
+
+    fraction: float
+    now_s: float
+
+
+@dataclass(frozen=True)
 class SettingsChanged:
     """The configuration changed the mode or look (None: unchanged)."""
 
@@ -152,6 +170,7 @@ class SettingsChanged:
 Event = Union[
     ShutterPressed, ModePressed, LookPressed, PowerHeld, ShutdownRequested, CameraStarted,
     Failed, Recovered, CaptureDone, ShotQueued, ProcessingDone, Tick, SettingsChanged,
+    FocusMeasured,
 ]  # fmt: skip
 
 
@@ -197,9 +216,11 @@ class Acknowledge:
 
 @dataclass(frozen=True)
 class ShowLed:
-    """Show an LED pattern (names in :data:`hardware.controls.LED_PATTERNS`)."""
+    """Show an LED pattern (names in :data:`hardware.controls.LED_PATTERNS`), or with
+    ``blink_hz``, blink at that rate (the "focus" pattern)."""
 
     pattern: str
+    blink_hz: float | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +257,8 @@ class State:
     latched: ShotRequest | None = None
     retry_at_s: float | None = None
     overheated: bool = False
+    focus_blink_hz: float | None = None
+    focus_until_s: float | None = None
 
     @property
     def led_pattern(self) -> str:
@@ -248,7 +271,14 @@ class State:
             return "starting"
         if self.phase is Phase.CAPTURING:
             return "capturing"
+        if self.focus_blink_hz is not None:
+            return "focus"
         return "processing" if self.pending else "ready"
+
+    @property
+    def led_blink_hz(self) -> float | None:
+        """The LED's blink rate when it shows focus assist, else None."""
+        return self.focus_blink_hz if self.led_pattern == "focus" else None
 
 
 def initial_state(mode: str = "single", look: str = "standard",
@@ -263,8 +293,8 @@ def _next(items: tuple[str, ...], current: str) -> str:
 
 
 def _with_led(old: State, new: State, actions: list[Action]) -> tuple[State, list[Action]]:
-    if new.led_pattern != old.led_pattern:
-        actions.append(ShowLed(new.led_pattern))
+    if (new.led_pattern, new.led_blink_hz) != (old.led_pattern, old.led_blink_hz):
+        actions.append(ShowLed(new.led_pattern, new.led_blink_hz))
     return new, actions
 
 
@@ -374,7 +404,15 @@ def _transition(state: State, event: Event) -> tuple[State, list[Action]]:  # no
             state, mode=mode, look=look, looks=looks if look in looks else (look, *looks)
         ), []
 
+    if isinstance(event, FocusMeasured):
+        rate = round(blink_rate_hz(event.fraction) / FOCUS_RATE_STEP_HZ) * FOCUS_RATE_STEP_HZ
+        return dataclasses.replace(
+            state, focus_blink_hz=rate, focus_until_s=event.now_s + FOCUS_HOLD_S
+        ), []
+
     if isinstance(event, Tick):
+        if state.focus_until_s is not None and event.now_s >= state.focus_until_s:
+            state = dataclasses.replace(state, focus_blink_hz=None, focus_until_s=None)
         return _tick(state, event)
 
     return state, []

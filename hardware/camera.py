@@ -374,6 +374,15 @@ class CameraSource:
                 self._cond.wait(remaining)
             return self._metering
 
+    def latest_frame(self, timeout_s: float | None = None) -> RawFrame:
+        """The newest frame of the stream, decoded (waits for a first frame); for meters
+        that look at the live stream (focus assist, highlight metering)."""
+        deadline = time.monotonic() + (self._frame_timeout_s if timeout_s is None else timeout_s)
+        with self._cond:
+            self._wait_for(lambda: bool(self._ring), deadline)
+            record = self._ring[-1]
+        return self._decode(record)
+
     def _check_alive(self) -> None:
         if self._failure is not None:
             if isinstance(self._failure, CameraError):

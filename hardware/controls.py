@@ -8,7 +8,8 @@ way on every backend (gpiozero's mock pins do not implement ``bounce_time``).
 
 LED patterns are sequences of on/off steps played by gpiozero's ``source`` machinery; error
 codes are groups of blinks (2: no camera or capture failed, 3: card full, 4: card missing, 5: overheating,
-6: processing failed) followed by a pause, repeated.
+6: processing failed) followed by a pause, repeated. :meth:`Controls.blink` blinks at any
+rate instead (focus assist: faster as focus nears its peak).
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ class Controls:
         self._lock = threading.Lock()
         self._closed = False
         self._pattern = ""
+        self._blink_hz: float | None = None
         self._devices: list[Device] = []
         self.buttons: dict[str, Button] = {}
         self.led: LED | None = None
@@ -181,18 +183,37 @@ class Controls:
         """The LED pattern showing now."""
         return self._pattern
 
+    @property
+    def blink_hz(self) -> float | None:
+        """The rate :meth:`blink` set, while it shows; None while a pattern shows."""
+        return self._blink_hz
+
     def show(self, pattern: str) -> None:
         """Play one of :data:`LED_PATTERNS` (unknown names show the generic error)."""
         if self._closed or self.led is None or pattern == self._pattern:
-            self._pattern = pattern
+            self._pattern, self._blink_hz = pattern, None
             return
         steps = LED_PATTERNS.get(pattern, LED_PATTERNS["error_processing_failed"])
-        self._pattern = pattern
+        self._pattern, self._blink_hz = pattern, None
         self.led.source = None
         if len(steps) == 1:
-            self.led.value = steps[0]
+            self.led.value = steps[0]  # also stops a blink
         else:
+            self.led.off()  # stops a blink
             self.led.source = itertools.cycle(steps)
+
+    def blink(self, rate_hz: float) -> None:
+        """Blink at ``rate_hz`` (equal on and off times) until the next :meth:`show`."""
+        if not rate_hz > 0:
+            raise ValueError(f"rate_hz={rate_hz}: expected > 0")
+        pattern = f"blink {rate_hz:g} Hz"
+        if self._closed or self.led is None or pattern == self._pattern:
+            self._pattern, self._blink_hz = pattern, rate_hz
+            return
+        self._pattern, self._blink_hz = pattern, rate_hz
+        self.led.source = None
+        half_period_s = 0.5 / rate_hz
+        self.led.blink(on_time=half_period_s, off_time=half_period_s, background=True)
 
     def close(self) -> None:
         """Turn the LED off and release the pins; safe to call more than once."""

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,7 @@ from hardware.imx477_simulator import (
     SensorSettings,
     render_colorchecker,
 )
+from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import RawFrame
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,24 @@ def default_scene() -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(np.concatenate([chart, ramp], axis=0))
 
 
+def gaussian_blur(image: npt.NDArray[Any], sigma_px: float) -> npt.NDArray[np.float32]:
+    """(H, W, C) ``image`` blurred by a Gaussian of ``sigma_px`` (separable, edges repeated):
+    a lens out of focus, for focus-assist tests."""
+    image = np.asarray(image, dtype=np.float32)
+    if sigma_px <= 0:
+        return image
+    radius = int(np.ceil(3.0 * sigma_px))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_px) ** 2).astype(np.float32)
+    taps /= taps.sum()
+    for axis in (0, 1):
+        pad = [(0, 0)] * image.ndim
+        pad[axis] = (radius, radius)
+        padded = np.pad(image, pad, mode="edge")
+        length = image.shape[axis]
+        image = sum(w * np.take(padded, range(i, i + length), axis=axis) for i, w in enumerate(taps))
+    return np.ascontiguousarray(image, dtype=np.float32)
+
+
 class SimulatedCamera(CameraSource):
     """Streams simulated IMX477 raw frames.
 
@@ -78,6 +98,9 @@ class SimulatedCamera(CameraSource):
         Frames rendered per exposure before they are reused.
     faults : SimulatedFaults, optional
         Failure switches for tests.
+    reports_lens_shading : bool
+        True: frames carry the exact lens shading map of the simulated vignetting; False:
+        none, as the Pi's raw frames (the lens's flat-field calibration must supply it).
     ring_frames, frame_timeout_s :
         See :class:`hardware.camera.CameraSource`.
     simulator_options :
@@ -95,12 +118,16 @@ class SimulatedCamera(CameraSource):
         seed: int = 0,
         distinct_frames: int = 4,
         faults: SimulatedFaults | None = None,
+        reports_lens_shading: bool = True,
         ring_frames: int = 8,
         frame_timeout_s: float = 2.0,
         **simulator_options: object,
     ) -> None:
         super().__init__(ring_frames=ring_frames, frame_timeout_s=frame_timeout_s)
         self._scene = default_scene() if scene_srgb is None else np.asarray(scene_srgb)
+        self._sharp_scene = self._scene
+        self._new_scene: npt.NDArray[Any] | None = None
+        self._reports_lens_shading = reports_lens_shading
         self._output_size = output_size
         self._frame_interval_s = frame_interval_s
         self._seed = seed
@@ -119,11 +146,27 @@ class SimulatedCamera(CameraSource):
     def _open_device(self) -> None:
         if self.faults.missing:
             raise CameraMissingError("simulator: no camera (simulated)")
+        self._build_simulator()
+        self._next_frame_at = time.monotonic()
+
+    def _build_simulator(self) -> None:
         self._simulator = Imx477Simulator(
             self._scene, seed=self._seed, output_size=self._output_size, **self._options  # type: ignore[arg-type]
         )
         self._pools.clear()
-        self._next_frame_at = time.monotonic()
+
+    def set_scene_blur(self, sigma_px: float) -> None:
+        """Defocus the scene by a Gaussian of ``sigma_px`` scene pixels (0: sharp), as
+        turning a manual lens's focus ring would; frames rendered from now on show it."""
+        if sigma_px < 0:
+            raise InvalidParameterError(f"sigma_px={sigma_px}: expected >= 0")
+        scene = self._sharp_scene
+        if sigma_px:
+            if np.issubdtype(scene.dtype, np.integer):
+                scene = scene.astype(np.float32) / np.iinfo(scene.dtype).max
+            scene = gaussian_blur(scene, sigma_px)
+        with self._settings_lock:
+            self._new_scene = scene
 
     def _close_device(self) -> None:
         self._simulator = None
@@ -139,6 +182,9 @@ class SimulatedCamera(CameraSource):
             time.sleep(min(timeout_s, 0.2))
             raise CameraTimeoutError(f"simulator: no frame within {timeout_s} s (simulated stall)")
         with self._settings_lock:
+            if self._new_scene is not None:
+                self._scene, self._new_scene = self._new_scene, None
+                self._build_simulator()
             if self._pending_manual is not None:
                 settings, delay = self._pending_manual
                 # Like libcamera, new controls reach the sensor a couple of frames later.
@@ -189,6 +235,8 @@ class SimulatedCamera(CameraSource):
     def _decode(self, record: FrameRecord) -> RawFrame:
         template = record.metadata[_RAW_METADATA_KEY]
         metadata = dataclasses.replace(template, sensor_timestamp_ns=record.exposure_start_ns)
+        if not self._reports_lens_shading:
+            metadata = dataclasses.replace(metadata, lens_shading=None)
         return RawFrame(record.payload, metadata)
 
     def _set_exposure(self, settings: ExposureSettings | None, metering: Metering | None) -> None:

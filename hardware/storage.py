@@ -35,25 +35,19 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that a reader, or a power cut, sees all of it or nothing.
-
-    temp file in the same directory -> fsync -> ``os.replace`` -> fsync(directory), as
-    Radicale's storage and every careful database do.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
+def _write_via_temp(path: Path, data: bytes, temp_dir: Path, prefix: str, mode: int) -> Path:
     try:
-        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        fd, temp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=temp_dir)
     except OSError as exc:
-        raise StorageError(f"{path}: cannot create a file in {directory}: {exc.strerror}") from None
+        raise StorageError(f"{path}: cannot create a file in {temp_dir}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
+            os.fchmod(file.fileno(), mode)  # mkstemp makes 0600: photos must be readable
             os.fsync(file.fileno())
         os.replace(temp_name, path)
-        _fsync_directory(directory)
+        _fsync_directory(path.parent if str(path.parent) else Path("."))
     except OSError as exc:
         try:
             os.unlink(temp_name)
@@ -61,6 +55,18 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
             pass
         raise StorageError(f"{path}: write failed: {exc.strerror or exc}") from None
     return path
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> Path:
+    """Write ``data`` to ``path`` so that a reader, or a power cut, sees all of it or nothing.
+
+    temp file in the same directory -> fsync -> ``os.replace`` -> fsync(directory), as
+    Radicale's storage and every careful database do. The file gets permissions ``mode``
+    (not the umask's: 0644 lets the SSH user copy photos off).
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    return _write_via_temp(path, data, directory, f".{path.name}.", mode)
 
 
 class CardMissingError(StorageError):
@@ -80,6 +86,8 @@ DCF_FILE_PREFIX = "OBS_"
 MERGED_FILE_PREFIX = "OBSM"
 _DCF_FOLDER = re.compile(rf"([1-9]\d\d){DCF_FOLDER_SUFFIX}")
 _DCF_FILE = re.compile(rf"(?:{DCF_FILE_PREFIX}|{MERGED_FILE_PREFIX})(\d{{4}})\.(?:JPG|DNG)")
+#: Permissions of photos: readable by the SSH user who copies them off.
+PHOTO_MODE = 0o644
 #: Extension and prefix of each kind of output (``output.keep``).
 OUTPUT_FILES = {"jpeg": (DCF_FILE_PREFIX, ".JPG"), "dng": (DCF_FILE_PREFIX, ".DNG"),
                 "merged_dng": (MERGED_FILE_PREFIX, ".DNG")}  # fmt: skip
@@ -92,28 +100,13 @@ def free_bytes(path: Path) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
-def write_atomic_in(path: str | os.PathLike[str], data: bytes, temp_dir: Path) -> Path:
+def write_atomic_in(
+    path: str | os.PathLike[str], data: bytes, temp_dir: Path, mode: int = 0o644
+) -> Path:
     """:func:`write_atomic`, with the temporary file in ``temp_dir`` (same file system):
     the destination folder never holds a partial file, even for an instant."""
     path = Path(path)
-    try:
-        fd, temp_name = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".tmp", dir=temp_dir)
-    except OSError as exc:
-        raise StorageError(f"{path}: cannot create a file in {temp_dir}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp_name, path)
-        _fsync_directory(path.parent)
-    except OSError as exc:
-        try:
-            os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
-        raise StorageError(f"{path}: write failed: {exc.strerror or exc}") from None
-    return path
+    return _write_via_temp(path, data, temp_dir, f"{path.name}.", mode)
 
 
 @dataclass(frozen=True, order=True)
@@ -304,7 +297,7 @@ class PhotoStore:
             except OSError as exc:
                 raise StorageError(f"{path.parent}: {exc.strerror}") from None
             _fsync_directory(self.dcim)
-        return write_atomic_in(path, data, self.tmp_dir)
+        return write_atomic_in(path, data, self.tmp_dir, mode=PHOTO_MODE)
 
     # ------------------------------------------------------------------ the journal
     def journal_shot(

@@ -84,6 +84,25 @@ def test_led_patterns(controls) -> None:
     assert ctl.pattern == "error_card_full"
 
 
+def test_led_blinks_at_a_given_rate_until_a_pattern_shows(controls) -> None:
+    ctl, factory, _ = controls
+    led = factory.pin(4)
+    ctl.blink(4.0)
+    assert ctl.blink_hz == 4.0 and ctl.pattern == "blink 4 Hz"
+    seen = set()
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline and len(seen) < 2:
+        seen.add(led.state)
+        time.sleep(0.01)
+    assert seen == {True, False}
+    ctl.show("ready")
+    assert ctl.blink_hz is None and led.state is True
+    time.sleep(0.3)  # a blink thread left running would have turned it off by now
+    assert led.state is True
+    with pytest.raises(ValueError, match="rate_hz=0"):
+        ctl.blink(0.0)
+
+
 def test_error_codes_are_distinct() -> None:
     codes = [LED_PATTERNS[f"error_{n}"] for n in ("no_camera", "card_full", "card_missing",
                                                   "overheating")]

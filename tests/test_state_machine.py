@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from firmware.state_machine import (
+    FOCUS_HOLD_S,
     MODES,
     Acknowledge,
     Capture,
@@ -15,6 +16,7 @@ from firmware.state_machine import (
     Develop,
     ErrorCode,
     Failed,
+    FocusMeasured,
     LookPressed,
     ModePressed,
     Phase,
@@ -166,3 +168,25 @@ def test_settings_changed_and_button_storm_stay_bounded() -> None:
     assert state.phase is Phase.CAPTURING and state.latched == ShotRequest(1)
     assert sum(isinstance(a, Capture) for a in actions) == 1
     assert dataclasses.replace(state) == state
+
+
+def test_focus_assist_blinks_faster_near_the_peak_then_stops() -> None:
+    ready = State(phase=Phase.READY)
+    state, actions = run(ready, FocusMeasured(0.0, now_s=10.0))
+    assert actions == [ShowLed("focus", 0.5)] and state.led_blink_hz == 0.5
+    state, actions = run(state, FocusMeasured(1.0, now_s=10.3))
+    assert actions == [ShowLed("focus", 8.0)]
+    state, actions = run(state, FocusMeasured(0.999, now_s=10.6))
+    assert actions == []  # rates are rounded: noise does not restart the LED
+    state, actions = run(state, Tick(10.6 + FOCUS_HOLD_S - 0.1))
+    assert actions == [] and state.led_pattern == "focus"
+    state, actions = run(state, Tick(10.6 + FOCUS_HOLD_S))
+    assert actions == [ShowLed("ready")] and state.focus_blink_hz is None
+
+
+def test_errors_and_captures_outrank_focus_assist() -> None:
+    state, _ = run(State(phase=Phase.READY), FocusMeasured(1.0, now_s=0.0))
+    busy, actions = run(state, press())
+    assert busy.led_pattern == "capturing" and ShowLed("capturing") in actions
+    failed, actions = run(state, Failed(ErrorCode.CARD_FULL, "full"))
+    assert failed.led_pattern == "error_card_full" and failed.led_blink_hz is None

@@ -13,6 +13,7 @@ from hardware.storage import (
     CardMissingError,
     PhotoStore,
     ShotName,
+    write_atomic,
     write_atomic_in,
 )
 
@@ -117,3 +118,16 @@ def test_counter_file_is_json_and_atomic(tmp_path: Path) -> None:
     store.reserve_name()
     counter = json.loads((tmp_path / ".obscura/counter.json").read_text())
     assert counter == {"folder": 100, "number": 1}
+
+
+def test_files_are_readable_by_others_whatever_the_umask(tmp_path: Path) -> None:
+    old_umask = os.umask(0o077)
+    try:
+        store = PhotoStore(tmp_path, reserve_bytes=0)
+        store.open()
+        photo = store.write_output(store.reserve_name(), "jpeg", b"jpeg")
+        private = write_atomic(tmp_path / "secret", b"x", mode=0o600)
+    finally:
+        os.umask(old_umask)
+    assert photo.stat().st_mode & 0o777 == 0o644
+    assert private.stat().st_mode & 0o777 == 0o600

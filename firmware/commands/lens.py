@@ -1,9 +1,17 @@
-"""``obscura lens list|add`` and ``obscura calibrate flat``: manual lenses."""
+"""``obscura lens list|add|set`` and ``obscura calibrate flat``: manual lenses.
+
+``list`` and ``add`` work on a lens library folder (``--lens-dir``); ``set`` and
+``calibrate flat`` without DNGs ask the running camera, which uses its own library
+(``lens.library_dir``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+
+from firmware.control_socket import add_client_arguments, connect
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -28,7 +36,22 @@ def _add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set(args: argparse.Namespace) -> int:
+    """Put a lens in use on the running camera (validated against its lens library)."""
+    with connect(args) as client:
+        values = client.request("lens.set", name=args.name, f_number=args.f_number)
+    if args.json:
+        print(json.dumps(values, indent=2))
+    else:
+        f_number = values.get("lens.f_number") or 0
+        print(f"lens in use: {values['lens.name']}"
+              + (f" at f/{f_number:g}" if f_number else ""))
+    return 0
+
+
 def _calibrate_flat(args: argparse.Namespace) -> int:
+    if not args.frames:
+        return _calibrate_flat_on_camera(args)
     from firmware.lens_profiles import LensLibrary
     from pipeline.dng_reader import read_dng
     from pipeline.flat_field import lens_shading_from_flat
@@ -39,6 +62,18 @@ def _calibrate_flat(args: argparse.Namespace) -> int:
     path = library.save_shading(args.lens, shading)
     corner = float(shading.gains[:, 0, 0].mean())
     print(f"{args.lens}: lens shading saved to {path} (corner gain {corner:.2f})")
+    return 0
+
+
+def _calibrate_flat_on_camera(args: argparse.Namespace) -> int:
+    """The running camera shoots the flat field and stores the table in its library."""
+    with connect(args) as client:
+        result = client.request("calibrate.flat", lens=args.lens, frames=args.count)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['lens']}: lens shading from {result['frames']} frames saved to "
+              f"{result['path']} (corner gain {result['corner_gain']:.2f})")
     return 0
 
 
@@ -56,12 +91,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--max-aperture", type=float, required=True, help="widest f-number")
     add.add_argument("--mount", default="C", help="C, CS, M, M42 or other")
     add.set_defaults(run=_add)
+    set_ = actions.add_parser("set", help="the lens on the running camera (EXIF, shading)")
+    set_.add_argument("name", help="a lens of the camera's library (obscura lens list)")
+    set_.add_argument("--f-number", type=float, default=None, help="the aperture in use")
+    add_client_arguments(set_)
+    set_.set_defaults(run=_set)
 
     calibrate = subparsers.add_parser("calibrate", help="calibrate the lens in use")
     kinds = calibrate.add_subparsers(dest="calibrate_command", required=True)
     flat = kinds.add_parser(
-        "flat", parents=[common], help="lens shading from DNGs of an evenly lit white surface"
+        "flat", parents=[common],
+        help="lens shading of an evenly lit white surface: from DNGs, or shot by the camera",
     )
-    flat.add_argument("frames", nargs="+", help="DNG frames of the flat field")
+    flat.add_argument("frames", nargs="*",
+                      help="DNG frames of the flat field (none: the running camera shoots them)")
     flat.add_argument("--lens", required=True, help="the lens profile to store it in")
+    flat.add_argument("--count", type=int, default=4,
+                      help="frames the camera shoots (without DNGs)")
+    flat.add_argument("--socket", help="the daemon's control socket (without DNGs)")
+    flat.add_argument("--json", action="store_true", help="print JSON (without DNGs)")
     flat.set_defaults(run=_calibrate_flat)

@@ -33,11 +33,26 @@ def develop_burst(
     map it by synthetic exposure fusion (HDR+ sec. 6), so the shadows the short
     exposures kept above the noise are lifted while the highlights stay unclipped.
     """
-    if mode not in BURST_MODES:
-        raise InvalidParameterError(f"mode={mode!r}: expected one of {', '.join(BURST_MODES)}")
+    _check_mode(mode)
+    return finish_burst(align_and_merge(frames, burst_params, timer), mode, develop_params, timer)
+
+
+def finish_burst(
+    merged: RawFrame,
+    mode: BurstMode = "burst",
+    develop_params: DevelopParams | None = None,
+    timer: Timer | None = None,
+) -> npt.NDArray[np.float32]:
+    """The second half of :func:`develop_burst`, for a caller that keeps the merged raw
+    frame too (the camera writes it as a DNG): finish by ``mode``, then develop."""
+    _check_mode(mode)
     stage = timer or untimed
-    merged = align_and_merge(frames, burst_params, timer)
     if mode in ("hdr", "night"):
         with stage("exposure fusion"):
             merged = fuse_exposures_mertens2007(merged, FusionParams.for_mode(mode))
     return develop(merged, develop_params, timer)
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in BURST_MODES:
+        raise InvalidParameterError(f"mode={mode!r}: expected one of {', '.join(BURST_MODES)}")
