@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware.config import DEFAULT_CONFIG_PATHS, load_config
 from hardware.storage import write_atomic
 from pipeline.errors import ObscuraError
 from pipeline.raw_frame import CameraMetadata, LensShadingMap
@@ -65,9 +66,15 @@ BUILTIN_LENSES = (
 
 
 def default_library_dir() -> Path:
-    """``$OBSCURA_LENS_DIR``, else ``~/.config/obscura/lenses``."""
+    """``$OBSCURA_LENS_DIR``, else the configuration's ``lens.library_dir``.
+
+    The daemon reads the same key, so a lens added or calibrated from the command line is
+    the one ``obscura lens set`` finds.
+    """
     configured = os.environ.get("OBSCURA_LENS_DIR")
-    return Path(configured) if configured else Path.home() / ".config" / "obscura" / "lenses"
+    if configured:
+        return Path(configured)
+    return Path(load_config(DEFAULT_CONFIG_PATHS)["lens.library_dir"])
 
 
 def _slug(name: str) -> str:

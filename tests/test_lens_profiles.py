@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,3 +98,14 @@ def test_lens_and_calibrate_commands(tmp_path, capsys) -> None:
     assert "Fujinon 12.5mm" in out and "flat-field calibrated" in out
     assert main(["calibrate", "flat", str(paths[0]), "--lens", "Noctilux",
                  "--lens-dir", str(lens_dir)]) == 1
+
+
+def test_default_library_is_the_one_the_daemon_uses(monkeypatch, tmp_path) -> None:
+    from firmware.config import default_config
+    from firmware.lens_profiles import default_library_dir
+
+    monkeypatch.delenv("OBSCURA_LENS_DIR", raising=False)
+    monkeypatch.setattr("firmware.lens_profiles.DEFAULT_CONFIG_PATHS", (tmp_path / "none.toml",))
+    assert default_library_dir() == Path(default_config()["lens.library_dir"])
+    monkeypatch.setenv("OBSCURA_LENS_DIR", str(tmp_path))
+    assert default_library_dir() == tmp_path

@@ -1,8 +1,9 @@
 """``obscura lens list|add|set`` and ``obscura calibrate flat``: manual lenses.
 
-``list`` and ``add`` work on a lens library folder (``--lens-dir``); ``set`` and
-``calibrate flat`` without DNGs ask the running camera, which uses its own library
-(``lens.library_dir``).
+``list``, ``add`` and ``calibrate flat DNG...`` work on the lens library folder:
+``--lens-dir``, else ``$OBSCURA_LENS_DIR``, else the configuration's ``lens.library_dir``,
+the folder the camera itself uses. ``set``, and ``calibrate flat`` without DNGs, ask the
+running camera.
 """
 
 from __future__ import annotations
