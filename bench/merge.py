@@ -4,9 +4,11 @@
 
 Simulates a handheld burst (shake of up to 24 px, analogue gain 4), writes it as DNGs and
 prints, best of N in this process: the reference choice, alignment and merge times
-(``pipeline.align_and_merge``), the whole ``obscura develop`` of the burst (DNG reads +
-merge + develop + JPEG), and a single-frame ``obscura develop`` as the ratio's base; then
-the peak RSS (VmHWM) of fresh child processes running each of those two commands.
+(``pipeline.align_and_merge``) with its CPU time over wall time (about 2 when the numba
+kernels keep both cores busy, about 1 when they run serially or share a core), the whole
+``obscura develop`` of the burst (DNG reads + merge + develop + JPEG), and a single-frame
+``obscura develop`` as the ratio's base; then the peak RSS (VmHWM) of fresh child
+processes running each of those two commands.
 Figures are wall-clock on a shared machine: compare the ratios, not the absolutes.
 """
 
@@ -92,11 +94,12 @@ def main() -> None:
         merge_runs = []
         for _ in range(args.repeat):
             timer = StageTimer()
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             align_and_merge(frames, timer=timer)
-            merge_runs.append((time.perf_counter() - start, timer.seconds))
+            wall = time.perf_counter() - start
+            merge_runs.append((wall, (time.process_time() - start_cpu) / wall, timer.seconds))
         del frames
-        merge_total, stages = min(merge_runs, key=lambda run: run[0])
+        merge_total, cpu_per_wall, stages = min(merge_runs, key=lambda run: run[0])
 
         def best(fn, *fn_args) -> float:
             times = []
@@ -117,6 +120,7 @@ def main() -> None:
     for name, seconds in stages.items():
         print(f"{name:<36}{seconds * 1000:>8.0f}")
     print(f"{'align_and_merge (all stages)':<36}{merge_total * 1000:>8.0f}   (target <= 3000)")
+    print(f"{'  CPU time / wall time':<36}{cpu_per_wall:>8.2f}")
     print(f"{'obscura develop, burst (DNG->JPEG)':<36}{burst_develop * 1000:>8.0f}")
     print(f"{'obscura develop, one frame':<36}{single_develop * 1000:>8.0f}")
     print(f"ratio burst / single-frame develop: {burst_develop / single_develop:.2f}x")

@@ -21,6 +21,10 @@ robustness of Wronski et al. ("Handheld Multi-Frame Super-Resolution", ACM TOG 3
 3. pixels are averaged with those weights times each frame's noise precision relative
    to the reference (exposure-normalised frames of a bracket have different noise).
 
+The three steps run as one pass per frame over strips of Bayer-tile rows (each strip's
+buffers stay in a core's cache, strips run in parallel); the distances are measured on
+bilinear samples taken from the bicubic's inner taps.
+
 Saturation: clipped alternate samples never enter. Where the reference itself is
 clipped, alternate samples are accepted only when they too say "at least this bright"
 after exposure normalisation (the longer exposure wherever it is not clipped, the
@@ -38,7 +42,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.burst.align import TileFlow, flow_at
+from pipeline.burst.align import TileFlow
 from pipeline.burst.noise_model import NoiseModel
 from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import RawFrame
@@ -46,6 +50,8 @@ from pipeline.raw_frame import RawFrame
 #: Where the reference is clipped, an alternate sample must reach this fraction of the
 #: clipping level (in reference units) to count as the same highlight.
 _CLIPPED_AGREEMENT = 0.9
+#: Bayer-tile rows per strip of the merge kernel: its buffers then fit in a core's L2.
+_STRIP_ROWS = 32
 
 
 @dataclass(frozen=True)
@@ -105,149 +111,268 @@ def _init_kernel(cfa, black, scale, clip, num, den):
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _distance_kernel(
-    ref_cfa, ref_black, ref_scale, alt_cfa, alt_black, alt_scale, alt_gain, flow, tile, stride,
-    greens, others, noise, out,
-):  # fmt: skip
-    # Per 2x2 Bayer tile: the reference's four sites against the alternate's, each read
-    # bilinearly from its own colour plane at the tile's displacement; the squared
-    # differences of grey and of the two colour differences (red and blue minus green),
-    # each over the variance the noise model predicts for it, averaged. Colour counts:
-    # a moving object of the background's brightness but another hue is still seen.
-    # noise = (a_ref, b_ref, a_alt, b_alt): per-raw-pixel variance a * u + b, reference units.
-    gh, gw = out.shape
-    for by in numba.prange(gh):
-        diff = np.empty(4, dtype=np.float32)
-        for bx in range(gw):
-            fy, fx = flow_at(flow, tile, stride, by, bx)
-            py = min(max(np.float32(by) + fy, np.float32(0.0)), np.float32(gh - 1))
-            px = min(max(np.float32(bx) + fx, np.float32(0.0)), np.float32(gw - 1))
-            y0 = min(int(py), max(gh - 2, 0))
-            x0 = min(int(px), max(gw - 2, 0))
-            y1 = min(y0 + 1, gh - 1)
-            x1 = min(x0 + 1, gw - 1)
-            ty = py - y0
-            tx = px - x0
-            level = np.float32(0.0)
-            for site in range(4):
-                sy = site >> 1
-                sx = site & 1
-                a = np.float32(alt_cfa[2 * y0 + sy, 2 * x0 + sx])
-                b = np.float32(alt_cfa[2 * y0 + sy, 2 * x1 + sx])
-                c = np.float32(alt_cfa[2 * y1 + sy, 2 * x0 + sx])
-                d = np.float32(alt_cfa[2 * y1 + sy, 2 * x1 + sx])
-                top = a + tx * (b - a)
-                alt = top + ty * (c + tx * (d - c) - top)
-                alt = (alt - alt_black[sy, sx]) * alt_scale[sy, sx] * alt_gain
-                ref = (np.float32(ref_cfa[2 * by + sy, 2 * bx + sx]) - ref_black[sy, sx]) * ref_scale[sy, sx]
-                diff[site] = ref - alt
-                level += ref
-            u = max(level * np.float32(0.25), np.float32(0.0))
-            variance = noise[0] * u + noise[1] + noise[2] * u + noise[3]
-            green = np.float32(0.5) * (diff[greens[0]] + diff[greens[1]])
-            grey = np.float32(0.25) * (diff[0] + diff[1] + diff[2] + diff[3])
-            chroma_1 = diff[others[0]] - green
-            chroma_2 = diff[others[1]] - green
-            # var(grey) = variance / 4; var(site - mean of two greens) = 1.5 * variance.
-            out[by, bx] = (
-                grey * grey * np.float32(4.0)
-                + (chroma_1 * chroma_1 + chroma_2 * chroma_2) * np.float32(1.0 / 1.5)
-            ) / (np.float32(3.0) * variance)
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _robust_weight_kernel(distance, reject_from, reject_at, out):
-    # Mean of the normalised distance over 3x3 tiles, mapped to a weight by a linear ramp.
-    h, w = out.shape
-    span = reject_at - reject_from
+def _normalise_kernel(cfa, black, scale, gain, out):
+    # Raw samples in reference units (black 0, reference white 1): done once per frame,
+    # where each sample is read by the sixteen taps of four resampled tiles.
+    h, w = cfa.shape
     for y in numba.prange(h):
-        for x in range(w):
-            total = np.float32(0.0)
-            n = 0
-            for yy in range(max(y - 1, 0), min(y + 2, h)):
-                for xx in range(max(x - 1, 0), min(x + 2, w)):
-                    total += distance[yy, xx]
-                    n += 1
-            z = total / n
-            out[y, x] = min(max((reject_at - z) / span, np.float32(0.0)), np.float32(1.0))
+        b0 = black[y & 1, 0]
+        b1 = black[y & 1, 1]
+        s0 = scale[y & 1, 0] * gain
+        s1 = scale[y & 1, 1] * gain
+        for x in range(0, w - 1, 2):
+            out[y, x] = (np.float32(cfa[y, x]) - b0) * s0
+            out[y, x + 1] = (np.float32(cfa[y, x + 1]) - b1) * s1
+        if w & 1:
+            out[y, w - 1] = (np.float32(cfa[y, w - 1]) - b0) * s0
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _min_filter_kernel(image, radius, out):
-    h, w = image.shape
-    for y in numba.prange(h):
-        for x in range(w):
-            m = image[y, x]
-            for yy in range(max(y - radius, 0), min(y + radius + 1, h)):
-                for xx in range(max(x - radius, 0), min(x + radius + 1, w)):
-                    m = min(m, image[yy, xx])
-            out[y, x] = m
+@numba.njit(cache=True, nogil=True)
+def _positions_row(flow, tile, stride, by, gh, column_flow, out):
+    # Where each 2x2 Bayer tile of row ``by`` lies in the alternate frame, in grey pixels
+    # clamped to the frame: the alignment tiles' displacements interpolated bilinearly
+    # between tile centres, the vertical step once per tile column.
+    ny, nx, _ = flow.shape
+    gw = out.shape[0]
+    half = np.float32(0.5 * (tile - 1))
+    inv_stride = np.float32(1.0 / stride)
+    fy = min(max((np.float32(by) - half) * inv_stride, np.float32(0.0)), np.float32(ny - 1))
+    y0 = min(int(fy), max(ny - 2, 0))
+    y1 = min(y0 + 1, ny - 1)
+    ty = fy - np.float32(y0)
+    for j in range(nx):
+        for k in range(2):
+            column_flow[j, k] = flow[y0, j, k] + ty * (flow[y1, j, k] - flow[y0, j, k])
+    for bx in range(gw):
+        fx = min(max((np.float32(bx) - half) * inv_stride, np.float32(0.0)), np.float32(nx - 1))
+        x0 = min(int(fx), max(nx - 2, 0))
+        x1 = min(x0 + 1, nx - 1)
+        tx = fx - np.float32(x0)
+        dy = column_flow[x0, 0] + tx * (column_flow[x1, 0] - column_flow[x0, 0])
+        dx = column_flow[x0, 1] + tx * (column_flow[x1, 1] - column_flow[x0, 1])
+        out[bx, 0] = min(max(np.float32(by) + dy, np.float32(0.0)), np.float32(gh - 1))
+        out[bx, 1] = min(max(np.float32(bx) + dx, np.float32(0.0)), np.float32(gw - 1))
 
 
 @numba.njit(cache=True, nogil=True)
 def _catmull_rom_weights(t):
+    # Catmull-Rom cubic convolution (a = -0.5) at fraction t, in float32.
     t2 = t * t
     t3 = t2 * t
     half = np.float32(0.5)
     return (
-        half * (-t3 + 2 * t2 - t),
-        half * (3 * t3 - 5 * t2 + 2),
-        half * (-3 * t3 + 4 * t2 + t),
+        half * (-t3 + np.float32(2.0) * t2 - t),
+        half * (np.float32(3.0) * t3 - np.float32(5.0) * t2 + np.float32(2.0)),
+        half * (np.float32(-3.0) * t3 + np.float32(4.0) * t2 + t),
         half * (t3 - t2),
     )
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _accumulate_kernel(
-    ref_cfa, ref_clip, ref_grey, alt_cfa, alt_black, alt_scale, alt_gain, alt_clip,
-    flow, tile, stride, weights, noise, accept_level, num, den,
+@numba.njit(cache=True, nogil=True)
+def _catmull_rom_taps(image, row, c0, c1, c2, c3, w0, w1, w2, w3, t):
+    # Four taps of one row: their weighted sum, the linear interpolation at t between
+    # the inner two, and their largest value.
+    v0 = image[row, c0]
+    v1 = image[row, c1]
+    v2 = image[row, c2]
+    v3 = image[row, c3]
+    cubic = w0 * v0 + w1 * v1 + w2 * v2 + w3 * v3
+    return cubic, v1 + t * (v2 - v1), max(max(v0, v1), max(v2, v3))
+
+
+@numba.njit(cache=True, nogil=True)
+def _resample_row(alt, alt_clip, positions, samples, bilinear, clipped):
+    # The alternate frame (normalised) at each tile's position, per Bayer site from its
+    # own colour plane: Catmull-Rom bicubic (to merge) and bilinear from the same taps (to
+    # compare: it averages some noise away, so fewer tiles are rejected for noise alone);
+    # bit 2 * sy + sx of ``clipped`` set where a clipped raw sample entered the site.
+    gh = alt.shape[0] // 2
+    gw = samples.shape[0]
+    for bx in range(gw):
+        py = positions[bx, 0]
+        px = positions[bx, 1]
+        iy = int(py)
+        ix = int(px)
+        ty = py - np.float32(iy)
+        tx = px - np.float32(ix)
+        wy0, wy1, wy2, wy3 = _catmull_rom_weights(ty)
+        wx0, wx1, wx2, wx3 = _catmull_rom_weights(tx)
+        r0 = 2 * max(iy - 1, 0)
+        r1 = 2 * iy
+        r2 = 2 * min(iy + 1, gh - 1)
+        r3 = 2 * min(iy + 2, gh - 1)
+        c0 = 2 * max(ix - 1, 0)
+        c1 = 2 * ix
+        c2 = 2 * min(ix + 1, gw - 1)
+        c3 = 2 * min(ix + 2, gw - 1)
+        mask = 0
+        for sy in range(2):
+            for sx in range(2):
+                k0, k1, k2, k3 = c0 + sx, c1 + sx, c2 + sx, c3 + sx
+                h0, _, p0 = _catmull_rom_taps(alt, r0 + sy, k0, k1, k2, k3, wx0, wx1, wx2, wx3, tx)  # fmt: skip
+                h1, l1, p1 = _catmull_rom_taps(alt, r1 + sy, k0, k1, k2, k3, wx0, wx1, wx2, wx3, tx)  # fmt: skip
+                h2, l2, p2 = _catmull_rom_taps(alt, r2 + sy, k0, k1, k2, k3, wx0, wx1, wx2, wx3, tx)  # fmt: skip
+                h3, _, p3 = _catmull_rom_taps(alt, r3 + sy, k0, k1, k2, k3, wx0, wx1, wx2, wx3, tx)  # fmt: skip
+                value = wy0 * h0 + wy1 * h1 + wy2 * h2 + wy3 * h3
+                site = 2 * sy + sx
+                samples[bx, site] = value
+                bilinear[bx, site] = l1 + ty * (l2 - l1)
+                if max(max(p0, p1), max(p2, p3)) >= alt_clip[sy, sx]:
+                    mask |= 1 << site
+        clipped[bx] = mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _distance_row(ref_cfa, ref_black, ref_scale, by, bilinear, greens, others, noise, diff, out):
+    # Per 2x2 Bayer tile: the squared differences between the reference's sites and the
+    # alternate's (bilinear), of grey and of the two colour differences (red and blue
+    # minus green), each over the variance the noise model predicts for it, averaged.
+    # Colour counts: a moving object of the background's brightness but another hue is
+    # still seen. noise = (a_ref, b_ref, a_alt, b_alt): per-raw-pixel variance a * u + b,
+    # reference units.
+    gw = out.shape[0]
+    for bx in range(gw):
+        level = np.float32(0.0)
+        for site in range(4):
+            sy = site >> 1
+            sx = site & 1
+            ref = (np.float32(ref_cfa[2 * by + sy, 2 * bx + sx]) - ref_black[sy, sx]) * ref_scale[sy, sx]
+            diff[site] = ref - bilinear[bx, site]
+            level += ref
+        u = max(level * np.float32(0.25), np.float32(0.0))
+        variance = noise[0] * u + noise[1] + noise[2] * u + noise[3]
+        green = np.float32(0.5) * (diff[greens[0]] + diff[greens[1]])
+        grey = np.float32(0.25) * (diff[0] + diff[1] + diff[2] + diff[3])
+        chroma_1 = diff[others[0]] - green
+        chroma_2 = diff[others[1]] - green
+        # var(grey) = variance / 4; var(site - mean of two greens) = 1.5 * variance.
+        out[bx] = (
+            grey * grey * np.float32(4.0)
+            + (chroma_1 * chroma_1 + chroma_2 * chroma_2) * np.float32(1.0 / 1.5)
+        ) / (np.float32(3.0) * variance)
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate_row(
+    ref_cfa, ref_clip, ref_grey, by, samples, clipped, weights, noise, accept_level, num, den
 ):  # fmt: skip
-    # One 2x2 Bayer tile per step: its four sites share the displacement, and so the
-    # Catmull-Rom weights and tap positions (each site reads its own colour plane).
-    gh, gw = weights.shape
-    for by in numba.prange(gh):
-        for bx in range(gw):
-            fy, fx = flow_at(flow, tile, stride, by, bx)
-            py = min(max(np.float32(by) + fy, np.float32(0.0)), np.float32(gh - 1))
-            px = min(max(np.float32(bx) + fx, np.float32(0.0)), np.float32(gw - 1))
-            iy = int(py)
-            ix = int(px)
-            wy0, wy1, wy2, wy3 = _catmull_rom_weights(py - iy)
-            wx0, wx1, wx2, wx3 = _catmull_rom_weights(px - ix)
-            c0 = 2 * max(ix - 1, 0)
-            c1 = 2 * ix
-            c2 = 2 * min(ix + 1, gw - 1)
-            c3 = 2 * min(ix + 2, gw - 1)
-            level = max(ref_grey[by, bx], np.float32(0.0))
-            precision = (noise[0] * level + noise[1]) / (noise[2] * level + noise[3])
-            robust = weights[by, bx] * precision
-            for sy in range(2):
-                for sx in range(2):
-                    value = np.float32(0.0)
-                    peak = np.float32(0.0)
-                    for i in range(4):
-                        row = 2 * min(max(iy - 1 + i, 0), gh - 1) + sy
-                        v0 = np.float32(alt_cfa[row, c0 + sx])
-                        v1 = np.float32(alt_cfa[row, c1 + sx])
-                        v2 = np.float32(alt_cfa[row, c2 + sx])
-                        v3 = np.float32(alt_cfa[row, c3 + sx])
-                        peak = max(peak, max(max(v0, v1), max(v2, v3)))
-                        acc = wx0 * v0 + wx1 * v1 + wx2 * v2 + wx3 * v3
-                        wy = wy0 if i == 0 else (wy1 if i == 1 else (wy2 if i == 2 else wy3))
-                        value += wy * acc
-                    if peak >= alt_clip[sy, sx]:
-                        continue  # a clipped sample is no evidence of the value
-                    u = (value - alt_black[sy, sx]) * alt_scale[sy, sx] * alt_gain
-                    y = 2 * by + sy
-                    x = 2 * bx + sx
-                    if np.float32(ref_cfa[y, x]) >= ref_clip[sy, sx]:
-                        if u < accept_level:
-                            continue  # darker than the clipped reference: something moved
-                        weight = precision
-                    else:
-                        weight = robust
-                    num[y, x] += weight * u
-                    den[y, x] += weight
+    # Adds each site's resampled value, weighted by the tile's robustness weight times the
+    # frame's noise precision relative to the reference; see the module docstring for
+    # clipped samples.
+    gw = weights.shape[0]
+    y = 2 * by
+    for bx in range(gw):
+        x = 2 * bx
+        is_ref_clipped = (
+            np.float32(ref_cfa[y, x]) >= ref_clip[0, 0]
+            or np.float32(ref_cfa[y, x + 1]) >= ref_clip[0, 1]
+            or np.float32(ref_cfa[y + 1, x]) >= ref_clip[1, 0]
+            or np.float32(ref_cfa[y + 1, x + 1]) >= ref_clip[1, 1]
+        )
+        if weights[bx] == 0 and not is_ref_clipped:
+            continue  # rejected (it moved): this frame adds nothing here
+        level = max(ref_grey[by, bx], np.float32(0.0))
+        precision = (noise[0] * level + noise[1]) / (noise[2] * level + noise[3])
+        robust = weights[bx] * precision
+        for site in range(4):
+            if clipped[bx] & (1 << site):
+                continue  # a clipped sample is no evidence of the value
+            sy = site >> 1
+            sx = site & 1
+            u = samples[bx, site]
+            if np.float32(ref_cfa[y + sy, x + sx]) >= ref_clip[sy, sx]:
+                if u < accept_level:
+                    continue  # darker than the clipped reference: something moved
+                weight = precision
+            else:
+                weight = robust
+            num[y + sy, x + sx] += weight * u
+            den[y + sy, x + sx] += weight
+
+
+@numba.njit(cache=True, nogil=True)
+def _robust_weight_row(distance, reject_from, reject_at, column, out):
+    # The mean of ``distance`` (the rows around one row) over 3x3 tiles, fewer at the
+    # edges, mapped to a weight by a linear ramp from 1 at reject_from to 0 at reject_at.
+    rows, gw = distance.shape
+    span = reject_at - reject_from
+    for x in range(gw):
+        total = np.float32(0.0)
+        for yy in range(rows):
+            total += distance[yy, x]
+        column[x] = total
+    for x in range(gw):
+        xa = max(x - 1, 0)
+        xb = min(x + 2, gw)
+        total = np.float32(0.0)
+        for xx in range(xa, xb):
+            total += column[xx]
+        z = total / np.float32(rows * (xb - xa))
+        out[x] = min(max((reject_at - z) / span, np.float32(0.0)), np.float32(1.0))
+
+
+@numba.njit(cache=True, nogil=True)
+def _min_filter_row(weights, column, out):
+    # The minimum of ``weights`` (the rows around one row) over 3x3 tiles: a tile next
+    # to a rejected one is rejected too, so moving edges leave no ghost.
+    rows, gw = weights.shape
+    for x in range(gw):
+        m = weights[0, x]
+        for yy in range(1, rows):
+            m = min(m, weights[yy, x])
+        column[x] = m
+    for x in range(gw):
+        m = column[x]
+        for xx in range(max(x - 1, 0), min(x + 2, gw)):
+            m = min(m, column[xx])
+        out[x] = m
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _merge_frame_kernel(
+    ref_cfa, ref_black, ref_scale, ref_clip, ref_grey, alt, alt_clip, flow, tile, stride,
+    greens, others, noise, reject_from, reject_at, accept_level, strip_rows, num, den,
+):  # fmt: skip
+    # One pass over the frame, in strips of Bayer-tile rows whose buffers stay in cache:
+    # resample and measure distances with two rows of halo, map the 3x3 mean distance
+    # to a weight by a linear ramp (one row of halo), take the 3x3 minimum of that, and
+    # accumulate the strip's own rows.
+    gh, gw = ref_grey.shape
+    for strip in numba.prange((gh + strip_rows - 1) // strip_rows):
+        y0 = strip * strip_rows
+        y1 = min(y0 + strip_rows, gh)
+        d0 = max(y0 - 2, 0)
+        d1 = min(y1 + 2, gh)
+        samples = np.empty((d1 - d0, gw, 4), dtype=np.float32)
+        clipped = np.empty((d1 - d0, gw), dtype=np.uint8)
+        distance = np.empty((d1 - d0, gw), dtype=np.float32)
+        positions = np.empty((gw, 2), dtype=np.float32)
+        bilinear = np.empty((gw, 4), dtype=np.float32)
+        column_flow = np.empty((flow.shape[1], 2), dtype=np.float32)
+        diff = np.empty(4, dtype=np.float32)
+        for by in range(d0, d1):
+            _positions_row(flow, tile, stride, by, gh, column_flow, positions)
+            _resample_row(alt, alt_clip, positions, samples[by - d0], bilinear, clipped[by - d0])
+            _distance_row(
+                ref_cfa, ref_black, ref_scale, by, bilinear, greens, others, noise, diff,
+                distance[by - d0],
+            )  # fmt: skip
+        r0 = max(y0 - 1, 0)
+        r1 = min(y1 + 1, gh)
+        ramp = np.empty((r1 - r0, gw), dtype=np.float32)
+        column = np.empty(gw, dtype=np.float32)
+        for y in range(r0, r1):
+            _robust_weight_row(
+                distance[max(y - 1, 0) - d0 : min(y + 2, gh) - d0], reject_from, reject_at,
+                column, ramp[y - r0],
+            )  # fmt: skip
+        weights = np.empty(gw, dtype=np.float32)
+        for y in range(y0, y1):
+            _min_filter_row(ramp[max(y - 1, 0) - r0 : min(y + 2, gh) - r0], column, weights)
+            _accumulate_row(
+                ref_cfa, ref_clip, ref_grey, y, samples[y - d0], clipped[y - d0], weights,
+                noise, accept_level, num, den,
+            )  # fmt: skip
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
@@ -265,8 +390,8 @@ def _finish_kernel(num, den, black_out, span_out, white_out, out):
 class RobustMerge:
     """Accumulates aligned alternate frames into the reference; :meth:`finish` makes the mosaic.
 
-    Holds two (H, W) float32 sums (weighted values, weights): memory stays at that,
-    however many frames are added.
+    Holds three (H, W) float32 arrays (the weighted values' and weights' sums, and the
+    frame being added, normalised): memory stays at that, however many frames are added.
 
     Parameters
     ----------
@@ -291,7 +416,11 @@ class RobustMerge:
         self._black, self._scale, self._clip = _site_levels(reference, params.clip_fraction)
         self._num = np.empty(reference.shape, dtype=np.float32)
         self._den = np.empty(reference.shape, dtype=np.float32)
+        self._alternate = np.empty(reference.shape, dtype=np.float32)  # the frame being added
         self._brightest = 1.0  # the largest value, in reference units, a frame can record
+        channels = reference.metadata.cfa_pattern.channels.ravel()
+        self._greens = np.flatnonzero(channels == 1)
+        self._others = np.flatnonzero(channels != 1)
         _init_kernel(reference.cfa, self._black, self._scale, self._clip, self._num, self._den)
 
     def add(
@@ -322,25 +451,14 @@ class RobustMerge:
             [ref_noise.scale, ref_noise.offset, noise.scale / ratio, noise.offset / ratio**2],
             dtype=np.float32,
         )
-        channels = self._reference.metadata.cfa_pattern.channels.ravel()
-        greens = np.flatnonzero(channels == 1)
-        others = np.flatnonzero(channels != 1)
-        distance = np.empty_like(self._grey)
-        _distance_kernel(
-            self._reference.cfa, self._black, self._scale, frame.cfa, black, scale,
-            np.float32(1.0 / ratio), flow.flow, flow.tile_px, flow.stride_px, greens, others,
-            noise_params, distance,
-        )  # fmt: skip
-        raw_weights = np.empty_like(self._grey)
-        _robust_weight_kernel(
-            distance, np.float32(params.reject_from), np.float32(params.reject_at), raw_weights
-        )
-        weights = distance  # reuse the buffer
-        _min_filter_kernel(raw_weights, 1, weights)
-        _accumulate_kernel(
-            self._reference.cfa, self._clip, self._grey, frame.cfa, black, scale,
-            np.float32(1.0 / ratio), clip, flow.flow, flow.tile_px, flow.stride_px, weights,
-            noise_params, np.float32(_CLIPPED_AGREEMENT * params.clip_fraction), self._num,
+        gain = np.float32(1.0 / ratio)
+        _normalise_kernel(frame.cfa, black, scale, gain, self._alternate)
+        clip_units = ((clip - black) * scale * gain).astype(np.float32)
+        _merge_frame_kernel(
+            self._reference.cfa, self._black, self._scale, self._clip, self._grey,
+            self._alternate, clip_units, flow.flow, flow.tile_px, flow.stride_px,
+            self._greens, self._others, noise_params, np.float32(params.reject_from), np.float32(params.reject_at),
+            np.float32(_CLIPPED_AGREEMENT * params.clip_fraction), _STRIP_ROWS, self._num,
             self._den,
         )  # fmt: skip
         self._brightest = max(self._brightest, 1.0 / ratio)
