@@ -78,7 +78,7 @@ def bake_colour(look: Look, size: int = BAKED_LUT_SIZE) -> Lut3D:
     return Lut3D(table, np.zeros(3, np.float32), np.ones(3, np.float32))
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
 def _look_kernel(
     rgb, vignette_on, vignette, colour_on, flat, size, scale, offset,
     grain_on, row_base, row_weights, row_norm, col_base, col_weights, col_norm,
