@@ -162,6 +162,9 @@ SCHEMA: tuple[Key, ...] = (
     _key("lens.f_number", float, 0.0, "aperture in use (0 = unknown)", _between(0.0, 64.0)),
     _key("lens.library_dir", str, "/var/lib/obscura/lenses",
          "lens profiles and flat-field calibrations (obscura lens, obscura calibrate)"),
+    _key("display.preview", str, "auto",
+         "live preview with focus peaking on an HDMI/DSI display (auto: when one is connected)",
+         choices=_one_of("auto", "on", "off")),
 )  # fmt: skip
 
 KEYS: dict[str, Key] = {key.name: key for key in SCHEMA}

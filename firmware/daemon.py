@@ -15,6 +15,12 @@ Threads and what they may do:
 - **control socket threads**: besides posting, measure focus on the newest streamed frame
   (:meth:`Daemon.focus`) and ask the capture worker for flat-field frames
   (:meth:`Daemon.calibrate_flat`).
+- **preview** (one worker behind a Future, busy only while the camera shows a preview on a
+  display): every :data:`PEAKING_INTERVAL_S` the main loop hands it a focus-peaking update
+  (newest streamed frame -> grey preview -> overlay -> :meth:`CameraSource.show_overlay`)
+  unless the last is still running, so a slow Pi shows fewer updates and nothing waits
+  for it. Peaking is on whenever the preview is, not only during focus assist: with a
+  screen, focusing needs no ``obscura focus`` over SSH.
 
 Per-event failures land in the error state (LED blink code) and are retried on ticks;
 the daemon itself keeps running.
@@ -91,6 +97,7 @@ from pipeline.encoders.dng import encode_dng
 from pipeline.errors import InvalidParameterError
 from pipeline.flat_field import lens_shading_from_flat
 from pipeline.focus import CENTRE, Region, focus_measure
+from pipeline.focus_peaking import focus_peaking_overlay, grey_preview_from_raw
 from pipeline.raw_frame import LensShadingMap, RawFrame
 
 logger = logging.getLogger(__name__)
@@ -105,6 +112,10 @@ THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
 #: Frames of the evenly lit surface a flat-field calibration averages, by default and at most.
 FLAT_FRAMES = 4
 MAX_FLAT_FRAMES = 16
+#: Seconds between focus-peaking updates of a preview.
+PEAKING_INTERVAL_S = 0.25
+#: Largest (height, width) focus peaking works at; picamera2 scales the overlay to the preview.
+PEAKING_SIZE = (540, 720)
 
 
 def soc_temperature_c() -> float | None:
@@ -248,6 +259,11 @@ class Daemon:
         self._focus_meter = FocusMeter()
         self._focus_region: Region = CENTRE
         self._focus_last_s = float("-inf")
+        self._preview_executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._peaking: concurrent.futures.Future[None] | None = None
+        self._next_peaking_s = 0.0
+        self._peaking_failures = 0
+        self.overlays_shown = 0
 
     # ---------------------------------------------------------------- thread-safe API
     def post(self, event: Event) -> bool:
@@ -291,6 +307,7 @@ class Daemon:
             "led": state.led_pattern,
             "focus_blink_hz": state.led_blink_hz,
             "lens": self._config["lens.name"] or None,
+            "preview": self._camera.preview_active,
             "storage_path": str(self._store.root),
         }
 
@@ -324,7 +341,7 @@ class Daemon:
         with self._state_lock:
             old, self._config = self._config, config
         for key in ("pins.shutter", "pins.mode", "pins.look", "pins.power", "pins.led",
-                    "camera.source", "output.storage_path"):
+                    "camera.source", "output.storage_path", "display.preview"):
             if old[key] != config[key]:
                 logger.warning("%s changed: takes effect when the daemon restarts", key)
         mode = config["capture.mode"] if config["capture.mode"] != old["capture.mode"] else None
@@ -449,6 +466,8 @@ class Daemon:
         looks = self._looks or builtin_look_names()
         self._state = initial_state(config["capture.mode"], config["output.look"], looks)
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="capture")
+        self._preview_executor = concurrent.futures.ThreadPoolExecutor(
+            1, thread_name_prefix="preview")
         if self._pin_factory is not None:
             self.controls = Controls(
                 control_pins(config), pin_factory=self._pin_factory, on_event=self._on_button,
@@ -465,6 +484,8 @@ class Daemon:
         self._queue_journal()
 
     def _close(self) -> None:
+        if self._preview_executor is not None:
+            self._preview_executor.shutdown(wait=True, cancel_futures=True)
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
         if self._worker is not None:
@@ -487,7 +508,10 @@ class Daemon:
     def _loop(self) -> None:
         next_tick = time.monotonic()
         while not self._is_stopping:
-            timeout = max(0.0, next_tick - time.monotonic())
+            wake = next_tick
+            if self._camera.preview_active:
+                wake = min(wake, self._next_peaking_s)
+            timeout = max(0.0, wake - time.monotonic())
             try:
                 event: Event | None = self._events.get(timeout=timeout)
             except queue.Empty:
@@ -500,6 +524,8 @@ class Daemon:
                 next_tick = now + self._tick_interval_s
                 if self._on_tick is not None:
                     self._on_tick()
+            if now >= self._next_peaking_s and not self._is_stopping:
+                self._update_peaking(now)
 
     def _handle(self, event: Event) -> None:
         with self._state_lock:
@@ -574,6 +600,32 @@ class Daemon:
             self.post(LookPressed())
         elif event.button == "power" and event.kind == "held":
             self.post(PowerHeld())
+
+    # ------------------------------------------------------------------ preview
+    def _update_peaking(self, now: float) -> None:
+        """Main loop: hand the preview worker a focus-peaking update, never waiting."""
+        self._next_peaking_s = now + PEAKING_INTERVAL_S
+        executor = self._preview_executor
+        if executor is None or not self._camera.preview_active:
+            return
+        if self._peaking is not None and not self._peaking.done():
+            return  # the last update is still running: skip this one
+        self._peaking = executor.submit(self._show_peaking)
+
+    def _show_peaking(self) -> None:
+        """Preview worker: focus peaking of the newest streamed frame over the preview."""
+        try:
+            frame = self._camera.latest_frame(timeout_s=PEAKING_INTERVAL_S)
+            overlay = focus_peaking_overlay(grey_preview_from_raw(frame, PEAKING_SIZE))
+            self._camera.show_overlay(overlay)
+        except Exception as exc:  # noqa: BLE001 - the preview must never stop the daemon
+            # Warn about the first failure of a run of them; the rest at debug level.
+            self._peaking_failures += 1
+            level = logging.WARNING if self._peaking_failures == 1 else logging.DEBUG
+            logger.log(level, "focus peaking: %s", exc, exc_info=not isinstance(exc, CameraError))
+            return
+        self._peaking_failures = 0
+        self.overlays_shown += 1
 
     # ------------------------------------------------------------- capture thread work
     def _start_camera(self) -> None:
@@ -707,13 +759,14 @@ class Daemon:
 def camera_from_config(
     config: Config, *, simulator_size: tuple[int, int] = (760, 1014), **options: Any
 ) -> CameraSource:
-    """The camera source ``camera.source`` names (not started)."""
+    """The camera source ``camera.source`` names (not started); ``display.preview`` applies
+    to picamera2, the only source with a display."""
     source = config["camera.source"]
     ring = config["capture.ring_frames"]
     if source == "picamera2":
         from hardware.picamera2_camera import Picamera2Camera
 
-        return Picamera2Camera(ring_frames=ring, **options)
+        return Picamera2Camera(ring_frames=ring, preview=config["display.preview"], **options)
     if source == "replay":
         from hardware.replay_camera import ReplayCamera
 

@@ -13,6 +13,8 @@ from pipeline import chroma_denoise, lut3d
 from pipeline.burst.modes import develop_burst
 from pipeline.burst.noise_model import estimate_noise_foi2008
 from pipeline.develop import DevelopParams, develop
+from pipeline.focus import focus_measure
+from pipeline.focus_peaking import focus_peaking_overlay, grey_preview_from_raw
 from pipeline.look import builtin_looks
 from pipeline.output_transform import quantize
 from pipeline.raw_packing import pack_raw, unpack_raw
@@ -35,6 +37,9 @@ def warm_numba_cache() -> None:
             values = frame.cfa << 4
         unpack_raw(pack_raw(values, name), name, width, height)
     lut3d.apply(np.zeros((2, 2, 3), dtype=np.float32), lut3d.identity_lut(2))
+    # Focus assist (a region of the frame) and the preview's focus peaking (all of it).
+    focus_measure(frame)
+    focus_peaking_overlay(grey_preview_from_raw(frame, (8, 12)))
     # A clean simulated frame skips chroma noise reduction: warm it on its own.
     chroma_denoise.reduce_chroma_noise(np.zeros((16, 16, 3), dtype=np.float32), sigma=1.0)
     for name in builtin_looks():

@@ -9,7 +9,9 @@ button went down (zero shutter lag). Backends implement only the device calls:
   buffer, give the buffer back, return a :class:`FrameRecord` (still packed: decoding to a
   :class:`RawFrame` is left to whoever takes the frame, never done in the streaming thread);
 - :meth:`CameraSource._decode`: a record -> :class:`RawFrame`;
-- :meth:`CameraSource._set_exposure`: manual exposure/gain, or back to auto.
+- :meth:`CameraSource._set_exposure`: manual exposure/gain, or back to auto;
+- optionally :attr:`CameraSource.preview_active` / :meth:`CameraSource.show_overlay`, for a
+  backend that shows its stream on a display (the base class has none).
 
 The camera knows nothing about files (picamera2's outputs are a one-method sink; here the
 daemon is the sink).
@@ -324,6 +326,17 @@ class CameraSource:
     def ring_frames(self) -> int:
         """Frames the ring buffer currently keeps."""
         return self._ring.maxlen or 0
+
+    # ------------------------------------------------------------------ display
+    @property
+    def preview_active(self) -> bool:
+        """True while the camera shows its stream on a display (never, for sources without
+        one: the simulator, replay)."""
+        return False
+
+    def show_overlay(self, rgba: npt.NDArray[Any] | None) -> None:
+        """Lay ``rgba`` ((h, w, 4) uint8, scaled to the preview) over the preview, or
+        remove the overlay with None; does nothing while no preview is shown."""
 
     # ----------------------------------------------------------------- streaming thread
     def _stream(self) -> None:

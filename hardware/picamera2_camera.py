@@ -7,21 +7,34 @@ buffer copied out with ``make_array("raw")`` and the request released at once; t
 copy waits in the ring buffer and is unpacked (:func:`pipeline.raw_packing.unpack_raw`: CSI-2
 packed on a Pi 4, ``PISP_COMP1`` on a Pi 5) only when a shot takes it.
 
-picamera2 names used (picamera2 ``picamera2.py`` and ``request.py``): ``Picamera2(camera_num)``,
-``sensor_modes``, ``camera_properties``, ``create_still_configuration(main=, raw=,
-buffer_count=, queue=, sensor=)``, ``configure``, ``stream_configuration("raw")``,
-``start``, ``captured_request(wait=)``, ``request.make_array("raw")``,
-``request.get_metadata()``, ``set_controls``, ``stop``, ``close``.
+With a display attached (``display.preview``, :mod:`hardware.display`), the main stream is
+also the display stream and picamera2 shows it in a preview started before the camera:
+``Preview.DRM`` straight on the display (Raspberry Pi OS Lite; a desktop holds the display
+itself), ``Preview.QTGL`` when the daemon runs inside a desktop session (``DISPLAY``).
+:meth:`Picamera2Camera.show_overlay` lays an RGBA image over it (focus peaking); picamera2
+scales it to the preview window.
+
+picamera2 names used (picamera2 ``picamera2.py``, ``request.py``, ``previews/drm_preview.py``):
+``Picamera2(camera_num)``, ``sensor_modes``, ``camera_properties``,
+``create_still_configuration(main=, raw=, buffer_count=, queue=, sensor=, display=)``,
+``configure``, ``stream_configuration("raw")``, ``start``, ``captured_request(wait=)``,
+``request.make_array("raw")``, ``request.get_metadata()``, ``set_controls``, ``stop``,
+``close``; ``Preview.DRM``/``Preview.QTGL``, ``start_preview(preview, x=, y=, width=,
+height=)``, ``set_overlay``, ``stop_preview``.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 import time
+from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import numpy.typing as npt
 
 from hardware.camera import (
     CameraError,
@@ -32,7 +45,15 @@ from hardware.camera import (
     FrameRecord,
     Metering,
 )
+from hardware.display import (
+    DRM_ROOT,
+    PREVIEW_SETTINGS,
+    Display,
+    PreviewSetting,
+    preview_display,
+)
 from hardware.picamera2_metadata import camera_metadata_from_picamera2
+from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import RawFrame
 from pipeline.raw_packing import bit_depth_of, cfa_pattern_of, unpack_raw
 
@@ -79,7 +100,12 @@ class Picamera2Camera(CameraSource):
         The ``picamera2`` module to use; imported on :meth:`start` when not given (tests
         pass a fake that follows picamera2's API).
     buffer_count : int
-        picamera2 buffers.
+        picamera2 buffers (a preview overlay needs at least 2).
+    preview : {"off", "on", "auto"}
+        Show the stream on a display: never, always, or when one is connected
+        (:func:`hardware.display.preview_display`, looked up each time the camera opens).
+    drm_root : Path
+        Where the kernel lists display connectors (tests pass a fake tree).
     ring_frames, frame_timeout_s :
         See :class:`hardware.camera.CameraSource`.
     """
@@ -92,13 +118,22 @@ class Picamera2Camera(CameraSource):
         camera_num: int = 0,
         picamera2_module: ModuleType | Any | None = None,
         buffer_count: int = BUFFER_COUNT,
+        preview: PreviewSetting = "off",
+        drm_root: Path = DRM_ROOT,
         ring_frames: int = 8,
         frame_timeout_s: float = 2.0,
     ) -> None:
         super().__init__(ring_frames=ring_frames, frame_timeout_s=frame_timeout_s)
+        if preview not in PREVIEW_SETTINGS:
+            raise InvalidParameterError(
+                f"preview={preview!r}: expected one of {', '.join(PREVIEW_SETTINGS)}"
+            )
         self._camera_num = camera_num
         self._module = picamera2_module
         self._buffer_count = buffer_count
+        self._preview_setting = preview
+        self._drm_root = Path(drm_root)
+        self._is_previewing = False
         self._picam2: Any = None
         self._raw_format = ""
         self._raw_size = (0, 0)
@@ -119,6 +154,7 @@ class Picamera2Camera(CameraSource):
             picam2 = module.Picamera2(self._camera_num)
         except (RuntimeError, IndexError) as exc:
             raise CameraMissingError(f"picamera2: no camera {self._camera_num}: {exc}") from None
+        display = preview_display(self._preview_setting, self._drm_root)
         try:
             mode = choose_raw_mode(list(picam2.sensor_modes))
             size = tuple(int(v) for v in mode["size"])
@@ -129,6 +165,7 @@ class Picamera2Camera(CameraSource):
                 buffer_count=self._buffer_count,
                 queue=False,
                 sensor={"output_size": size, "bit_depth": int(mode.get("bit_depth", RAW_BIT_DEPTH))},
+                display="main" if display is not None else None,
             )
             picam2.configure(config)
             stream = picam2.stream_configuration("raw")
@@ -137,6 +174,9 @@ class Picamera2Camera(CameraSource):
             self._raw_stride = int(stream["stride"])
             self._model = str(picam2.camera_properties.get("Model", "imx477"))
             picam2.set_controls({"AeEnable": True, "AwbEnable": True})
+            # The preview runs picamera2's event loop, so it must start before the camera
+            # (which otherwise starts a preview that shows nothing).
+            self._is_previewing = display is not None and _start_preview(picam2, module, display)
             picam2.start()
         except Exception as exc:
             _close_quietly(picam2)
@@ -152,8 +192,25 @@ class Picamera2Camera(CameraSource):
 
     def _close_device(self) -> None:
         picam2, self._picam2 = self._picam2, None
+        previewing, self._is_previewing = self._is_previewing, False
         if picam2 is not None:
-            _close_quietly(picam2)
+            _close_quietly(picam2, ("stop_preview",) if previewing else ())
+
+    @property
+    def preview_active(self) -> bool:
+        """True while picamera2 shows the stream on a display."""
+        return self._is_previewing and self._picam2 is not None
+
+    def show_overlay(self, rgba: npt.NDArray[Any] | None) -> None:
+        """picamera2's ``set_overlay``: ``rgba`` ((h, w, 4) uint8) over the preview, scaled
+        to it; None removes it. Call from any thread but picamera2's own."""
+        picam2 = self._picam2
+        if picam2 is None or not self._is_previewing:
+            return
+        try:
+            picam2.set_overlay(rgba)
+        except Exception as exc:
+            raise CameraError(f"picamera2: could not set the preview overlay: {exc}") from exc
 
     def _read_frame(self, timeout_s: float) -> FrameRecord:
         picam2 = self._picam2
@@ -207,8 +264,23 @@ class Picamera2Camera(CameraSource):
             self._is_manual = True
 
 
-def _close_quietly(picam2: Any) -> None:
-    for method in ("stop", "close"):
+def _start_preview(picam2: Any, module: Any, display: Display) -> bool:
+    """Start picamera2's preview on ``display``; False (logged) where it cannot start."""
+    kind = "QTGL" if os.environ.get("DISPLAY", "").startswith(":") else "DRM"
+    window = {} if display.size is None else {
+        "x": 0, "y": 0, "width": display.size[0], "height": display.size[1]}
+    try:
+        picam2.start_preview(getattr(module.Preview, kind), **window)
+    except Exception as exc:  # noqa: BLE001 - the camera works without a preview
+        logger.warning("picamera2: no %s preview on %s: %s", kind, display.connector, exc)
+        return False
+    logger.info("picamera2: %s preview on %s%s", kind, display.connector,
+                "" if display.size is None else " (%dx%d)" % display.size)
+    return True
+
+
+def _close_quietly(picam2: Any, first: tuple[str, ...] = ()) -> None:
+    for method in (*first, "stop", "close"):
         try:
             getattr(picam2, method)()
         except Exception:  # noqa: BLE001 - best effort on the way out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
 from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import RawFrame
@@ -34,6 +35,36 @@ def _tenengrad_kernel(grey):
     return total / max((h - 2) * (w - 2), 1)
 
 
+@numba.njit(cache=True, nogil=True)
+def _binned_grey_kernel(cfa, black, block, out):
+    oh, ow = out.shape
+    norm = np.float32(1.0 / (block * block))
+    for oy in range(oh):
+        for ox in range(ow):
+            acc = np.float32(0.0)
+            for dy in range(block):
+                for dx in range(block):
+                    acc += np.float32(cfa[oy * block + dy, ox * block + dx])
+            out[oy, ox] = acc * norm - black
+
+
+def binned_grey(
+    cfa: npt.NDArray[np.uint16], black: float, factor: int = 1
+) -> npt.NDArray[np.float32]:
+    """A grey image from a Bayer mosaic: means of (2 factor x 2 factor) blocks of sites
+    less ``black``, as (H // (2 factor), W // (2 factor)) float32.
+
+    A block of whole 2x2 tiles holds every colour equally, so the result is the same for
+    every Bayer pattern; ``factor`` > 1 also downscales (live previews).
+    """
+    if factor < 1:
+        raise InvalidParameterError(f"factor={factor}: expected a positive integer")
+    block = 2 * int(factor)
+    out = np.empty((cfa.shape[0] // block, cfa.shape[1] // block), dtype=np.float32)
+    _binned_grey_kernel(cfa, np.float32(black), block, out)
+    return out
+
+
 def focus_measure(frame: RawFrame, region: Region = CENTRE) -> float:
     """Sharpness of ``region`` of a raw frame: higher is sharper; 0 for a flat region.
 
@@ -51,11 +82,8 @@ def focus_measure(frame: RawFrame, region: Region = CENTRE) -> float:
     x0, x1 = int(left * width) & ~1, int((left + rw) * width) & ~1
     if y1 - y0 < 8 or x1 - x0 < 8:
         raise InvalidParameterError(f"region={region} is smaller than 8x8 pixels")
-    crop = frame.cfa[y0:y1, x0:x1].astype(np.float32)
     black = float(np.mean(frame.metadata.black_level))
-    # The 2x2 mean is a grey image at half resolution, the same for every Bayer pattern.
-    grey = 0.25 * (crop[0::2, 0::2] + crop[0::2, 1::2] + crop[1::2, 0::2] + crop[1::2, 1::2])
-    grey -= black
+    grey = binned_grey(frame.cfa[y0:y1, x0:x1], black)
     level = float(grey.mean())
     if level <= 0:
         return 0.0

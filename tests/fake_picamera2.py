@@ -1,5 +1,5 @@
 """A fake ``picamera2`` module following the real API names (picamera2 ``picamera2.py``,
-``request.py``), backed by the IMX477 simulator.
+``request.py``, ``previews/drm_preview.py``), backed by the IMX477 simulator.
 
 Only what :mod:`hardware.picamera2_camera` touches: ``Picamera2(camera_num)``,
 ``sensor_modes``, ``camera_properties``, ``create_still_configuration``, ``configure``,
@@ -7,11 +7,20 @@ Only what :mod:`hardware.picamera2_camera` touches: ``Picamera2(camera_num)``,
 ``captured_request``, ``set_controls``, ``stop``, ``close``; a request's
 ``make_array("raw")``, ``get_metadata()`` and ``release()``. Controls take effect two
 frames after ``set_controls``, as libcamera's do.
+
+Previews as picamera2 runs them: ``Preview`` (NULL, DRM, QT, QTGL), ``start_preview`` (an
+error once an event loop runs: ``start()`` starts a NULL preview when none is running),
+``stop_preview``, ``set_overlay`` (a 4-channel array or None; a DRM preview needs
+``buffer_count >= 2``). The fake records ``preview`` (the running kind), ``preview_options``
+(x, y, width, height), ``overlays`` (copies of those set on a visible preview) and
+``displayed`` (frames a visible preview showed: only with a ``display`` stream).
+``set_scene`` changes what the sensor sees from the next frame on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import threading
 import time
 import types
@@ -23,8 +32,18 @@ from hardware.imx477_simulator import Imx477Simulator, SensorSettings
 from pipeline.raw_packing import pack_raw
 
 #: Switches tests flip on the module: ``cameras`` (0 = none attached), ``stalled``,
-#: ``raw_format`` (what configure() settles on: Pi 4 "SBGGR12_CSI2P", Pi 5 "BGGR_PISP_COMP1").
-DEFAULTS = {"cameras": 1, "stalled": False, "raw_format": "SBGGR12_CSI2P"}
+#: ``raw_format`` (what configure() settles on: Pi 4 "SBGGR12_CSI2P", Pi 5 "BGGR_PISP_COMP1"),
+#: ``preview_fails`` (start_preview raises, as with no DRM device or the display taken).
+DEFAULTS = {"cameras": 1, "stalled": False, "raw_format": "SBGGR12_CSI2P", "preview_fails": False}
+
+
+class Preview(enum.Enum):
+    """picamera2's ``Preview`` enum."""
+
+    NULL = 0
+    DRM = 1
+    QT = 2
+    QTGL = 3
 
 
 class FakeRequest:
@@ -75,6 +94,10 @@ class Picamera2:
         self.started = False
         self.is_open = True
         self.outstanding = 0
+        self.preview: Preview | None = None
+        self.preview_options: dict[str, Any] = {}
+        self.overlays: list[np.ndarray] = []
+        self.displayed = 0
         self._pending_controls: list[tuple[int, dict[str, Any]]] = []
         self._frame = 0
         width, height = size
@@ -90,7 +113,8 @@ class Picamera2:
             raise RuntimeError("Camera not opened")
         return {"use_case": use_case, "buffer_count": buffer_count, "queue": queue,
                 "main": dict(main or {}), "lores": lores, "raw": dict(raw or {}),
-                "controls": dict(controls or {}), "sensor": dict(sensor or {})}
+                "controls": dict(controls or {}), "sensor": dict(sensor or {}),
+                "display": display, "encode": encode}
 
     def configure(self, camera_config: dict[str, Any]) -> None:
         if self.started:
@@ -106,16 +130,53 @@ class Picamera2:
         assert self.camera_config is not None
         return self.camera_config[name]
 
-    def start(self) -> None:
+    def start(self, config=None, show_preview=False) -> None:
         assert self.camera_config is not None, "configure() first"
+        if show_preview is not None and self.preview is None:
+            self.start_preview(show_preview)
         self.started = True
 
     def stop(self) -> None:
         self.started = False
 
     def close(self) -> None:
+        if self.preview is not None:
+            self.stop_preview()
         self.stop()
         self.is_open = False
+
+    def start_preview(self, preview=False, **kwargs: Any) -> None:
+        if self.preview is not None:
+            raise RuntimeError("An event loop is already running")
+        if not preview:
+            preview = Preview.NULL
+        assert isinstance(preview, Preview), f"fake start_preview takes a Preview, not {preview!r}"
+        if preview is not Preview.NULL and self.module.settings["preview_fails"]:
+            raise RuntimeError("Failed to reserve DRM plane")
+        self.preview, self.preview_options = preview, dict(kwargs)
+
+    def stop_preview(self) -> None:
+        if self.preview is None:
+            raise RuntimeError("No preview specified.")
+        self.preview, self.preview_options = None, {}
+
+    def set_overlay(self, overlay) -> None:
+        if overlay is not None and (overlay.ndim != 3 or overlay.shape[2] != 4):
+            raise RuntimeError("Overlay must be a 4-channel image")
+        if self.preview is None:
+            raise AttributeError("'NoneType' object has no attribute 'set_overlay'")
+        if self.preview is Preview.NULL:
+            return  # the NULL preview ignores overlays
+        if self.camera_config is None or self.camera_config["buffer_count"] < 2:
+            raise RuntimeError("Need at least buffer_count=2 to set overlay")
+        with self._lock:
+            self.overlays.append(None if overlay is None else np.array(overlay, copy=True))
+
+    def set_scene(self, scene_srgb: np.ndarray) -> None:
+        """What the sensor sees from the next frame on ((H, W, 3) sRGB, the sensor's size)."""
+        sim = Imx477Simulator(scene_srgb, seed=1)
+        with self._lock:
+            self._sim = sim
 
     def set_controls(self, controls: dict[str, Any]) -> None:
         self.control_log.append(dict(controls))
@@ -133,17 +194,20 @@ class Picamera2:
             self._frame += 1
             due = [c for f, c in self._pending_controls if f <= self._frame]
             self._pending_controls = [(f, c) for f, c in self._pending_controls if f > self._frame]
+            sim = self._sim
+            if self.preview not in (None, Preview.NULL) and self.camera_config["display"]:
+                self.displayed += 1
         for controls in due:
             self.controls.update(controls)
         if self.controls.get("AeEnable", True):
-            exposure, gain = self._sim.exposure_time_us_for(1.0), 1.0
+            exposure, gain = sim.exposure_time_us_for(1.0), 1.0
         else:
             exposure = float(self.controls["ExposureTime"])
             gain = float(self.controls["AnalogueGain"])
         raw = self.camera_config["raw"]  # type: ignore[index]
         fmt = raw["format"]
         packed_as = fmt if fmt.endswith("PISP_COMP1") else "SBGGR12_CSI2P"
-        buffer, metadata = self._sim.capture_picamera2(
+        buffer, metadata = sim.capture_picamera2(
             SensorSettings(exposure, gain), "SBGGR12_CSI2P"
         )
         if packed_as != "SBGGR12_CSI2P":
@@ -170,5 +234,6 @@ def make_module(sensor_size: tuple[int, int] = (192, 128), **settings: Any) -> t
     module.settings = {**DEFAULTS, **settings}  # type: ignore[attr-defined]
     module.instances = []  # type: ignore[attr-defined]
     module.sensor_size = sensor_size  # type: ignore[attr-defined]
+    module.Preview = Preview  # type: ignore[attr-defined]
     module.Picamera2 = type("Picamera2", (Picamera2,), {"module": module})  # type: ignore[attr-defined]
     return module

@@ -97,7 +97,8 @@ def test_unit_declares_what_the_appliance_relies_on() -> None:
                     "ExecReload=/bin/kill -HUP $MAINPID", "ProtectSystem=strict",
                     "DevicePolicy=closed", "DeviceAllow=char-video4linux rw",
                     "DeviceAllow=char-media rw", "DeviceAllow=char-dma_heap rw",
-                    "DeviceAllow=char-gpiochip rw", "RestrictAddressFamilies=AF_UNIX AF_NETLINK",
+                    "DeviceAllow=char-gpiochip rw", "DeviceAllow=char-drm rw",
+                    "RestrictAddressFamilies=AF_UNIX AF_NETLINK",
                     "NoNewPrivileges=yes", "ProtectHome=yes", "PrivateTmp=yes"):
         assert setting in text, setting
     assert "MemoryDenyWriteExecute" not in settings  # numba's JIT needs executable mappings
