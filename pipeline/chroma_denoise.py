@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.colour import box_downsample
-from pipeline.guided_filter import box_mean
+from pipeline.guided_filter import box_mean_kernel
 
 #: Downsampling of the filter's grid.
 FACTOR = 4
@@ -27,31 +27,40 @@ RADIUS_PX = 1
 FULL_STRENGTH_SIGMA = 0.01
 
 
-def _chroma_fit(
-    small: npt.NDArray[np.float32], chroma_variance: npt.NDArray[np.float64]
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Guided-filter coefficients (a, b), each (2, h, w): chroma ~ a * luminance + b."""
-    y = small.mean(axis=2, dtype=np.float64)
-    mean_y = box_mean(y, RADIUS_PX)
-    var_y = np.maximum(box_mean(y * y, RADIUS_PX) - mean_y * mean_y, 0.0)
-    a_out = np.empty((2, *y.shape), dtype=np.float32)
-    b_out = np.empty_like(a_out)
-    for k, channel in enumerate((0, 2)):
-        c = small[..., channel].astype(np.float64) - small[..., 1]
-        mean_c = box_mean(c, RADIUS_PX)
-        cov = box_mean(y * c, RADIUS_PX) - mean_y * mean_c
-        a = cov / (var_y + chroma_variance)
-        b = mean_c - a * mean_y
-        a_out[k] = box_mean(a, RADIUS_PX)
-        b_out[k] = box_mean(b, RADIUS_PX)
-    return a_out, b_out
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _bilinear(grid, k, y0, y1, ty, x0, x1, tx):
-    top = grid[k, y0, x0] * (1 - tx) + grid[k, y0, x1] * tx
-    bottom = grid[k, y1, x0] * (1 - tx) + grid[k, y1, x1] * tx
-    return top * (1 - ty) + bottom * ty
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _chroma_fit_kernel(small, radius, eps, a, b):
+    # Guided filter of chroma (R - G, B - G) with the grey (R + G + B) / 3 as guide; float32
+    # storage (the box sums accumulate in float64) keeps the working set small.
+    h, w, _ = small.shape
+    guide = np.empty((h, w), dtype=np.float32)
+    chroma = np.empty((2, h, w), dtype=np.float32)
+    for y in numba.prange(h):
+        for x in range(w):
+            guide[y, x] = (small[y, x, 0] + small[y, x, 1] + small[y, x, 2]) / np.float32(3.0)
+            chroma[0, y, x] = small[y, x, 0] - small[y, x, 1]
+            chroma[1, y, x] = small[y, x, 2] - small[y, x, 1]
+    mean_y = np.empty((h, w), dtype=np.float32)
+    mean_yy = np.empty((h, w), dtype=np.float32)
+    box_mean_kernel(guide, radius, mean_y)
+    box_mean_kernel(guide * guide, radius, mean_yy)
+    mean_c = np.empty((h, w), dtype=np.float32)
+    mean_yc = np.empty((h, w), dtype=np.float32)
+    coeff_a = np.empty((h, w), dtype=np.float32)
+    coeff_b = np.empty((h, w), dtype=np.float32)
+    out = np.empty((h, w), dtype=np.float32)
+    for k in range(2):
+        box_mean_kernel(chroma[k], radius, mean_c)
+        box_mean_kernel(guide * chroma[k], radius, mean_yc)
+        for y in numba.prange(h):
+            for x in range(w):
+                var_y = max(mean_yy[y, x] - mean_y[y, x] * mean_y[y, x], 0.0)
+                cov = mean_yc[y, x] - mean_y[y, x] * mean_c[y, x]
+                coeff_a[y, x] = cov / (var_y + eps)
+                coeff_b[y, x] = mean_c[y, x] - coeff_a[y, x] * mean_y[y, x]
+        box_mean_kernel(coeff_a, radius, out)
+        a[k] = out
+        box_mean_kernel(coeff_b, radius, out)
+        b[k] = out
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
@@ -66,6 +75,13 @@ def _apply_kernel(rgb, a, b, factor, strength):
         y0 = min(int(fy), max(gh - 2, 0))
         y1 = min(y0 + 1, gh - 1)
         ty = fy - y0
+        # The grid interpolated to this row once: (a_red, b_red, a_blue, b_blue) per column.
+        row = np.empty((4, gw), dtype=np.float32)
+        for i in range(gw):
+            row[0, i] = a[0, y0, i] + ty * (a[0, y1, i] - a[0, y0, i])
+            row[1, i] = b[0, y0, i] + ty * (b[0, y1, i] - b[0, y0, i])
+            row[2, i] = a[1, y0, i] + ty * (a[1, y1, i] - a[1, y0, i])
+            row[3, i] = b[1, y0, i] + ty * (b[1, y1, i] - b[1, y0, i])
         for x in range(w):
             fx = min(max((x + half) * inv - half, np.float32(0.0)), np.float32(gw - 1))
             x0 = min(int(fx), max(gw - 2, 0))
@@ -75,8 +91,12 @@ def _apply_kernel(rgb, a, b, factor, strength):
             g = rgb[y, x, 1]
             bl = rgb[y, x, 2]
             lum = (r + g + bl) * third
-            red = _bilinear(a, 0, y0, y1, ty, x0, x1, tx) * lum + _bilinear(b, 0, y0, y1, ty, x0, x1, tx)
-            blue = _bilinear(a, 1, y0, y1, ty, x0, x1, tx) * lum + _bilinear(b, 1, y0, y1, ty, x0, x1, tx)
+            red = (row[0, x0] + tx * (row[0, x1] - row[0, x0])) * lum + (
+                row[1, x0] + tx * (row[1, x1] - row[1, x0])
+            )
+            blue = (row[2, x0] + tx * (row[2, x1] - row[2, x0])) * lum + (
+                row[3, x0] + tx * (row[3, x1] - row[3, x0])
+            )
             c1 = (r - g) + strength * (red - (r - g))
             c2 = (bl - g) + strength * (blue - (bl - g))
             # Keep luminance (R + G + B) / 3 exactly: solve for G from the new chroma.
@@ -116,6 +136,8 @@ def reduce_chroma_noise(
     small = box_downsample(rgb, FACTOR)
     # eps = full-resolution chroma variance: many times the guide's own noise variance on
     # the downsampled grid, so noise alone never reads as a luminance edge.
-    a, b = _chroma_fit(small, np.float64(sigma * sigma))
+    a = np.empty((2, *small.shape[:2]), dtype=np.float32)
+    b = np.empty_like(a)
+    _chroma_fit_kernel(small, RADIUS_PX, sigma * sigma, a, b)
     _apply_kernel(rgb, a, b, FACTOR, np.float32(effective))
     return rgb

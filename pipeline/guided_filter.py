@@ -7,12 +7,13 @@ import numpy as np
 import numpy.typing as npt
 
 
-@numba.njit(cache=True, nogil=True)
-def _box_mean_kernel(image, radius, out):
+@numba.njit(cache=True, parallel=True, nogil=True)
+def box_mean_kernel(image, radius, out):
+    """Compiled :func:`box_mean` into ``out``, for other kernels (float64 (H, W) arrays)."""
     # Separable running sums; windows are clipped at the edges and renormalised.
     h, w = image.shape
     rows = np.empty((h, w), dtype=np.float64)
-    for y in range(h):
+    for y in numba.prange(h):
         acc = 0.0
         for x in range(min(radius, w - 1) + 1):
             acc += image[y, x]
@@ -24,7 +25,7 @@ def _box_mean_kernel(image, radius, out):
                 acc += image[y, hi + 1]
             if lo >= 0:
                 acc -= image[y, lo]
-    for x in range(w):
+    for x in numba.prange(w):
         acc = 0.0
         for y in range(min(radius, h - 1) + 1):
             acc += rows[y, x]
@@ -41,5 +42,5 @@ def _box_mean_kernel(image, radius, out):
 def box_mean(image: npt.NDArray[np.floating], radius: int) -> npt.NDArray[np.float64]:
     """(H, W) float64 mean over a (2r+1)^2 window, renormalised where it leaves the image."""
     out = np.empty(image.shape, dtype=np.float64)
-    _box_mean_kernel(np.ascontiguousarray(image, dtype=np.float64), int(radius), out)
+    box_mean_kernel(np.ascontiguousarray(image, dtype=np.float64), int(radius), out)
     return out
