@@ -6,6 +6,8 @@ import numpy as np
 import numpy.typing as npt
 
 MIDDLE_GREY = 0.18
+#: The brightest 1% of the scene may be lifted to at most this (1.0 = sensor clipping).
+HIGHLIGHT_HEADROOM = 2.0
 
 
 def auto_exposure_ev(
@@ -18,7 +20,10 @@ def auto_exposure_ev(
     The key is the log-average luminance (Reinhard et al., "Photographic Tone Reproduction
     for Digital Images", SIGGRAPH 2002, eq. 1), taken over the middle 98% of pixels so
     that a few specular highlights or black borders do not steer it, and with the image
-    centre weighted double, as a camera's centre-weighted meter does.
+    centre weighted double, as a camera's centre-weighted meter does. The result is capped
+    so the brightest 1% of the scene lands at most at ``HIGHLIGHT_HEADROOM`` times the
+    sensor's clipping level: a dark surround (a chart on black, a stage) must not push the
+    subject itself into white.
 
     Parameters
     ----------
@@ -35,4 +40,5 @@ def auto_exposure_ev(
     if weights.sum() == 0:
         return 0.0
     key = float(np.sum(log_y * weights) / weights.sum())
-    return float(np.clip(np.log2(MIDDLE_GREY) - key, min_ev, max_ev))
+    highlight_cap = np.log2(HIGHLIGHT_HEADROOM) - hi
+    return float(np.clip(min(np.log2(MIDDLE_GREY) - key, highlight_cap), min_ev, max_ev))

@@ -21,7 +21,12 @@ from pipeline.colour import LUMINANCE_WEIGHTS
 from pipeline.exposure import MIDDLE_GREY
 from pipeline.guided_filter import box_mean
 
-_LOG_FLOOR = 2.0**-16
+#: Luminance below this (about the read noise of a base-ISO frame) counts as black: the
+#: tone map must not lift sensor noise.
+_LOG_FLOOR = 2.0**-12
+#: Largest lift of the shadows and largest cut of the highlights, in EV.
+MAX_LIFT_EV = 2.0
+MAX_CUT_EV = 3.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,7 +50,8 @@ class ToneMap:
     def mapped(self, value: float) -> float:
         """Where a flat area of scene luminance ``value`` lands after the tone map."""
         log_value = np.log2(max(value, _LOG_FLOOR))
-        return float(value * 2.0 ** ((self.compression - 1.0) * (log_value - self.anchor_log2)))
+        ev = (self.compression - 1.0) * (log_value - self.anchor_log2)
+        return float(value * 2.0 ** np.clip(ev, -MAX_CUT_EV, MAX_LIFT_EV))
 
 
 def fit(
@@ -89,7 +95,7 @@ def fit(
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _apply_kernel(rgb, a, b, compression, anchor, weights, floor):
+def _apply_kernel(rgb, a, b, compression, anchor, weights, floor, max_lift, max_cut):
     h, w, _ = rgb.shape
     gh, gw = a.shape
     sy = np.float32(gh) / np.float32(h)
@@ -114,7 +120,7 @@ def _apply_kernel(rgb, a, b, compression, anchor, weights, floor):
             lum = weights[0] * rgb[y, x, 0] + weights[1] * rgb[y, x, 1] + weights[2] * rgb[y, x, 2]
             log_y = np.log2(max(lum, floor))
             base = av * log_y + bv
-            gain = np.exp2(k * (base - anchor))
+            gain = np.exp2(min(max(k * (base - anchor), -max_cut), max_lift))
             rgb[y, x, 0] *= gain
             rgb[y, x, 1] *= gain
             rgb[y, x, 2] *= gain
@@ -132,5 +138,7 @@ def apply(rgb: npt.NDArray[np.float32], tone_map: ToneMap) -> npt.NDArray[np.flo
         np.float32(tone_map.anchor_log2),
         LUMINANCE_WEIGHTS,
         np.float32(_LOG_FLOOR),
+        np.float32(MAX_LIFT_EV),
+        np.float32(MAX_CUT_EV),
     )
     return rgb

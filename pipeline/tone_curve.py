@@ -4,7 +4,8 @@ The curve is a log-logistic sigmoid, y = x^c / (x^c + s^c) (the Naka-Rushton for
 for photoreceptor response and by darktable's "sigmoid" module), with contrast ``c`` and
 ``s`` chosen so middle grey maps to middle grey, then rescaled so the scene's white point
 maps to display white. It is applied to max(R, G, B) and the pixel is scaled by the
-ratio, so hues do not shift; colours approaching display white are blended towards it
+ratio, so hues do not shift; colours whose luminance approaches display white are blended
+towards it
 ("path to white", as film and darktable's filmic do), so bright lights burn out to white
 rather than to a flat saturated colour. The display-linear result is sRGB-encoded in the
 same pass (:func:`pipeline.output_transform.srgb_encode_lookup`).
@@ -77,11 +78,17 @@ def _apply_kernel(rgb, table, white, desaturate_from, encode_table):
             i = min(int(u), size - 1)
             t = table[i] + (u - i) * (table[i + 1] - table[i])
             ratio = t / n
-            mix = min(max((t - desaturate_from) * inv_span, np.float32(0.0)), np.float32(1.0))
+            r *= ratio
+            g *= ratio
+            b *= ratio
+            # Path to white by luminance: a saturated orange whose red channel is near the
+            # top keeps its colour; only light that is bright overall burns out to white.
+            lum = np.float32(0.2126) * r + np.float32(0.7152) * g + np.float32(0.0722) * b
+            mix = min(max((lum - desaturate_from) * inv_span, np.float32(0.0)), np.float32(1.0))
             mix = mix * mix
-            rgb[y, x, 0] = srgb_encode_lookup(encode_table, r * ratio * (1 - mix) + t * mix)
-            rgb[y, x, 1] = srgb_encode_lookup(encode_table, g * ratio * (1 - mix) + t * mix)
-            rgb[y, x, 2] = srgb_encode_lookup(encode_table, b * ratio * (1 - mix) + t * mix)
+            rgb[y, x, 0] = srgb_encode_lookup(encode_table, r * (1 - mix) + t * mix)
+            rgb[y, x, 1] = srgb_encode_lookup(encode_table, g * (1 - mix) + t * mix)
+            rgb[y, x, 2] = srgb_encode_lookup(encode_table, b * (1 - mix) + t * mix)
 
 
 def apply(rgb: npt.NDArray[np.float32], curve: FilmicCurve) -> npt.NDArray[np.float32]:
