@@ -11,7 +11,8 @@ Threads and what they may do:
   ring buffer, journal to the card, then :class:`CaptureDone`: a shot is acknowledged
   only once its raw frames are durable on the card. Also reopens a failed camera.
 - **camera streaming thread** (:mod:`hardware.camera`): copies frames into the ring.
-- **processing** (:class:`firmware.processing.ProcessingWorker`): develops shots.
+- **processing** (:class:`firmware.processing.ProcessingWorker`): develops shots; those
+  waiting for it are journal entries, their frames read back from the card in turn.
 - **control socket threads**: besides posting, measure focus on the newest streamed frame
   (:meth:`Daemon.focus`) and ask the capture worker for flat-field frames
   (:meth:`Daemon.calibrate_flat`).
@@ -43,13 +44,7 @@ from typing import Any
 from firmware.config import Config
 from firmware.focus_assist import FocusMeter
 from firmware.lens_profiles import LensError, LensLibrary, LensProfile, with_lens
-from firmware.processing import (
-    ProcessingWorker,
-    ShotJob,
-    ShotSettings,
-    plan_shot,
-    shading_manifest,
-)
+from firmware.processing import ProcessingWorker, ShotSettings, frames_manifest, plan_shot
 from firmware.state_machine import (
     FOCUS_HOLD_S,
     Acknowledge,
@@ -106,8 +101,6 @@ logger = logging.getLogger(__name__)
 EVENT_QUEUE_SIZE = 64
 #: Seconds between ticks (retries, temperature).
 TICK_INTERVAL_S = 0.5
-#: Shots whose frames the worker may get from memory; later ones are read from the journal.
-MAX_SHOTS_IN_MEMORY = 2
 THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
 #: Frames of the evenly lit surface a flat-field calibration averages, by default and at most.
 FLAT_FRAMES = 4
@@ -665,7 +658,7 @@ class Daemon:
                 reference_index=shot.reference_index,
             )
             manifest = {**settings.to_manifest(), "pressed_at_ns": request.pressed_at_ns,
-                        **shading_manifest(frames[0])}
+                        **frames_manifest(frames)}
             entry = self._store.journal_shot(name, [encode_dng(f) for f in frames], manifest)
         except CardFullError as exc:
             self._post_internal(Failed(ErrorCode.CARD_FULL, str(exc), request=request))
@@ -751,9 +744,9 @@ class Daemon:
             logger.error("%s: nothing to develop", shot)
             self._post_internal(ProcessingDoneEvent(shot))
             return
-        if worker.queue_length >= MAX_SHOTS_IN_MEMORY:
-            frames = None  # the worker reads them back from the journal
-        worker.submit(ShotJob(entry, frames))
+        # The worker keeps the frames only if it starts on them at once; else it reads
+        # them back from the journal.
+        worker.submit(entry, frames)
 
 
 def camera_from_config(

@@ -8,7 +8,9 @@ hdr and night). A single shot is the single-frame develop.
 
 :class:`ProcessingWorker` is the background thread that develops journaled shots one at a
 time (numba kernels release the GIL, so capture keeps going) and reports each result as a
-state-machine event.
+state-machine event. Shots waiting for it are references to their journal entries: their
+frames are read back from the card (:func:`read_journal_frames`, as after a crash) when
+their turn comes, so memory does not grow with the queue.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from pipeline.develop import DevelopParams, develop
 from pipeline.dng_reader import read_dng
 from pipeline.encoders.dng import encode_dng
 from pipeline.encoders.jpeg import encode_jpeg
+from pipeline.errors import InvalidParameterError
 from pipeline.output_transform import quantize
 from pipeline.raw_frame import LensShadingMap, RawFrame
 
@@ -50,6 +53,10 @@ logger = logging.getLogger(__name__)
 HIGHLIGHT_SHARE = 0.005
 #: Raw values above this fraction of the black-to-white range count as clipped.
 CLIP_FRACTION = 0.98
+#: Shots queued or being developed below which the worker takes a shot's frames from
+#: memory; beyond, a shot waits as its journal entry and is read back from the card. 1: only
+#: a shot that goes straight into development (the worker was idle) skips the read.
+MAX_SHOTS_IN_MEMORY = 1
 
 
 def highlight_headroom_ev(frame: RawFrame | None, limits: CaptureLimits) -> float:
@@ -161,6 +168,11 @@ def develop_shot(frames: Sequence[RawFrame], settings: ShotSettings) -> dict[str
 
 #: Manifest field holding the lens shading table, which the journal's DNGs do not carry.
 LENS_SHADING_FIELD = "lens_shading"
+#: Manifest field holding, per frame, the :data:`FRAME_FIELDS` the DNGs do not carry.
+FRAMES_FIELD = "frame_metadata"
+#: Metadata the DNG reader does not return: the analogue gain (the burst merge's exposure
+#: ratios, :func:`pipeline.burst.reference.exposure_product`) and the sensor timestamp.
+FRAME_FIELDS = ("analogue_gain", "sensor_timestamp_ns")
 
 
 def shading_manifest(frame: RawFrame) -> dict[str, Any]:
@@ -168,19 +180,34 @@ def shading_manifest(frame: RawFrame) -> dict[str, Any]:
     shading = frame.metadata.lens_shading
     if shading is None:
         return {}
-    return {LENS_SHADING_FIELD: np.round(shading.gains.astype(np.float64), 5).tolist()}
+    # float32 -> float -> JSON -> float32 is exact: a resumed shot develops as it would have.
+    return {LENS_SHADING_FIELD: shading.gains.astype(np.float64).tolist()}
+
+
+def frames_manifest(frames: Sequence[RawFrame]) -> dict[str, Any]:
+    """Manifest fields for what a shot's journaled DNGs lose: the first frame's lens
+    shading table and each frame's :data:`FRAME_FIELDS`."""
+    per_frame = [{name: getattr(f.metadata, name) for name in FRAME_FIELDS} for f in frames]
+    return {**shading_manifest(frames[0]), FRAMES_FIELD: per_frame} if frames else {}
 
 
 def read_journal_frames(entry: JournalEntry) -> tuple[RawFrame, ...]:
-    """A journaled shot's frames, with the lens shading table of its manifest restored."""
-    frames = tuple(read_dng(path) for path in entry.frame_paths)
+    """A journaled shot's frames, with the manifest's lens shading table and per-frame
+    fields restored (journals written without them read as before)."""
     gains = entry.manifest.get(LENS_SHADING_FIELD)
-    if gains is None:
-        return frames
-    shading = LensShadingMap(np.asarray(gains, dtype=np.float32))
-    return tuple(
-        RawFrame(f.cfa, dataclasses.replace(f.metadata, lens_shading=shading)) for f in frames
-    )
+    shading = None if gains is None else LensShadingMap(np.asarray(gains, dtype=np.float32))
+    per_frame = entry.manifest.get(FRAMES_FIELD) or []
+    frames = []
+    for i, path in enumerate(entry.frame_paths):
+        frame = read_dng(path)
+        fields = {k: v for k, v in (per_frame[i] if i < len(per_frame) else {}).items()
+                  if k in FRAME_FIELDS and v is not None}
+        if shading is not None:
+            fields["lens_shading"] = shading
+        if fields:
+            frame = RawFrame(frame.cfa, dataclasses.replace(frame.metadata, **fields))
+        frames.append(frame)
+    return tuple(frames)
 
 
 @dataclass(frozen=True, eq=False)
@@ -199,29 +226,54 @@ class ProcessingWorker:
     (reference DNG in DCIM when possible, the burst in ``.obscura/failed``) and is reported
     as ``Failed(PROCESSING_FAILED)``; a full or missing card leaves it in the journal, to
     be developed after the next start or recovery.
+
+    Parameters
+    ----------
+    store : PhotoStore
+    post : callable
+        Receives each result event (from the worker thread).
+    max_shots_in_memory : int
+        A shot submitted with its frames keeps them only while fewer shots than this are
+        queued or being developed; otherwise it waits as its journal entry alone.
     """
 
-    def __init__(self, store: PhotoStore, post: Callable[[Event], None]) -> None:
+    def __init__(self, store: PhotoStore, post: Callable[[Event], None],
+                 max_shots_in_memory: int = MAX_SHOTS_IN_MEMORY) -> None:
+        if max_shots_in_memory < 0:
+            raise InvalidParameterError(f"max_shots_in_memory={max_shots_in_memory}: expected >= 0")
         self._store = store
         self._post = post
+        self._max_shots_in_memory = max_shots_in_memory
         self._queue: queue.Queue[ShotJob | None] = queue.Queue()
         self._lock = threading.Lock()
         self._queued: set[str] = set()
-        self._busy: str | None = None
         self.durations_s: dict[str, float] = {}
         self._thread = threading.Thread(target=self._run, name="processing", daemon=True)
         self._closed = False
         self._thread.start()
 
-    def submit(self, job: ShotJob) -> bool:
-        """Queue a shot; False if it is already queued or being developed."""
-        key = job.entry.name.key
+    def submit(self, entry: JournalEntry, frames: Sequence[RawFrame] | None = None) -> bool:
+        """Queue a journaled shot; False if it is already queued or being developed.
+
+        ``frames`` (the shot's frames, still in memory) are kept only within
+        ``max_shots_in_memory``; otherwise they are dropped here and the worker reads the
+        shot back from the journal when its turn comes.
+        """
+        key = entry.name.key
         with self._lock:
             if self._closed or key in self._queued:
                 return False
+            if frames is not None and len(self._queued) >= self._max_shots_in_memory:
+                frames = None
             self._queued.add(key)
-        self._queue.put(job)
+            # Inside the lock: the worker cannot take the job and leave the set in between.
+            self._queue.put(ShotJob(entry, None if frames is None else tuple(frames)))
         return True
+
+    def waiting(self) -> tuple[ShotJob, ...]:
+        """The jobs not yet started, oldest first (status and tests)."""
+        with self._queue.mutex:
+            return tuple(job for job in self._queue.queue if job is not None)
 
     def is_queued(self, key: str) -> bool:
         """True while shot ``key`` waits or is being developed."""
@@ -260,6 +312,7 @@ class ProcessingWorker:
             except Exception:  # noqa: BLE001 - one bad shot must not stop the worker
                 logger.exception("processing %s failed unexpectedly", key)
             finally:
+                del job  # its frames must not outlive the shot while the worker waits
                 with self._lock:
                     self._queued.discard(key)
 
@@ -269,7 +322,7 @@ class ProcessingWorker:
         start = time.monotonic()
         settings = ShotSettings.from_manifest(entry.manifest)
         try:
-            frames = job.frames or read_journal_frames(entry)
+            frames = job.frames if job.frames is not None else read_journal_frames(entry)
             outputs = develop_shot(frames, settings)
             for kind, data in outputs.items():
                 self._store.write_output(entry.name, kind, data)

@@ -8,14 +8,17 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory
 from PIL import Image
 
 import pipeline
+from firmware import daemon as daemon_module
 from firmware import processing
 from firmware.config import default_config
 from firmware.daemon import Daemon
@@ -206,6 +209,55 @@ def test_failed_development_keeps_the_raw_and_carries_on(tmp_path: Path, monkeyp
     assert (tmp_path / "DCIM/100OBSCU/OBS_0001.DNG").is_file()
     assert len(list((tmp_path / ".obscura/failed/100-0001").glob("frame_*.dng"))) == 3
     assert_card_is_consistent(tmp_path, {"100-0002"})
+
+
+def test_shots_queued_behind_a_busy_worker_wait_on_the_card(tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """Shots taken while the worker is stuck wait as journal entries (no frames in memory)
+    and are developed from the card exactly as from memory, with what the DNGs lack
+    (shading table, analogue gain) restored from the manifest."""
+    captured: list[tuple] = []  # each shot's frames as the capture journaled them
+    developed: list[tuple] = []  # (frames, settings, outputs) as the worker developed them
+    release = threading.Event()
+    real_manifest, real_develop = daemon_module.frames_manifest, processing.develop_shot
+
+    def recording_manifest(frames):
+        captured.append(tuple(frames))
+        return real_manifest(frames)
+
+    def stuck_develop(frames, settings):
+        assert release.wait(60), "the test never released the worker"
+        outputs = real_develop(frames, settings)
+        developed.append((frames, settings, outputs))
+        return outputs
+
+    monkeypatch.setattr(daemon_module, "frames_manifest", recording_manifest)
+    monkeypatch.setattr(processing, "develop_shot", stuck_develop)
+    modes = ("single", "burst", "hdr", "single")
+    with make_daemon(tmp_path) as daemon:
+        assert daemon.wait_ready(20)
+        results = [daemon.request_shot(mode) for mode in modes]
+        assert all(r["taken"] for r in results), results
+        assert daemon.status()["processing_queue"] == len(modes)
+        waiting = daemon._worker.waiting()
+        assert [job.entry.name.key for job in waiting] == [r["shot"] for r in results[1:]]
+        assert all(job.frames is None for job in waiting)
+        release.set()
+        assert daemon.wait_until(lambda s: s["pending"] == 0, 120), daemon.status()
+    assert_card_is_consistent(tmp_path, {r["shot"] for r in results})
+    assert list((tmp_path / ".obscura/journal").iterdir()) == []
+    assert len(captured) == len(developed) == len(modes)
+    assert developed[0][0] is captured[0]  # the idle worker took the first shot from memory
+    for shot, (frames, settings, outputs) in zip(captured[1:], developed[1:]):
+        assert len(frames) == len(shot) > 0
+        for read, taken in zip(frames, shot):
+            assert read is not taken
+            np.testing.assert_array_equal(read.cfa, taken.cfa)
+            assert read.metadata.analogue_gain == taken.metadata.analogue_gain is not None
+            assert read.metadata.exposure_time_s == taken.metadata.exposure_time_s
+            np.testing.assert_allclose(read.metadata.lens_shading.gains,
+                                       taken.metadata.lens_shading.gains, atol=1e-5)
+        assert outputs == real_develop(shot, settings)
 
 
 def test_overheating_stops_shooting(tmp_path: Path) -> None:

@@ -72,14 +72,39 @@ def test_bursts_are_finished_by_their_mode(mode: str, monkeypatch) -> None:
     assert finished == [mode] and set(single) == {"jpeg"}
 
 
-def test_journaled_frames_keep_their_lens_shading(tmp_path) -> None:
+def test_journaled_frames_keep_their_lens_shading_and_gain(tmp_path) -> None:
     camera = Imx477Simulator(np.full((8, 8, 3), 120, np.uint8), seed=2, output_size=(32, 48))
-    frame = camera.capture(SensorSettings(exposure_time_us=1000))
+    frames = [camera.capture(SensorSettings(exposure_time_us=1000, analogue_gain=gain))
+              for gain in (1.0, 2.5)]
     store = PhotoStore(tmp_path, reserve_bytes=0).open()
-    manifest = {**ShotSettings().to_manifest(), **processing.shading_manifest(frame)}
-    entry = store.journal_shot(store.reserve_name(), [encode_dng(frame)], manifest)
-    (read,) = read_journal_frames(entry)
-    np.testing.assert_allclose(read.metadata.lens_shading.gains,
-                               frame.metadata.lens_shading.gains, atol=1e-5)
-    bare = dataclasses.replace(frame, metadata=dataclasses.replace(frame.metadata, lens_shading=None))
+    manifest = {**ShotSettings().to_manifest(), **processing.frames_manifest(frames)}
+    entry = store.journal_shot(store.reserve_name(), [encode_dng(f) for f in frames], manifest)
+    read = read_journal_frames(entry)
+    for back, frame in zip(read, frames, strict=True):
+        np.testing.assert_array_equal(back.cfa, frame.cfa)
+        # Exactly: a shot resumed from the journal develops as it would have from memory.
+        np.testing.assert_array_equal(back.metadata.lens_shading.gains,
+                                      frame.metadata.lens_shading.gains)
+        assert back.metadata.analogue_gain == frame.metadata.analogue_gain
+        assert back.metadata.sensor_timestamp_ns == frame.metadata.sensor_timestamp_ns
+    bare_metadata = dataclasses.replace(frames[0].metadata, lens_shading=None)
+    bare = dataclasses.replace(frames[0], metadata=bare_metadata)
     assert processing.shading_manifest(bare) == {}
+
+
+def test_journals_without_frame_metadata_still_read(tmp_path) -> None:
+    """Shots journaled before the per-frame fields existed resume as before."""
+    camera = Imx477Simulator(np.full((8, 8, 3), 120, np.uint8), seed=2, output_size=(32, 48))
+    frame = camera.capture(SensorSettings(exposure_time_us=1000, analogue_gain=2.0))
+    store = PhotoStore(tmp_path, reserve_bytes=0).open()
+    entry = store.journal_shot(store.reserve_name(), [encode_dng(frame)],
+                               ShotSettings().to_manifest())
+    (read,) = read_journal_frames(entry)
+    np.testing.assert_array_equal(read.cfa, frame.cfa)
+    assert read.metadata.lens_shading is None and read.metadata.analogue_gain is None
+
+
+def test_worker_rejects_a_negative_memory_bound(tmp_path) -> None:
+    store = PhotoStore(tmp_path, reserve_bytes=0)
+    with pytest.raises(ValueError, match="max_shots_in_memory=-1"):
+        processing.ProcessingWorker(store, lambda event: None, max_shots_in_memory=-1)
