@@ -128,8 +128,13 @@ def control_pins(config: Config) -> ControlPins:
 
 
 def capture_limits(config: Config) -> CaptureLimits:
-    """The burst planner's limits: the IMX477's, with ``capture.burst_frames`` per burst."""
-    return CaptureLimits(burst_frames=config["capture.burst_frames"])
+    """The burst planner's limits: the IMX477's, with the configured frame counts."""
+    night_max = config["capture.night_max_frames"]
+    return CaptureLimits(
+        burst_frames=config["capture.burst_frames"],
+        night_max_frames=night_max,
+        night_min_frames=min(CaptureLimits.night_min_frames, night_max),
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -108,3 +108,13 @@ def test_worker_rejects_a_negative_memory_bound(tmp_path) -> None:
     store = PhotoStore(tmp_path, reserve_bytes=0)
     with pytest.raises(ValueError, match="max_shots_in_memory=-1"):
         processing.ProcessingWorker(store, lambda event: None, max_shots_in_memory=-1)
+
+
+def test_night_frames_follow_the_configured_limit() -> None:
+    from firmware.config import default_config
+    from firmware.daemon import capture_limits
+
+    limits = capture_limits(default_config().with_value("capture.night_max_frames", 4))
+    assert limits.night_max_frames == 4 and limits.night_min_frames == 4
+    dark = Metering(exposure_time_us=200_000.0, analogue_gain=16.0)
+    assert plan_shot("night", dark, limits).frames == 4
