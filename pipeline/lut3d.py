@@ -190,9 +190,10 @@ def sample_tetrahedral(flat, size, scale, offset, r, g, b):
     ir = min(int(fr), top - 1)
     ig = min(int(fg), top - 1)
     ib = min(int(fb), top - 1)
-    fr -= ir
-    fg -= ig
-    fb -= ib
+    # Keep the fractions float32: subtracting a plain int would promote them to float64.
+    fr -= np.float32(ir)
+    fg -= np.float32(ig)
+    fb -= np.float32(ib)
     sr = 3 * size * size
     sg = 3 * size
     sb = 3
