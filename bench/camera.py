@@ -32,26 +32,11 @@ def peak_rss_mb() -> float:
 
 def rapid_shots(out: Path, size: tuple[int, int], shots: int, burst_frames: int) -> None:
     """Press the shutter ``shots`` times, each as soon as the camera is ready again."""
-    from firmware.commands.demo import press
-    from firmware.config import default_config
-    from firmware.daemon import Daemon, camera_from_config
-    from hardware.controls import mock_pin_factory
-    from hardware.storage import PhotoStore
+    from firmware.commands.demo import press, simulator_daemon
     from pipeline.dng_reader import read_dng
 
-    out.mkdir(parents=True, exist_ok=True)
-    config = (
-        default_config()
-        .with_value("camera.source", "simulator")
-        .with_value("output.storage_path", str(out))
-        .with_value("capture.burst_frames", burst_frames)
-    )
     for mode in ("single", "burst"):
-        daemon = Daemon(
-            config.with_value("capture.mode", mode),
-            camera=camera_from_config(config, simulator_size=size), store=PhotoStore(out),
-            pin_factory=mock_pin_factory(), temperature_c=lambda: None,
-        )
+        daemon = simulator_daemon(out, size, burst_frames, mode)
         with daemon:
             daemon.wait_ready(60)
             shutter = daemon.controls.buttons["shutter"].pin

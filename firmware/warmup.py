@@ -11,11 +11,11 @@ import numpy as np
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings
 from pipeline import chroma_denoise, lut3d
 from pipeline.burst.modes import develop_burst
-from pipeline.burst.noise_model import estimate_noise_foi2008
 from pipeline.develop import DevelopParams, develop
 from pipeline.focus import focus_measure
 from pipeline.focus_peaking import focus_peaking_overlay, grey_preview_from_raw
 from pipeline.look import builtin_looks
+from pipeline.noise_model import estimate_noise_foi2008
 from pipeline.output_transform import quantize
 from pipeline.raw_packing import pack_raw, unpack_raw
 

@@ -28,13 +28,13 @@ from pipeline import (
     tone_curve,
     white_balance,
 )
-from pipeline.burst.noise_model import noise_model_of
 from pipeline.colour_matrix import camera_to_srgb_matrix
 from pipeline.demosaic import demosaic
 from pipeline.errors import InvalidParameterError
 from pipeline.exposure import auto_exposure_ev
 from pipeline.look import Look, find_look
 from pipeline.look_pass import apply_look
+from pipeline.noise_model import noise_model_of
 from pipeline.output_transform import encode_srgb
 from pipeline.raw_frame import CameraMetadata, RawFrame
 

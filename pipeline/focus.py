@@ -19,19 +19,25 @@ Region = tuple[float, float, float, float]
 CENTRE: Region = (1 / 3, 1 / 3, 1 / 3, 1 / 3)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def sobel_squared(image, y, x):
+    """Squared Sobel gradient magnitude of ``image`` at interior pixel (y, x)."""
+    gx = (image[y - 1, x + 1] + 2 * image[y, x + 1] + image[y + 1, x + 1]) - (
+        image[y - 1, x - 1] + 2 * image[y, x - 1] + image[y + 1, x - 1]
+    )
+    gy = (image[y + 1, x - 1] + 2 * image[y + 1, x] + image[y + 1, x + 1]) - (
+        image[y - 1, x - 1] + 2 * image[y - 1, x] + image[y - 1, x + 1]
+    )
+    return gx * gx + gy * gy
+
+
 @numba.njit(cache=True, nogil=True)
 def _tenengrad_kernel(grey):
     h, w = grey.shape
     total = 0.0
     for y in range(1, h - 1):
         for x in range(1, w - 1):
-            gx = (grey[y - 1, x + 1] + 2 * grey[y, x + 1] + grey[y + 1, x + 1]) - (
-                grey[y - 1, x - 1] + 2 * grey[y, x - 1] + grey[y + 1, x - 1]
-            )
-            gy = (grey[y + 1, x - 1] + 2 * grey[y + 1, x] + grey[y + 1, x + 1]) - (
-                grey[y - 1, x - 1] + 2 * grey[y - 1, x] + grey[y - 1, x + 1]
-            )
-            total += gx * gx + gy * gy
+            total += sobel_squared(grey, y, x)
     return total / max((h - 2) * (w - 2), 1)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.errors import InvalidParameterError
-from pipeline.focus import binned_grey
+from pipeline.focus import binned_grey, sobel_squared
 from pipeline.raw_frame import RawFrame
 
 #: Percentile of the gradient magnitudes above which pixels may be marked.
@@ -46,13 +46,7 @@ def _sobel_magnitude_kernel(tone, scale, out):
         out[h - 1, x] = 0.0
     for y in range(1, h - 1):
         for x in range(1, w - 1):
-            gx = (tone[y - 1, x + 1] + 2 * tone[y, x + 1] + tone[y + 1, x + 1]) - (
-                tone[y - 1, x - 1] + 2 * tone[y, x - 1] + tone[y + 1, x - 1]
-            )
-            gy = (tone[y + 1, x - 1] + 2 * tone[y + 1, x] + tone[y + 1, x + 1]) - (
-                tone[y - 1, x - 1] + 2 * tone[y - 1, x] + tone[y - 1, x + 1]
-            )
-            out[y, x] = np.sqrt(gx * gx + gy * gy) * scale
+            out[y, x] = np.sqrt(sobel_squared(tone, y, x)) * scale
 
 
 @numba.njit(cache=True, nogil=True)

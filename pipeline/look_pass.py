@@ -38,7 +38,7 @@ from pipeline.colour_metrics import srgb_decode, srgb_encode
 from pipeline.errors import InvalidParameterError
 from pipeline.grain import add_grain, fill_lattice, lattice_row, noise_at, plan_grain
 from pipeline.look import Look
-from pipeline.lut3d import Lut3D, LutParams, grid_transform, identity_lut, sample_tetrahedral
+from pipeline.lut3d import Lut3D, LutParams, apply_row, grid_transform, identity_lut
 from pipeline.vignette import darken_encoded, profile_table
 
 #: Grid points per axis of the baked colour transform.
@@ -117,13 +117,7 @@ def _look_kernel(
                     for c in range(3):
                         rgb[y, x, c] = darken_encoded(rgb[y, x, c], gain, encoded_gain)
             if colour_on:
-                for x in range(w):
-                    r, g, b = sample_tetrahedral(
-                        flat, size, scale, offset, rgb[y, x, 0], rgb[y, x, 1], rgb[y, x, 2]
-                    )
-                    rgb[y, x, 0] = r
-                    rgb[y, x, 1] = g
-                    rgb[y, x, 2] = b
+                apply_row(rgb, y, flat, size, scale, offset)
             if grain_on:
                 for x in range(w):
                     n = noise_at(row, col_base[x], col_weights[x], col_norm[x])

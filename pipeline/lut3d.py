@@ -228,17 +228,22 @@ def grid_transform(lut: Lut3D) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.
     return scale.astype(np.float32), (-lut.domain_min * scale).astype(np.float32)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def apply_row(rgb, y, flat, size, scale, offset):
+    """Map row ``y`` of an (H, W, 3) image through a LUT in place (see sample_tetrahedral)."""
+    for x in range(rgb.shape[1]):
+        r, g, b = sample_tetrahedral(
+            flat, size, scale, offset, rgb[y, x, 0], rgb[y, x, 1], rgb[y, x, 2]
+        )
+        rgb[y, x, 0] = r
+        rgb[y, x, 1] = g
+        rgb[y, x, 2] = b
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _apply_kernel(rgb, flat, size, scale, offset):
-    h, w, _ = rgb.shape
-    for y in numba.prange(h):
-        for x in range(w):
-            r, g, b = sample_tetrahedral(
-                flat, size, scale, offset, rgb[y, x, 0], rgb[y, x, 1], rgb[y, x, 2]
-            )
-            rgb[y, x, 0] = r
-            rgb[y, x, 1] = g
-            rgb[y, x, 2] = b
+    for y in numba.prange(rgb.shape[0]):
+        apply_row(rgb, y, flat, size, scale, offset)
 
 
 def apply(rgb: npt.NDArray[np.float32], lut: Lut3D) -> npt.NDArray[np.float32]:

@@ -13,10 +13,10 @@ from pipeline import align_and_merge
 from pipeline.burst import BurstError, CaptureLimits, Metering, plan_capture
 from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_grey, grey_pyramid
 from pipeline.burst.modes import develop_burst
-from pipeline.burst.noise_model import estimate_noise_foi2008
 from pipeline.burst.reference import select_reference_hasinoff2016
 from pipeline.cfa import CfaPattern
 from pipeline.errors import InvalidParameterError, ObscuraError
+from pipeline.noise_model import estimate_noise_foi2008
 from pipeline.raw_frame import RawFrame
 from tests.conftest import SHARED_DATA
 

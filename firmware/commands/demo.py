@@ -35,28 +35,37 @@ def press(pin: Any, hold_s: float = 0.05) -> None:
     pin.drive_high()
 
 
-def run_demo(out: Path, size: tuple[int, int], shots_per_mode: int, burst_frames: int,
-             report: Any = print) -> dict[str, Any]:
-    """Run the demo; returns the figures (also used by ``bench/camera.py``)."""
+def simulator_daemon(
+    out: Path, size: tuple[int, int], burst_frames: int, mode: str = "single"
+) -> Any:
+    """The real daemon on the IMX477 simulator with mock pins, storing under ``out``."""
     from firmware.config import default_config
     from firmware.daemon import Daemon, camera_from_config
-    from firmware.state_machine import MODES
     from hardware.controls import mock_pin_factory
     from hardware.storage import PhotoStore
 
-    age_at_start = process_age_s()
-    started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
     config = (
         default_config()
         .with_value("camera.source", "simulator")
         .with_value("output.storage_path", str(out))
         .with_value("capture.burst_frames", burst_frames)
+        .with_value("capture.mode", mode)
     )
-    daemon = Daemon(
+    return Daemon(
         config, camera=camera_from_config(config, simulator_size=size),
         store=PhotoStore(out), pin_factory=mock_pin_factory(), temperature_c=lambda: None,
     )
+
+
+def run_demo(out: Path, size: tuple[int, int], shots_per_mode: int, burst_frames: int,
+             report: Any = print) -> dict[str, Any]:
+    """Run the demo; returns the figures (also used by ``bench/camera.py``)."""
+    from firmware.state_machine import MODES
+
+    age_at_start = process_age_s()
+    started = time.monotonic()
+    daemon = simulator_daemon(out, size, burst_frames)
     figures: dict[str, Any] = {"modes": {}}
     with daemon:
         if not daemon.wait_ready(60):

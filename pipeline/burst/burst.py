@@ -18,9 +18,9 @@ import numpy as np
 
 from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_grey, grey_pyramid
 from pipeline.burst.merge import MergeParams, RobustMerge
-from pipeline.burst.noise_model import noise_model_of
 from pipeline.burst.reference import exposure_product, select_reference_hasinoff2016
 from pipeline.errors import InvalidParameterError
+from pipeline.noise_model import noise_model_of
 from pipeline.raw_frame import RawFrame
 
 BurstMode = Literal["burst", "hdr", "night"]

@@ -43,8 +43,8 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.burst.align import TileFlow
-from pipeline.burst.noise_model import NoiseModel
 from pipeline.errors import InvalidParameterError
+from pipeline.noise_model import NoiseModel
 from pipeline.raw_frame import RawFrame
 
 #: Where the reference is clipped, an alternate sample must reach this fraction of the
