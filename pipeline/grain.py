@@ -146,21 +146,24 @@ def lattice_row(patch, first_row, row_base, row_weights, row_norm, out):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def noise_at(row, column_base, column_weights, column_norm):
-    """Horizontal pass: unit-variance noise at one pixel from its row of :func:`lattice_row`."""
-    i = column_base
-    return column_norm * np.float32(1.7320508) * (
-        column_weights[0] * row[i]
-        + column_weights[1] * row[i + 1]
-        + column_weights[2] * row[i + 2]
-        + column_weights[3] * row[i + 3]
-    )
+def noise_row(lattice, column_base, column_weights, column_norm, out):
+    """Horizontal pass: unit-variance noise along a row from its :func:`lattice_row`."""
+    for x in range(out.shape[0]):
+        i = column_base[x]
+        out[x] = column_norm[x] * np.float32(1.7320508) * (
+            column_weights[x, 0] * lattice[i]
+            + column_weights[x, 1] * lattice[i + 1]
+            + column_weights[x, 2] * lattice[i + 2]
+            + column_weights[x, 3] * lattice[i + 3]
+        )
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def add_grain(u, noise, amplitude, inv_bound):
-    """``u`` plus grain: envelope ``amplitude * sqrt(u (1 - u))``, capped so it never clips."""
-    u = min(max(u, np.float32(0.0)), np.float32(1.0))
-    headroom = min(u, np.float32(1.0) - u)
-    envelope = min(amplitude * np.sqrt(u * (np.float32(1.0) - u)), headroom * inv_bound)
-    return u + envelope * noise
+def grain_row(values, noise, amplitude, inv_bound):
+    """``values`` (one channel of a row) plus grain: envelope ``amplitude * sqrt(u (1 - u))``,
+    capped so it never clips."""
+    for x in range(values.shape[0]):
+        u = min(max(values[x], np.float32(0.0)), np.float32(1.0))
+        headroom = min(u, np.float32(1.0) - u)
+        envelope = min(amplitude * np.sqrt(u * (np.float32(1.0) - u)), headroom * inv_bound)
+        values[x] = u + envelope * noise[x]

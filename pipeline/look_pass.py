@@ -36,14 +36,21 @@ from pipeline import lut3d
 from pipeline.colour_grading import grade
 from pipeline.colour_metrics import srgb_decode, srgb_encode
 from pipeline.errors import InvalidParameterError
-from pipeline.grain import add_grain, fill_lattice, lattice_row, noise_at, plan_grain
+from pipeline.grain import fill_lattice, grain_row, lattice_row, noise_row, plan_grain
 from pipeline.look import Look
-from pipeline.lut3d import Lut3D, LutParams, apply_row, grid_transform, identity_lut
-from pipeline.vignette import darken_encoded, profile_table
+from pipeline.lut3d import (
+    BAND_ROWS,
+    Lut3D,
+    LutParams,
+    apply_planar_row,
+    grid_transform,
+    identity_lut,
+)
+from pipeline.planar_rows import merge_row, split_row
+from pipeline.vignette import darken_row, plan_vignette, vignette_row
 
 #: Grid points per axis of the baked colour transform.
 BAKED_LUT_SIZE = 33
-_BAND_ROWS = 32
 
 
 def _colour_is_identity(look: Look) -> bool:
@@ -82,47 +89,40 @@ def bake_colour(look: Look, size: int = BAKED_LUT_SIZE) -> Lut3D:
 def _look_kernel(
     rgb, vignette_on, vignette, colour_on, flat, size, scale, offset,
     grain_on, row_base, row_weights, row_norm, col_base, col_weights, col_norm,
-    amplitude, inv_bound, seed, band_rows,
+    amplitude, inv_bound, seed,
 ):  # fmt: skip
     h, w, _ = rgb.shape
     lattice_width = col_base[w - 1] + 4 if grain_on else 1
-    profile_scale = np.float32((vignette.shape[1] - 1) * 2.0 / np.sqrt(h * h + w * w))
-    top = vignette.shape[1] - 1
-    half_w = np.float32(0.5 - 0.5 * w)
-    half_h = np.float32(0.5 - 0.5 * h)
-    for band in numba.prange((h + band_rows - 1) // band_rows):
-        y0 = band * band_rows
-        y1 = min(y0 + band_rows, h)
+    for band in numba.prange((h + BAND_ROWS - 1) // BAND_ROWS):
+        y0 = band * BAND_ROWS
+        y1 = min(y0 + BAND_ROWS, h)
+        # Each effect is its own loop over a planar row (see pipeline.planar_rows).
+        planes = np.empty((3, w), np.float32)
+        gain = np.empty(w, np.float32)
+        encoded_gain = np.empty(w, np.float32)
+        corners = np.empty((3, w), np.int32)
+        weights = np.empty((4, w), np.float32)
         first = row_base[y0] if grain_on else 0
-        patch_rows = row_base[y1 - 1] + 4 - first if grain_on else 1
-        patch = np.empty((patch_rows, lattice_width), np.float32)
-        row = np.empty(lattice_width, np.float32)
+        patch = np.empty((row_base[y1 - 1] + 4 - first if grain_on else 1, lattice_width),
+                         np.float32)
+        lattice = np.empty(lattice_width, np.float32)
+        noise = np.empty(w, np.float32)
         if grain_on:
             fill_lattice(patch, first, seed)
         for y in range(y0, y1):
-            if grain_on:
-                lattice_row(patch, first, row_base[y], row_weights[y], row_norm[y], row)
-            # One loop per effect over the row (in cache): simple loops the compiler can
-            # pipeline, instead of one loop body with every effect behind a branch.
+            split_row(rgb, y, planes)
             if vignette_on:
-                dy = np.float32(y) + half_h
-                dy2 = dy * dy
-                for x in range(w):
-                    dx = np.float32(x) + half_w
-                    u = min(np.sqrt(dy2 + dx * dx) * profile_scale, np.float32(top))
-                    i = min(int(u), top - 1)
-                    f = u - np.float32(i)
-                    gain = vignette[0, i] + f * (vignette[0, i + 1] - vignette[0, i])
-                    encoded_gain = vignette[1, i] + f * (vignette[1, i + 1] - vignette[1, i])
-                    for c in range(3):
-                        rgb[y, x, c] = darken_encoded(rgb[y, x, c], gain, encoded_gain)
+                vignette_row(vignette, y, h, gain, encoded_gain)
+                for c in range(3):
+                    darken_row(planes[c], gain, encoded_gain)
             if colour_on:
-                apply_row(rgb, y, flat, size, scale, offset)
+                apply_planar_row(planes, flat, size, scale, offset, corners, weights)
             if grain_on:
-                for x in range(w):
-                    n = noise_at(row, col_base[x], col_weights[x], col_norm[x])
-                    for c in range(3):
-                        rgb[y, x, c] = add_grain(rgb[y, x, c], n, amplitude, inv_bound)
+                lattice_row(patch, first, row_base[y], row_weights[y], row_norm[y], lattice)
+                noise_row(lattice, col_base, col_weights, col_norm, noise)
+                for c in range(3):
+                    grain_row(planes[c], noise, amplitude, inv_bound)
+            merge_row(planes, rgb, y)
 
 
 def is_identity(look: Look) -> bool:
@@ -159,11 +159,10 @@ def apply_look(
     baked = bake_colour(look) if colour_on else identity_lut(2)
     plan = plan_grain(look.grain, rgb.shape[:2])
     _look_kernel(
-        rgb, look.vignette.amount > 0, profile_table(look.vignette),
+        rgb, look.vignette.amount > 0, plan_vignette(look.vignette),
         colour_on, baked.table.reshape(-1), baked.size, *grid_transform(baked),
         look.grain.amount > 0, plan.rows.base, plan.rows.weights, plan.rows.inv_norm,
         plan.columns.base, plan.columns.weights, plan.columns.inv_norm,
         np.float32(plan.amplitude), np.float32(1.0 / plan.noise_bound), np.uint64(seed),
-        _BAND_ROWS,
     )  # fmt: skip
     return rgb

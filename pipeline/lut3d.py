@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from pipeline.errors import InvalidParameterError, ObscuraError
 from pipeline.parameters import bounded, check_bounds
+from pipeline.planar_rows import merge_row, split_row
 
 MAX_CUBE_SIZE = 256
 
@@ -176,50 +177,78 @@ def read_cube(path: Path) -> Lut3D:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def sample_tetrahedral(flat, size, scale, offset, r, g, b):
-    """Interpolate a LUT at one (r, g, b); grid coordinate = value * scale + offset.
+def tetrahedra_row(planes, size, scale, offset, corners, weights):
+    """For each pixel of a (3, W) planar row: its tetrahedron and barycentric weights.
 
-    ``flat`` is the (N, N, N, 3) table raveled, ``size`` is N. Branch-free: the
-    tetrahedron is chosen by the largest and smallest fractional part (ties resolved so
-    the two corners are always nested), so noisy images do not stall on mispredictions.
+    Grid coordinate = value * scale + offset, clamped to the grid. ``corners[0]`` gets the
+    offset of the cell's first corner in the raveled table, ``corners[1]`` and
+    ``corners[2]`` the steps to the tetrahedron's second and third corners (the fourth is
+    the cell's opposite corner), ``weights`` the four weights. Branch-free: the tetrahedron
+    is chosen by the largest and smallest fractional part (ties resolved so the two steps
+    are always nested), which the compiler turns into vector selects.
     """
-    top = size - 1
-    fr = min(max(r * scale[0] + offset[0], np.float32(0.0)), np.float32(top))
-    fg = min(max(g * scale[1] + offset[1], np.float32(0.0)), np.float32(top))
-    fb = min(max(b * scale[2] + offset[2], np.float32(0.0)), np.float32(top))
-    ir = min(int(fr), top - 1)
-    ig = min(int(fg), top - 1)
-    ib = min(int(fb), top - 1)
-    # Keep the fractions float32: subtracting a plain int would promote them to float64.
-    fr -= np.float32(ir)
-    fg -= np.float32(ig)
-    fb -= np.float32(ib)
-    sr = 3 * size * size
-    sg = 3 * size
-    sb = 3
-    # Step 1 goes along the largest fraction, step 3 along the smallest.
-    big_r = fr >= fg and fr >= fb
-    big_g = not big_r and fg >= fb
-    small_b = fb <= fg and fb <= fr
-    small_g = not small_b and fg <= fr
-    small_r = not small_b and not small_g
-    w1 = max(fr, max(fg, fb))
-    w3 = min(fr, min(fg, fb))
-    w2 = fr + fg + fb - w1 - w3
-    step_a = sr if big_r else (sg if big_g else sb)
-    step_b = sr + sg + sb - (sr if small_r else (sg if small_g else sb))
-    base = ir * sr + ig * sg + ib * sb
-    w0 = np.float32(1.0) - w1
-    wa = w1 - w2
-    wb = w2 - w3
-    c000 = base
-    ca = base + step_a
-    cb = base + step_b
-    c111 = base + sr + sg + sb
-    out_r = w0 * flat[c000] + wa * flat[ca] + wb * flat[cb] + w3 * flat[c111]
-    out_g = w0 * flat[c000 + 1] + wa * flat[ca + 1] + wb * flat[cb + 1] + w3 * flat[c111 + 1]
-    out_b = w0 * flat[c000 + 2] + wa * flat[ca + 2] + wb * flat[cb + 2] + w3 * flat[c111 + 2]
-    return out_r, out_g, out_b
+    top = np.float32(size - 1)
+    last_cell = np.int32(size - 2)
+    step_r = np.int32(3 * size * size)
+    step_g = np.int32(3 * size)
+    step_b = np.int32(3)
+    for x in range(planes.shape[1]):
+        fr = min(max(planes[0, x] * scale[0] + offset[0], np.float32(0.0)), top)
+        fg = min(max(planes[1, x] * scale[1] + offset[1], np.float32(0.0)), top)
+        fb = min(max(planes[2, x] * scale[2] + offset[2], np.float32(0.0)), top)
+        ir = min(np.int32(fr), last_cell)
+        ig = min(np.int32(fg), last_cell)
+        ib = min(np.int32(fb), last_cell)
+        fr -= np.float32(ir)
+        fg -= np.float32(ig)
+        fb -= np.float32(ib)
+        w1 = max(fr, max(fg, fb))
+        w3 = min(fr, min(fg, fb))
+        w2 = fr + fg + fb - w1 - w3
+        # Step 1 goes along the largest fraction, step 3 along the smallest.
+        big_r = fr == w1
+        big_g = not big_r and fg == w1
+        small_b = fb == w3
+        small_g = not small_b and fg == w3
+        corners[0, x] = ir * step_r + ig * step_g + ib * step_b
+        corners[1, x] = step_r if big_r else (step_g if big_g else step_b)
+        corners[2, x] = step_r + step_g + step_b - (
+            step_b if small_b else (step_g if small_g else step_r)
+        )
+        weights[0, x] = np.float32(1.0) - w1
+        weights[1, x] = w1 - w2
+        weights[2, x] = w2 - w3
+        weights[3, x] = w3
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def blend_row(planes, flat, size, corners, weights):
+    """The LUT's output for each pixel of a planar row, from :func:`tetrahedra_row`."""
+    diagonal = 3 * size * size + 3 * size + 3
+    for x in range(planes.shape[1]):
+        c0 = corners[0, x]
+        ca = c0 + corners[1, x]
+        cb = c0 + corners[2, x]
+        c1 = c0 + diagonal
+        w0 = weights[0, x]
+        wa = weights[1, x]
+        wb = weights[2, x]
+        w3 = weights[3, x]
+        for c in range(3):
+            planes[c, x] = (
+                w0 * flat[c0 + c] + wa * flat[ca + c] + wb * flat[cb + c] + w3 * flat[c1 + c]
+            )
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def apply_planar_row(planes, flat, size, scale, offset, corners, weights):
+    """Map a (3, W) planar row through a LUT in place.
+
+    ``flat`` is the (N, N, N, 3) table raveled, ``size`` is N; ``corners`` ((3, W) int32)
+    and ``weights`` ((4, W) float32) are scratch space.
+    """
+    tetrahedra_row(planes, size, scale, offset, corners, weights)
+    blend_row(planes, flat, size, corners, weights)
 
 
 def grid_transform(lut: Lut3D) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
@@ -228,22 +257,20 @@ def grid_transform(lut: Lut3D) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.
     return scale.astype(np.float32), (-lut.domain_min * scale).astype(np.float32)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def apply_row(rgb, y, flat, size, scale, offset):
-    """Map row ``y`` of an (H, W, 3) image through a LUT in place (see sample_tetrahedral)."""
-    for x in range(rgb.shape[1]):
-        r, g, b = sample_tetrahedral(
-            flat, size, scale, offset, rgb[y, x, 0], rgb[y, x, 1], rgb[y, x, 2]
-        )
-        rgb[y, x, 0] = r
-        rgb[y, x, 1] = g
-        rgb[y, x, 2] = b
+BAND_ROWS = 32
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _apply_kernel(rgb, flat, size, scale, offset):
-    for y in numba.prange(rgb.shape[0]):
-        apply_row(rgb, y, flat, size, scale, offset)
+    h, w, _ = rgb.shape
+    for band in numba.prange((h + BAND_ROWS - 1) // BAND_ROWS):
+        planes = np.empty((3, w), np.float32)
+        corners = np.empty((3, w), np.int32)
+        weights = np.empty((4, w), np.float32)
+        for y in range(band * BAND_ROWS, min((band + 1) * BAND_ROWS, h)):
+            split_row(rgb, y, planes)
+            apply_planar_row(planes, flat, size, scale, offset, corners, weights)
+            merge_row(planes, rgb, y)
 
 
 def apply(rgb: npt.NDArray[np.float32], lut: Lut3D) -> npt.NDArray[np.float32]:
