@@ -5,9 +5,12 @@
 Prints, in this fresh process: time from process start (and from daemon start) to ready,
 shutter lag, acknowledgement time, shot-to-shot time and processing time in each mode
 (``obscura demo``'s table), then ``--shots`` shots pressed as fast as the shutter accepts
-them while earlier ones are still being developed (all checked on the card), and the peak
-memory (VmHWM). Shutter lag is |press - middle of the exposure of the frame kept as the
-shot|; the simulated sensor streams at 10 fps, so one frame is 100 ms.
+them while earlier ones are still being developed (all checked on the card, with the spread
+of their shutter lags and acknowledgement times), and the peak memory (VmHWM). Shutter lag
+is |press - middle of the exposure of the frame kept as the shot|; the simulated sensor
+streams at 10 fps, so one frame is 100 ms, once it has rendered the few frames it serves
+in turn (at 12 MP these take 0.3-1 s each on a 2-core machine, and the first shots after
+start-up wait for them).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ def rapid_shots(out: Path, size: tuple[int, int], shots: int, burst_frames: int)
             daemon.wait_until(lambda s: s["pending"] == 0, 600)
             total_s = time.monotonic() - start
             shots_taken = daemon.status()["shots"]
+            records = daemon.shot_records()
         jpgs = sorted((out / "DCIM").rglob("OBS_*.JPG"))
         for path in sorted((out / "DCIM").rglob("OBS_*.DNG")):
             read_dng(path)
@@ -58,6 +62,17 @@ def rapid_shots(out: Path, size: tuple[int, int], shots: int, burst_frames: int)
               f"({shooting_s / shots * 1000:.0f} ms per shot), all developed after "
               f"{total_s:.2f} s; taken {shots_taken}, up to {max_pending} waiting to be "
               f"developed; {len(jpgs)} JPEGs on the card so far")
+        print(f"  shutter lag ms: {spread([r.shutter_lag_s for r in records])}; "
+              f"acknowledged after ms: {spread([r.acknowledged_s for r in records])}")
+
+
+def spread(values_s: list[float | None]) -> str:
+    """min / median / max of ``values_s``, in ms."""
+    values = sorted(1000 * v for v in values_s if v is not None)
+    if not values:
+        return "-"
+    middle = values[len(values) // 2]
+    return f"{values[0]:.0f} / {middle:.0f} / {values[-1]:.0f} (min / median / max)"
 
 
 def main() -> None:

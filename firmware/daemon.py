@@ -44,7 +44,7 @@ from typing import Any
 from firmware.config import Config
 from firmware.focus_assist import FocusMeter
 from firmware.lens_profiles import LensError, LensLibrary, LensProfile, with_lens
-from firmware.processing import ProcessingWorker, ShotSettings, frames_manifest, plan_shot
+from firmware.processing import ProcessingWorker, ShotSettings, journal_frames, plan_shot
 from firmware.state_machine import (
     FOCUS_HOLD_S,
     Acknowledge,
@@ -88,11 +88,11 @@ from hardware.storage import (
     StorageError,
 )
 from pipeline.burst import CaptureLimits
-from pipeline.encoders.dng import encode_dng
 from pipeline.errors import InvalidParameterError
 from pipeline.flat_field import lens_shading_from_flat
 from pipeline.focus import CENTRE, Region, focus_measure
 from pipeline.focus_peaking import focus_peaking_overlay, grey_preview_from_raw
+from pipeline.packed_raw import packed_nbytes
 from pipeline.raw_frame import LensShadingMap, RawFrame
 
 logger = logging.getLogger(__name__)
@@ -109,6 +109,8 @@ MAX_FLAT_FRAMES = 16
 PEAKING_INTERVAL_S = 0.25
 #: Largest (height, width) focus peaking works at; picamera2 scales the overlay to the preview.
 PEAKING_SIZE = (540, 720)
+#: Card space a file takes beyond its pixels, at most (DNG/JPEG headers, EXIF, a thumbnail).
+FILE_OVERHEAD_BYTES = 256 * 1024
 
 
 def soc_temperature_c() -> float | None:
@@ -637,10 +639,14 @@ class Daemon:
         self._post_internal(CameraStarted())
 
     def _shot_bytes(self, frames: int, pending: int) -> int:
-        """Card space a shot of ``frames`` frames needs, with the outputs still to come."""
-        per_frame = 2 * max(self._camera.frame_nbytes, 1)
-        keep = self._config["output.keep"]
-        outputs = per_frame * (("jpeg" in keep) + ("dng" in keep) + 2 * ("merged_dng" in keep))
+        """Card space a shot of ``frames`` frames needs, with the outputs still to come.
+
+        Upper bounds: a journaled frame takes at most 2 bytes a pixel (12-bit frames 1.5),
+        as does each output (a DNG is the 16-bit mosaic; a JPEG is far smaller).
+        """
+        height, width = self._camera.frame_shape
+        per_frame = packed_nbytes("uint16_le", max(height, 1), max(width, 1)) + FILE_OVERHEAD_BYTES
+        outputs = per_frame * len(self._config["output.keep"])
         return per_frame * frames + outputs * (1 + pending)
 
     def _capture(self, action: Capture) -> None:
@@ -662,9 +668,8 @@ class Daemon:
                 jpeg_quality=config["output.jpeg_quality"],
                 reference_index=shot.reference_index,
             )
-            manifest = {**settings.to_manifest(), "pressed_at_ns": request.pressed_at_ns,
-                        **frames_manifest(frames)}
-            entry = self._store.journal_shot(name, [encode_dng(f) for f in frames], manifest)
+            manifest = {**settings.to_manifest(), "pressed_at_ns": request.pressed_at_ns}
+            entry = journal_frames(self._store, name, frames, manifest)
         except CardFullError as exc:
             self._post_internal(Failed(ErrorCode.CARD_FULL, str(exc), request=request))
             return

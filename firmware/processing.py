@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +35,7 @@ from hardware.storage import (
     CardMissingError,
     JournalEntry,
     PhotoStore,
+    ShotName,
     StorageError,
 )
 from pipeline.burst import BURST_MODES, CaptureLimits, align_and_merge, plan_capture
@@ -44,6 +47,7 @@ from pipeline.encoders.dng import encode_dng
 from pipeline.encoders.jpeg import encode_jpeg
 from pipeline.errors import InvalidParameterError
 from pipeline.output_transform import quantize
+from pipeline.packed_raw import pack_frame, read_packed_frame
 from pipeline.raw_frame import LensShadingMap, RawFrame
 
 logger = logging.getLogger(__name__)
@@ -57,6 +61,23 @@ CLIP_FRACTION = 0.98
 #: memory; beyond, a shot waits as its journal entry and is read back from the card. 1: only
 #: a shot that goes straight into development (the worker was idle) skips the read.
 MAX_SHOTS_IN_MEMORY = 1
+#: How much nicer than the rest of the daemon the processing thread runs, and the numba
+#: threads it starts (they inherit it): on a busy CPU, capture (packing and journaling a
+#: shot) and the camera's stream come first.
+WORKER_NICE_INCREMENT = 10
+
+
+def _lower_thread_priority(increment: int) -> None:
+    """Raise the calling thread's nice by ``increment`` (Linux schedules threads one by
+    one); nothing elsewhere, a warning where the system refuses."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere a thread id is no process id: it could renice another process
+    thread = threading.get_native_id()
+    try:
+        nice = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, nice + increment))
+    except OSError as exc:
+        logger.warning("could not lower the processing thread's priority: %s", exc)
 
 
 def highlight_headroom_ev(frame: RawFrame | None, limits: CaptureLimits) -> float:
@@ -166,13 +187,16 @@ def develop_shot(frames: Sequence[RawFrame], settings: ShotSettings) -> dict[str
     return outputs
 
 
-#: Manifest field holding the lens shading table, which the journal's DNGs do not carry.
+#: Manifest field holding the lens shading table every frame of the shot shares.
 LENS_SHADING_FIELD = "lens_shading"
-#: Manifest field holding, per frame, the :data:`FRAME_FIELDS` the DNGs do not carry.
+#: Manifest field holding, per frame, the fields that read it back
+#: (:attr:`pipeline.packed_raw.PackedFrame.fields`).
 FRAMES_FIELD = "frame_metadata"
-#: Metadata the DNG reader does not return: the analogue gain (the burst merge's exposure
-#: ratios, :func:`pipeline.burst.reference.exposure_product`) and the sensor timestamp.
-FRAME_FIELDS = ("analogue_gain", "sensor_timestamp_ns")
+#: Suffix of the journal's frame files (:mod:`pipeline.packed_raw`).
+FRAME_SUFFIX = ".raw"
+#: Metadata that frames journaled as DNGs (before the packed format) keep in their
+#: :data:`FRAMES_FIELD`, as the DNG reader does not return it.
+DNG_FRAME_FIELDS = ("analogue_gain", "sensor_timestamp_ns")
 
 
 def shading_manifest(frame: RawFrame) -> dict[str, Any]:
@@ -184,30 +208,45 @@ def shading_manifest(frame: RawFrame) -> dict[str, Any]:
     return {LENS_SHADING_FIELD: shading.gains.astype(np.float64).tolist()}
 
 
-def frames_manifest(frames: Sequence[RawFrame]) -> dict[str, Any]:
-    """Manifest fields for what a shot's journaled DNGs lose: the first frame's lens
-    shading table and each frame's :data:`FRAME_FIELDS`."""
-    per_frame = [{name: getattr(f.metadata, name) for name in FRAME_FIELDS} for f in frames]
-    return {**shading_manifest(frames[0]), FRAMES_FIELD: per_frame} if frames else {}
+def journal_frames(
+    store: PhotoStore, name: ShotName, frames: Sequence[RawFrame], manifest: dict[str, Any]
+) -> JournalEntry:
+    """Put a shot on the card: each frame packed (:func:`pipeline.packed_raw.pack_frame`)
+    and written straight from its buffer, then ``manifest`` with the first frame's lens
+    shading table and each frame's fields. Durable when this returns."""
+    packed = [pack_frame(frame) for frame in frames]
+    if frames:
+        manifest = {**manifest, **shading_manifest(frames[0]),
+                    FRAMES_FIELD: [p.fields for p in packed]}
+    return store.journal_shot(name, [p.data for p in packed], manifest, suffix=FRAME_SUFFIX)
+
+
+def read_journal_frame(entry: JournalEntry, index: int) -> RawFrame:
+    """Frame ``index`` of a journaled shot, with the shot's lens shading table.
+
+    Reads the packed frames :func:`journal_frames` writes, and the DNGs earlier firmware
+    journaled (with their :data:`DNG_FRAME_FIELDS`, when the manifest has them).
+    """
+    path = entry.frame_paths[index]
+    per_frame = entry.manifest.get(FRAMES_FIELD) or []
+    fields = per_frame[index] if index < len(per_frame) else {}
+    gains = entry.manifest.get(LENS_SHADING_FIELD)
+    changes: dict[str, Any] = {}
+    if gains is not None:
+        changes["lens_shading"] = LensShadingMap(np.asarray(gains, dtype=np.float32))
+    if path.suffix.lower() == ".dng":
+        frame = read_dng(path)
+        changes.update((k, v) for k, v in fields.items() if k in DNG_FRAME_FIELDS and v is not None)
+    else:
+        frame = read_packed_frame(path, fields)
+    if not changes:
+        return frame
+    return RawFrame(frame.cfa, dataclasses.replace(frame.metadata, **changes))
 
 
 def read_journal_frames(entry: JournalEntry) -> tuple[RawFrame, ...]:
-    """A journaled shot's frames, with the manifest's lens shading table and per-frame
-    fields restored (journals written without them read as before)."""
-    gains = entry.manifest.get(LENS_SHADING_FIELD)
-    shading = None if gains is None else LensShadingMap(np.asarray(gains, dtype=np.float32))
-    per_frame = entry.manifest.get(FRAMES_FIELD) or []
-    frames = []
-    for i, path in enumerate(entry.frame_paths):
-        frame = read_dng(path)
-        fields = {k: v for k, v in (per_frame[i] if i < len(per_frame) else {}).items()
-                  if k in FRAME_FIELDS and v is not None}
-        if shading is not None:
-            fields["lens_shading"] = shading
-        if fields:
-            frame = RawFrame(frame.cfa, dataclasses.replace(frame.metadata, **fields))
-        frames.append(frame)
-    return tuple(frames)
+    """Every frame of a journaled shot (:func:`read_journal_frame`), in capture order."""
+    return tuple(read_journal_frame(entry, i) for i in range(len(entry.frame_paths)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -219,7 +258,8 @@ class ShotJob:
 
 
 class ProcessingWorker:
-    """Develops journaled shots, one at a time, in a background thread.
+    """Develops journaled shots, one at a time, in a background thread that yields the CPU
+    to capture (:data:`WORKER_NICE_INCREMENT`).
 
     Each finished shot is written to DCIM and retired from the journal, then reported with
     ``post(ProcessingDone(shot))``. A shot that cannot be developed keeps its raw frames
@@ -302,6 +342,7 @@ class ProcessingWorker:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        _lower_thread_priority(WORKER_NICE_INCREMENT)
         while True:
             job = self._queue.get()
             if job is None:
@@ -337,20 +378,31 @@ class ProcessingWorker:
             return
         except Exception as exc:  # noqa: BLE001 - keep the raw, report, carry on
             logger.exception("%s: development failed", key)
-            self._keep_raw(entry)
+            self._keep_raw(entry, job.frames)
             self._post(Failed(ErrorCode.PROCESSING_FAILED, f"{key}: {exc}", shot=key))
             return
         self.durations_s[key] = time.monotonic() - start
         logger.info("%s developed in %.2f s", key, self.durations_s[key])
         self._post(ProcessingDone(key))
 
-    def _keep_raw(self, entry: JournalEntry) -> None:
+    def _keep_raw(self, entry: JournalEntry, frames: Sequence[RawFrame] | None) -> None:
+        """Set a shot that failed to develop aside: its reference frame as a DNG in DCIM
+        (encoded here, from ``frames`` or read back from the journal), the burst in
+        ``.obscura/failed/``. A card error leaves the shot in the journal."""
+        key = entry.name.key
         try:
             if not self._store.output_path(entry.name, "dng").exists():
                 index = int(entry.manifest.get("reference_index", 0))
-                data = entry.frame_paths[index].read_bytes()
-                self._store.write_output(entry.name, "dng", data)
-            self._store.fail(entry)
-        except (OSError, IndexError) as exc:
+                frame = frames[index] if frames is not None else read_journal_frame(entry, index)
+                self._store.write_output(entry.name, "dng", encode_dng(frame))
+        except OSError as exc:
             logger.error("%s: could not keep the raw frames aside (%s): left in the journal",
-                         entry.name.key, exc)
+                         key, exc)
+            return
+        except (ValueError, IndexError) as exc:  # an unreadable frame: the burst is still kept
+            logger.error("%s: no DNG of the reference frame (%s)", key, exc)
+        try:
+            self._store.fail(entry)
+        except OSError as exc:
+            logger.error("%s: could not keep the raw frames aside (%s): left in the journal",
+                         key, exc)

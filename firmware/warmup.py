@@ -17,6 +17,8 @@ from pipeline.focus_peaking import focus_peaking_overlay, grey_preview_from_raw
 from pipeline.look import builtin_looks
 from pipeline.noise_model import estimate_noise_foi2008
 from pipeline.output_transform import quantize
+from pipeline.packed_raw import pack_frame, unpack_frame
+from pipeline.raw_frame import RawFrame
 from pipeline.raw_packing import pack_raw, unpack_raw
 
 WARM_FORMATS = ("SBGGR10_CSI2P", "SBGGR12_CSI2P", "SBGGR12", "BGGR_PISP_COMP1")
@@ -36,6 +38,12 @@ def warm_numba_cache() -> None:
         if name.endswith("PISP_COMP1"):
             values = frame.cfa << 4
         unpack_raw(pack_raw(values, name), name, width, height)
+    # The journal's packing: of the camera's mosaics, and of the simulator's (read-only).
+    read_only = frame.cfa.copy()
+    read_only.flags.writeable = False
+    for mosaic in (frame.cfa, read_only):
+        packed = pack_frame(RawFrame(mosaic, frame.metadata))
+        unpack_frame(packed.data, packed.fields)
     lut3d.apply(np.zeros((2, 2, 3), dtype=np.float32), lut3d.identity_lut(2))
     # Focus assist (a region of the frame) and the preview's focus peaking (all of it).
     focus_measure(frame)

@@ -1,14 +1,15 @@
 """Camera sources: one interface, shared logic here, device calls in each backend.
 
 A :class:`CameraSource` keeps the sensor streaming in its own thread and keeps the last
-frames in a ring buffer, so a shot can contain the frame that was being exposed when the
-button went down (zero shutter lag). Backends implement only the device calls:
+frames in a ring buffer, so a shot can contain the frame taken at the moment the button
+went down (zero shutter lag). Backends implement only the device calls:
 
 - :meth:`CameraSource._open_device` / :meth:`_close_device`;
 - :meth:`CameraSource._read_frame`: block for the next frame, copy it out of the device's
   buffer, give the buffer back, return a :class:`FrameRecord` (still packed: decoding to a
   :class:`RawFrame` is left to whoever takes the frame, never done in the streaming thread);
-- :meth:`CameraSource._decode`: a record -> :class:`RawFrame`;
+- :meth:`CameraSource._decode`: a record -> :class:`RawFrame`; and, for a backend whose
+  payload is not the mosaic itself, :meth:`CameraSource._shape_of` (the mosaic's (H, W));
 - :meth:`CameraSource._set_exposure`: manual exposure/gain, or back to auto;
 - optionally :attr:`CameraSource.preview_active` / :meth:`CameraSource.show_overlay`, for a
   backend that shows its stream on a display (the base class has none).
@@ -164,7 +165,7 @@ class Shot:
 
     @property
     def reference(self) -> CapturedFrame:
-        """The frame being exposed when the button went down (or the first frame)."""
+        """The frame nearest the press (or the first frame)."""
         return self.frames[self.reference_index]
 
     @property
@@ -239,7 +240,7 @@ class CameraSource:
         self._device_lock = threading.Lock()  # serialises manual/auto exposure changes
         self._is_open = False
         self._closed = False
-        self._frame_nbytes = 0
+        self._frame_shape = (0, 0)
 
     # ----------------------------------------------------------------- device calls
     def _open_device(self) -> None:
@@ -257,6 +258,10 @@ class CameraSource:
     def _decode(self, record: FrameRecord) -> RawFrame:
         """A record's payload and metadata as a :class:`RawFrame`."""
         raise NotImplementedError
+
+    def _shape_of(self, record: FrameRecord) -> tuple[int, int]:
+        """(H, W) of a record's mosaic: its payload's shape, where that is the mosaic."""
+        return (int(record.payload.shape[0]), int(record.payload.shape[1]))
 
     def _set_exposure(self, settings: ExposureSettings | None, metering: Metering | None) -> None:
         """Switch to a manual exposure (AE/AWB off, AWB gains held at ``metering``'s), or,
@@ -318,9 +323,9 @@ class CameraSource:
         return self._thread is not None and self._thread.is_alive() and self._failure is None
 
     @property
-    def frame_nbytes(self) -> int:
-        """Bytes one frame takes in the ring buffer (0 before the first frame)."""
-        return self._frame_nbytes
+    def frame_shape(self) -> tuple[int, int]:
+        """(H, W) of the frames' mosaic ((0, 0) before the first frame)."""
+        return self._frame_shape
 
     @property
     def ring_frames(self) -> int:
@@ -353,7 +358,7 @@ class CameraSource:
                     self._cond.notify_all()
                 return
             if first:
-                self._frame_nbytes = record.nbytes
+                self._frame_shape = self._shape_of(record)
                 self._size_ring(record.nbytes)
                 first = False
             with self._cond:
@@ -416,10 +421,14 @@ class CameraSource:
             self._cond.wait(remaining)
 
     def grab_zsl(self, count: int, pressed_at_ns: int | None = None) -> Shot:
-        """The frame exposed at ``pressed_at_ns`` and the ``count - 1`` frames before it.
+        """The frame nearest ``pressed_at_ns`` and the ``count - 1`` frames before it.
 
-        Frames come from the ring buffer; when it holds too few, frames after the press
-        make up the number. Without ``pressed_at_ns``, the newest frame is the reference.
+        The reference is the frame whose exposure's middle is nearest the press, among
+        those delivered once the frame being exposed at the press is in: the one begun
+        before the press, or the next when that is nearer (with exposures much shorter
+        than the frame interval, the press falls between exposures). Frames come from the
+        ring buffer; when it holds too few, later frames make up the number. Without
+        ``pressed_at_ns``, the newest frame is the reference.
 
         Raises
         ------
@@ -436,8 +445,7 @@ class CameraSource:
                 lambda: bool(self._ring) and self._ring[-1].exposure_end_ns >= press, deadline
             )
             ring = list(self._ring)
-            earlier = [r for r in ring if r.exposure_start_ns <= press]
-            reference = earlier[-1] if earlier else ring[0]
+            reference = min(ring, key=lambda r: abs(_middle_ns(r) - press))
             ref_pos = ring.index(reference)
             chosen = ring[max(0, ref_pos - count + 1) : ref_pos + 1]
             chosen += ring[ref_pos + 1 :][: count - len(chosen)]
@@ -514,6 +522,10 @@ class CameraSource:
             sequence=record.sequence,
             metering=Metering.from_picamera2(record.metadata),
         )
+
+
+def _middle_ns(record: FrameRecord) -> float:
+    return (record.exposure_start_ns + record.exposure_end_ns) / 2
 
 
 def _matches(metadata: dict[str, Any], settings: ExposureSettings) -> bool:

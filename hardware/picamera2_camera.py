@@ -244,6 +244,10 @@ class Picamera2Camera(CameraSource):
         )
         return RawFrame(mosaic, metadata)
 
+    def _shape_of(self, record: FrameRecord) -> tuple[int, int]:
+        width, height = self._raw_size
+        return (height, width)
+
     def _set_exposure(self, settings: ExposureSettings | None, metering: Metering | None) -> None:
         picam2 = self._picam2
         if picam2 is None:

@@ -13,14 +13,19 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
+
+import numpy.typing as npt
 
 from pipeline.errors import ObscuraError
 
 logger = logging.getLogger(__name__)
+
+#: What a file can be written from: bytes, or any C-contiguous buffer (a numpy array).
+Buffer = Union[bytes, bytearray, memoryview, npt.NDArray[Any]]
 
 
 class StorageError(ObscuraError, OSError):
@@ -35,17 +40,25 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def _write_via_temp(path: Path, data: bytes, temp_dir: Path, prefix: str, mode: int) -> Path:
+def _write_all(fd: int, view: memoryview) -> None:
+    """Write every byte of ``view`` (1-D bytes) to ``fd``, straight from its memory."""
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _write_via_temp(path: Path, data: Buffer, temp_dir: Path, prefix: str, mode: int) -> Path:
+    view = memoryview(data).cast("B")  # TypeError for a non-contiguous buffer, before any file
     try:
         fd, temp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=temp_dir)
     except OSError as exc:
         raise StorageError(f"{path}: cannot create a file in {temp_dir}: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fchmod(file.fileno(), mode)  # mkstemp makes 0600: photos must be readable
-            os.fsync(file.fileno())
+        try:
+            _write_all(fd, view)
+            os.fchmod(fd, mode)  # mkstemp makes 0600: photos must be readable
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(temp_name, path)
         _fsync_directory(path.parent if str(path.parent) else Path("."))
     except OSError as exc:
@@ -57,8 +70,9 @@ def _write_via_temp(path: Path, data: bytes, temp_dir: Path, prefix: str, mode: 
     return path
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> Path:
-    """Write ``data`` to ``path`` so that a reader, or a power cut, sees all of it or nothing.
+def write_atomic(path: str | os.PathLike[str], data: Buffer, mode: int = 0o644) -> Path:
+    """Write ``data`` (bytes, or any C-contiguous buffer such as a numpy array, written
+    without a copy) to ``path`` so that a reader, or a power cut, sees all of it or nothing.
 
     temp file in the same directory -> fsync -> ``os.replace`` -> fsync(directory), as
     Radicale's storage and every careful database do. The file gets permissions ``mode``
@@ -101,7 +115,7 @@ def free_bytes(path: Path) -> int:
 
 
 def write_atomic_in(
-    path: str | os.PathLike[str], data: bytes, temp_dir: Path, mode: int = 0o644
+    path: str | os.PathLike[str], data: Buffer, temp_dir: Path, mode: int = 0o644
 ) -> Path:
     """:func:`write_atomic`, with the temporary file in ``temp_dir`` (same file system):
     the destination folder never holds a partial file, even for an instant."""
@@ -156,7 +170,7 @@ class JournalEntry:
 
     @property
     def frame_paths(self) -> list[Path]:
-        """The frames' DNGs, in capture order."""
+        """The frames' files, in capture order."""
         return [self.directory / f for f in self.manifest["frames"]]
 
 
@@ -167,7 +181,7 @@ class PhotoStore:
 
         DCIM/100OBSCU/OBS_0001.JPG, OBS_0001.DNG, OBSM0001.DNG
         .obscura/counter.json        last DCF number used (survives emptied folders)
-        .obscura/journal/100-0001/   frame_00.dng ... and manifest.json (written last)
+        .obscura/journal/100-0001/   frame_00.raw ... and manifest.json (written last)
         .obscura/failed/             journal entries whose development failed
         .obscura/tmp/                temporary files, renamed into place when complete
 
@@ -301,9 +315,14 @@ class PhotoStore:
 
     # ------------------------------------------------------------------ the journal
     def journal_shot(
-        self, name: ShotName, frames: list[bytes], manifest: dict[str, Any]
+        self, name: ShotName, frames: Sequence[Buffer], manifest: dict[str, Any],
+        suffix: str = ".raw",
     ) -> JournalEntry:
-        """Put a shot's raw frames (DNG bytes) on the card; durable when this returns."""
+        """Put a shot's raw frames on the card, then its manifest; durable when this returns.
+
+        Each frame (in the caller's format, named ``frame_00`` + ``suffix``...) is written
+        from its buffer as it is; the manifest gets ``name`` and the ``frames`` file names.
+        """
         directory = self.journal_dir / name.key
         try:
             directory.mkdir()
@@ -315,7 +334,7 @@ class PhotoStore:
         _fsync_directory(self.journal_dir)
         names = []
         for i, data in enumerate(frames):
-            names.append(f"frame_{i:02d}.dng")
+            names.append(f"frame_{i:02d}{suffix}")
             write_atomic_in(directory / names[-1], data, self.tmp_dir)
         manifest = {**manifest, "name": name.key, "frames": names}
         write_atomic_in(directory / MANIFEST_NAME, json.dumps(manifest, indent=1).encode(), self.tmp_dir)

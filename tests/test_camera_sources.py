@@ -37,11 +37,15 @@ def test_zsl_burst_contains_the_frame_at_the_press() -> None:
         time.sleep(0.15)
         pressed = time.monotonic_ns()
         shot = camera.grab_zsl(4, pressed)
-    assert len(shot.frames) == 4
+    assert len(shot.frames) == 4 and camera.frame_shape == (128, 192)
     ref = shot.reference
-    # The reference was being exposed at the press, or is the last frame begun before it.
-    assert ref.exposure_start_ns <= pressed
+    # The reference is the frame nearest the press: the one being exposed, the last begun
+    # before it, or the next one when that is nearer.
+    def distance(frame) -> float:
+        return abs((frame.exposure_start_ns + frame.exposure_end_ns) / 2 - pressed)
+    assert all(distance(ref) <= distance(f) for f in shot.frames)
     assert ref.exposure_end_ns >= pressed - 30_000_000
+    assert ref.exposure_start_ns <= pressed + 30_000_000
     sequences = [f.sequence for f in shot.frames]
     assert sequences == sorted(sequences) and len(set(sequences)) == 4
     assert shot.shutter_lag_s is not None and shot.shutter_lag_s < 0.05
@@ -113,7 +117,7 @@ def test_picamera2_backend_streams_decodes_and_releases(raw_format: str) -> None
         assert config["raw"]["size"] == (192, 128) and config["sensor"]["bit_depth"] == 12
         assert config["buffer_count"] >= 2
     frame = shot.reference.frame
-    assert frame.cfa.shape == (128, 192)
+    assert frame.cfa.shape == (128, 192) and camera.frame_shape == (128, 192)
     assert frame.metadata.model == "imx477" and frame.metadata.cfa_pattern.value == "BGGR"
     bits = 12 if raw_format.endswith("CSI2P") else 16
     assert frame.metadata.white_level == 2**bits - 1

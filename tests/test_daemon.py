@@ -3,6 +3,7 @@ failed development, and kill -9 at any moment without losing an acknowledged sho
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -22,9 +23,11 @@ from firmware import daemon as daemon_module
 from firmware import processing
 from firmware.config import default_config
 from firmware.daemon import Daemon
+from hardware.imx477_simulator import Imx477Simulator, SensorSettings
 from hardware.simulated_camera import SimulatedCamera, SimulatedFaults
-from hardware.storage import PhotoStore
+from hardware.storage import JournalEntry, PhotoStore, ShotName
 from pipeline.dng_reader import read_dng
+from pipeline.encoders.dng import encode_dng
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -206,24 +209,46 @@ def test_failed_development_keeps_the_raw_and_carries_on(tmp_path: Path, monkeyp
         monkeypatch.undo()
         assert daemon.request_shot()["taken"]
         assert daemon.wait_until(lambda s: s["pending"] == 0, 60)
-    assert (tmp_path / "DCIM/100OBSCU/OBS_0001.DNG").is_file()
-    assert len(list((tmp_path / ".obscura/failed/100-0001").glob("frame_*.dng"))) == 3
+    failed = tmp_path / ".obscura/failed/100-0001"
+    assert len(list(failed.glob("frame_*.raw"))) == 3
+    # The kept DNG is the burst's reference frame, encoded by the worker.
+    manifest = json.loads((failed / "manifest.json").read_text())
+    reference = processing.read_journal_frame(
+        JournalEntry(ShotName(100, 1), failed, manifest), manifest["reference_index"])
+    kept = read_dng(tmp_path / "DCIM/100OBSCU/OBS_0001.DNG")
+    np.testing.assert_array_equal(kept.cfa, reference.cfa)
+    assert kept.metadata.exposure_time_s == reference.metadata.exposure_time_s
     assert_card_is_consistent(tmp_path, {"100-0002"})
+
+
+def test_dng_journals_of_earlier_firmware_are_developed_after_an_upgrade(tmp_path: Path) -> None:
+    camera = Imx477Simulator(np.full((8, 8, 3), 120, np.uint8), seed=2, output_size=(64, 96))
+    frames = [camera.capture(SensorSettings(exposure_time_us=1000)) for _ in range(3)]
+    store = PhotoStore(tmp_path).open()
+    manifest = {**processing.ShotSettings(mode="burst").to_manifest(),
+                **processing.shading_manifest(frames[0])}
+    store.journal_shot(store.reserve_name(), [encode_dng(f) for f in frames], manifest,
+                       suffix=".dng")
+    with make_daemon(tmp_path) as daemon:
+        assert daemon.wait_ready(20)
+        assert daemon.wait_until(lambda s: s["pending"] == 0 and s["processing_queue"] == 0, 60)
+    assert_card_is_consistent(tmp_path, {"100-0001"})
+    assert list((tmp_path / ".obscura/journal").iterdir()) == []
 
 
 def test_shots_queued_behind_a_busy_worker_wait_on_the_card(tmp_path: Path,
                                                            monkeypatch) -> None:
     """Shots taken while the worker is stuck wait as journal entries (no frames in memory)
-    and are developed from the card exactly as from memory, with what the DNGs lack
-    (shading table, analogue gain) restored from the manifest."""
+    and are developed from the card exactly as from memory: the same mosaics, metadata and
+    shading table."""
     captured: list[tuple] = []  # each shot's frames as the capture journaled them
     developed: list[tuple] = []  # (frames, settings, outputs) as the worker developed them
     release = threading.Event()
-    real_manifest, real_develop = daemon_module.frames_manifest, processing.develop_shot
+    real_journal, real_develop = daemon_module.journal_frames, processing.develop_shot
 
-    def recording_manifest(frames):
+    def recording_journal(store, name, frames, manifest):
         captured.append(tuple(frames))
-        return real_manifest(frames)
+        return real_journal(store, name, frames, manifest)
 
     def stuck_develop(frames, settings):
         assert release.wait(60), "the test never released the worker"
@@ -231,7 +256,7 @@ def test_shots_queued_behind_a_busy_worker_wait_on_the_card(tmp_path: Path,
         developed.append((frames, settings, outputs))
         return outputs
 
-    monkeypatch.setattr(daemon_module, "frames_manifest", recording_manifest)
+    monkeypatch.setattr(daemon_module, "journal_frames", recording_journal)
     monkeypatch.setattr(processing, "develop_shot", stuck_develop)
     modes = ("single", "burst", "hdr", "single")
     with make_daemon(tmp_path) as daemon:
@@ -253,10 +278,9 @@ def test_shots_queued_behind_a_busy_worker_wait_on_the_card(tmp_path: Path,
         for read, taken in zip(frames, shot):
             assert read is not taken
             np.testing.assert_array_equal(read.cfa, taken.cfa)
-            assert read.metadata.analogue_gain == taken.metadata.analogue_gain is not None
-            assert read.metadata.exposure_time_s == taken.metadata.exposure_time_s
-            np.testing.assert_allclose(read.metadata.lens_shading.gains,
-                                       taken.metadata.lens_shading.gains, atol=1e-5)
+            assert read.metadata == taken.metadata and read.metadata.analogue_gain is not None
+            np.testing.assert_array_equal(read.metadata.lens_shading.gains,
+                                          taken.metadata.lens_shading.gains)
         assert outputs == real_develop(shot, settings)
 
 

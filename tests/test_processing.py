@@ -4,6 +4,10 @@ developed as pipeline.burst.modes develops them, and journaled frames keep their
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -72,36 +76,57 @@ def test_bursts_are_finished_by_their_mode(mode: str, monkeypatch) -> None:
     assert finished == [mode] and set(single) == {"jpeg"}
 
 
-def test_journaled_frames_keep_their_lens_shading_and_gain(tmp_path) -> None:
+def test_journaled_frames_come_back_exactly(tmp_path) -> None:
+    """Packed frames: the same mosaic bit for bit, equal metadata, the shot's shading table."""
     camera = Imx477Simulator(np.full((8, 8, 3), 120, np.uint8), seed=2, output_size=(32, 48))
     frames = [camera.capture(SensorSettings(exposure_time_us=1000, analogue_gain=gain))
               for gain in (1.0, 2.5)]
     store = PhotoStore(tmp_path, reserve_bytes=0).open()
-    manifest = {**ShotSettings().to_manifest(), **processing.frames_manifest(frames)}
-    entry = store.journal_shot(store.reserve_name(), [encode_dng(f) for f in frames], manifest)
-    read = read_journal_frames(entry)
+    entry = processing.journal_frames(store, store.reserve_name(), frames,
+                                      ShotSettings().to_manifest())
+    assert [p.name for p in entry.frame_paths] == ["frame_00.raw", "frame_01.raw"]
+    assert all(p.stat().st_size == 32 * 48 * 3 // 2 for p in entry.frame_paths)  # 12-bit
+    (resumed,) = store.pending()  # as after a restart: the manifest read back from the card
+    read = read_journal_frames(resumed)
     for back, frame in zip(read, frames, strict=True):
         np.testing.assert_array_equal(back.cfa, frame.cfa)
+        assert back.metadata == frame.metadata
         # Exactly: a shot resumed from the journal develops as it would have from memory.
         np.testing.assert_array_equal(back.metadata.lens_shading.gains,
                                       frame.metadata.lens_shading.gains)
-        assert back.metadata.analogue_gain == frame.metadata.analogue_gain
-        assert back.metadata.sensor_timestamp_ns == frame.metadata.sensor_timestamp_ns
+    assert ShotSettings.from_manifest(resumed.manifest) == ShotSettings()
     bare_metadata = dataclasses.replace(frames[0].metadata, lens_shading=None)
     bare = dataclasses.replace(frames[0], metadata=bare_metadata)
     assert processing.shading_manifest(bare) == {}
 
 
-def test_journals_without_frame_metadata_still_read(tmp_path) -> None:
-    """Shots journaled before the per-frame fields existed resume as before."""
+def _legacy_journal(tmp_path, frame, manifest):
+    """A shot journaled by earlier firmware: DNG frames."""
+    tmp_path.mkdir()
+    store = PhotoStore(tmp_path, reserve_bytes=0).open()
+    store.journal_shot(store.reserve_name(), [encode_dng(frame)], manifest, suffix=".dng")
+    (entry,) = store.pending()
+    return entry
+
+
+def test_dng_journals_of_earlier_firmware_still_read(tmp_path) -> None:
+    """A card may hold shots journaled as DNGs, with the shading table and the fields the
+    DNG lacks in the manifest, or (older still) without them."""
     camera = Imx477Simulator(np.full((8, 8, 3), 120, np.uint8), seed=2, output_size=(32, 48))
     frame = camera.capture(SensorSettings(exposure_time_us=1000, analogue_gain=2.0))
-    store = PhotoStore(tmp_path, reserve_bytes=0).open()
-    entry = store.journal_shot(store.reserve_name(), [encode_dng(frame)],
-                               ShotSettings().to_manifest())
+    legacy = {processing.FRAMES_FIELD: [{"analogue_gain": 2.0, "sensor_timestamp_ns": 77}],
+              **processing.shading_manifest(frame)}
+    entry = _legacy_journal(tmp_path / "a", frame, {**ShotSettings().to_manifest(), **legacy})
+    assert entry.frame_paths[0].name == "frame_00.dng"
     (read,) = read_journal_frames(entry)
     np.testing.assert_array_equal(read.cfa, frame.cfa)
-    assert read.metadata.lens_shading is None and read.metadata.analogue_gain is None
+    assert read.metadata.analogue_gain == 2.0 and read.metadata.sensor_timestamp_ns == 77
+    np.testing.assert_array_equal(read.metadata.lens_shading.gains,
+                                  frame.metadata.lens_shading.gains)
+    (older,) = read_journal_frames(_legacy_journal(tmp_path / "b", frame,
+                                                   ShotSettings().to_manifest()))
+    np.testing.assert_array_equal(older.cfa, frame.cfa)
+    assert older.metadata.lens_shading is None and older.metadata.analogue_gain is None
 
 
 def test_worker_rejects_a_negative_memory_bound(tmp_path) -> None:
@@ -118,3 +143,21 @@ def test_night_frames_follow_the_configured_limit() -> None:
     assert limits.night_max_frames == 4 and limits.night_min_frames == 4
     dark = Metering(exposure_time_us=200_000.0, analogue_gain=16.0)
     assert plan_shot("night", dark, limits).frames == 4
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_the_worker_yields_the_cpu_to_capture(tmp_path) -> None:
+    def nice_of(thread_id: int) -> int:
+        return os.getpriority(os.PRIO_PROCESS, thread_id)
+
+    before = nice_of(threading.get_native_id())
+    worker = processing.ProcessingWorker(PhotoStore(tmp_path, reserve_bytes=0), lambda e: None)
+    try:
+        expected = min(19, before + processing.WORKER_NICE_INCREMENT)
+        deadline = time.monotonic() + 10
+        while nice_of(worker._thread.native_id) != expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert nice_of(worker._thread.native_id) == expected
+        assert nice_of(threading.get_native_id()) == before  # the caller's is unchanged
+    finally:
+        worker.close()

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hardware.storage import (
@@ -54,12 +55,27 @@ def test_journal_write_resume_retire(tmp_path: Path) -> None:
     assert store.pending() == [] and not entry.directory.exists()
 
 
+def test_frames_are_written_from_their_buffers(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    mosaic = rng.integers(0, 2**16, size=(7, 13), dtype=np.uint16)
+    packed = rng.integers(0, 256, size=(3, 21), dtype=np.uint8)
+    store = PhotoStore(tmp_path).open()
+    entry = store.journal_shot(store.reserve_name(), [mosaic, packed, memoryview(b"abc")],
+                               {}, suffix=".bin")
+    assert entry.manifest["frames"] == ["frame_00.bin", "frame_01.bin", "frame_02.bin"]
+    assert [p.read_bytes() for p in entry.frame_paths] == [
+        mosaic.tobytes(), packed.tobytes(), b"abc"]
+    with pytest.raises(TypeError):  # not contiguous: refused before any file is made
+        write_atomic_in(tmp_path / "strided", mosaic[:, ::2], store.tmp_dir)
+    assert not (tmp_path / "strided").exists() and list(store.tmp_dir.iterdir()) == []
+
+
 def test_incomplete_capture_and_partial_files_are_removed_at_start(tmp_path: Path) -> None:
     store = PhotoStore(tmp_path).open()
     name = store.reserve_name()
     cut = store.journal_dir / name.key
     cut.mkdir()
-    (cut / "frame_00.dng").write_bytes(b"half a fr")  # power cut before the manifest
+    (cut / "frame_00.raw").write_bytes(b"half a fr")  # power cut before the manifest
     (store.tmp_dir / "OBS_0001.JPG.abc.tmp").write_bytes(b"partial")
     store = PhotoStore(tmp_path).open()
     assert store.pending() == [] and not cut.exists()
@@ -72,7 +88,7 @@ def test_unreadable_manifest_is_set_aside_not_lost(tmp_path: Path) -> None:
     entry = store.journal_shot(store.reserve_name(), [b"f"], {})
     (entry.directory / "manifest.json").write_text("{not json")
     assert store.pending() == []
-    assert (store.failed_dir / entry.name.key / "frame_00.dng").read_bytes() == b"f"
+    assert (store.failed_dir / entry.name.key / "frame_00.raw").read_bytes() == b"f"
 
 
 def test_free_space_is_checked_with_an_injected_provider(tmp_path: Path) -> None:
