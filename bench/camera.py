@@ -36,6 +36,7 @@ def peak_rss_mb() -> float:
 def rapid_shots(out: Path, size: tuple[int, int], shots: int, burst_frames: int) -> None:
     """Press the shutter ``shots`` times, each as soon as the camera is ready again."""
     from firmware.commands.demo import press, simulator_daemon
+    from hardware.controls import DEBOUNCE_S
     from pipeline.dng_reader import read_dng
 
     for mode in ("single", "burst"):
@@ -46,12 +47,13 @@ def rapid_shots(out: Path, size: tuple[int, int], shots: int, burst_frames: int)
             start = time.monotonic()
             max_pending = 0
             for i in range(shots):
-                before = daemon.status()["shots"]
+                before = daemon.status()["captured"]
+                time.sleep(DEBOUNCE_S)  # a press sooner after the last one is a bounce
                 press(shutter, 0.01)
-                daemon.wait_until(lambda s: s["shots"] > before and s["state"] == "ready", 60)
+                daemon.wait_until(lambda s: s["captured"] > before and s["state"] == "ready", 60)
                 max_pending = max(max_pending, daemon.status()["pending"])
             shooting_s = time.monotonic() - start
-            daemon.wait_until(lambda s: s["pending"] == 0, 600)
+            daemon.wait_until(lambda s: s["unsaved"] == 0 and s["pending"] == 0, 600)
             total_s = time.monotonic() - start
             shots_taken = daemon.status()["shots"]
             records = daemon.shot_records()

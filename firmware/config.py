@@ -146,6 +146,10 @@ SCHEMA: tuple[Key, ...] = (
     _key("capture.exposure_compensation_ev", float, 0.0, "exposure compensation",
          _between(-4.0, 4.0)),
     _key("capture.ring_frames", int, 8, "frames kept for zero shutter lag", _between(1, 30)),
+    _key("capture.write_behind_shots", int, 1,
+         "captured shots that may wait in memory for the card while the camera shoots on "
+         "(0: each shot is on the card before the next; 12 MP: 2.5-38 MB a frame)",
+         _between(0, 4)),
     _key("output.look", str, "standard", "look of the JPEGs (see `obscura looks`)",
          choices=_looks),
     _key("output.jpeg_quality", int, 92, "JPEG quality", _between(1, 100)),

@@ -8,8 +8,11 @@ Threads and what they may do:
 - **gpiozero callbacks**, **the control socket**, **signal handlers**: post events, nothing
   else (a full queue drops the event and counts it).
 - **capture** (one worker behind a Future): free-space check, frames from the camera's
-  ring buffer, journal to the card, then :class:`CaptureDone`: a shot is acknowledged
-  only once its raw frames are durable on the card. Also reopens a failed camera.
+  ring buffer, then :class:`FramesCaptured` (the camera may shoot again) and the frames
+  handed to the card writer. Also reopens a failed camera.
+- **card writer** (one worker behind a Future): journals each captured shot to the card,
+  in the order taken, then posts :class:`CaptureDone`: a shot is acknowledged only once
+  its raw frames are durable on the card. On shutdown it finishes every shot it was given.
 - **camera streaming thread** (:mod:`hardware.camera`): copies frames into the ring.
 - **processing** (:class:`firmware.processing.ProcessingWorker`): develops shots; those
   waiting for it are journal entries, their frames read back from the card in turn.
@@ -53,6 +56,7 @@ from firmware.state_machine import (
     CameraStarted,
     Capture,
     CaptureDone,
+    FramesCaptured,
     Develop,
     ErrorCode,
     Event,
@@ -85,6 +89,7 @@ from hardware.storage import (
     CardMissingError,
     JournalEntry,
     PhotoStore,
+    ShotName,
     StorageError,
 )
 from pipeline.burst import CaptureLimits
@@ -185,7 +190,8 @@ class ShotRecord:
     frames: int
     pressed_at_ns: int
     shutter_lag_s: float | None
-    acknowledged_s: float
+    captured_s: float
+    acknowledged_s: float | None = None
     processing_s: float | None = None
 
 
@@ -244,6 +250,8 @@ class Daemon:
         self._entries: dict[str, tuple[JournalEntry, tuple[RawFrame, ...] | None]] = {}
         self._records: dict[str, ShotRecord] = {}
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._unsaved_bytes = 0
         self._worker: ProcessingWorker | None = None
         self.controls: Controls | None = None
         self._is_stopping = False
@@ -297,6 +305,8 @@ class Daemon:
             "error": None if state.error is None else state.error.value,
             "error_message": state.error_message,
             "shots": state.shots,
+            "captured": state.captured,
+            "unsaved": state.unsaved,
             "pending": state.pending,
             "queue_length": self._events.qsize(),
             "processing_queue": 0 if worker is None else worker.queue_length,
@@ -346,8 +356,10 @@ class Daemon:
                 logger.warning("%s changed: takes effect when the daemon restarts", key)
         mode = config["capture.mode"] if config["capture.mode"] != old["capture.mode"] else None
         look = config["output.look"] if config["output.look"] != old["output.look"] else None
-        if mode or look:
-            self._post_internal(SettingsChanged(mode=mode, look=look))
+        depth = config["capture.write_behind_shots"]
+        write_behind = depth if depth != old["capture.write_behind_shots"] else None
+        if mode or look or write_behind is not None:
+            self._post_internal(SettingsChanged(mode=mode, look=look, write_behind=write_behind))
 
     def focus(self, region: Region | None = None, reset: bool = False) -> dict[str, Any]:
         """Focus assist: the focus measure of the newest streamed frame and its peak.
@@ -464,8 +476,10 @@ class Daemon:
     def _open(self) -> None:
         config = self._config
         looks = self._looks or builtin_look_names()
-        self._state = initial_state(config["capture.mode"], config["output.look"], looks)
+        self._state = initial_state(config["capture.mode"], config["output.look"], looks,
+                                    config["capture.write_behind_shots"])
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="capture")
+        self._writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="card-writer")
         self._preview_executor = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="preview")
         if self._pin_factory is not None:
@@ -488,6 +502,8 @@ class Daemon:
             self._preview_executor.shutdown(wait=True, cancel_futures=True)
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)  # every captured shot reaches the card
         if self._worker is not None:
             self._worker.close()
         if self.controls is not None:
@@ -655,7 +671,10 @@ class Daemon:
         try:
             newest = self._camera.latest_frame() if action.mode == "hdr" else None
             plan = plan_shot(action.mode, self._camera.metering(), capture_limits(config), newest)
-            self._store.check_space(self._shot_bytes(plan.frames, self.state.pending))
+            needed = self._shot_bytes(plan.frames, self.state.pending + self.state.unsaved)
+            with self._state_lock:
+                unsaved_bytes = self._unsaved_bytes
+            self._store.check_space(needed + unsaved_bytes)
             shot = take_shot(self._camera, plan, request.pressed_at_ns)
             name = self._store.reserve_name()
             lens = lens_in_use(config)
@@ -669,30 +688,56 @@ class Daemon:
                 reference_index=shot.reference_index,
             )
             manifest = {**settings.to_manifest(), "pressed_at_ns": request.pressed_at_ns}
-            entry = journal_frames(self._store, name, frames, manifest)
-        except CardFullError as exc:
-            self._post_internal(Failed(ErrorCode.CARD_FULL, str(exc), request=request))
-            return
-        except (CardMissingError, StorageError) as exc:
-            self._post_internal(Failed(ErrorCode.CARD_MISSING, str(exc), request=request))
-            return
-        except CameraError as exc:
-            self._post_internal(Failed(ErrorCode.NO_CAMERA, str(exc), request=request))
-            return
         except Exception as exc:  # noqa: BLE001 - a capture bug must not stop the daemon
-            logger.exception("capture failed")
-            self._post_internal(Failed(ErrorCode.CAPTURE_FAILED, str(exc), request=request))
+            self._post_internal(self._failure(exc, request))
             return
-        acknowledged = time.monotonic_ns()
+        journal_bytes = self._shot_bytes(len(frames), 0)
         with self._state_lock:
-            self._entries[name.key] = (entry, frames)
+            self._unsaved_bytes += journal_bytes
             self._records[name.key] = ShotRecord(
                 shot=name.key, mode=action.mode, frames=len(frames),
                 pressed_at_ns=request.pressed_at_ns, shutter_lag_s=shot.shutter_lag_s,
-                acknowledged_s=(acknowledged - request.pressed_at_ns) / 1e9,
+                captured_s=(time.monotonic_ns() - request.pressed_at_ns) / 1e9,
             )
-        logger.info("%s: %s, %d frame(s) on the card", name.key, action.mode, len(frames))
-        self._post_internal(CaptureDone(request, name.key, action.mode))
+        self._post_internal(FramesCaptured(request, name.key))
+        assert self._writer is not None
+        self._writer.submit(self._save, request, name, frames, manifest, journal_bytes)
+
+    def _save(self, request: ShotRequest, name: ShotName, frames: tuple[RawFrame, ...],
+              manifest: dict[str, Any], journal_bytes: int) -> None:
+        """The card writer: journal a captured shot, then acknowledge it."""
+        try:
+            entry = journal_frames(self._store, name, frames, manifest)
+        except Exception as exc:  # noqa: BLE001 - a card bug must not stop the daemon
+            logger.error("%s: lost writing it to the card: %s", name.key, exc)
+            self._post_internal(self._failure(exc, request, unsaved=True))
+            return
+        finally:
+            with self._state_lock:
+                self._unsaved_bytes -= journal_bytes
+        acknowledged = time.monotonic_ns()
+        with self._state_lock:
+            self._entries[name.key] = (entry, frames)
+            record = self._records[name.key]
+            self._records[name.key] = dataclasses.replace(
+                record, acknowledged_s=(acknowledged - request.pressed_at_ns) / 1e9
+            )
+        logger.info("%s: %s, %d frame(s) on the card", name.key, record.mode, len(frames))
+        self._post_internal(CaptureDone(request, name.key, record.mode))
+
+    @staticmethod
+    def _failure(exc: Exception, request: ShotRequest, unsaved: bool = False) -> Failed:
+        """The event for a capture or journal write that raised ``exc``."""
+        if isinstance(exc, CardFullError):
+            error = ErrorCode.CARD_FULL
+        elif isinstance(exc, (CardMissingError, StorageError)):
+            error = ErrorCode.CARD_MISSING
+        elif isinstance(exc, CameraError):
+            error = ErrorCode.NO_CAMERA
+        else:
+            logger.error("capture failed", exc_info=exc)
+            error = ErrorCode.CAPTURE_FAILED
+        return Failed(error, str(exc), request=request, unsaved=unsaved)
 
     def _stamp(self, frame: RawFrame, config: Config, lens: LensInUse) -> RawFrame:
         """The capture's date and the lens in use (EXIF/DNG fields and its flat-field

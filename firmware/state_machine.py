@@ -7,8 +7,18 @@ actions. Nothing in this module touches a device, a file or the clock (time arri
 
 Phases: ``starting`` -> ``ready`` <-> ``capturing``; any failure -> ``error`` (with an
 :class:`ErrorCode` the LED blinks), left by a successful :class:`Recover` check;
-``shutting_down`` is final. Processing is not a phase: acknowledged shots are counted in
-``pending`` while the worker develops them, and the camera stays ready to shoot. Neither
+``shutting_down`` is final.
+
+A shot is taken in two steps: its frames are copied out of the ring buffer
+(:class:`FramesCaptured`: the camera can shoot again), then written to the card's journal
+(:class:`CaptureDone`: the shot is acknowledged; only now is it counted and developed).
+Up to ``write_behind`` captured shots may wait for the card while the camera shoots on,
+as a camera's buffer lets it shoot faster than its card writes; with more waiting the
+camera stays ``capturing`` (busy) until the card catches up. With ``write_behind`` 0 the
+next shot waits for the previous one to be on the card.
+
+Processing is not a phase: acknowledged shots are counted in ``pending`` while the worker
+develops them, and the camera stays ready to shoot. Neither
 is focus assist: while focus measures arrive (:class:`FocusMeasured`), and for
 :data:`FOCUS_HOLD_S` after the last, a ready camera's LED blinks faster as focus nears its
 peak.
@@ -106,18 +116,28 @@ class Failed:
     """Something failed: the camera, the card, a capture or a development.
 
     ``request``: the shot that was refused because of it; ``shot``: the acknowledged
-    shot whose development stopped (it is no longer pending; its raw stays on the card).
+    shot whose development stopped (it is no longer pending; its raw stays on the card);
+    ``unsaved``: the refused shot had been captured and was lost writing it to the card.
     """
 
     error: ErrorCode
     message: str = ""
     request: ShotRequest | None = None
     shot: str | None = None
+    unsaved: bool = False
 
 
 @dataclass(frozen=True)
 class Recovered:
     """A :class:`Recover` check found the problem gone."""
+
+
+@dataclass(frozen=True)
+class FramesCaptured:
+    """A shot's frames are in memory, on their way to the card: the camera may shoot on."""
+
+    request: ShotRequest
+    shot: str
 
 
 @dataclass(frozen=True)
@@ -160,16 +180,17 @@ class FocusMeasured:
 
 @dataclass(frozen=True)
 class SettingsChanged:
-    """The configuration changed the mode or look (None: unchanged)."""
+    """The configuration changed the mode, look or write-behind depth (None: unchanged)."""
 
     mode: str | None = None
     look: str | None = None
     looks: tuple[str, ...] | None = None
+    write_behind: int | None = None
 
 
 Event = Union[
     ShutterPressed, ModePressed, LookPressed, PowerHeld, ShutdownRequested, CameraStarted,
-    Failed, Recovered, CaptureDone, ShotQueued, ProcessingDone, Tick, SettingsChanged,
+    Failed, Recovered, FramesCaptured, CaptureDone, ShotQueued, ProcessingDone, Tick, SettingsChanged,
     FocusMeasured,
 ]  # fmt: skip
 
@@ -177,7 +198,8 @@ Event = Union[
 # ---------------------------------------------------------------------------- actions
 @dataclass(frozen=True)
 class Capture:
-    """Take a shot: check space, capture, journal, acknowledge (posts CaptureDone/Failed)."""
+    """Take a shot: check space, capture (posts FramesCaptured), journal, acknowledge
+    (posts CaptureDone); or post Failed."""
 
     request: ShotRequest
     mode: str
@@ -254,6 +276,10 @@ class State:
     error_message: str = ""
     pending: int = 0
     shots: int = 0
+    captured: int = 0
+    taking: bool = False
+    unsaved: int = 0
+    write_behind: int = 1
     latched: ShotRequest | None = None
     retry_at_s: float | None = None
     overheated: bool = False
@@ -282,10 +308,11 @@ class State:
 
 
 def initial_state(mode: str = "single", look: str = "standard",
-                  looks: tuple[str, ...] = ("standard",)) -> State:
+                  looks: tuple[str, ...] = ("standard",), write_behind: int = 1) -> State:
     """The state at start-up; the daemon then posts :class:`CameraStarted` or a failure."""
     return State(mode=mode if mode in MODES else MODES[0], look=look,
-                 looks=looks if look in looks else (look, *looks))
+                 looks=looks if look in looks else (look, *looks),
+                 write_behind=max(0, write_behind))
 
 
 def _next(items: tuple[str, ...], current: str) -> str:
@@ -301,15 +328,26 @@ def _with_led(old: State, new: State, actions: list[Action]) -> tuple[State, lis
 def _enter_error(state: State, error: ErrorCode, message: str) -> State:
     return dataclasses.replace(
         state, phase=Phase.ERROR, error=error, error_message=message, latched=None,
-        retry_at_s=None,
+        retry_at_s=None, taking=False,
     )
 
 
 def _capture(state: State, request: ShotRequest) -> tuple[State, Capture]:
     mode = request.mode if request.mode in MODES else state.mode
-    return dataclasses.replace(state, phase=Phase.CAPTURING, latched=None), Capture(
+    return dataclasses.replace(state, phase=Phase.CAPTURING, latched=None, taking=True), Capture(
         request, mode, state.look
     )
+
+
+def _shoot_on(state: State, actions: list[Action]) -> tuple[State, list[Action]]:
+    """A capturing camera whose frames are taken: ready again, or on to the latched press,
+    once no more than ``write_behind`` shots wait for the card."""
+    if state.phase is not Phase.CAPTURING or state.taking or state.unsaved > state.write_behind:
+        return state, actions
+    if state.latched is not None:
+        new, capture = _capture(state, state.latched)
+        return new, [*actions, capture]
+    return dataclasses.replace(state, phase=Phase.READY), actions
 
 
 def transition(state: State, event: Event) -> tuple[State, list[Action]]:
@@ -353,15 +391,18 @@ def _transition(state: State, event: Event) -> tuple[State, list[Action]]:  # no
             return state, [Refuse(request, f"error: {state.error.value}")]
         return state, [Refuse(request, "starting")]
 
+    if isinstance(event, FramesCaptured):
+        captured = dataclasses.replace(
+            state, captured=state.captured + 1, unsaved=state.unsaved + 1, taking=False
+        )
+        return _shoot_on(captured, [])
+
     if isinstance(event, CaptureDone):
-        counted = dataclasses.replace(state, shots=state.shots + 1, pending=state.pending + 1)
-        actions = [Acknowledge(event.request, event.shot), Develop(event.shot)]
-        if phase is not Phase.CAPTURING:
-            return counted, actions
-        if state.latched is not None:
-            new, capture = _capture(counted, state.latched)
-            return new, [*actions, capture]
-        return dataclasses.replace(counted, phase=Phase.READY), actions
+        counted = dataclasses.replace(
+            state, shots=state.shots + 1, pending=state.pending + 1,
+            unsaved=max(0, state.unsaved - 1),
+        )  # fmt: skip
+        return _shoot_on(counted, [Acknowledge(event.request, event.shot), Develop(event.shot)])
 
     if isinstance(event, ShotQueued):
         return dataclasses.replace(state, pending=state.pending + 1), [Develop(event.shot)]
@@ -377,6 +418,10 @@ def _transition(state: State, event: Event) -> tuple[State, list[Action]]:  # no
             actions.append(Refuse(state.latched, f"error: {event.error.value}"))
         if event.shot is not None:
             state = dataclasses.replace(state, pending=max(0, state.pending - 1))
+        if event.unsaved:
+            state = dataclasses.replace(state, unsaved=max(0, state.unsaved - 1))
+        elif event.request is not None:
+            state = dataclasses.replace(state, taking=False)
         if phase is Phase.ERROR and state.error is ErrorCode.OVERHEATING:
             return state, actions  # overheating outranks what it causes
         return _enter_error(state, event.error, event.message), actions
@@ -400,8 +445,10 @@ def _transition(state: State, event: Event) -> tuple[State, list[Action]]:  # no
         looks = event.looks or state.looks
         look = event.look or state.look
         mode = event.mode if event.mode in MODES else state.mode
+        write_behind = state.write_behind if event.write_behind is None else event.write_behind
         return dataclasses.replace(
-            state, mode=mode, look=look, looks=looks if look in looks else (look, *looks)
+            state, mode=mode, look=look, looks=looks if look in looks else (look, *looks),
+            write_behind=max(0, write_behind),
         ), []
 
     if isinstance(event, FocusMeasured):

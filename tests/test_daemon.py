@@ -150,11 +150,58 @@ def test_button_storm_keeps_the_daemon_alive_and_bounded(tmp_path: Path) -> None
             presses += 1
             assert daemon.status()["queue_length"] <= 64
         assert presses > 100
-        assert daemon.wait_until(lambda s: s["state"] == "ready" and s["pending"] == 0, 120)
+        assert daemon.wait_until(
+            lambda s: s["state"] == "ready" and s["unsaved"] == 0 and s["pending"] == 0, 120
+        )
         status = daemon.status()
-        acknowledged = {r.shot for r in daemon.shot_records()}
-    assert 1 <= status["shots"] == len(acknowledged)
+        acknowledged = {r.shot for r in daemon.shot_records() if r.acknowledged_s is not None}
+    assert 1 <= status["shots"] == len(acknowledged) == status["captured"]
     assert_card_is_consistent(tmp_path, acknowledged)
+
+
+def test_the_camera_shoots_on_while_the_card_writes(tmp_path: Path, monkeypatch) -> None:
+    # A card that takes as long as we like: shot 1 waits for it while shot 2 is taken
+    # (capture.write_behind_shots = 1); shot 3 must wait for the card; nothing is
+    # acknowledged before it is written, and a clean stop writes what was captured.
+    card = threading.Event()
+    journal_frames = daemon_module.journal_frames
+
+    def slow_card(*args, **kwargs):
+        card.wait(30)
+        return journal_frames(*args, **kwargs)
+
+    monkeypatch.setattr(daemon_module, "journal_frames", slow_card)
+    daemon = make_daemon(tmp_path).start()
+    try:
+        assert daemon.wait_ready(20)
+        pin = daemon.controls.buttons["shutter"].pin
+
+        def shutter() -> None:
+            time.sleep(0.05)  # past the debounce
+            tap(pin)
+
+        shutter()
+        assert daemon.wait_until(lambda s: s["captured"] == 1 and s["state"] == "ready", 10)
+        shutter()
+        assert daemon.wait_until(lambda s: s["captured"] == 2, 10), daemon.status()
+        status = daemon.status()
+        assert (status["shots"], status["unsaved"], status["state"]) == (0, 2, "capturing")
+        assert list((tmp_path / ".obscura/journal").iterdir()) == []
+        shutter()  # latched until the card catches up
+        card.set()
+        assert daemon.wait_until(lambda s: s["shots"] == 3 and s["state"] == "ready", 30)
+        card.clear()
+        shutter()
+        assert daemon.wait_until(lambda s: s["captured"] == 4 and s["unsaved"] == 1, 10)
+        threading.Timer(0.3, card.set).start()
+    finally:
+        daemon.stop()
+    names = sorted(p.name for p in (tmp_path / ".obscura/journal").iterdir())
+    developed = {p.stem for p in (tmp_path / "DCIM/100OBSCU").glob("OBS_*.JPG")}
+    assert "100-0004" in names or "OBS_0004" in developed  # on the card after the stop
+    assert {"OBS_0001", "OBS_0002", "OBS_0003"} <= developed | {
+        "OBS_" + n.split("-")[1] for n in names
+    }
 
 
 def test_full_card_refuses_shots_and_recovers(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from firmware.state_machine import (
     ErrorCode,
     Failed,
     FocusMeasured,
+    FramesCaptured,
     LookPressed,
     ModePressed,
     Phase,
@@ -63,8 +64,12 @@ def test_start_then_shoot_then_acknowledge() -> None:
     state, actions = run(state, ShutterPressed(request))
     assert state.phase is Phase.CAPTURING
     assert actions == [Capture(request, "single", "standard"), ShowLed("capturing")]
+    state, actions = run(state, FramesCaptured(request, "100-0001"))
+    assert state.phase is Phase.READY and (state.captured, state.unsaved, state.shots) == (1, 1, 0)
+    assert not any(isinstance(a, (Acknowledge, Develop)) for a in actions)
     state, actions = run(state, CaptureDone(request, "100-0001", "single"))
     assert state.phase is Phase.READY and state.pending == 1 and state.shots == 1
+    assert state.unsaved == 0
     assert actions[:2] == [Acknowledge(request, "100-0001"), Develop("100-0001")]
     assert ShowLed("processing") in actions
     state, actions = run(state, ProcessingDone("100-0001"))
@@ -94,9 +99,47 @@ def test_one_press_during_a_capture_is_latched_more_are_refused() -> None:
     state, actions = run(state, press(2), press(3), press(4))
     assert state.latched == ShotRequest(2)
     assert [type(a) for a in actions] == [Refuse, Refuse]
-    state, actions = run(state, CaptureDone(ShotRequest(1), "100-0001", "single"))
+    state, actions = run(state, FramesCaptured(ShotRequest(1), "100-0001"))
     assert state.phase is Phase.CAPTURING and state.latched is None
     assert Capture(ShotRequest(2), "single", "standard") in actions
+
+
+def test_write_behind_lets_the_camera_shoot_while_the_card_writes() -> None:
+    # Depth 1: shot 1 waits for the card while shot 2 is taken; shot 3 waits for shot 1.
+    first, second, third = ShotRequest(1), ShotRequest(2), ShotRequest(3)
+    state, _ = run(ready(), ShutterPressed(first), FramesCaptured(first, "100-0001"))
+    state, actions = run(state, ShutterPressed(second))
+    assert Capture(second, "single", "standard") in actions
+    state, _ = run(state, FramesCaptured(second, "100-0002"), ShutterPressed(third))
+    assert state.phase is Phase.CAPTURING and state.unsaved == 2 and state.latched == third
+    state, actions = run(state, CaptureDone(first, "100-0001", "single"))
+    assert Acknowledge(first, "100-0001") in actions
+    assert Capture(third, "single", "standard") in actions and state.unsaved == 1
+    state, actions = run(state, CaptureDone(second, "100-0002", "single"))
+    assert state.phase is Phase.CAPTURING  # shot 3 is still being taken
+    state, _ = run(state, FramesCaptured(third, "100-0003"), CaptureDone(third, "100-0003", "single"))
+    assert state.phase is Phase.READY and state.shots == 3 and state.unsaved == 0
+
+
+def test_without_write_behind_each_shot_is_on_the_card_before_the_next() -> None:
+    request = ShotRequest(1)
+    state, _ = run(initial_state(write_behind=0), CameraStarted(), ShutterPressed(request),
+                   FramesCaptured(request, "100-0001"), press(2))
+    assert state.phase is Phase.CAPTURING and state.latched == ShotRequest(2)
+    state, actions = run(state, CaptureDone(request, "100-0001", "single"))
+    assert Capture(ShotRequest(2), "single", "standard") in actions
+    state, _ = run(state, SettingsChanged(write_behind=2))
+    assert state.write_behind == 2
+
+
+def test_a_shot_lost_writing_to_the_card_is_refused_not_acknowledged() -> None:
+    request = ShotRequest(1, ticket=4)
+    state, _ = run(ready(), ShutterPressed(request), FramesCaptured(request, "100-0001"))
+    state, actions = run(state, Failed(ErrorCode.CARD_MISSING, "gone", request=request,
+                                       unsaved=True))
+    assert state.phase is Phase.ERROR and state.unsaved == 0 and state.shots == 0
+    assert any(isinstance(a, Refuse) and a.request == request for a in actions)
+    assert not any(isinstance(a, Acknowledge) for a in actions)
 
 
 def test_card_full_refuses_and_recovers_on_tick() -> None:

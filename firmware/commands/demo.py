@@ -62,6 +62,7 @@ def run_demo(out: Path, size: tuple[int, int], shots_per_mode: int, burst_frames
              report: Any = print) -> dict[str, Any]:
     """Run the demo; returns the figures (also used by ``bench/camera.py``)."""
     from firmware.state_machine import MODES
+    from hardware.controls import DEBOUNCE_S
 
     age_at_start = process_age_s()
     started = time.monotonic()
@@ -82,16 +83,17 @@ def run_demo(out: Path, size: tuple[int, int], shots_per_mode: int, burst_frames
                 daemon.wait_until(lambda s: True, 0.05)
             intervals = []
             for _ in range(shots_per_mode):
-                before = daemon.status()["shots"]
+                before = daemon.status()["captured"]
+                time.sleep(DEBOUNCE_S)  # a press sooner after the last one is a bounce
                 pressed = time.monotonic()
                 press(shutter, 0.02)
                 if not daemon.wait_until(
-                    lambda s: s["shots"] > before and s["state"] == "ready", 30
+                    lambda s: s["captured"] > before and s["state"] == "ready", 30
                 ):
                     raise RuntimeError(f"{mode}: the shot was not taken: {daemon.status()}")
                 intervals.append(time.monotonic() - pressed)
             figures["modes"][mode] = {"shot_to_shot_s": intervals}
-        daemon.wait_until(lambda s: s["pending"] == 0, 300)
+        daemon.wait_until(lambda s: s["unsaved"] == 0 and s["pending"] == 0, 300)
         for record in daemon.shot_records():
             stats = figures["modes"][record.mode]
             stats.setdefault("records", []).append(record)
