@@ -141,8 +141,8 @@ SCHEMA: tuple[Key, ...] = (
     _key("capture.mode", str, "single", "mode at start-up", choices=_one_of(*CAPTURE_MODES)),
     _key("capture.burst_frames", int, 6, "frames in a burst", _between(2, 15)),
     _key("capture.night_max_frames", int, 15,
-         "most frames of a night shot; developing 12 MP takes about 60 MB a frame "
-         "(2 GB Pi: 12 or fewer; 512 MB: night mode is not advised)", _between(2, 15)),
+         "most frames of a night shot; capturing 12 MP holds about 19 MB a frame until "
+         "it is on the card (512 MB Pi: 6 or fewer)", _between(2, 15)),
     _key("capture.exposure_compensation_ev", float, 0.0, "exposure compensation",
          _between(-4.0, 4.0)),
     _key("capture.ring_frames", int, 8, "frames kept for zero shutter lag", _between(1, 30)),

@@ -38,16 +38,16 @@ from hardware.storage import (
     ShotName,
     StorageError,
 )
-from pipeline.burst import BURST_MODES, CaptureLimits, align_and_merge, plan_capture
+from pipeline.burst import BURST_MODES, CaptureLimits, StreamedBurst, align_and_merge, plan_capture
 from pipeline.burst import Metering as BurstMetering
 from pipeline.burst.modes import finish_burst
 from pipeline.develop import DevelopParams, develop
 from pipeline.dng_reader import read_dng
 from pipeline.encoders.dng import encode_dng
 from pipeline.encoders.jpeg import encode_jpeg
-from pipeline.errors import InvalidParameterError
+from pipeline.errors import InvalidParameterError, RawFormatError
 from pipeline.output_transform import quantize
-from pipeline.packed_raw import pack_frame, read_packed_frame
+from pipeline.packed_raw import metadata_from_fields, pack_frame, read_packed_frame
 from pipeline.raw_frame import LensShadingMap, RawFrame
 
 logger = logging.getLogger(__name__)
@@ -61,6 +61,11 @@ CLIP_FRACTION = 0.98
 #: memory; beyond, a shot waits as its journal entry and is read back from the card. 1: only
 #: a shot that goes straight into development (the worker was idle) skips the read.
 MAX_SHOTS_IN_MEMORY = 1
+#: A shot whose frames take more memory than this is never developed from memory: its
+#: frames are read from the journal one at a time as the merge needs them
+#: (:func:`journal_burst`). 128 MB keeps a 4-frame 12 MP burst (99 MB) in memory; a
+#: 15-frame night shot (370 MB) streams.
+MAX_FRAMES_BYTES_IN_MEMORY = 128 * 1024 * 1024
 #: How much nicer than the rest of the daemon the processing thread runs, and the numba
 #: threads it starts (they inherit it): on a busy CPU, capture (packing and journaling a
 #: shot) and the camera's stream come first.
@@ -249,6 +254,27 @@ def read_journal_frames(entry: JournalEntry) -> tuple[RawFrame, ...]:
     return tuple(read_journal_frame(entry, i) for i in range(len(entry.frame_paths)))
 
 
+def journal_burst(entry: JournalEntry) -> Sequence[RawFrame]:
+    """A journaled shot's frames as a :class:`~pipeline.burst.StreamedBurst`: metadata
+    from the manifest, each frame read from the card when the merge needs it. Journals of
+    earlier firmware (DNG frames, whose metadata is in the files) are read whole."""
+    per_frame = entry.manifest.get(FRAMES_FIELD) or []
+    paths = entry.frame_paths
+    if len(per_frame) != len(paths) or any(p.suffix.lower() == ".dng" for p in paths):
+        return read_journal_frames(entry)
+    gains = entry.manifest.get(LENS_SHADING_FIELD)
+    shading = None if gains is None else LensShadingMap(np.asarray(gains, dtype=np.float32))
+    try:
+        metadata = [
+            dataclasses.replace(metadata_from_fields(fields["metadata"]), lens_shading=shading)
+            for fields in per_frame
+        ]
+        shape = tuple(int(v) for v in per_frame[0]["shape"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RawFormatError(f"{entry.directory}: unreadable frame fields ({exc!r})") from None
+    return StreamedBurst(metadata, shape, lambda index: read_journal_frame(entry, index))
+
+
 @dataclass(frozen=True, eq=False)
 class ShotJob:
     """A journaled shot to develop; ``frames`` None means read them from the journal."""
@@ -296,10 +322,13 @@ class ProcessingWorker:
         """Queue a journaled shot; False if it is already queued or being developed.
 
         ``frames`` (the shot's frames, still in memory) are kept only within
-        ``max_shots_in_memory``; otherwise they are dropped here and the worker reads the
-        shot back from the journal when its turn comes.
+        ``max_shots_in_memory`` and :data:`MAX_FRAMES_BYTES_IN_MEMORY`; otherwise they are
+        dropped here and the worker reads the shot back from the journal when its turn
+        comes, one frame at a time (:func:`journal_burst`).
         """
         key = entry.name.key
+        if frames is not None and sum(f.cfa.nbytes for f in frames) > MAX_FRAMES_BYTES_IN_MEMORY:
+            frames = None
         with self._lock:
             if self._closed or key in self._queued:
                 return False
@@ -363,7 +392,7 @@ class ProcessingWorker:
         start = time.monotonic()
         settings = ShotSettings.from_manifest(entry.manifest)
         try:
-            frames = job.frames if job.frames is not None else read_journal_frames(entry)
+            frames = job.frames if job.frames is not None else journal_burst(entry)
             outputs = develop_shot(frames, settings)
             for kind, data in outputs.items():
                 self._store.write_output(entry.name, kind, data)

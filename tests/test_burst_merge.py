@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+import weakref
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from PIL import Image
 
 from hardware.imx477_simulator import Imx477Simulator, MovingObject, SensorSettings
 from pipeline import align_and_merge
-from pipeline.burst import BurstError, CaptureLimits, Metering, plan_capture
+from pipeline.burst import BurstError, CaptureLimits, Metering, StreamedBurst, plan_capture
 from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_grey, grey_pyramid
 from pipeline.burst.modes import develop_burst
 from pipeline.burst.reference import select_reference_hasinoff2016
@@ -171,3 +173,38 @@ def test_plan_capture_for_each_mode() -> None:
         plan_capture("panorama", metering)
     with pytest.raises(InvalidParameterError, match="exposure_time_us=0"):
         Metering(exposure_time_us=0)
+
+
+def test_a_streamed_burst_merges_alike_holding_two_frames_at_a_time() -> None:
+    frames, _ = _burst(seed=5, count=6, gain=4.0, motion_px=3.0)
+    reads: list[int] = []
+    alive: list[weakref.ref] = []
+    most_alive = 0
+
+    def read(index: int) -> RawFrame:
+        nonlocal most_alive
+        reads.append(index)
+        frame = RawFrame(frames[index].cfa.copy(), frames[index].metadata)
+        gc.collect()
+        alive[:] = [ref for ref in alive if ref() is not None]
+        most_alive = max(most_alive, len(alive) + 1)
+        alive.append(weakref.ref(frame))
+        return frame
+
+    streamed = StreamedBurst([f.metadata for f in frames], SIZE, read)
+    merged = align_and_merge(streamed)
+    assert np.array_equal(merged.cfa, align_and_merge(frames).cfa)
+    candidates = 3
+    assert len(reads) == candidates + 1 + (len(frames) - 1)  # each other frame read once
+    assert most_alive == 2  # the reference and the frame being merged
+
+
+def test_a_streamed_burst_checks_each_frame_as_it_is_read() -> None:
+    frames, _ = _burst(seed=6, count=3, gain=1.0)
+    small = RawFrame(frames[2].cfa[:128], frames[2].metadata)
+    streamed = StreamedBurst([f.metadata for f in frames], SIZE,
+                             lambda i: small if i == 2 else frames[i])
+    with pytest.raises(BurstError, match=r"frames\[2\] is 384x128, the burst 384x256"):
+        align_and_merge(streamed)
+    with pytest.raises(BurstError, match="at least 2"):
+        align_and_merge(StreamedBurst(frames[:1] and [frames[0].metadata], SIZE, frames.__getitem__))

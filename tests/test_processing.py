@@ -14,6 +14,7 @@ import pytest
 
 from firmware import processing
 from firmware.processing import ShotSettings, develop_shot, plan_shot, read_journal_frames
+from pipeline.burst import StreamedBurst
 from hardware.camera import Metering
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings
 from hardware.storage import PhotoStore
@@ -98,6 +99,25 @@ def test_journaled_frames_come_back_exactly(tmp_path) -> None:
     bare_metadata = dataclasses.replace(frames[0].metadata, lens_shading=None)
     bare = dataclasses.replace(frames[0], metadata=bare_metadata)
     assert processing.shading_manifest(bare) == {}
+
+
+def test_a_journaled_burst_streams_from_the_card(tmp_path) -> None:
+    """Long shots are developed from the journal a frame at a time, with the metadata the
+    merge needs read from the manifest alone; the result is the in-memory one's."""
+    camera = Imx477Simulator(np.full((8, 8, 3), 120, np.uint8), seed=3, output_size=(48, 64))
+    frames = [camera.capture(SensorSettings(exposure_time_us=4000, analogue_gain=4.0))
+              for _ in range(4)]
+    store = PhotoStore(tmp_path, reserve_bytes=0).open()
+    processing.journal_frames(store, store.reserve_name(), frames, ShotSettings().to_manifest())
+    (entry,) = store.pending()
+    burst = processing.journal_burst(entry)
+    assert isinstance(burst, StreamedBurst) and len(burst) == 4 and burst.shape == (48, 64)
+    assert list(burst.metadata) == [f.metadata for f in frames]
+    np.testing.assert_array_equal(burst[2].cfa, frames[2].cfa)
+    settings = ShotSettings(mode="night", keep=("merged_dng",))
+    assert develop_shot(burst, settings) == develop_shot(frames, settings)
+    legacy = _legacy_journal(tmp_path / "old", frames[0], ShotSettings().to_manifest())
+    assert isinstance(processing.journal_burst(legacy), tuple)
 
 
 def _legacy_journal(tmp_path, frame, manifest):

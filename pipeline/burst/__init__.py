@@ -6,15 +6,9 @@ The pipeline is composed in :mod:`pipeline.burst.burst` (reference -> align -> m
 package does not import the develop pipeline.
 """
 
-from pipeline.burst.burst import (
-    BURST_MODES,
-    BurstError,
-    BurstMode,
-    BurstParams,
-    align_and_merge,
-    check_burst,
-)
+from pipeline.burst.burst import BURST_MODES, BurstMode, BurstParams, align_and_merge
 from pipeline.burst.capture_plan import CaptureLimits, Metering, plan_capture
+from pipeline.burst.frames import BurstError, StreamedBurst, check_burst
 
 __all__ = [
     "BURST_MODES",
@@ -23,6 +17,7 @@ __all__ = [
     "BurstParams",
     "CaptureLimits",
     "Metering",
+    "StreamedBurst",
     "align_and_merge",
     "check_burst",
     "plan_capture",

@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ContextManager, Literal
 
-import numpy as np
-
 from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_grey, grey_pyramid
+from pipeline.burst.frames import check_burst
 from pipeline.burst.merge import MergeParams, RobustMerge
 from pipeline.burst.reference import exposure_product, select_reference_hasinoff2016
 from pipeline.errors import InvalidParameterError
@@ -36,14 +35,6 @@ def untimed(name: str) -> ContextManager[None]:
     return contextlib.nullcontext()
 
 
-class BurstError(InvalidParameterError):
-    """A burst cannot be merged; ``frame_index`` names the offending frame (or None)."""
-
-    def __init__(self, message: str, frame_index: int | None = None) -> None:
-        super().__init__(message)
-        self.frame_index = frame_index
-
-
 @dataclass(frozen=True)
 class BurstParams:
     """How to align and merge a burst."""
@@ -59,28 +50,6 @@ class BurstParams:
             )
 
 
-def check_burst(frames: Sequence[RawFrame]) -> None:
-    """Raise :class:`BurstError` unless ``frames`` are two or more mergeable raw frames."""
-    if len(frames) < 2:
-        raise BurstError(f"frames has {len(frames)} frame(s): a burst needs at least 2")
-    first = frames[0]
-    for i, frame in enumerate(frames):
-        if not isinstance(frame, RawFrame) or frame.cfa.dtype != np.uint16 or frame.cfa.ndim != 2:
-            raise BurstError(f"frames[{i}] is not a RawFrame with an (H, W) uint16 mosaic", i)
-        if frame.shape != first.shape:
-            raise BurstError(
-                f"frames[{i}] is {frame.shape[1]}x{frame.shape[0]}, frames[0] is "
-                f"{first.shape[1]}x{first.shape[0]}: a burst needs frames of one size", i
-            )  # fmt: skip
-        if frame.metadata.cfa_pattern != first.metadata.cfa_pattern:
-            raise BurstError(
-                f"frames[{i}] has CFA pattern {frame.metadata.cfa_pattern.value}, frames[0] "
-                f"{first.metadata.cfa_pattern.value}: a burst needs one pattern", i
-            )  # fmt: skip
-        if min(frame.shape) < 8:
-            raise BurstError(f"frames[{i}] is {frame.shape[1]}x{frame.shape[0]}: too small", i)
-
-
 def align_and_merge(
     frames: Sequence[RawFrame], params: BurstParams | None = None, timer: Timer | None = None
 ) -> RawFrame:
@@ -90,7 +59,9 @@ def align_and_merge(
     ----------
     frames : sequence of RawFrame
         Two or more frames of one size and CFA pattern, in capture order. Exposures may
-        differ (a bracket): frames are compared and merged in the reference's scale.
+        differ (a bracket): frames are compared and merged in the reference's scale. A
+        :class:`~pipeline.burst.frames.StreamedBurst` is read one frame at a time: the
+        reference candidates, then each other frame once, as it is merged.
     params : BurstParams, optional
     timer : callable, optional
         A :class:`pipeline.develop.StageTimer`: collects "reference", "align" and "merge".
@@ -113,20 +84,22 @@ def align_and_merge(
     with stage("reference"):
         ref_index = select_reference_hasinoff2016(frames, params.reference_candidates)
         reference = frames[ref_index]
-        reference_exposure = exposure_product(reference)
+        reference_exposure = exposure_product(reference.metadata)
     with stage("align"):
         reference_grey = bayer_grey(reference)
         reference_pyramid = grey_pyramid(reference_grey, params.align)
     with stage("merge"):
         merge = RobustMerge(reference, reference_grey, noise_model_of(reference), params.merge)
-    for i, frame in enumerate(frames):
+    for i in range(len(frames)):
         if i == ref_index:
             continue
-        ratio = exposure_product(frame) / reference_exposure
+        frame = frames[i]
+        ratio = exposure_product(frame.metadata) / reference_exposure
         with stage("align"):
             grey = bayer_grey(frame, 1.0 / ratio)
             flow = align_tiles_hasinoff2016(reference_pyramid, grey, params.align)
         with stage("merge"):
             merge.add(frame, flow, ratio, noise_model_of(frame))
+        del frame, grey  # before the next is read: a streamed burst holds one at a time
     with stage("merge"):
         return merge.finish()

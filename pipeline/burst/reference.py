@@ -16,15 +16,15 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.burst.align import bayer_grey, downsample_grey
-from pipeline.raw_frame import RawFrame
+from pipeline.burst.frames import burst_metadata
+from pipeline.raw_frame import CameraMetadata, RawFrame
 
 #: Frames within this factor of the longest exposure count as equally exposed.
 _EQUAL_EXPOSURE_TOLERANCE = 1.01
 
 
-def exposure_product(frame: RawFrame) -> float:
+def exposure_product(meta: CameraMetadata) -> float:
     """Exposure time (s) times analogue gain; 1.0 for what the metadata does not say."""
-    meta = frame.metadata
     return float(meta.exposure_time_s or 1.0) * float(meta.analogue_gain or 1.0)
 
 
@@ -40,11 +40,13 @@ def select_reference_hasinoff2016(frames: Sequence[RawFrame], candidates: int = 
 
     Sharpness is the gradient energy of the 2x2-Bayer-averaged grey image downsampled
     once more by 2 (which keeps edges but averages noise, so noisy frames do not win).
+    Only the candidates' pixels are read (see :class:`pipeline.burst.frames.StreamedBurst`).
     """
-    longest = max(exposure_product(f) for f in frames)
+    exposures = [exposure_product(meta) for _, meta in burst_metadata(frames)]
+    longest = max(exposures)
     eligible = [
-        i for i, f in enumerate(frames)
-        if exposure_product(f) * _EQUAL_EXPOSURE_TOLERANCE >= longest
+        i for i, exposure in enumerate(exposures)
+        if exposure * _EQUAL_EXPOSURE_TOLERANCE >= longest
     ][:candidates]  # fmt: skip
     if len(eligible) == 1:
         return eligible[0]
