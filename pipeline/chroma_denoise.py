@@ -63,6 +63,17 @@ def _chroma_fit_kernel(small, radius, eps, a, b):
         b[k] = out
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _chroma_fit(lum, d_red, d_green, d_blue):
+    """Largest t in [0, 1] with lum + t * d >= 0 for each channel's chroma term d."""
+    lum = max(lum, np.float32(0.0))
+    fit = np.float32(1.0)
+    for d in (d_red, d_green, d_blue):
+        if d < np.float32(0.0):
+            fit = min(fit, lum / -d)
+    return fit
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _apply_kernel(rgb, a, b, factor, strength):
     h, w, _ = rgb.shape
@@ -99,6 +110,14 @@ def _apply_kernel(rgb, a, b, factor, strength):
             )
             c1 = (r - g) + strength * (red - (r - g))
             c2 = (bl - g) + strength * (blue - (bl - g))
+            # Only colours the pixel's luminance allows: near a luminance edge the filter's
+            # offset b carries some of the bright side's chroma, which on a dark pixel would
+            # be a coloured glow (and a negative channel); scale the chroma until no channel
+            # is negative.
+            fit = _chroma_fit(lum, (c1 + c1 - c2) * third, -(c1 + c2) * third,
+                              (c2 + c2 - c1) * third)
+            c1 *= fit
+            c2 *= fit
             # Keep luminance (R + G + B) / 3 exactly: solve for G from the new chroma.
             g_new = lum - (c1 + c2) * third
             rgb[y, x, 0] = g_new + c1

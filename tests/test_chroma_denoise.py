@@ -40,3 +40,19 @@ def test_chroma_sigma_grows_with_noise_and_gains() -> None:
     low = chroma_noise_sigma(1e-4, 1e-6, [1.0, 1.0, 1.0])
     assert chroma_noise_sigma(1e-3, 1e-6, [1.0, 1.0, 1.0]) > low
     assert chroma_noise_sigma(1e-4, 1e-6, [2.0, 1.0, 1.5]) > low
+
+
+def test_a_saturated_patch_on_black_leaves_no_coloured_glow() -> None:
+    # The guided filter's offset carries some of a bright patch's chroma across its edge;
+    # on the black around it that would be a coloured halo. The black stays as grey as
+    # its noise, right up to the edge.
+    clean = np.zeros((128, 160, 3), dtype=np.float32)
+    clean[32:96, 40:120] = (0.8, 0.03, 0.03)
+    noisy = _noisy(clean, 0.004, seed=4)
+    out = reduce_chroma_noise(noisy.copy(), sigma=0.02)
+    ring = np.zeros(clean.shape[:2], dtype=bool)
+    ring[24:104, 32:128] = True
+    ring[30:98, 38:122] = False  # 2-8 px outside the patch
+    excess_red = lambda image: (image[..., 0] - image[..., 1:].mean(axis=-1))[ring].mean()
+    assert abs(excess_red(out)) <= abs(excess_red(noisy)) + 0.002
+    assert out.min() >= min(noisy.min(), 0.0) - 1e-6  # no channel pushed below zero by NR
