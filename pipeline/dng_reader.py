@@ -11,6 +11,7 @@ https://helpx.adobe.com/camera-raw/digital-negative.html
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -23,7 +24,10 @@ import tifffile
 
 from pipeline.cfa import CfaPattern
 from pipeline.errors import InvalidParameterError, RawFormatError
-from pipeline.raw_frame import CameraMetadata, Matrix3x3, RawFrame
+from pipeline.gain_map import lens_shading_from_opcodes
+from pipeline.raw_frame import CameraMetadata, LensShadingMap, Matrix3x3, RawFrame
+
+logger = logging.getLogger(__name__)
 
 _TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _PHOTOMETRIC_CFA = 32803
@@ -68,6 +72,7 @@ class _Tag(IntEnum):
     ACTIVE_AREA = 50829
     FORWARD_MATRIX_1 = 50964
     FORWARD_MATRIX_2 = 50965
+    OPCODE_LIST_2 = 51009
     NOISE_PROFILE = 51041
 
 
@@ -174,6 +179,7 @@ def _read_raw_frame(tif: tifffile.TiffFile, file_size: int) -> RawFrame:
             exif, ifd0_first, _Tag.FOCAL_LENGTH_IN_35MM_FILM, "FocalLengthIn35mmFilm"
         ),
         f_number=_exif_rational(exif, ifd0_first, _Tag.F_NUMBER, "FNumber"),
+        lens_shading=_lens_shading(raw, cfa.shape),
     )
     return RawFrame(cfa=cfa, metadata=metadata)
 
@@ -253,6 +259,19 @@ def _active_area(raw: tifffile.TiffPage, height: int, width: int) -> tuple[int, 
     if not (0 <= top < bottom <= height and 0 <= left < right <= width):
         raise _DngProblem(f"ActiveArea {area} outside the {width}x{height} image")
     return top, left, bottom, right
+
+
+def _lens_shading(raw: tifffile.TiffPage, shape: tuple[int, int]) -> LensShadingMap | None:
+    """The GainMaps of the raw IFD's OpcodeList2 (:mod:`pipeline.gain_map`); a malformed
+    list is reported and left out, as the image is still usable without it."""
+    tag = raw.tags.get(_Tag.OPCODE_LIST_2)
+    if tag is None:
+        return None
+    try:
+        return lens_shading_from_opcodes(bytes(tag.value), shape)
+    except RawFormatError as exc:
+        logger.warning("lens shading (OpcodeList2) not applied: %s", exc)
+        return None
 
 
 def _cfa_pattern(ifds: Sequence[tifffile.TiffPage]) -> CfaPattern:

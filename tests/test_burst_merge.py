@@ -26,12 +26,18 @@ SIZE = (256, 384)
 
 
 def _scene(rng: np.random.Generator) -> np.ndarray:
-    """A Kodak photo if present, else smooth random texture (sRGB uint8)."""
+    """A Kodak photo if present, else random texture at every scale (sRGB uint8): like a
+    photo, it has structure for every level of the alignment pyramid."""
     path = SHARED_DATA / "kodak24" / "kodim05.png"
     if path.exists():
         return np.asarray(Image.open(path).convert("RGB"))
-    small = rng.uniform(0, 255, size=(24, 36, 3)).astype(np.uint8)
-    return np.asarray(Image.fromarray(small).resize((768, 512), Image.BICUBIC))
+    texture = np.zeros((512, 768, 3), dtype=np.float32)
+    for rows in (4, 8, 16, 32, 64, 128, 256):
+        octave = rng.uniform(-1, 1, size=(rows, rows * 3 // 2, 3)).astype(np.float32)
+        texture += np.stack([np.asarray(Image.fromarray(octave[..., c]).resize(
+            (768, 512), Image.BICUBIC)) for c in range(3)], axis=-1)
+    texture = (texture - texture.min()) / (texture.max() - texture.min())
+    return (255 * texture).astype(np.uint8)
 
 
 def _burst(seed: int, count: int, gain: float, is_noisy: bool = True, **sim) -> tuple[list[RawFrame], Imx477Simulator]:

@@ -1,8 +1,9 @@
 """DNG encoding of raw frames (Adobe DNG specification 1.6), with tifffile.
 
 One uncompressed 16-bit CFA image in IFD0 with the colour, white balance, noise and EXIF
-tags of its :class:`~pipeline.raw_frame.CameraMetadata`; LibRaw, darktable and RawTherapee
-read this layout.
+tags of its :class:`~pipeline.raw_frame.CameraMetadata`, and its lens shading table as
+GainMap opcodes (:mod:`pipeline.gain_map`); LibRaw, darktable and RawTherapee read this
+layout.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import tifffile
 
 from pipeline.encoders.exif import SOFTWARE
 from pipeline.errors import InvalidParameterError
+from pipeline.gain_map import OPCODE_LIST_2, gain_map_opcodes
 from pipeline.raw_frame import Matrix3x3, RawFrame
 
 # TIFF field types.
-_BYTE, _ASCII, _SHORT, _LONG, _RATIONAL, _SRATIONAL, _DOUBLE = 1, 2, 3, 4, 5, 10, 12
+_BYTE, _ASCII, _SHORT, _LONG, _RATIONAL, _UNDEFINED, _SRATIONAL, _DOUBLE = 1, 2, 3, 4, 5, 7, 10, 12
 
 
 def _rationals(values: tuple[float, ...] | list[float], signed: bool = False) -> tuple[int, ...]:
@@ -87,6 +89,9 @@ def encode_dng(frame: RawFrame) -> bytes:
         tags.append((42036, _ASCII, 0, m.lens_model, True))
     if m.orientation != 1:
         tags.append((274, _SHORT, 1, m.orientation, True))
+    if m.lens_shading is not None:  # for other raw converters too
+        opcodes = gain_map_opcodes(m.lens_shading, cfa.shape)
+        tags.append((OPCODE_LIST_2, _UNDEFINED, len(opcodes), opcodes, True))
     buffer = io.BytesIO()
     tifffile.imwrite(
         buffer,
