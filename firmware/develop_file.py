@@ -12,11 +12,11 @@ from hardware.storage import write_atomic
 from pipeline.burst import BurstError, BurstMode, align_and_merge, check_burst
 from pipeline.burst.modes import develop_burst
 from pipeline.develop import DevelopParams, develop
-from pipeline.dng_reader import read_dng
 from pipeline.encoders.dng import encode_dng
 from pipeline.encoders.jpeg import encode_jpeg
 from pipeline.encoders.tiff import encode_tiff16
 from pipeline.output_transform import quantize
+from pipeline.raw_files import read_raw
 from pipeline.raw_frame import CameraMetadata, RawFrame
 
 logger = logging.getLogger(__name__)
@@ -39,25 +39,27 @@ def _write_image(
 def develop_file(
     source: Path, destination: Path, params: DevelopParams, jpeg_quality: int = 92
 ) -> Path:
-    """Read ``source`` (DNG), develop it, and write a JPEG or 16-bit TIFF atomically.
+    """Read ``source`` (a DNG or another camera's raw file), develop it, and write a JPEG
+    or 16-bit TIFF atomically.
 
     The output type follows ``destination``'s suffix (.jpg/.jpeg or .tif/.tiff).
     """
-    frame = read_dng(source)
+    frame = read_raw(source)
     return _write_image(develop(frame, params), frame.metadata, destination, jpeg_quality)
 
 
 def read_burst(sources: Sequence[Path]) -> list[RawFrame]:
-    """Read the DNGs of a burst; a frame that does not fit the others is named by its file.
+    """Read the raw files of a burst; a frame that does not fit the others is named by its
+    file.
 
     Raises
     ------
     RawFormatError
-        A file is corrupt (named by :func:`pipeline.dng_reader.read_dng`).
+        A file is corrupt or not a raw file (named by :func:`pipeline.raw_files.read_raw`).
     BurstError
         Fewer than two files, or files of different sizes or CFA patterns.
     """
-    frames = [read_dng(path) for path in sources]
+    frames = [read_raw(path) for path in sources]
     try:
         check_burst(frames)
     except BurstError as exc:

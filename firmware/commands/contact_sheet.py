@@ -56,13 +56,13 @@ def contact_sheet(frame: RawFrame, tile_width_px: int = 480, columns: int = 3) -
 def run(args: argparse.Namespace) -> int:
     """Write the contact sheet of ``args.input`` to ``args.output`` (JPEG)."""
     from hardware.storage import write_atomic
-    from pipeline.dng_reader import read_dng
+    from pipeline.raw_files import read_raw
     from pipeline.encoders.jpeg import encode_jpeg
 
     output = Path(args.output)
     if output.suffix.lower() not in (".jpg", ".jpeg"):
         raise InvalidParameterError(f"{output}: the contact sheet is a JPEG; use .jpg")
-    frame = read_dng(Path(args.input))
+    frame = read_raw(Path(args.input))
     sheet = contact_sheet(frame, args.tile_width, args.columns)
     write_atomic(output, encode_jpeg(np.ascontiguousarray(sheet), frame.metadata, args.quality))
     return 0
@@ -73,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "contact-sheet", help="every look on one frame, side by side, labelled"
     )
-    parser.add_argument("input", help="a DNG file")
+    parser.add_argument("input", help="a raw file (DNG, CR2, NEF...)")
     parser.add_argument("-o", "--output", required=True, help="OUT.jpg")
     parser.add_argument("--tile-width", type=int, default=480, help="width of each tile, px")
     parser.add_argument("--columns", type=int, default=3, help="tiles per row")

@@ -1,5 +1,7 @@
 """``obscura develop IN.dng [IN2.dng ...] -o OUT.jpg|OUT.tif``: develop a raw file or a burst.
 
+Inputs are DNGs or any other Bayer camera raw LibRaw reads (CR2, NEF, ARW...).
+
 Several inputs are a burst: aligned and merged (HDR+), then developed. ``--mode`` picks
 how: ``burst`` (the default for several inputs), ``hdr`` (exposure fusion lifts the
 shadows of an underexposed or bracketed burst) or ``night``.
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         develop_file(inputs[0], output, params, jpeg_quality=args.quality)
         return 0
     if len(inputs) < 2:
-        raise ObscuraError(f"--mode {args.mode} merges a burst: give at least 2 DNG files, not 1")
+        raise ObscuraError(f"--mode {args.mode} merges a burst: give at least 2 raw files, not 1")
     develop_burst_files(inputs, output, params, args.mode or "burst", jpeg_quality=args.quality)
     return 0
 
@@ -40,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``develop`` subcommand."""
     parser = subparsers.add_parser(
-        "develop", help="develop a DNG, or merge a burst of DNGs and develop it"
+        "develop", help="develop a raw file (DNG, CR2, NEF...), or merge a burst and develop it"
     )
-    parser.add_argument("inputs", nargs="+", metavar="input", help="a DNG file, or a burst's")
+    parser.add_argument("inputs", nargs="+", metavar="input", help="a raw file, or a burst's")
     parser.add_argument("-o", "--output", required=True, help="OUT.jpg or OUT.tif")
     parser.add_argument(
         "--mode", choices=BURST_MODES, default=None,

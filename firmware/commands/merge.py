@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``merge`` subcommand."""
-    parser = subparsers.add_parser("merge", help="align and merge a burst of DNGs into one DNG")
-    parser.add_argument("inputs", nargs="+", metavar="input", help="the burst's DNG files")
+    parser = subparsers.add_parser("merge", help="align and merge a burst of raw files into one DNG")
+    parser.add_argument("inputs", nargs="+", metavar="input", help="the burst's raw files (DNG, CR2, NEF...)")
     parser.add_argument("-o", "--output", required=True, help="MERGED.dng")
     parser.set_defaults(run=run)
