@@ -66,12 +66,10 @@ def _chroma_fit_kernel(small, radius, eps, a, b):
 @numba.njit(cache=True, nogil=True, inline="always")
 def _chroma_fit(lum, d_red, d_green, d_blue):
     """Largest t in [0, 1] with lum + t * d >= 0 for each channel's chroma term d."""
-    lum = max(lum, np.float32(0.0))
-    fit = np.float32(1.0)
-    for d in (d_red, d_green, d_blue):
-        if d < np.float32(0.0):
-            fit = min(fit, lum / -d)
-    return fit
+    lowest = min(d_red, min(d_green, d_blue))  # the channel that reaches zero first
+    if lowest >= np.float32(0.0) or lum >= -lowest:
+        return np.float32(1.0)
+    return max(lum, np.float32(0.0)) / -lowest
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
