@@ -21,7 +21,8 @@ import numpy.typing as npt
 
 from pipeline.errors import InvalidParameterError
 from pipeline.exposure import MIDDLE_GREY
-from pipeline.output_transform import srgb_encode_lookup, srgb_encode_table
+from pipeline.output_transform import srgb_encode_table
+from pipeline.planar_rows import merge_row, split_row
 
 
 @dataclass(frozen=True)
@@ -56,39 +57,78 @@ class FilmicCurve:
 _TABLE_SIZE = 4096
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+#: Rows a thread tone-maps in one go (their scratch rows are made once per band).
+_BAND_ROWS = 32
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _lookup_row(table, index, fraction, out):
+    """``out[x]`` = ``table`` interpolated at ``index[x] + fraction[x]``."""
+    for x in range(out.shape[0]):
+        i = index[x]
+        out[x] = table[i] + fraction[x] * (table[i + 1] - table[i])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _table_position_row(values, scale, size, index, fraction):
+    """Where each of ``values`` (already in table units / ``scale``) falls in a table of
+    ``size`` + 1 points: its integer ``index`` and ``fraction``, clamped to the table."""
+    for x in range(values.shape[0]):
+        u = min(max(values[x] * scale, np.float32(0.0)), np.float32(size))
+        i = min(np.int32(u), np.int32(size - 1))
+        index[x] = i
+        fraction[x] = u - np.float32(i)
+
+
+@numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
 def _apply_kernel(rgb, table, white, desaturate_from, encode_table):
     # table[i] is the curve at n = white * (i / size)^2: dense where the curve bends most.
+    # Per row, on planes (pipeline.planar_rows): the arithmetic vectorises, the table
+    # lookups are separate loops.
     h, w, _ = rgb.shape
     size = table.shape[0] - 1
+    encode_size = encode_table.shape[0] - 1
     inv_span = np.float32(1.0) / (np.float32(1.0) - desaturate_from)
     inv_white = np.float32(1.0) / white
-    for y in numba.prange(h):
-        for x in range(w):
-            r = max(rgb[y, x, 0], np.float32(0.0))
-            g = max(rgb[y, x, 1], np.float32(0.0))
-            b = max(rgb[y, x, 2], np.float32(0.0))
-            n = max(r, max(g, b))
-            if n <= np.float32(1e-12):
-                rgb[y, x, 0] = 0.0
-                rgb[y, x, 1] = 0.0
-                rgb[y, x, 2] = 0.0
-                continue
-            u = min(np.sqrt(n * inv_white), np.float32(1.0)) * size
-            i = min(int(u), size - 1)
-            t = table[i] + (u - i) * (table[i + 1] - table[i])
-            ratio = t / n
-            r *= ratio
-            g *= ratio
-            b *= ratio
-            # Path to white by luminance: a saturated orange whose red channel is near the
-            # top keeps its colour; only light that is bright overall burns out to white.
-            lum = np.float32(0.2126) * r + np.float32(0.7152) * g + np.float32(0.0722) * b
-            mix = min(max((lum - desaturate_from) * inv_span, np.float32(0.0)), np.float32(1.0))
-            mix = mix * mix
-            rgb[y, x, 0] = srgb_encode_lookup(encode_table, r * (1 - mix) + t * mix)
-            rgb[y, x, 1] = srgb_encode_lookup(encode_table, g * (1 - mix) + t * mix)
-            rgb[y, x, 2] = srgb_encode_lookup(encode_table, b * (1 - mix) + t * mix)
+    for band in numba.prange((h + _BAND_ROWS - 1) // _BAND_ROWS):
+        planes = np.empty((3, w), np.float32)
+        peak = np.empty(w, np.float32)
+        mapped = np.empty(w, np.float32)
+        index = np.empty(w, np.int32)
+        fraction = np.empty(w, np.float32)
+        for y in range(band * _BAND_ROWS, min((band + 1) * _BAND_ROWS, h)):
+            split_row(rgb, y, planes)
+            for x in range(w):
+                r = max(planes[0, x], np.float32(0.0))
+                g = max(planes[1, x], np.float32(0.0))
+                b = max(planes[2, x], np.float32(0.0))
+                n = max(r, max(g, b))
+                peak[x] = n
+                mapped[x] = np.sqrt(n * inv_white)
+            _table_position_row(mapped, np.float32(size), size, index, fraction)
+            _lookup_row(table, index, fraction, mapped)
+            for x in range(w):
+                n = peak[x]
+                t = mapped[x]
+                ratio = t / n if n > np.float32(1e-12) else np.float32(0.0)
+                r = max(planes[0, x], np.float32(0.0)) * ratio
+                g = max(planes[1, x], np.float32(0.0)) * ratio
+                b = max(planes[2, x], np.float32(0.0)) * ratio
+                # Path to white by luminance: a saturated orange whose red channel is near
+                # the top keeps its colour; only light bright overall burns out to white.
+                lum = np.float32(0.2126) * r + np.float32(0.7152) * g + np.float32(0.0722) * b
+                mix = min(max((lum - desaturate_from) * inv_span, np.float32(0.0)),
+                          np.float32(1.0))
+                mix = mix * mix
+                t = t if n > np.float32(1e-12) else np.float32(0.0)
+                planes[0, x] = r * (1 - mix) + t * mix
+                planes[1, x] = g * (1 - mix) + t * mix
+                planes[2, x] = b * (1 - mix) + t * mix
+            for c in range(3):
+                _table_position_row(planes[c], np.float32(encode_size), encode_size, index,
+                                    fraction)
+                _lookup_row(encode_table, index, fraction, planes[c])
+            merge_row(planes, rgb, y)
 
 
 def apply(rgb: npt.NDArray[np.float32], curve: FilmicCurve) -> npt.NDArray[np.float32]:
