@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from pipeline.colour import box_downsample
 from pipeline.guided_filter import box_mean_kernel
+from pipeline.planar_rows import merge_row, split_row
 
 #: Downsampling of the filter's grid.
 FACTOR = 4
@@ -72,40 +73,49 @@ def _chroma_fit(lum, d_red, d_green, d_blue):
     return max(lum, np.float32(0.0)) / -lowest
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
 def _apply_kernel(rgb, a, b, factor, strength):
     h, w, _ = rgb.shape
     gh, gw = a.shape[1], a.shape[2]
     inv = np.float32(1.0) / np.float32(factor)
     half = np.float32(0.5)
     third = np.float32(1.0 / 3.0)
+    # Where each column falls on the grid, for every row alike.
+    column = np.empty(w, dtype=np.int32)
+    column_t = np.empty(w, dtype=np.float32)
+    for x in range(w):
+        fx = min(max((x + half) * inv - half, np.float32(0.0)), np.float32(gw - 1))
+        x0 = min(int(fx), max(gw - 2, 0))
+        column[x] = x0
+        column_t[x] = fx - x0
     for y in numba.prange(h):
         fy = min(max((y + half) * inv - half, np.float32(0.0)), np.float32(gh - 1))
         y0 = min(int(fy), max(gh - 2, 0))
         y1 = min(y0 + 1, gh - 1)
         ty = fy - y0
-        # The grid interpolated to this row once: (a_red, b_red, a_blue, b_blue) per column.
-        row = np.empty((4, gw), dtype=np.float32)
+        # The grid interpolated to this row (a_red, b_red, a_blue, b_blue per grid column),
+        # then to every pixel of it; then the arithmetic, on planes (pipeline.planar_rows).
+        grid_row = np.empty((4, gw), dtype=np.float32)
         for i in range(gw):
-            row[0, i] = a[0, y0, i] + ty * (a[0, y1, i] - a[0, y0, i])
-            row[1, i] = b[0, y0, i] + ty * (b[0, y1, i] - b[0, y0, i])
-            row[2, i] = a[1, y0, i] + ty * (a[1, y1, i] - a[1, y0, i])
-            row[3, i] = b[1, y0, i] + ty * (b[1, y1, i] - b[1, y0, i])
+            grid_row[0, i] = a[0, y0, i] + ty * (a[0, y1, i] - a[0, y0, i])
+            grid_row[1, i] = b[0, y0, i] + ty * (b[0, y1, i] - b[0, y0, i])
+            grid_row[2, i] = a[1, y0, i] + ty * (a[1, y1, i] - a[1, y0, i])
+            grid_row[3, i] = b[1, y0, i] + ty * (b[1, y1, i] - b[1, y0, i])
+        coefficients = np.empty((4, w), dtype=np.float32)
         for x in range(w):
-            fx = min(max((x + half) * inv - half, np.float32(0.0)), np.float32(gw - 1))
-            x0 = min(int(fx), max(gw - 2, 0))
-            x1 = min(x0 + 1, gw - 1)
-            tx = fx - x0
-            r = rgb[y, x, 0]
-            g = rgb[y, x, 1]
-            bl = rgb[y, x, 2]
+            x0 = column[x]
+            tx = column_t[x]
+            for k in range(4):
+                coefficients[k, x] = grid_row[k, x0] + tx * (grid_row[k, x0 + 1] - grid_row[k, x0])
+        planes = np.empty((3, w), dtype=np.float32)
+        split_row(rgb, y, planes)
+        for x in range(w):
+            r = planes[0, x]
+            g = planes[1, x]
+            bl = planes[2, x]
             lum = (r + g + bl) * third
-            red = (row[0, x0] + tx * (row[0, x1] - row[0, x0])) * lum + (
-                row[1, x0] + tx * (row[1, x1] - row[1, x0])
-            )
-            blue = (row[2, x0] + tx * (row[2, x1] - row[2, x0])) * lum + (
-                row[3, x0] + tx * (row[3, x1] - row[3, x0])
-            )
+            red = coefficients[0, x] * lum + coefficients[1, x]
+            blue = coefficients[2, x] * lum + coefficients[3, x]
             c1 = (r - g) + strength * (red - (r - g))
             c2 = (bl - g) + strength * (blue - (bl - g))
             # Only colours the pixel's luminance allows: near a luminance edge the filter's
@@ -118,9 +128,10 @@ def _apply_kernel(rgb, a, b, factor, strength):
             c2 *= fit
             # Keep luminance (R + G + B) / 3 exactly: solve for G from the new chroma.
             g_new = lum - (c1 + c2) * third
-            rgb[y, x, 0] = g_new + c1
-            rgb[y, x, 1] = g_new
-            rgb[y, x, 2] = g_new + c2
+            planes[0, x] = g_new + c1
+            planes[1, x] = g_new
+            planes[2, x] = g_new + c2
+        merge_row(planes, rgb, y)
 
 
 def chroma_noise_sigma(
