@@ -24,13 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-
-def peak_rss_mb() -> float:
-    """VmHWM of this process, MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from peak_memory import peak_rss_mb  # noqa: E402 - bench/ is the script's folder
 
 
 def rapid_shots(out: Path, size: tuple[int, int], shots: int, burst_frames: int) -> None:
