@@ -9,7 +9,8 @@ Threads and what they may do:
   else (a full queue drops the event and counts it).
 - **capture** (one worker behind a Future): free-space check, frames from the camera's
   ring buffer, then :class:`FramesCaptured` (the camera may shoot again) and the frames
-  handed to the card writer. Also reopens a failed camera.
+  handed to the card writer. Also reopens a failed camera, and gives the writer back the
+  shots a missing or full card could not take once it is back.
 - **card writer** (one worker behind a Future): journals each captured shot to the card,
   in the order taken, then posts :class:`CaptureDone`: a shot is acknowledged only once
   its raw frames are durable on the card. On shutdown it finishes every shot it was given.
@@ -195,6 +196,17 @@ class ShotRecord:
     processing_s: float | None = None
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class CapturedShot:
+    """A shot in memory on its way to the card: what the card writer needs."""
+
+    request: ShotRequest
+    name: ShotName
+    frames: tuple[RawFrame, ...]
+    manifest: dict[str, Any]
+    journal_bytes: int
+
+
 class Daemon:
     """The camera: sensor, buttons, LED, storage and processing, driven by events.
 
@@ -252,6 +264,7 @@ class Daemon:
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._writer: concurrent.futures.ThreadPoolExecutor | None = None
         self._unsaved_bytes = 0
+        self._stranded: list[CapturedShot] = []
         self._worker: ProcessingWorker | None = None
         self.controls: Controls | None = None
         self._is_stopping = False
@@ -503,7 +516,10 @@ class Daemon:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
         if self._writer is not None:
-            self._writer.shutdown(wait=True)  # every captured shot reaches the card
+            self._writer.shutdown(wait=True)  # every captured shot reaches the card...
+        for shot in self._stranded:  # ...unless it has none
+            logger.error("%s: lost: the card never came back before the daemon stopped",
+                         shot.name.key)
         if self._worker is not None:
             self._worker.close()
         if self.controls is not None:
@@ -701,29 +717,58 @@ class Daemon:
             )
         self._post_internal(FramesCaptured(request, name.key))
         assert self._writer is not None
-        self._writer.submit(self._save, request, name, frames, manifest, journal_bytes)
+        self._writer.submit(self._save, CapturedShot(request, name, frames, manifest,
+                                                     journal_bytes))
 
-    def _save(self, request: ShotRequest, name: ShotName, frames: tuple[RawFrame, ...],
-              manifest: dict[str, Any], journal_bytes: int) -> None:
-        """The card writer: journal a captured shot, then acknowledge it."""
+    def _save(self, shot: CapturedShot) -> None:
+        """The card writer: journal a captured shot, then acknowledge it.
+
+        If the card is missing or full, the shot stays in memory (``_stranded``) and is
+        written under a new number once the card is back (:meth:`_recover`): a shot the
+        camera took is only lost if the daemon stops first.
+        """
+        name = shot.name
         try:
-            entry = journal_frames(self._store, name, frames, manifest)
+            entry = journal_frames(self._store, name, shot.frames, shot.manifest)
+        except StorageError as exc:
+            logger.error("%s: not written (%s): kept in memory until the card is back",
+                         name.key, exc)
+            with self._state_lock:
+                self._stranded.append(shot)
+            failure = self._failure(exc, shot.request)
+            self._post_internal(dataclasses.replace(failure, request=None))
+            return
         except Exception as exc:  # noqa: BLE001 - a card bug must not stop the daemon
             logger.error("%s: lost writing it to the card: %s", name.key, exc)
-            self._post_internal(self._failure(exc, request, unsaved=True))
-            return
-        finally:
             with self._state_lock:
-                self._unsaved_bytes -= journal_bytes
+                self._unsaved_bytes -= shot.journal_bytes
+            self._post_internal(self._failure(exc, shot.request, unsaved=True))
+            return
         acknowledged = time.monotonic_ns()
+        request = shot.request
         with self._state_lock:
-            self._entries[name.key] = (entry, frames)
+            self._unsaved_bytes -= shot.journal_bytes
+            self._entries[name.key] = (entry, shot.frames)
             record = self._records[name.key]
             self._records[name.key] = dataclasses.replace(
                 record, acknowledged_s=(acknowledged - request.pressed_at_ns) / 1e9
             )
-        logger.info("%s: %s, %d frame(s) on the card", name.key, record.mode, len(frames))
+        logger.info("%s: %s, %d frame(s) on the card", name.key, record.mode, len(shot.frames))
         self._post_internal(CaptureDone(request, name.key, record.mode))
+
+    def _write_stranded(self) -> None:
+        """Hand the shots the card could not take back to the writer, under new numbers
+        (the card now in the camera may be another one)."""
+        with self._state_lock:
+            stranded, self._stranded = self._stranded, []
+        for shot in stranded:
+            name = self._store.reserve_name()
+            with self._state_lock:
+                record = self._records.pop(shot.name.key)
+                self._records[name.key] = dataclasses.replace(record, shot=name.key)
+            logger.info("%s: writing it as %s", shot.name.key, name.key)
+            assert self._writer is not None
+            self._writer.submit(self._save, dataclasses.replace(shot, name=name))
 
     @staticmethod
     def _failure(exc: Exception, request: ShotRequest, unsaved: bool = False) -> Failed:
@@ -764,6 +809,7 @@ class Daemon:
             elif error in (ErrorCode.CARD_FULL, ErrorCode.CARD_MISSING):
                 self._store.open()
                 self._store.check_space(self._shot_bytes(1, self.state.pending))
+                self._write_stranded()
                 self._queue_journal()
         except (CameraError, StorageError) as exc:
             logger.info("still failing: %s", exc)

@@ -25,7 +25,7 @@ from firmware.config import default_config
 from firmware.daemon import Daemon
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings
 from hardware.simulated_camera import SimulatedCamera, SimulatedFaults
-from hardware.storage import JournalEntry, PhotoStore, ShotName
+from hardware.storage import CardMissingError, JournalEntry, PhotoStore, ShotName
 from pipeline.dng_reader import read_dng
 from pipeline.encoders.dng import encode_dng
 
@@ -202,6 +202,31 @@ def test_the_camera_shoots_on_while_the_card_writes(tmp_path: Path, monkeypatch)
     assert {"OBS_0001", "OBS_0002", "OBS_0003"} <= developed | {
         "OBS_" + n.split("-")[1] for n in names
     }
+
+
+def test_a_shot_the_card_could_not_take_is_written_once_it_is_back(tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    # The card disappears while a captured shot waits for it: the camera shows the error,
+    # keeps the shot in memory, and writes it (under a new number) when the card is back.
+    journal_frames = daemon_module.journal_frames
+    failures = []
+
+    def card_pulled_once(store, name, frames, manifest):
+        if not failures:
+            failures.append(name.key)
+            raise CardMissingError(f"{store.root}: card missing or not writable")
+        return journal_frames(store, name, frames, manifest)
+
+    monkeypatch.setattr(daemon_module, "journal_frames", card_pulled_once)
+    with make_daemon(tmp_path) as daemon:
+        assert daemon.wait_ready(20)
+        result = daemon.request_shot()
+        assert result["taken"], result  # acknowledged once written, after the recovery
+        assert failures == ["100-0001"] and result["shot"] == "100-0002"
+        assert daemon.wait_until(lambda s: s["pending"] == 0 and s["state"] == "ready", 60)
+        status = daemon.status()
+    assert (status["shots"], status["captured"], status["unsaved"]) == (1, 1, 0)
+    assert_card_is_consistent(tmp_path, {"100-0002"})
 
 
 def test_full_card_refuses_shots_and_recovers(tmp_path: Path) -> None:
