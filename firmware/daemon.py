@@ -94,6 +94,7 @@ from hardware.storage import (
     StorageError,
 )
 from pipeline.burst import CaptureLimits
+from pipeline.burst.motion import image_motion_px_per_s
 from pipeline.errors import InvalidParameterError
 from pipeline.flat_field import lens_shading_from_flat
 from pipeline.focus import CENTRE, Region, focus_measure
@@ -686,7 +687,10 @@ class Daemon:
         config = self._config
         try:
             newest = self._camera.latest_frame() if action.mode == "hdr" else None
-            plan = plan_shot(action.mode, self._camera.metering(), capture_limits(config), newest)
+            motion = image_motion_px_per_s(*self._camera.ring_ends()) if action.mode == "night" \
+                else None
+            plan = plan_shot(action.mode, self._camera.metering(), capture_limits(config), newest,
+                             motion)
             needed = self._shot_bytes(plan.frames, self.state.pending + self.state.unsaved)
             with self._state_lock:
                 unsaved_bytes = self._unsaved_bytes

@@ -100,33 +100,38 @@ def highlight_headroom_ev(frame: RawFrame | None, limits: CaptureLimits) -> floa
     return limits.max_underexposure_ev if bright >= black + CLIP_FRACTION * (white - black) else 0.0
 
 
-def burst_metering(metering: Metering, newest: RawFrame | None, limits: CaptureLimits) -> BurstMetering:
+def burst_metering(metering: Metering, newest: RawFrame | None, limits: CaptureLimits,
+                   motion_px_per_s: float | None = None) -> BurstMetering:
     """The camera's metering as :func:`pipeline.burst.plan_capture` wants it.
 
-    Motion is not measured by the camera yet: it counts as handheld (never a tripod's
-    1 s frames), i.e. just at ``limits.static_below_px_per_s``.
+    ``motion_px_per_s`` is the image motion measured on the stream
+    (:func:`pipeline.burst.motion.image_motion_px_per_s`); unknown (None), it counts as
+    handheld (never a tripod's 1 s frames), i.e. just at ``limits.static_below_px_per_s``.
     """
     return BurstMetering(
         exposure_time_us=metering.exposure_time_us,
         analogue_gain=max(metering.analogue_gain, 1.0),
-        motion_px_per_s=limits.static_below_px_per_s,
+        motion_px_per_s=limits.static_below_px_per_s if motion_px_per_s is None
+        else motion_px_per_s,
         highlight_headroom_ev=highlight_headroom_ev(newest, limits),
     )
 
 
 def plan_shot(
-    mode: str, metering: Metering, limits: CaptureLimits, newest: RawFrame | None = None
+    mode: str, metering: Metering, limits: CaptureLimits, newest: RawFrame | None = None,
+    motion_px_per_s: float | None = None,
 ) -> ExposurePlan:
     """Which frames a shot in ``mode`` takes.
 
     single: the frame at the press (zero shutter lag). burst, hdr, night:
     :func:`pipeline.burst.plan_capture`'s frames; when they are all at the auto exposure
     they come from the ring buffer, ending at the press (zero shutter lag), else they are
-    captured as manual exposures after it.
+    captured as manual exposures after it. Night exposures follow ``motion_px_per_s``.
     """
     if mode == "single":
         return ExposurePlan(count=1)
-    frames = plan_capture(mode, burst_metering(metering, newest, limits), limits)
+    metered = burst_metering(metering, newest, limits, motion_px_per_s)
+    frames = plan_capture(mode, metered, limits)
     if all(_is_metered(time_us, gain, metering) for time_us, gain in frames):
         return ExposurePlan(count=len(frames))
     return ExposurePlan(count=0, exposures=tuple(ExposureSettings(t, g) for t, g in frames))

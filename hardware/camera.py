@@ -401,6 +401,15 @@ class CameraSource:
             record = self._ring[-1]
         return self._decode(record)
 
+    def ring_ends(self, timeout_s: float | None = None) -> tuple[RawFrame, RawFrame]:
+        """The oldest and the newest frame in the ring, decoded (the same frame twice when
+        it holds one): the two frames furthest apart in time, for motion metering."""
+        deadline = time.monotonic() + (self._frame_timeout_s if timeout_s is None else timeout_s)
+        with self._cond:
+            self._wait_for(lambda: bool(self._ring), deadline)
+            oldest, newest = self._ring[0], self._ring[-1]
+        return self._decode(oldest), self._decode(newest)
+
     def _check_alive(self) -> None:
         if self._failure is not None:
             if isinstance(self._failure, CameraError):

@@ -49,6 +49,16 @@ def test_hdr_underexposes_only_when_highlights_clip() -> None:
     assert product == pytest.approx(20_000 * 2.0 / 2**LIMITS.max_underexposure_ev, rel=0.01)
 
 
+def test_night_exposures_follow_the_measured_motion() -> None:
+    dark = Metering(exposure_time_us=50_000.0, analogue_gain=16.0)
+    tripod = plan_shot("night", dark, LIMITS, motion_px_per_s=0.1).exposures[0]
+    handheld = plan_shot("night", dark, LIMITS).exposures[0]
+    shaky = plan_shot("night", dark, LIMITS, motion_px_per_s=100.0).exposures[0]
+    assert tripod.exposure_time_us > LIMITS.night_handheld_max_us >= handheld.exposure_time_us
+    assert shaky.exposure_time_us <= 1e6 * LIMITS.blur_limit_px / 100.0  # a pixel of blur
+    assert tripod.analogue_gain < handheld.analogue_gain <= shaky.analogue_gain
+
+
 def test_night_trades_gain_for_handheld_time() -> None:
     dark = Metering(exposure_time_us=50_000.0, analogue_gain=16.0)
     night = plan_shot("night", dark, LIMITS)
