@@ -33,29 +33,36 @@ def _median8(v):
 def _correct_kernel(cfa, hot_ratio, dead_ratio, margin, out):
     h, w = cfa.shape
     for y in numba.prange(h):
-        v = np.empty(8, dtype=np.float32)
+        if y < 2 or y >= h - 2 or w < 5:
+            for x in range(w):
+                out[y, x] = cfa[y, x]
+            continue
+        # The test is a branch-free loop the compiler vectorises; defects are rare, so
+        # their medians are a second pass over the few flagged sites.
+        flagged = np.empty(w, dtype=np.bool_)
         for x in range(w):
-            c = cfa[y, x]
-            if y < 2 or y >= h - 2 or x < 2 or x >= w - 2:
-                out[y, x] = c
-                continue
-            v[0] = cfa[y - 2, x - 2]
-            v[1] = cfa[y - 2, x]
-            v[2] = cfa[y - 2, x + 2]
-            v[3] = cfa[y, x - 2]
-            v[4] = cfa[y, x + 2]
-            v[5] = cfa[y + 2, x - 2]
-            v[6] = cfa[y + 2, x]
-            v[7] = cfa[y + 2, x + 2]
-            lo = v[0]
-            hi = v[0]
-            for i in range(1, 8):
-                lo = min(lo, v[i])
-                hi = max(hi, v[i])
-            if c > hi * hot_ratio + margin or c < lo / dead_ratio - margin:
+            flagged[x] = False
+        for x in range(2, w - 2):
+            a, b, c, d = cfa[y - 2, x - 2], cfa[y - 2, x], cfa[y - 2, x + 2], cfa[y, x - 2]
+            e, f, g, k = cfa[y, x + 2], cfa[y + 2, x - 2], cfa[y + 2, x], cfa[y + 2, x + 2]
+            lo = min(min(min(a, b), min(c, d)), min(min(e, f), min(g, k)))
+            hi = max(max(max(a, b), max(c, d)), max(max(e, f), max(g, k)))
+            centre = cfa[y, x]
+            flagged[x] = (centre > hi * hot_ratio + margin) | (centre < lo / dead_ratio - margin)
+        for x in range(w):
+            out[y, x] = cfa[y, x]
+        v = np.empty(8, dtype=np.float32)
+        for x in range(2, w - 2):
+            if flagged[x]:
+                v[0] = cfa[y - 2, x - 2]
+                v[1] = cfa[y - 2, x]
+                v[2] = cfa[y - 2, x + 2]
+                v[3] = cfa[y, x - 2]
+                v[4] = cfa[y, x + 2]
+                v[5] = cfa[y + 2, x - 2]
+                v[6] = cfa[y + 2, x]
+                v[7] = cfa[y + 2, x + 2]
                 out[y, x] = _median8(v)
-            else:
-                out[y, x] = c
 
 
 def correct_hot_and_dead(
