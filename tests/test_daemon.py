@@ -395,12 +395,15 @@ def run_child_and_kill(root: Path, kill_after_acks: int, extra_delay_s: float) -
         assert process.stdout.readline().strip() == "READY"
         while len(acknowledged) < kill_after_acks:
             line = process.stdout.readline()
-            assert line.startswith("ACK"), line
-            acknowledged.add(line.split()[1])
+            words = line.split()
+            assert len(words) == 2 and words[0] == "ACK", repr(line)
+            acknowledged.add(words[1])
         time.sleep(extra_delay_s)
         os.kill(process.pid, signal.SIGKILL)
         rest, _ = process.communicate(timeout=10)
-        acknowledged |= {line.split()[1] for line in rest.splitlines() if line.startswith("ACK")}
+        # A line the kill cut short names no shot: only whole ones count.
+        acknowledged |= {words[1] for words in map(str.split, rest.splitlines())
+                         if len(words) == 2 and words[0] == "ACK"}
     finally:
         if process.poll() is None:
             process.kill()
