@@ -47,10 +47,10 @@ def psnr_db(image: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None
     return float(10.0 * np.log10(1.0 / np.mean(error if mask is None else error[mask])))
 
 
-def simulated(image: Path, gain: float, frames: int, scale: int, seed: int) -> dict[str, float]:
-    """PSNR of the reference frame and of the merge, whole frame and object region."""
+def simulated_burst(image: Path, gain: float, frames: int, scale: int, seed: int):
+    """A noisy simulated burst of ``image``, the clean reference frame (raw, white = 1) and
+    the moving object's footprint seen from the reference."""
     from hardware.imx477_simulator import Imx477Simulator, MovingObject, SensorSettings
-    from pipeline.burst import align_and_merge
     from pipeline.burst.reference import select_reference_hasinoff2016
 
     scene = np.asarray(Image.open(image).convert("RGB"))
@@ -70,11 +70,7 @@ def simulated(image: Path, gain: float, frames: int, scale: int, seed: int) -> d
     settings = SensorSettings(cameras[0].exposure_time_us_for(1.0, gain), analogue_gain=gain)
     noisy = [cameras[0].capture(settings) for _ in range(frames)]
     clean = [cameras[1].capture(settings) for _ in range(frames)]
-    start = time.perf_counter()
-    merged = align_and_merge(noisy)
-    seconds = time.perf_counter() - start
     ref = select_reference_hasinoff2016(noisy)
-    truth = normalised(clean[ref])
     # The object's footprint in every frame, seen from the reference frame's pose
     # (rotation of 0.2 degrees moves it by under 2 px: a 2 px margin covers it).
     pose = cameras[0].poses[ref]
@@ -84,6 +80,17 @@ def simulated(image: Path, gain: float, frames: int, scale: int, seed: int) -> d
         x0 = (obj.top_left_yx[1] + i * obj.velocity_yx_px_per_frame[1]) * scale + pose.dx_px
         y1, x1 = y0 + obj.size_yx[0] * scale, x0 + obj.size_yx[1] * scale
         mask[max(int(y0) - 2, 0) : max(int(y1) + 3, 0), max(int(x0) - 2, 0) : max(int(x1) + 3, 0)] = True
+    return noisy, normalised(clean[ref]), mask, ref
+
+
+def simulated(image: Path, gain: float, frames: int, scale: int, seed: int) -> dict[str, float]:
+    """PSNR of the reference frame and of the merge, whole frame and object region."""
+    from pipeline.burst import align_and_merge
+
+    noisy, truth, mask, ref = simulated_burst(image, gain, frames, scale, seed)
+    start = time.perf_counter()
+    merged = align_and_merge(noisy)
+    seconds = time.perf_counter() - start
     single, fused = normalised(noisy[ref]), normalised(merged)
     return {
         "single": psnr_db(single, truth),
