@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=2)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--images", nargs="+", default=["kodim01", "kodim05", "kodim13", "kodim23"])
-    parser.add_argument("--c", type=float, nargs="+", default=[8.0, 32.0, 128.0])
+    parser.add_argument("--c", type=float, nargs="+", default=[2.0, 8.0, 32.0])
     args = parser.parse_args()
     print(f"{args.frames} frames, Kodak photos at {args.scale}x, 20 px shake, a moving object; "
           "PSNR gain in dB over the reference frame alone (frame / object footprint)")
