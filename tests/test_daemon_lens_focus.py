@@ -14,7 +14,7 @@ from gpiozero.pins.mock import MockFactory
 from PIL import Image
 
 from firmware.cli import main
-from firmware.config import default_config, write_config_file
+from firmware.config import write_config_file
 from firmware.config_store import ConfigStore
 from firmware.control_socket import ControlHandler, ControlServer
 from firmware.daemon import Daemon
