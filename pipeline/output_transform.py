@@ -37,21 +37,34 @@ def srgb_encode_table() -> npt.NDArray[np.float32]:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def srgb_encode_lookup(table, v):
-    """sRGB-encode one display-linear value (clipped to [0, 1]) by ``table`` interpolation."""
-    size = table.shape[0] - 1
-    u = min(max(v, np.float32(0.0)), np.float32(1.0)) * size
-    i = min(int(u), size - 1)
-    return table[i] + (u - i) * (table[i + 1] - table[i])
+def lookup_row(table, index, fraction, out):
+    """``out[x]`` = ``table`` interpolated at ``index[x] + fraction[x]``."""
+    for x in range(out.shape[0]):
+        i = index[x]
+        out[x] = table[i] + fraction[x] * (table[i + 1] - table[i])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def table_position_row(values, scale, size, index, fraction):
+    """Where each of ``values`` (already in table units / ``scale``) falls in a table of
+    ``size`` + 1 points: its integer ``index`` and ``fraction``, clamped to the table."""
+    for x in range(values.shape[0]):
+        u = min(max(values[x] * scale, np.float32(0.0)), np.float32(size))
+        i = min(np.int32(u), np.int32(size - 1))
+        index[x] = i
+        fraction[x] = u - np.float32(i)
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _encode_kernel(rgb, table):
     h, w, _ = rgb.shape
+    size = table.shape[0] - 1
     for y in numba.prange(h):
-        for x in range(w):
-            for c in range(3):
-                rgb[y, x, c] = srgb_encode_lookup(table, rgb[y, x, c])
+        values = rgb[y].reshape(-1)  # the row's 3W values, contiguous
+        index = np.empty(values.shape[0], dtype=np.int32)
+        fraction = np.empty(values.shape[0], dtype=np.float32)
+        table_position_row(values, np.float32(size), size, index, fraction)
+        lookup_row(table, index, fraction, values)
 
 
 def encode_srgb(rgb: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -8,7 +8,7 @@ ratio, so hues do not shift; colours whose luminance approaches display white ar
 towards it
 ("path to white", as film and darktable's filmic do), so bright lights burn out to white
 rather than to a flat saturated colour. The display-linear result is sRGB-encoded in the
-same pass (:func:`pipeline.output_transform.srgb_encode_lookup`).
+same pass (:data:`pipeline.output_transform.srgb_encode_table`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from pipeline.errors import InvalidParameterError
 from pipeline.exposure import MIDDLE_GREY
-from pipeline.output_transform import srgb_encode_table
+from pipeline.output_transform import lookup_row, srgb_encode_table, table_position_row
 from pipeline.planar_rows import merge_row, split_row
 
 
@@ -61,25 +61,6 @@ _TABLE_SIZE = 4096
 _BAND_ROWS = 32
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _lookup_row(table, index, fraction, out):
-    """``out[x]`` = ``table`` interpolated at ``index[x] + fraction[x]``."""
-    for x in range(out.shape[0]):
-        i = index[x]
-        out[x] = table[i] + fraction[x] * (table[i + 1] - table[i])
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _table_position_row(values, scale, size, index, fraction):
-    """Where each of ``values`` (already in table units / ``scale``) falls in a table of
-    ``size`` + 1 points: its integer ``index`` and ``fraction``, clamped to the table."""
-    for x in range(values.shape[0]):
-        u = min(max(values[x] * scale, np.float32(0.0)), np.float32(size))
-        i = min(np.int32(u), np.int32(size - 1))
-        index[x] = i
-        fraction[x] = u - np.float32(i)
-
-
 @numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
 def _apply_kernel(rgb, table, white, desaturate_from, encode_table):
     # table[i] is the curve at n = white * (i / size)^2: dense where the curve bends most.
@@ -105,8 +86,8 @@ def _apply_kernel(rgb, table, white, desaturate_from, encode_table):
                 n = max(r, max(g, b))
                 peak[x] = n
                 mapped[x] = np.sqrt(n * inv_white)
-            _table_position_row(mapped, np.float32(size), size, index, fraction)
-            _lookup_row(table, index, fraction, mapped)
+            table_position_row(mapped, np.float32(size), size, index, fraction)
+            lookup_row(table, index, fraction, mapped)
             for x in range(w):
                 n = peak[x]
                 t = mapped[x]
@@ -125,9 +106,9 @@ def _apply_kernel(rgb, table, white, desaturate_from, encode_table):
                 planes[1, x] = g * (1 - mix) + t * mix
                 planes[2, x] = b * (1 - mix) + t * mix
             for c in range(3):
-                _table_position_row(planes[c], np.float32(encode_size), encode_size, index,
+                table_position_row(planes[c], np.float32(encode_size), encode_size, index,
                                     fraction)
-                _lookup_row(encode_table, index, fraction, planes[c])
+                lookup_row(encode_table, index, fraction, planes[c])
             merge_row(planes, rgb, y)
 
 
