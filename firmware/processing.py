@@ -231,6 +231,12 @@ def journal_frames(
     return store.journal_shot(name, [p.data for p in packed], manifest, suffix=FRAME_SUFFIX)
 
 
+def _shot_shading(entry: JournalEntry) -> LensShadingMap | None:
+    """The lens shading table the journaled shot's frames share (:func:`shading_manifest`)."""
+    gains = entry.manifest.get(LENS_SHADING_FIELD)
+    return None if gains is None else LensShadingMap(np.asarray(gains, dtype=np.float32))
+
+
 def read_journal_frame(entry: JournalEntry, index: int) -> RawFrame:
     """Frame ``index`` of a journaled shot, with the shot's lens shading table.
 
@@ -240,10 +246,8 @@ def read_journal_frame(entry: JournalEntry, index: int) -> RawFrame:
     path = entry.frame_paths[index]
     per_frame = entry.manifest.get(FRAMES_FIELD) or []
     fields = per_frame[index] if index < len(per_frame) else {}
-    gains = entry.manifest.get(LENS_SHADING_FIELD)
-    changes: dict[str, Any] = {}
-    if gains is not None:
-        changes["lens_shading"] = LensShadingMap(np.asarray(gains, dtype=np.float32))
+    shading = _shot_shading(entry)
+    changes: dict[str, Any] = {} if shading is None else {"lens_shading": shading}
     if path.suffix.lower() == ".dng":
         frame = read_dng(path)
         changes.update((k, v) for k, v in fields.items() if k in DNG_FRAME_FIELDS and v is not None)
@@ -267,8 +271,7 @@ def journal_burst(entry: JournalEntry) -> Sequence[RawFrame]:
     paths = entry.frame_paths
     if len(per_frame) != len(paths) or any(p.suffix.lower() == ".dng" for p in paths):
         return read_journal_frames(entry)
-    gains = entry.manifest.get(LENS_SHADING_FIELD)
-    shading = None if gains is None else LensShadingMap(np.asarray(gains, dtype=np.float32))
+    shading = _shot_shading(entry)
     try:
         metadata = [
             dataclasses.replace(metadata_from_fields(fields["metadata"]), lens_shading=shading)
