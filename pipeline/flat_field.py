@@ -7,6 +7,12 @@ Calibration and Compensation", IEEE TPAMI 32(12), 2010, for the radial model), a
 inverted into gains on the coarse grid of :class:`pipeline.raw_frame.LensShadingMap`.
 Each site is normalised to its own centre, so both the falloff and the colour cast across
 the field are corrected while the white balance at the centre is left alone.
+
+A frame that is not a flat field is refused rather than turned into a table that would
+blotch every later shot: its blocks must follow the smooth fit to within
+``MAX_RESIDUAL_RMS`` (texture, edges and uneven light do not), no more than
+``MAX_UNUSABLE_FRACTION`` of them may be too dark or clipped, and the gains must stay
+within what a lens's vignetting can need (``MIN_GAIN`` to ``MAX_GAIN``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,24 @@ from pipeline.raw_frame import LensShadingMap, RawFrame
 BLOCK_PX = 16
 MIN_LEVEL = 0.05
 MAX_LEVEL = 0.95
+#: Largest share of blocks that may be too dark or clipped (a flat field has neither).
+MAX_UNUSABLE_FRACTION = 0.05
+#: Largest RMS of the blocks' relative deviation from the smooth fit. A flat field of the
+#: simulator with 3x the HQ lens's vignetting deviates by 0.5% (block noise); real scenes
+#: (the Pi DNGs in ../shared) by 50% or more.
+MAX_RESIDUAL_RMS = 0.03
+#: The strongest corner falloff of a real lens is about 3 EV (a fast wide lens wide open:
+#: cos^4 of a 33 degree field angle alone is 1.1 EV on the HQ sensor with a 6 mm lens,
+#: plus the mechanical vignetting of its f/1.2 aperture), so no gain exceeds 2**3.
+MAX_GAIN = 8.0
+#: The frame centre sits near the lens's brightest point; a field 1 EV brighter than the
+#: centre is uneven light, not vignetting.
+MIN_GAIN = 0.5
+SITE_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right")
+
+
+class FlatFieldError(InvalidParameterError):
+    """Frames that are not a usable flat field; the message says why."""
 
 
 def _site_planes(frames: Sequence[RawFrame]) -> npt.NDArray[np.float64]:
@@ -71,6 +95,12 @@ def lens_shading_from_flat(
     LensShadingMap
         Gains >= about 1 that make the flat field flat when applied by
         :func:`pipeline.lens_shading.apply`.
+
+    Raises
+    ------
+    FlatFieldError
+        The frames are too dark or clipped, are not flat (a scene, uneven light), or
+        would need gains outside ``MIN_GAIN``..``MAX_GAIN``.
     """
     if not frames:
         raise InvalidParameterError("frames is empty: a flat field needs at least one frame")
@@ -98,12 +128,34 @@ def lens_shading_from_flat(
     for site in range(4):
         level = means[site]
         usable = (level > MIN_LEVEL) & (level < MAX_LEVEL)
-        if usable.sum() < block_basis.shape[-1] * 3:
-            raise InvalidParameterError(
-                "the flat field is too dark or clipped: expose a white surface to about half scale"
+        unusable = 1.0 - float(usable.mean())
+        if unusable > MAX_UNUSABLE_FRACTION:
+            raise FlatFieldError(
+                f"not a flat field: {unusable:.0%} of the frame is too dark or clipped "
+                f"(at most {MAX_UNUSABLE_FRACTION:.0%}); fill the frame with an evenly lit "
+                "white surface exposed to about half scale"
             )
         coeffs, *_ = np.linalg.lstsq(block_basis[usable], level[usable], rcond=None)
+        smooth = block_basis[usable] @ coeffs
+        if np.any(smooth <= 0):
+            raise FlatFieldError("not a flat field: its brightness does not vary smoothly")
+        residual_rms = float(np.sqrt(np.mean((level[usable] / smooth - 1.0) ** 2)))
+        if residual_rms > MAX_RESIDUAL_RMS:
+            raise FlatFieldError(
+                f"not a flat field: the {SITE_NAMES[site]} CFA site departs from a smooth "
+                f"falloff by {residual_rms:.1%} RMS (at most {MAX_RESIDUAL_RMS:.0%}): "
+                "texture, edges or uneven light; shoot an evenly lit white surface, "
+                "defocused, filling the frame"
+            )
         fitted = grid_basis @ coeffs
         centre = float((centre_basis @ coeffs)[0])
-        gains[site] = (centre / np.maximum(fitted, 1e-3 * centre)).astype(np.float32)
+        site_gains = centre / np.maximum(fitted, 1e-3 * centre)
+        low, high = float(site_gains.min()), float(site_gains.max())
+        if not (MIN_GAIN <= low and high <= MAX_GAIN):
+            raise FlatFieldError(
+                f"not a flat field: it needs gains of {low:.2f} to {high:.2f} "
+                f"(a lens's vignetting needs {MIN_GAIN:g} to {MAX_GAIN:g}, at most 3 EV of "
+                "corner falloff): uneven light or a scene, not a lens's falloff"
+            )
+        gains[site] = site_gains.astype(np.float32)
     return LensShadingMap(gains=gains)

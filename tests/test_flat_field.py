@@ -11,7 +11,7 @@ from hardware.imx477_simulator import Imx477Simulator, SensorSettings
 from pipeline import lens_shading
 from pipeline.black_level import normalize
 from pipeline.errors import InvalidParameterError
-from pipeline.flat_field import lens_shading_from_flat
+from pipeline.flat_field import FlatFieldError, lens_shading_from_flat
 
 
 def _flat_frames(count: int, seed: int):
@@ -64,3 +64,60 @@ def test_bad_flat_fields_are_rejected() -> None:
     dark = black.capture(SensorSettings(exposure_time_us=1000))
     with pytest.raises(InvalidParameterError, match="too dark or clipped"):
         lens_shading_from_flat([dark])
+
+
+def _frame_of(scene: np.ndarray, scene_value: float, **sim):
+    camera = Imx477Simulator(scene, seed=5, output_size=(384, 512), hot_pixel_count=0, **sim)
+    return camera.capture(SensorSettings(exposure_time_us=camera.exposure_time_us_for(scene_value)))
+
+
+def test_a_scene_is_not_a_flat_field() -> None:
+    # Mid-grey texture exposed so that nothing clips or drops to black: only its
+    # departure from a smooth falloff gives it away.
+    texture = np.random.default_rng(0).normal(128, 60, size=(24, 32, 3)).clip(0, 255)
+    with pytest.raises(FlatFieldError, match=r"departs from a smooth falloff by \d+(\.\d)?% RMS"):
+        lens_shading_from_flat([_frame_of(texture.astype(np.uint8), 0.6)])
+
+
+def test_a_half_dark_frame_is_not_a_flat_field() -> None:
+    half = np.full((8, 8, 3), 255, dtype=np.uint8)
+    half[:, :4] = 0
+    with pytest.raises(FlatFieldError, match=r"4\d% of the frame is too dark or clipped"):
+        lens_shading_from_flat([_frame_of(half, 2.0)])
+
+
+def test_falloff_beyond_what_a_lens_does_is_refused() -> None:
+    white = np.full((8, 8, 3), 255, dtype=np.uint8)
+    # 5x the HQ lens's falloff still calibrates (corner gain under 8, 3 EV) ...
+    assert lens_shading_from_flat([_frame_of(white, 1.05, vignetting_strength=5.0)]).gains.max() < 8
+    # ... 6x needs more than 3 EV at the corners: uneven light, not a lens.
+    with pytest.raises(FlatFieldError, match=r"gains of 1.00 to 9.\d\d"):
+        lens_shading_from_flat([_frame_of(white, 1.05, vignetting_strength=6.0)])
+
+
+def test_calibrate_flat_refuses_a_real_scene_naming_its_file(raw_data, tmp_path, capsys) -> None:
+    from firmware.cli import main
+
+    scene = raw_data / "pi_arducam_pivariety_1920x1200" / "image1.dng"
+    argv = ["calibrate", "flat", str(scene), "--lens", "Raspberry Pi 6mm f/1.2 wide angle",
+            "--lens-dir", str(tmp_path)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "image1.dng: not a flat field" in err, err
+    assert not list(tmp_path.glob("*.npz"))
+
+
+def test_calibrate_flat_refuses_a_synthetic_scene_among_flats(tmp_path, capsys) -> None:
+    from firmware.cli import main
+    from pipeline.encoders.dng import encode_dng
+
+    white = np.full((8, 8, 3), 255, dtype=np.uint8)
+    texture = np.random.default_rng(1).normal(128, 60, size=(24, 32, 3)).clip(0, 255)
+    paths = [tmp_path / "flat.dng", tmp_path / "scene.dng"]
+    paths[0].write_bytes(encode_dng(_frame_of(white, 2.0)))
+    paths[1].write_bytes(encode_dng(_frame_of(texture.astype(np.uint8), 0.6)))
+    argv = ["calibrate", "flat", *map(str, paths), "--lens", "Raspberry Pi 6mm f/1.2 wide angle",
+            "--lens-dir", str(tmp_path)]
+    assert main(argv) == 1
+    assert "scene.dng: not a flat field" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.npz"))

@@ -55,11 +55,19 @@ def _calibrate_flat(args: argparse.Namespace) -> int:
         return _calibrate_flat_on_camera(args)
     from firmware.lens_profiles import LensLibrary
     from pipeline.dng_reader import read_dng
-    from pipeline.flat_field import lens_shading_from_flat
+    from pipeline.flat_field import FlatFieldError, lens_shading_from_flat
 
     library = LensLibrary(args.lens_dir)
     library.get(args.lens)
-    shading = lens_shading_from_flat([read_dng(Path(p)) for p in args.frames])
+    frames = []
+    for path in map(Path, args.frames):
+        frame = read_dng(path)
+        try:  # each frame on its own, so a scene among flats is named, not averaged away
+            lens_shading_from_flat([frame])
+        except FlatFieldError as exc:
+            raise FlatFieldError(f"{path}: {exc}; nothing saved") from None
+        frames.append(frame)
+    shading = lens_shading_from_flat(frames)
     path = library.save_shading(args.lens, shading)
     corner = float(shading.gains[:, 0, 0].mean())
     print(f"{args.lens}: lens shading saved to {path} (corner gain {corner:.2f})")
