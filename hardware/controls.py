@@ -3,12 +3,23 @@
 Every device takes the pin factory as a parameter (gpiozero's ``MockFactory`` in tests and
 the demo, a real one on the Pi); nothing here chooses a backend behind your back. Button
 callbacks run in gpiozero's threads and do one thing: hand a small :class:`ButtonEvent` to
-``on_event`` (the daemon enqueues it). Presses are debounced here, in software, the same
-way on every backend (gpiozero's mock pins do not implement ``bounce_time``).
+``on_event`` (the daemon enqueues it).
+
+Presses are debounced twice. gpiozero's ``bounce_time`` (:data:`BOUNCE_TIME_S`) reaches
+lgpio's ``gpio_set_debounce_micros`` on the Pi, which reports a level only once it has been
+stable that long; and, on every backend (gpiozero's mock pins ignore ``bounce_time``), a
+press counts only when the button was stable for :data:`DEBOUNCE_S` before it: any edge,
+press or release, restarts that wait, so the chatter of a release (which comes long after
+the press) is never taken for a new press.
+
+A pin the system already holds (I2C on GPIO 2/3, 1-wire on GPIO 4: lgpio says "GPIO busy")
+or a missing GPIO backend never stops the camera: the devices that could be set up work,
+and :attr:`Controls.failures` says what could not.
 
 LED patterns are sequences of on/off steps played by gpiozero's ``source`` machinery; error
 codes are groups of blinks (2: no camera or capture failed, 3: card full, 4: card missing, 5: overheating,
-6: processing failed) followed by a pause, repeated. :meth:`Controls.blink` blinks at any
+6: processing failed, 7: card read-only or failing, 8: out of system resources such as file
+descriptors) followed by a pause, repeated. :meth:`Controls.blink` blinks at any
 rate instead (focus assist: faster as focus nears its peak).
 """
 
@@ -23,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gpiozero import LED, Button, Device
-from gpiozero.exc import GPIOZeroError
 
 from pipeline.errors import ObscuraError
 
@@ -33,8 +43,10 @@ ButtonName = Literal["shutter", "mode", "look", "power"]
 
 #: Duration of one step of an LED pattern, seconds.
 LED_STEP_S = 0.1
-#: Debounce: presses of one button closer than this to the last accepted one are ignored.
+#: Debounce: a press counts only when its button was stable this long before it.
 DEBOUNCE_S = 0.03
+#: gpiozero's ``bounce_time`` (lgpio's debounce filter on the Pi): short, as it delays presses.
+BOUNCE_TIME_S = 0.01
 #: Holding the power button this long shuts the camera down.
 POWER_HOLD_S = 3.0
 
@@ -57,6 +69,9 @@ LED_PATTERNS: dict[str, tuple[int, ...]] = {
     "error_card_missing": _blinks(4),
     "error_overheating": _blinks(5),
     "error_processing_failed": _blinks(6),
+    "error_card_read_only": _blinks(7),
+    "error_card_failed": _blinks(7),
+    "error_out_of_resources": _blinks(8),
 }
 
 
@@ -117,6 +132,9 @@ class Controls:
         enqueue.
     led_active_high : bool
     debounce_s, power_hold_s : float
+
+    A button or the LED whose pin cannot be had is left out and named in :attr:`failures`;
+    the others work.
     """
 
     def __init__(
@@ -133,44 +151,62 @@ class Controls:
             raise ControlsError("Controls needs an explicit pin_factory")
         self._on_event = on_event
         self._debounce_ns = int(debounce_s * 1e9)
-        self._last_press_ns: dict[str, int] = {}
+        self._last_edge_ns: dict[str, int] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._pattern = ""
         self._blink_hz: float | None = None
         self._devices: list[Device] = []
+        self._failures: list[str] = []
         self.buttons: dict[str, Button] = {}
         self.led: LED | None = None
-        try:
-            for name in ("shutter", "mode", "look", "power"):
-                button = Button(
-                    getattr(pins, name), pull_up=True, hold_time=power_hold_s,
-                    pin_factory=pin_factory,
-                )
-                self._devices.append(button)
-                self.buttons[name] = button
-                button.when_pressed = self._pressed_callback(name)
-            self.buttons["power"].when_held = self._held_callback("power")
-            if pins.led is not None:
-                self.led = LED(pins.led, active_high=led_active_high, initial_value=False,
-                               pin_factory=pin_factory)
-                self._devices.append(self.led)
+        for name in ("shutter", "mode", "look", "power"):
+            pin = getattr(pins, name)
+            button = self._claim(f"{name} button", pin, lambda pin=pin: Button(
+                pin, pull_up=True, bounce_time=BOUNCE_TIME_S, hold_time=power_hold_s,
+                pin_factory=pin_factory))
+            if button is None:
+                continue
+            self.buttons[name] = button
+            button.when_pressed = self._edge_callback(name, is_press=True)
+            button.when_released = self._edge_callback(name, is_press=False)
+            if name == "power":
+                button.when_held = self._held_callback(name)
+        if pins.led is not None:
+            self.led = self._claim("status LED", pins.led, lambda: LED(
+                pins.led, active_high=led_active_high, initial_value=False,
+                pin_factory=pin_factory))
+            if self.led is not None:
                 self.led.source_delay = LED_STEP_S
-        except GPIOZeroError as exc:
-            self.close()
-            raise ControlsError(f"GPIO set-up failed: {exc}") from None
 
-    def _pressed_callback(self, name: str) -> Callable[[], None]:
-        def pressed() -> None:
+    def _claim(self, what: str, pin: int, make: Callable[[], Device]) -> Any:
+        """``make()``'s device, or None with the reason kept in :attr:`failures` (lgpio
+        raises its own ``lgpio.error``, not a gpiozero error, for a pin in use)."""
+        try:
+            device = make()
+        except Exception as exc:  # noqa: BLE001 - one pin must not take the others down
+            reason = f"{what} on GPIO {pin}: {exc or type(exc).__name__}"
+            logger.error("%s: left out", reason)
+            self._failures.append(reason)
+            return None
+        self._devices.append(device)
+        return device
+
+    @property
+    def failures(self) -> tuple[str, ...]:
+        """The buttons and LED that could not be set up, each with its pin and reason."""
+        return tuple(self._failures)
+
+    def _edge_callback(self, name: str, *, is_press: bool) -> Callable[[], None]:
+        def edge() -> None:
             now = time.monotonic_ns()
             with self._lock:
-                last = self._last_press_ns.get(name)
-                if last is not None and now - last < self._debounce_ns:
-                    return
-                self._last_press_ns[name] = now
-            self._on_event(ButtonEvent(name, "pressed", now))  # type: ignore[arg-type]
+                last = self._last_edge_ns.get(name)
+                self._last_edge_ns[name] = now
+            if is_press and (last is None or now - last >= self._debounce_ns):
+                self._on_event(ButtonEvent(name, "pressed", now))  # type: ignore[arg-type]
 
-        return pressed
+        return edge
 
     def _held_callback(self, name: str) -> Callable[[], None]:
         def held() -> None:

@@ -9,12 +9,14 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from hardware.controls import (
+    BOUNCE_TIME_S,
     LED_PATTERNS,
     ButtonEvent,
     ControlPins,
     Controls,
     ControlsError,
 )
+from tests.mock_gpio import BouncingMockPin, busy_pin_factory
 
 
 @pytest.fixture
@@ -119,11 +121,69 @@ def test_led_off_after_close_and_close_is_idempotent() -> None:
     assert factory.pin(4).state is False
 
 
-def test_pin_factory_is_required_and_pin_conflicts_are_errors() -> None:
+def test_pin_factory_is_required() -> None:
     with pytest.raises(ControlsError):
         Controls(ControlPins(), pin_factory=None, on_event=lambda e: None)
-    with pytest.raises(ControlsError):
-        Controls(ControlPins(mode=17), pin_factory=MockFactory(), on_event=lambda e: None)
+
+
+def test_a_pin_in_use_leaves_out_its_device_only() -> None:
+    events: list[ButtonEvent] = []
+    # I2C holds GPIO 3 (the power button's) and 1-wire GPIO 4 (the LED's) on many Pis.
+    with Controls(ControlPins(), pin_factory=busy_pin_factory(3, 4),
+                  on_event=events.append) as ctl:
+        assert sorted(ctl.buttons) == ["look", "mode", "shutter"]
+        assert ctl.led is None
+        assert len(ctl.failures) == 2
+        assert "power button on GPIO 3: GPIO busy" in ctl.failures
+        assert "status LED on GPIO 4: GPIO busy" in ctl.failures
+        ctl.show("ready")  # no LED: no effect, no error
+        ctl.blink(2.0)
+        tap(ctl.buttons["shutter"].pin)
+    assert [(e.button, e.kind) for e in events] == [("shutter", "pressed")]
+
+
+def test_two_devices_on_one_pin_leave_out_the_second() -> None:
+    with Controls(ControlPins(mode=17), pin_factory=MockFactory(),
+                  on_event=lambda e: None) as ctl:
+        assert "mode" not in ctl.buttons and "shutter" in ctl.buttons
+        assert [f.split(":")[0] for f in ctl.failures] == ["mode button on GPIO 17"]
+
+
+def test_buttons_ask_gpiozero_for_its_bounce_filter(controls) -> None:
+    ctl, factory, _ = controls
+    assert factory.pin(17).bounce == BOUNCE_TIME_S  # lgpio's debounce on a Pi
+
+
+@pytest.fixture
+def bouncing_controls():
+    events: list[ButtonEvent] = []
+    factory = MockFactory(pin_class=BouncingMockPin)
+    with Controls(ControlPins(), pin_factory=factory, on_event=events.append,
+                  debounce_s=0.03) as ctl:
+        yield ctl, factory, events
+
+
+def test_release_bounce_long_after_the_press_is_not_a_press(bouncing_controls) -> None:
+    _, factory, events = bouncing_controls
+    pin = factory.pin(17)
+    for hold_s in (0.05, 0.2):  # the release chatters 50-200 ms after the press
+        pin.drive_low()
+        time.sleep(hold_s)
+        pin.drive_high()
+        time.sleep(0.06)
+    assert [(e.button, e.kind) for e in events] == [("shutter", "pressed")] * 2
+
+
+def test_a_bouncing_press_is_taken_at_its_first_edge() -> None:
+    factory = MockFactory(pin_class=BouncingMockPin)
+    pin = factory.pin(27)
+    edges_seen: list[int] = []
+    with Controls(ControlPins(), pin_factory=factory,
+                  on_event=lambda e: edges_seen.append(len(pin.states) - before)):
+        before = len(pin.states)
+        pin.drive_low()
+        assert len(pin.states) - before == 2 * BouncingMockPin.chatter + 1
+    assert edges_seen == [1]  # posted at the first edge, not once the chatter settled
 
 
 def test_button_storm_does_not_crash(controls) -> None:
