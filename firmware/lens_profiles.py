@@ -13,8 +13,11 @@ import json
 import os
 import re
 import tomllib
+import zipfile
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,8 +47,14 @@ class LensProfile:
     mount: str = "C"
 
     def __post_init__(self) -> None:
-        if not self.name.strip():
-            raise LensError("a lens needs a name")
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise LensError(f"name={self.name!r}: a lens needs a name")
+        for field in ("focal_length_mm", "max_f_number"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, Real):
+                raise LensError(f"{self.name}: {field}={value!r}: expected a number")
+        if not isinstance(self.mount, str):
+            raise LensError(f"{self.name}: mount={self.mount!r}: expected one of {', '.join(MOUNTS)}")
         if not 1.0 <= self.focal_length_mm <= 2000.0:
             raise LensError(f"{self.name}: focal_length_mm={self.focal_length_mm}: expected 1..2000")
         if not 0.5 <= self.max_f_number <= 64.0:
@@ -81,6 +90,45 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
 
 
+#: The fields of a lens entry in ``lenses.toml``, and whether each is required.
+ENTRY_FIELDS = {"focal_length_mm": True, "max_f_number": True, "mount": False}
+
+
+def profile_from_entry(index: Path, name: str, fields: Any) -> LensProfile:
+    """The lens profile of entry ``[lens."name"]`` of ``index``.
+
+    Raises
+    ------
+    LensError
+        The entry is not a table, lacks or has unknown fields, or has a bad value; the
+        message names the file, the entry and the field.
+    """
+    where = f"{index}: lens {name!r}"
+    if not isinstance(fields, dict):
+        raise LensError(f"{where}: expected a table of {', '.join(ENTRY_FIELDS)}")
+    unknown = sorted(set(fields) - set(ENTRY_FIELDS))
+    if unknown:
+        raise LensError(f"{where}: unknown field {unknown[0]!r} "
+                        f"(expected {', '.join(ENTRY_FIELDS)})")
+    missing = [f for f, required in ENTRY_FIELDS.items() if required and f not in fields]
+    if missing:
+        raise LensError(f"{where}: {missing[0]} is missing")
+    try:
+        return LensProfile(name=name, **fields)
+    except LensError as exc:
+        raise LensError(f"{index}: lens {exc}") from None
+
+
+def _check_shading(path: Path, gains: np.ndarray) -> LensShadingMap:
+    """``gains`` as a lens shading map, if it is one: (4, gh, gw), finite and positive."""
+    if gains.ndim != 3 or gains.shape[0] != 4 or min(gains.shape[1:]) < 2:
+        raise LensError(f"{path}: lens shading gains of shape {gains.shape}: expected (4, gh, gw)"
+                        " with gh, gw >= 2")
+    if not np.issubdtype(gains.dtype, np.floating) or not np.all(np.isfinite(gains) & (gains > 0)):
+        raise LensError(f"{path}: lens shading gains must be finite positive numbers")
+    return LensShadingMap(gains=gains.astype(np.float32))
+
+
 class LensLibrary:
     """The built-in lenses plus the user's, stored in ``directory``."""
 
@@ -91,42 +139,77 @@ class LensLibrary:
     def _index(self) -> Path:
         return self.directory / "lenses.toml"
 
-    def _user_lenses(self) -> dict[str, LensProfile]:
+    def load(self) -> tuple[dict[str, LensProfile], dict[str, LensError]]:
+        """Every usable lens by name (user profiles overriding built-in ones), and the
+        problems of the library's file: by entry name, or by the file's path when the whole
+        file is unreadable. One broken entry leaves the others usable."""
+        lenses = {lens.name: lens for lens in BUILTIN_LENSES}
         if not self._index.exists():
-            return {}
+            return lenses, {}
         try:
             table = tomllib.loads(self._index.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise LensError(f"{self._index}: {exc}") from None
-        lenses = {}
-        for name, fields in table.get("lens", {}).items():
+            return lenses, {str(self._index): LensError(f"{self._index}: {exc}")}
+        entries = table.get("lens", {})
+        if not isinstance(entries, dict):
+            problem = LensError(f"{self._index}: lens: expected tables [lens.\"NAME\"]")
+            return lenses, {str(self._index): problem}
+        problems = {}
+        for name, fields in entries.items():
             try:
-                lenses[name] = LensProfile(name=name, **fields)
-            except TypeError as exc:
-                raise LensError(f"{self._index}: lens {name!r}: {exc}") from None
-        return lenses
+                lenses[name] = profile_from_entry(self._index, name, fields)
+            except LensError as exc:
+                problems[name] = exc
+        return lenses, problems
 
     def lenses(self) -> dict[str, LensProfile]:
-        """Every known lens by name, user profiles overriding built-in ones."""
-        return {**{lens.name: lens for lens in BUILTIN_LENSES}, **self._user_lenses()}
+        """Every usable lens by name, user profiles overriding built-in ones."""
+        return self.load()[0]
 
     def get(self, name: str) -> LensProfile:
-        """The lens called ``name``."""
-        lenses = self.lenses()
-        if name not in lenses:
-            raise LensError(f"unknown lens {name!r}; known: {', '.join(lenses)}")
-        return lenses[name]
+        """The lens called ``name``.
 
-    def add(self, lens: LensProfile) -> None:
-        """Add or replace a user lens profile (written atomically)."""
-        user = {**self._user_lenses(), lens.name: lens}
+        Raises
+        ------
+        LensError
+            Unknown, or its entry in the library's file is broken (that error).
+        """
+        lenses, problems = self.load()
+        if name in lenses and name not in problems:
+            return lenses[name]
+        if name in problems:
+            raise problems[name]
+        if str(self._index) in problems:
+            raise problems[str(self._index)]
+        raise LensError(f"unknown lens {name!r}; known: {', '.join(lenses)}")
+
+    def add(self, lens: LensProfile, replace: bool = False) -> None:
+        """Add a user lens profile, or replace one of that name if ``replace`` (written
+        atomically).
+
+        Raises
+        ------
+        LensError
+            A lens of that name exists and ``replace`` is false, or the library's file has
+            broken entries (rewriting it would lose them).
+        """
+        lenses, problems = self.load()
+        if problems:
+            raise LensError(
+                f"{self._index} has broken entries; fix or remove them first: "
+                + "; ".join(map(str, problems.values()))
+            )
+        if lens.name in lenses and not replace:
+            raise LensError(f"a lens called {lens.name!r} exists; --replace replaces it")
+        builtin = {b.name: b for b in BUILTIN_LENSES}
+        user = {n: p for n, p in lenses.items() if builtin.get(n) is not p}
+        user[lens.name] = lens
         lines = []
         for profile in user.values():
-            name = profile.name.replace("\\", "\\\\").replace('"', '\\"')
             lines += [
-                f'[lens."{name}"]',
-                f"focal_length_mm = {profile.focal_length_mm!r}",
-                f"max_f_number = {profile.max_f_number!r}",
+                f"[lens.{json.dumps(profile.name)}]",  # a TOML string, whatever the name holds
+                f"focal_length_mm = {float(profile.focal_length_mm)!r}",
+                f"max_f_number = {float(profile.max_f_number)!r}",
                 f'mount = "{profile.mount}"',
                 "",
             ]
@@ -151,9 +234,10 @@ class LensLibrary:
             return None
         try:
             with np.load(path) as data:
-                return LensShadingMap(gains=data["gains"].astype(np.float32))
-        except (OSError, ValueError, KeyError) as exc:
+                gains = data["gains"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise LensError(f"{path}: unreadable lens shading table: {exc}") from None
+        return _check_shading(path, gains)
 
 
 def with_lens(
@@ -183,9 +267,11 @@ def lens_settings(library: LensLibrary, name: str, f_number: float | None) -> di
     Raises
     ------
     LensError
-        ``name`` is not in ``library``, or ``f_number`` is wider than the lens opens.
+        ``name`` is not in ``library``, its flat-field table is unreadable, or
+        ``f_number`` is wider than the lens opens.
     """
     lens = library.get(name)
+    library.shading(name)  # a corrupt table is refused now, not found at the next shot
     if f_number is not None and not lens.max_f_number - 1e-6 <= f_number <= 64.0:
         raise LensError(
             f"{lens.name}: f_number={f_number:g}: expected f/{lens.max_f_number:g} or narrower"

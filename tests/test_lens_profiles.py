@@ -70,7 +70,111 @@ def test_bad_profiles_and_apertures_are_errors(tmp_path) -> None:
         LensLibrary(tmp_path).get("Noctilux")
     (tmp_path / "lenses.toml").write_text('[lens."bad"]\nfocal_length_mm = 50\ncolour = 1\n')
     with pytest.raises(LensError, match="lenses.toml"):
-        LensLibrary(tmp_path).lenses()
+        LensLibrary(tmp_path).get("bad")
+
+
+@pytest.mark.parametrize(
+    "entry, expected",
+    [
+        ("focal_length_mm = 50\nmax_f_number = 2\nfoo = 1", "lens 'bad': unknown field 'foo'"),
+        ('focal_length_mm = 50\nmax_f_number = "fast"', "bad: max_f_number='fast': expected a number"),
+        ("focal_length_mm = true\nmax_f_number = 2", "bad: focal_length_mm=True: expected a number"),
+        ("max_f_number = 2", "lens 'bad': focal_length_mm is missing"),
+        ('focal_length_mm = 50\nmax_f_number = 2\nmount = 3', "bad: mount=3: expected one of"),
+    ],
+)
+def test_a_bad_entry_is_named_and_leaves_the_others_usable(tmp_path, entry, expected) -> None:
+    index = tmp_path / "lenses.toml"
+    index.write_text(f'[lens."good"]\nfocal_length_mm = 25\nmax_f_number = 1.4\n\n[lens."bad"]\n{entry}\n')
+    library = LensLibrary(tmp_path)
+    lenses, problems = library.load()
+    assert "good" in lenses and "bad" not in lenses and list(problems) == ["bad"]
+    with pytest.raises(LensError) as info:
+        library.get("bad")
+    assert str(info.value).startswith(f"{index}: ") and expected in str(info.value)
+    assert library.get("good").focal_length_mm == 25
+
+
+def test_lens_list_shows_a_broken_entry_and_the_rest(tmp_path, capsys) -> None:
+    from firmware.cli import main
+
+    (tmp_path / "lenses.toml").write_text(
+        '[lens."Fujinon"]\nfocal_length_mm = 12.5\nmax_f_number = 1.4\n\n'
+        '[lens."Odd"]\nfocal_length_mm = 50\nmax_f_number = "2"\n'
+    )
+    assert main(["lens", "list", "--lens-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("Fujinon ") for line in lines)
+    assert any(line.startswith("Raspberry Pi 16mm") for line in lines)
+    broken = [line for line in lines if line.startswith("Odd ")]
+    assert len(broken) == 1 and "BROKEN" in broken[0] and "max_f_number='2'" in broken[0]
+
+
+def test_lens_add_refuses_an_existing_name_unless_replace(tmp_path, capsys) -> None:
+    from firmware.cli import main
+
+    add = ["lens", "add", "Fujinon 12.5mm", "--max-aperture", "1.4", "--lens-dir", str(tmp_path)]
+    assert main([*add, "--focal-length", "12.5"]) == 0
+    assert main([*add, "--focal-length", "25"]) == 1
+    assert "exists; --replace replaces it" in capsys.readouterr().err
+    assert LensLibrary(tmp_path).get("Fujinon 12.5mm").focal_length_mm == 12.5
+    assert main([*add, "--focal-length", "25", "--replace"]) == 0
+    assert LensLibrary(tmp_path).get("Fujinon 12.5mm").focal_length_mm == 25
+    builtin = ["lens", "add", "Raspberry Pi 16mm f/1.4 telephoto", "--focal-length", "16",
+               "--max-aperture", "1.4", "--lens-dir", str(tmp_path)]
+    assert main(builtin) == 1
+
+
+def test_add_keeps_a_broken_library_file_untouched(tmp_path) -> None:
+    index = tmp_path / "lenses.toml"
+    index.write_text('[lens."Odd"]\nfocal_length_mm = 50\nmax_f_number = "2"\n')
+    with pytest.raises(LensError, match="broken entries; fix or remove them first"):
+        LensLibrary(tmp_path).add(LensProfile("New", 35.0, 2.0))
+    assert "Odd" in index.read_text()
+
+
+def _npz(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda good: b"not a zip file",
+        lambda good: good[:60],  # truncated
+        lambda good: _npz(gains=np.ones((3, 3))),  # not (4, gh, gw)
+        lambda good: _npz(gains=np.full((4, 3, 3), np.nan)),
+        lambda good: _npz(other=np.ones((4, 3, 3))),
+    ],
+)
+def test_a_corrupt_shading_table_is_refused_at_lens_set_and_named(tmp_path, corrupt) -> None:
+    from firmware.lens_profiles import lens_settings
+
+    library = LensLibrary(tmp_path)
+    library.add(LensProfile("Fujinon 12.5mm", 12.5, 1.4, "C"))
+    table = library.save_shading("Fujinon 12.5mm", LensShadingMap(np.ones((4, 3, 3), np.float32)))
+    table.write_bytes(corrupt(table.read_bytes()))
+    with pytest.raises(LensError, match=f"{table.name}"):
+        library.shading("Fujinon 12.5mm")
+    with pytest.raises(LensError, match=f"{table.name}"):
+        lens_settings(library, "Fujinon 12.5mm", 2.0)
+
+
+def test_a_corrupt_shading_table_at_shot_time_is_a_warning(tmp_path, caplog) -> None:
+    from firmware.config import default_config
+    from firmware.daemon import lens_in_use
+
+    library = LensLibrary(tmp_path)
+    library.add(LensProfile("Fujinon 12.5mm", 12.5, 1.4, "C"))
+    (tmp_path / "fujinon-12-5mm.shading.npz").write_bytes(b"PK\x03\x04 garbage")
+    config = (default_config().with_value("lens.library_dir", str(tmp_path))
+              .with_value("lens.name", "Fujinon 12.5mm"))
+    with caplog.at_level("WARNING"):
+        lens = lens_in_use(config)  # never raises: the shot goes ahead
+    assert lens.shading is None
+    assert "fujinon-12-5mm.shading.npz" in caplog.text
 
 
 def test_lens_and_calibrate_commands(tmp_path, capsys) -> None:

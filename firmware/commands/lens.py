@@ -16,15 +16,24 @@ from firmware.control_socket import add_client_arguments, connect
 
 
 def _list(args: argparse.Namespace) -> int:
-    from firmware.lens_profiles import LensLibrary
+    """Print every lens; broken entries of the library's file are listed as such."""
+    from firmware.lens_profiles import LensError, LensLibrary
 
     library = LensLibrary(args.lens_dir)
-    for lens in library.lenses().values():
-        calibrated = "flat-field calibrated" if library.shading(lens.name) else ""
+    lenses, problems = library.load()
+    for lens in lenses.values():
+        if lens.name in problems:
+            continue
+        try:
+            calibrated = "flat-field calibrated" if library.shading(lens.name) else ""
+        except LensError as exc:
+            calibrated = f"BROKEN flat-field table: {exc}"
         print(
             f"{lens.name:<36} {lens.focal_length_mm:>6g} mm  f/{lens.max_f_number:<4g} "
             f"{lens.mount:<5} ({lens.focal_length_35mm:.0f} mm equiv.) {calibrated}"
         )
+    for name, problem in problems.items():
+        print(f"{name:<36} BROKEN: {problem}")
     return 0
 
 
@@ -32,7 +41,7 @@ def _add(args: argparse.Namespace) -> int:
     from firmware.lens_profiles import LensLibrary, LensProfile
 
     lens = LensProfile(args.name, args.focal_length, args.max_aperture, args.mount)
-    LensLibrary(args.lens_dir).add(lens)
+    LensLibrary(args.lens_dir).add(lens, replace=args.replace)
     print(f"added {lens.name} ({lens.focal_length_35mm:.0f} mm equivalent on the HQ camera)")
     return 0
 
@@ -99,6 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--focal-length", type=float, required=True, help="mm")
     add.add_argument("--max-aperture", type=float, required=True, help="widest f-number")
     add.add_argument("--mount", default="C", help="C, CS, M, M42 or other")
+    add.add_argument("--replace", action="store_true", help="replace a lens of that name")
     add.set_defaults(run=_add)
     set_ = actions.add_parser("set", help="the lens on the running camera (EXIF, shading)")
     set_.add_argument("name", help="a lens of the camera's library (obscura lens list)")
