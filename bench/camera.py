@@ -1,6 +1,7 @@
 """Benchmark: the camera daemon on the IMX477 simulator, with its buttons pressed.
 
     .venv/bin/python bench/camera.py [--size 1014x760] [--shots 20] [--burst-frames 4]
+    .venv/bin/python bench/camera.py --size 4056x3040 --boards 512,1024,2048,default
 
 Prints, in this fresh process: time from process start (and from daemon start) to ready,
 shutter lag, acknowledgement time, shot-to-shot time and processing time in each mode
@@ -11,11 +12,20 @@ is |press - middle of the exposure of the frame kept as the shot|; the simulated
 streams at 10 fps, so one frame is 100 ms, once it has rendered the few frames it serves
 in turn (at 12 MP these take 0.3-1 s each on a 2-core machine, and the first shots after
 start-up wait for them).
+
+``--boards`` measures the memory defaults instead: for each board memory (MB, or
+``default`` for the schema's defaults) a fresh process runs the daemon with the defaults
+``obscura run`` chooses for that board's MemTotal, shoots ``--shots-per-mode`` shots in
+each mode as fast as the camera accepts them, waits until all are developed and prints its
+peak memory (VmHWM; the simulator's rendering counts too, which a real camera does not
+need).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,6 +72,81 @@ def rapid_shots(out: Path, size: tuple[int, int], shots: int, burst_frames: int)
               f"acknowledged after ms: {spread([r.acknowledged_s for r in records])}")
 
 
+#: MemTotal a board of each size reports (the kernel keeps some; the GPU and CMA more).
+BOARD_MEM_TOTAL_MB = {512: 427, 1024: 906, 2048: 1845, 4096: 3794, 8192: 7810}
+
+
+def board_run(out: Path, size: tuple[int, int], board_mb: int | None,
+              shots_per_mode: int) -> dict:
+    """Run the daemon with ``board_mb``'s memory defaults (None: the schema's), shoot
+    every mode, wait for everything to be developed; the figures as a dict."""
+    from firmware.commands.demo import press
+    from firmware.config import MB, default_config
+    from firmware.daemon import Daemon, camera_from_config
+    from firmware.state_machine import MODES
+    from hardware.controls import DEBOUNCE_S, mock_pin_factory
+    from hardware.storage import PhotoStore
+
+    mem_total = None if board_mb is None else BOARD_MEM_TOTAL_MB[board_mb] * MB
+    defaults = default_config(mem_total)
+    config = (defaults.with_value("camera.source", "simulator")
+              .with_value("output.storage_path", str(out)))
+    out.mkdir(parents=True, exist_ok=True)
+    daemon = Daemon(config, camera=camera_from_config(config, simulator_size=size),
+                    store=PhotoStore(out), pin_factory=mock_pin_factory(),
+                    temperature_c=lambda: None)
+    start = time.monotonic()
+    with daemon:
+        if not daemon.wait_ready(120):
+            raise RuntimeError(f"not ready: {daemon.status()}")
+        shutter = daemon.controls.buttons["shutter"].pin
+        mode_button = daemon.controls.buttons["mode"].pin
+        for mode in MODES:
+            while daemon.status()["mode"] != mode:
+                press(mode_button)
+                daemon.wait_until(lambda s: True, 0.05)
+            for _ in range(shots_per_mode):
+                before = daemon.status()["captured"]
+                time.sleep(DEBOUNCE_S)
+                press(shutter, 0.02)
+                if not daemon.wait_until(
+                    lambda s: s["captured"] > before and s["state"] == "ready", 120
+                ):
+                    raise RuntimeError(f"{mode}: the shot was not taken: {daemon.status()}")
+        daemon.wait_until(lambda s: s["unsaved"] == 0 and s["pending"] == 0, 900)
+        shots = daemon.status()["shots"]
+    files = sorted(p.suffix for p in (out / "DCIM").rglob("OBS_*"))
+    keys = ("capture.ring_frames", "capture.burst_frames", "capture.night_max_frames",
+            "capture.write_behind_shots", "output.keep")
+    return {"board": "default" if board_mb is None else f"{board_mb} MB",
+            "defaults": {k: config[k] for k in keys}, "shots": shots,
+            "jpegs": files.count(".JPG"), "dngs": files.count(".DNG"),
+            "seconds": time.monotonic() - start, "peak_mb": peak_rss_mb()}
+
+
+def compare_boards(size: tuple[int, int], boards: list[str], shots_per_mode: int) -> None:
+    """One fresh process per board (VmHWM is per process), then a table."""
+    rows = []
+    for board in boards:
+        command = [sys.executable, __file__, "--size", f"{size[1]}x{size[0]}",
+                   "--board-run", board, "--shots-per-mode", str(shots_per_mode)]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            print(f"{board}: failed:\n{result.stderr[-2000:]}")
+            continue
+        rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    print(f"simulated IMX477 frames {size[1]}x{size[0]}; {shots_per_mode} shot(s) in each "
+          "mode as fast as the camera takes them, all developed")
+    print(f"{'board':<9}{'ring':>5}{'burst':>6}{'night':>6}{'behind':>7}  {'keep':<14}"
+          f"{'shots':>6}{'JPEG':>5}{'DNG':>5}{'s':>6}{'VmHWM MB':>10}")
+    for row in rows:
+        d = row["defaults"]
+        print(f"{row['board']:<9}{d['capture.ring_frames']:>5}{d['capture.burst_frames']:>6}"
+              f"{d['capture.night_max_frames']:>6}{d['capture.write_behind_shots']:>7}  "
+              f"{','.join(d['output.keep']):<14}{row['shots']:>6}{row['jpegs']:>5}"
+              f"{row['dngs']:>5}{row['seconds']:>6.0f}{row['peak_mb']:>10.0f}")
+
+
 def spread(values_s: list[float | None]) -> str:
     """min / median / max of ``values_s``, in ms."""
     values = sorted(1000 * v for v in values_s if v is not None)
@@ -78,7 +163,18 @@ def main() -> None:
     parser.add_argument("--size", type=_size, default=(760, 1014), help="WIDTHxHEIGHT")
     parser.add_argument("--shots", type=int, default=20)
     parser.add_argument("--burst-frames", type=int, default=4)
+    parser.add_argument("--boards", help="compare memory defaults, e.g. 512,1024,2048,default")
+    parser.add_argument("--shots-per-mode", type=int, default=2)
+    parser.add_argument("--board-run", help=argparse.SUPPRESS)  # one board, in a child process
     args = parser.parse_args()
+    if args.boards:
+        compare_boards(args.size, args.boards.split(","), args.shots_per_mode)
+        return
+    if args.board_run:
+        board_mb = None if args.board_run == "default" else int(args.board_run)
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(board_run(Path(tmp), args.size, board_mb, args.shots_per_mode)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         figures = run_demo(Path(tmp) / "modes", args.size, 2, args.burst_frames)
         print_table(figures, args.size)

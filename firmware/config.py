@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,18 @@ _FALSE_WORDS = ("false", "no", "off", "0")
 
 class ConfigError(ObscuraError, ValueError):
     """A configuration file or value is invalid; the message names file, key and value."""
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` for an error message: shortened, and never raising (a table nested
+    thousands deep, an integer of thousands of digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):
+        return f"<a {type(value).__name__} nested too deep to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -63,22 +76,28 @@ class Key:
     def validate(self, value: Any, source: str) -> Any:
         """``value`` converted to the key's type, or a ConfigError naming source/key/value."""
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                pass  # refused below as out of range
         if self.type is list and isinstance(value, tuple):
             value = list(value)
         if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
-            raise ConfigError(
-                f"{source}: {self.name} = {value!r}: expected {_TYPE_NAMES[self.type]}"
-            )
+            raise self.error(value, source, f"expected {_TYPE_NAMES[self.type]}")
+        if any("\0" in item for item in (value if self.type is list else [value])
+               if isinstance(item, str)):
+            raise self.error(value, source, "contains a NUL character")
         if self.choices is not None:
             allowed = self.choices()
             if value not in allowed:
-                raise ConfigError(
-                    f"{source}: {self.name} = {value!r}: expected one of {', '.join(allowed)}"
-                )
+                raise self.error(value, source, f"expected one of {', '.join(allowed)}")
         if not self.check(value):
-            raise ConfigError(f"{source}: {self.name} = {value!r}: expected {self.expected}")
+            raise self.error(value, source, f"expected {self.expected}")
         return value
+
+    def error(self, value: Any, source: str, problem: str) -> ConfigError:
+        """``source: section.name = value: problem``."""
+        return ConfigError(f"{source}: {self.name} = {shown(value)}: {problem}")
 
     def parse(self, text: str, source: str) -> Any:
         """A value typed on a command line (``monochrome``, ``90``, ``jpeg,dng``), validated."""
@@ -101,10 +120,8 @@ class Key:
                 )
             elif text[:1] in ("'", '"'):
                 value = tomllib.loads(f"v = {text}")["v"]
-        except (ValueError, tomllib.TOMLDecodeError):
-            raise ConfigError(
-                f"{source}: {self.name} = {text!r}: expected {_TYPE_NAMES[self.type]}"
-            ) from None
+        except (ValueError, RecursionError, tomllib.TOMLDecodeError):
+            raise self.error(text, source, f"expected {_TYPE_NAMES[self.type]}") from None
         return self.validate(value, source)
 
 
@@ -126,6 +143,31 @@ def _gpio_pin() -> tuple[Callable[[Any], bool], str]:
     return (lambda value: 0 <= value <= 27), "a BCM GPIO number 0..27"
 
 
+#: Folders of the operating system, never a place for photos or lens data (nor anything in them).
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/sbin",
+                "/sys", "/usr")
+#: Folders that hold other programs' data: refused themselves, their subfolders allowed.
+SYSTEM_FOLDERS = ("/", "/home", "/media", "/mnt", "/opt", "/root", "/run", "/srv", "/tmp",
+                  "/var", "/var/lib")
+
+
+def is_data_folder(path: str) -> bool:
+    """True for an absolute path that is neither a system folder nor inside one."""
+    if not path.startswith("/"):
+        return False
+    normal = os.path.normpath(path).replace("//", "/")
+    return normal not in SYSTEM_FOLDERS and not any(
+        normal == tree or normal.startswith(tree + "/") for tree in SYSTEM_TREES
+    )
+
+
+def _data_folder(may_be_empty: bool = False) -> tuple[Callable[[Any], bool], str]:
+    expected = "an absolute path of a data folder, not a system folder (/etc, /usr, /var, ...)"
+    if may_be_empty:
+        return (lambda value: value == "" or is_data_folder(value)), expected + " or empty"
+    return is_data_folder, expected
+
+
 def _key(name: str, type_: type, default: Any, help_: str, rule=None, choices=None) -> Key:
     check, expected = rule if rule else ((lambda value: True), "")
     return Key(name, type_, default, help_, check, expected, choices)
@@ -137,7 +179,8 @@ CAPTURE_MODES = ("single", "burst", "hdr", "night")
 SCHEMA: tuple[Key, ...] = (
     _key("camera.source", str, "picamera2", "where frames come from",
          choices=_one_of("picamera2", "simulator", "replay")),
-    _key("camera.replay_dir", str, "", "folder of DNGs served as bursts by the replay source"),
+    _key("camera.replay_dir", str, "", "folder of DNGs served as bursts by the replay source",
+         _data_folder(may_be_empty=True)),
     _key("capture.mode", str, "single", "mode at start-up", choices=_one_of(*CAPTURE_MODES)),
     _key("capture.burst_frames", int, 6, "frames in a burst", _between(2, 15)),
     _key("capture.night_max_frames", int, 15,
@@ -156,7 +199,8 @@ SCHEMA: tuple[Key, ...] = (
     _key("output.keep", list, ["jpeg", "dng"], "files each shot leaves",
          ((lambda value: bool(value) and all(v in OUTPUT_KINDS for v in value)),
           "a non-empty list of " + ", ".join(OUTPUT_KINDS))),
-    _key("output.storage_path", str, "/var/lib/obscura", "card mount point; photos go in DCIM/"),
+    _key("output.storage_path", str, "/var/lib/obscura", "card mount point; photos go in DCIM/",
+         _data_folder()),
     _key("pins.shutter", int, 17, "shutter button (BCM)", _gpio_pin()),
     _key("pins.mode", int, 27, "mode button (BCM)", _gpio_pin()),
     _key("pins.look", int, 22, "look button (BCM)", _gpio_pin()),
@@ -168,7 +212,8 @@ SCHEMA: tuple[Key, ...] = (
     _key("lens.focal_length_mm", float, 0.0, "focal length (0 = unknown)", _between(0.0, 2000.0)),
     _key("lens.f_number", float, 0.0, "aperture in use (0 = unknown)", _between(0.0, 64.0)),
     _key("lens.library_dir", str, "/var/lib/obscura/lenses",
-         "lens profiles and flat-field calibrations (obscura lens, obscura calibrate)"),
+         "lens profiles and flat-field calibrations (obscura lens, obscura calibrate)",
+         _data_folder()),
     _key("display.preview", str, "auto",
          "live preview with focus peaking on an HDMI/DSI display (auto: when one is connected)",
          choices=_one_of("auto", "on", "off")),
@@ -180,11 +225,33 @@ KEYS: dict[str, Key] = {key.name: key for key in SCHEMA}
 ALIASES = {"look": "output.look", "mode": "capture.mode"}
 
 
-def _unknown_key(name: str, source: str, value: Any = None) -> ConfigError:
-    shown = f"{name} = {value!r}" if value is not None else repr(name)
+def _likely_key(name: str) -> str | None:
+    """The key someone who wrote ``name`` most likely meant: the alias or the key of that
+    short name (``look`` -> ``output.look``), else the nearest full or short name."""
+    if name in ALIASES:
+        return ALIASES[name]
+    by_short_name = {}
+    for key in SCHEMA:
+        by_short_name.setdefault(key.short_name, key.name)
+    if name in by_short_name:
+        return by_short_name[name]
     close = difflib.get_close_matches(name, KEYS, n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    return ConfigError(f"{source}: unknown key {shown}{hint}")
+    if close:
+        return close[0]
+    close = difflib.get_close_matches(name.rpartition(".")[2], by_short_name, n=1)
+    return ALIASES.get(close[0], by_short_name[close[0]]) if close else None
+
+
+def _unknown_key(name: str, source: str, value: Any = None) -> ConfigError:
+    what = f"{name} = {shown(value)}" if value is not None else repr(name)
+    likely = _likely_key(name)
+    hint = ""
+    if likely is not None and "." in name:
+        hint = f" (did you mean {likely}?)"
+    elif likely is not None:  # a key outside any table: name the table it belongs in
+        section, _, short_name = likely.partition(".")
+        hint = f" (did you mean {likely}: {short_name} under [{section}]?)"
+    return ConfigError(f"{source}: unknown key {what}{hint}")
 
 
 def resolve_key(name: str, source: str = "command line") -> Key:
@@ -206,40 +273,140 @@ def resolve_key(name: str, source: str = "command line") -> Key:
     raise _unknown_key(name, source)
 
 
+#: The keys naming GPIO pins; no two may share a pin (the LED's only while it is enabled).
+PIN_KEYS = ("pins.shutter", "pins.mode", "pins.look", "pins.power", "pins.led")
+DEFAULT_SOURCE = "default"
+
+
 @dataclass(frozen=True)
 class Config:
-    """A complete, validated configuration: every key of :data:`SCHEMA` has a value."""
+    """A complete, validated configuration: every key of :data:`SCHEMA` has a value.
+
+    ``sources`` says where each value came from (a file, ``command line``, a board default);
+    keys it does not name are at the schema's default. Two configurations with the same
+    values are equal wherever the values came from.
+    """
 
     values: Mapping[str, Any]
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def __getitem__(self, name: str) -> Any:
         if name not in KEYS:
             raise ConfigError(f"unknown key {name!r}")
         return self.values[name]
 
+    def source(self, name: str) -> str:
+        """Where the value of ``name`` came from."""
+        return self.sources.get(name, DEFAULT_SOURCE)
+
+    def with_values(self, values: Mapping[str, Any], source: str) -> Config:
+        """A copy with ``values`` (``{full name: value}``) set from ``source``, each key and
+        the whole result validated (:func:`check_config`)."""
+        return check_config(self.overridden_by(validate_values(values, source), source))
+
+    def overridden_by(self, values: Mapping[str, Any], source: str) -> Config:
+        """A copy with ``values`` set from ``source`` as they are: for values already
+        validated key by key (a file read), checked as a whole later (:func:`load_config`)."""
+        return Config({**self.values, **values}, {**self.sources, **dict.fromkeys(values, source)})
+
     def with_value(self, name: str, value: Any, source: str = "command line") -> Config:
         """A copy with ``name`` set to ``value`` (validated)."""
-        if name not in KEYS:
-            raise _unknown_key(name, source, value)
-        return Config({**self.values, name: KEYS[name].validate(value, source)})
+        return self.with_values({name: value}, source)
 
     def as_dict(self) -> dict[str, Any]:
         """Every key and its value, in schema order (JSON-serialisable)."""
         return {key.name: self.values[key.name] for key in SCHEMA}
 
 
-def default_config() -> Config:
-    """Every key at its default."""
-    return Config({key.name: key.default for key in SCHEMA})
+def validate_values(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """``{full name: value}`` with each value validated by its key; errors name ``source``."""
+    for name, value in values.items():
+        if name not in KEYS:
+            raise _unknown_key(name, source, value)
+    return {name: KEYS[name].validate(value, source) for name, value in values.items()}
 
 
-def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+def check_config(config: Config) -> Config:
+    """``config`` if its keys agree with each other, else a ConfigError naming the file,
+    key and value at fault: no two buttons (nor a button and the enabled LED) on one pin."""
+    claimed: dict[int, str] = {}
+    for name in PIN_KEYS:
+        if name == "pins.led" and not config["led.enabled"]:
+            continue
+        pin = config[name]
+        other = claimed.setdefault(pin, name)
+        if other != name:
+            # Blame the key a file set rather than one left at its default.
+            is_default = config.source(name) == DEFAULT_SOURCE
+            culprit, first = (other, name) if is_default else (name, other)
+            raise ConfigError(
+                f"{config.source(culprit)}: {culprit} = {pin}: GPIO {pin} is already "
+                f"{first} (from {config.source(first)}); each button and the LED need a pin "
+                "of their own"
+            )
+    return config
+
+
+MB = 1024 * 1024
+#: Defaults chosen by the board's memory (MemTotal, which the kernel reports below the
+#: board's size: about 430 MB on a Zero 2 W, 900 MB on a 1 GB Pi 4): the first row whose
+#: limit is above MemTotal applies. Larger boards, or one whose memory is unknown, get the
+#: schema's defaults. See the README ("The camera") for the figures behind them.
+MEMORY_DEFAULTS: tuple[tuple[int, str, Mapping[str, Any]], ...] = (
+    (768 * MB, "512 MB", {
+        "capture.ring_frames": 2, "capture.burst_frames": 3, "capture.night_max_frames": 4,
+        "capture.write_behind_shots": 0, "output.keep": ["dng"],
+    }),
+    (1536 * MB, "1 GB", {
+        "capture.ring_frames": 4, "capture.burst_frames": 4, "capture.night_max_frames": 8,
+        "capture.write_behind_shots": 0,
+    }),
+)  # fmt: skip
+
+
+def memory_defaults(mem_total_bytes: int | None) -> tuple[str | None, dict[str, Any]]:
+    """The board class (``"512 MB"``) and the defaults that differ from the schema's for a
+    board whose MemTotal is ``mem_total_bytes``; ``(None, {})`` for large or unknown boards."""
+    if mem_total_bytes is not None:
+        for limit, board, values in MEMORY_DEFAULTS:
+            if mem_total_bytes < limit:
+                return board, {name: list(v) if isinstance(v, list) else v
+                               for name, v in values.items()}
+    return None, {}
+
+
+def board_memory_bytes(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """The board's ``MemTotal`` (bytes), or None where the kernel reports none."""
+    try:
+        with meminfo.open(encoding="ascii") as lines:
+            for line in lines:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def default_config(mem_total_bytes: int | None = None) -> Config:
+    """Every key at its default; with ``mem_total_bytes``, the memory-dependent ones chosen
+    for that board (:data:`MEMORY_DEFAULTS`)."""
+    config = Config({key.name: key.default for key in SCHEMA})
+    board, values = memory_defaults(mem_total_bytes)
+    if board is None:
+        return config
+    source = f"default for a {board} board (MemTotal {mem_total_bytes // MB} MB)"
+    return Config({**config.values, **values}, dict.fromkeys(values, source))
+
+
+def _flatten(table: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    """``(section.name, value)`` of a TOML document's tables; anything deeper is a value
+    (which then has the wrong type, or names an unknown key)."""
     for name, value in table.items():
-        full = f"{prefix}{name}"
-        if isinstance(value, dict) and full not in KEYS:
-            yield from _flatten(value, full + ".")
+        if isinstance(value, dict) and name not in KEYS:
+            for inner, inner_value in value.items():
+                yield f"{name}.{inner}", inner_value
         else:
-            yield full, value
+            yield name, value
 
 
 def parse_config_text(text: str, source: str) -> dict[str, Any]:
@@ -247,6 +414,10 @@ def parse_config_text(text: str, source: str) -> dict[str, Any]:
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: values nested too deep") from None
+    except ValueError as exc:  # Python's limit on the digits of an integer
         raise ConfigError(f"{source}: {exc}") from None
     values = {}
     for name, value in _flatten(table):
@@ -262,18 +433,22 @@ def read_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: undecodable text, a NUL in the path
+        raise ConfigError(f"{shown(str(path))}: cannot read: {exc}") from None
     return parse_config_text(text, str(path))
 
 
 def load_config(paths: Iterable[Path], base: Config | None = None) -> Config:
-    """Defaults (or ``base``) overridden by each existing file of ``paths`` in turn."""
+    """Defaults (or ``base``) overridden by each existing file of ``paths`` in turn.
+
+    This is the one validation of a configuration: ``config check``, ``config set``, the
+    daemon's start and its reload all come through here. Raises ConfigError naming the
+    file, key and value at fault.
+    """
     config = base or default_config()
     for path in paths:
-        values = read_config_file(path)
-        config = Config({**config.values, **values})
-    return config
+        config = config.overridden_by(read_config_file(path), str(path))
+    return check_config(config)
 
 
 def _toml_value(value: Any) -> str:
@@ -319,10 +494,7 @@ def write_config_file(path: Path, values: Mapping[str, Any]) -> Path:
     The file keeps its permissions (0644 when new) so that members of the ``obscura``
     group can still read it; comments of one's own are not kept.
     """
-    for name, value in values.items():
-        if name not in KEYS:
-            raise _unknown_key(name, str(path), value)
-        KEYS[name].validate(value, str(path))
+    validate_values(values, str(path))
     try:
         mode = path.stat().st_mode & 0o777
     except FileNotFoundError:

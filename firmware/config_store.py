@@ -1,14 +1,16 @@
 """The running camera's configuration: the last good one, reloaded and changed safely.
 
-A bad file never stops a running camera: :meth:`ConfigStore.reload` keeps the last good
-configuration and remembers the error for ``obscura status``. ``obscura config set``
-validates, writes the file atomically and applies the result without a restart. SIGHUP
-(``systemctl reload obscura``) only enqueues a reload; the main loop performs it.
+A bad file never stops the camera: :meth:`ConfigStore.reload` keeps the last good
+configuration (at start, the defaults) and remembers the error for ``obscura status``.
+``obscura config set`` validates, writes the file atomically and applies the result
+without a restart. SIGHUP (``systemctl reload obscura``) only enqueues a reload; the
+:class:`ConfigReloader` thread performs it.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,6 +45,9 @@ class ConfigStore:
         ``apply_config``. Not called by the constructor: the store starts at the defaults
         until :meth:`reload`. May be set later (``store.apply = daemon.apply_config``) when
         the daemon is built from the first configuration.
+    mem_total_bytes
+        The board's memory (``MemTotal``), which chooses the defaults of the keys that
+        depend on it (:data:`firmware.config.MEMORY_DEFAULTS`); None: the schema's defaults.
 
     Examples
     --------
@@ -56,14 +61,17 @@ class ConfigStore:
         self,
         paths: Sequence[Path] = DEFAULT_CONFIG_PATHS,
         apply: Callable[[Config], None] | None = None,
+        mem_total_bytes: int | None = None,
     ) -> None:
         if not paths:
             raise ConfigError("a configuration store needs at least one file")
         self.paths = tuple(Path(path) for path in paths)
         self.apply = apply
         self._lock = threading.RLock()
-        self._config = default_config()
+        self.defaults = default_config(mem_total_bytes)
+        self._config = self.defaults
         self._error: str | None = None
+        self._has_loaded = False
 
     @property
     def config(self) -> Config:
@@ -89,19 +97,37 @@ class ConfigStore:
         Returns
         -------
         bool
-            True when the files were good. On an error the last good configuration stays in
-            force, :attr:`error` names the problem and it is logged; nothing is raised.
+            True when the files were good. On any error the last good configuration (before
+            the first good one, the defaults) stays in force, :attr:`error` names the problem
+            and it is logged; nothing is raised.
         """
         with self._lock:
             try:
-                config = load_config(self.paths)
-            except ConfigError as exc:
-                self._error = str(exc)
-                logger.error("configuration not reloaded, keeping the last good one: %s", exc)
+                config = load_config(self.paths, base=self.defaults)
+            except Exception as exc:  # noqa: BLE001 - no file may stop the camera
+                self._refuse(exc)
                 return False
-            self._install(config)
+            self._has_loaded = True
+            try:
+                self._install(config)
+            except Exception as exc:  # noqa: BLE001 - nor may applying it
+                self._error = f"applying the configuration failed: {type(exc).__name__}: {exc}"
+                logger.exception("%s", self._error)
+                return False
             logger.info("configuration loaded from %s", ", ".join(map(str, self.paths)))
             return True
+
+    def _refuse(self, exc: Exception) -> None:
+        """Remember and log why the files were not loaded."""
+        if isinstance(exc, ConfigError):
+            self._error = str(exc)
+        else:  # a bug of ours: still name the files
+            files = ", ".join(map(str, self.paths))
+            self._error = f"{files}: cannot be loaded: {type(exc).__name__}: {str(exc)[:200]}"
+        kept = ("not reloaded, keeping the last good one" if self._has_loaded
+                else "not loaded, running on the defaults")
+        logger.error("configuration %s: %s", kept, self._error,
+                     exc_info=None if isinstance(exc, ConfigError) else exc)
 
     def get(self, name: str | None = None) -> dict[str, Any]:
         """``{full name: value}`` for ``name`` (``look`` or ``output.look``), or for every key."""
@@ -111,8 +137,18 @@ class ConfigStore:
         key = resolve_key(name)
         return {key.name: config[key.name]}
 
-    def set(self, assignments: Mapping[str, str], source: str = "config set") -> dict[str, Any]:
-        """Validate ``{name: text}``, write them to the first file atomically, apply them.
+    def sources(self, name: str | None = None) -> dict[str, str]:
+        """``{full name: where its value came from}`` (a file, a board default, ``default``)
+        for ``name``, or for every key."""
+        config = self.config
+        names = config.as_dict() if name is None else [resolve_key(name).name]
+        return {key: config.source(key) for key in names}
+
+    def set(self, assignments: Mapping[str, Any], source: str = "config set") -> dict[str, Any]:
+        """Validate ``{name: value}``, write them to the first file atomically, apply them.
+
+        A value is text as typed (``"90"``, ``"jpeg,dng"``), parsed by the key's type, or a
+        value of that type (from JSON: ``90``, ``["jpeg"]``); JSON null is refused.
 
         Nothing is written or applied unless every value is valid, the files already on disk
         are valid, and no overlay overrides a key being set.
@@ -129,9 +165,10 @@ class ConfigStore:
         """
         with self._lock:
             values = {}
-            for name, text in assignments.items():
+            for name, value in assignments.items():
                 key = resolve_key(name, source)
-                values[key.name] = key.parse(text, source)
+                values[key.name] = (key.parse(value, source) if isinstance(value, str)
+                                    else key.validate(value, source))
             primary, overlays = self.paths[0], self.paths[1:]
             for path in overlays:
                 overridden = sorted(set(read_config_file(path)) & set(values))
@@ -141,17 +178,59 @@ class ConfigStore:
                         "change it there"
                     )
             in_file = {**read_config_file(primary), **values}
-            base = Config({**default_config().values, **in_file})
-            config = load_config(overlays, base=base)
+            config = load_config(overlays, base=self.defaults.overridden_by(in_file, str(primary)))
             write_config_file(primary, in_file)
             logger.info("%s: set %s", primary, ", ".join(f"{k} = {v!r}" for k, v in values.items()))
             self._install(config)
             return values
 
 
+class ConfigReloader:
+    """A thread that reloads ``store`` each time it is asked (several requests at once make
+    one reload); :meth:`request` is safe to call from a signal handler.
+
+    Examples
+    --------
+    >>> with ConfigReloader(store) as reloader, reload_on_sighup(reloader.request):
+    ...     daemon.run()
+    """
+
+    def __init__(self, store: ConfigStore) -> None:
+        self._store = store
+        self._requests: queue.SimpleQueue[bool] = queue.SimpleQueue()  # reentrant put()
+        self.reloads = 0
+        self._thread = threading.Thread(target=self._run, name="config-reload", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        """Ask for a reload; returns at once."""
+        self._requests.put(True)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the thread (idempotent)."""
+        self._requests.put(False)
+        self._thread.join(timeout_s)
+
+    def __enter__(self) -> ConfigReloader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        while self._requests.get():
+            running = True
+            while not self._requests.empty():  # requests made meanwhile: one reload
+                running = self._requests.get() and running
+            self._store.reload()  # never raises
+            self.reloads += 1
+            if not running:
+                return
+
+
 @contextmanager
 def reload_on_sighup(enqueue: Callable[[], None]) -> Iterator[None]:
-    """While active, SIGHUP only calls ``enqueue()``; the main loop then calls ``reload()``.
+    """While active, SIGHUP only calls ``enqueue()`` (e.g. :meth:`ConfigReloader.request`).
 
     Install from the main thread (Python delivers signals there). The previous handler is
     restored on exit.

@@ -166,11 +166,13 @@ class ControlHandler:
                                       bool(request.get("reset", False))))
 
 
-def _assignments(request: Mapping[str, Any]) -> dict[str, str]:
+def _assignments(request: Mapping[str, Any]) -> dict[str, Any]:
+    """``{name: value}``: text is parsed by the key's type, other JSON values are validated
+    as they are (null is refused, never stored as the text "None")."""
     assignments = request.get("assignments")
     if not isinstance(assignments, dict) or not assignments:
         raise ConfigError("config.set needs assignments: {name: value, ...}")
-    return {str(name): str(value) for name, value in assignments.items()}
+    return dict(assignments)
 
 
 class _ConnectionHandler(socketserver.StreamRequestHandler):

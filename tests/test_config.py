@@ -6,6 +6,7 @@ import os
 import queue
 import signal
 import stat
+import time
 
 import pytest
 
@@ -13,6 +14,7 @@ from firmware.cli import main
 from firmware.config import (
     KEYS,
     ConfigError,
+    board_memory_bytes,
     default_config,
     load_config,
     parse_config_text,
@@ -21,7 +23,7 @@ from firmware.config import (
     resolve_key,
     write_config_file,
 )
-from firmware.config_store import ConfigStore, reload_on_sighup
+from firmware.config_store import ConfigReloader, ConfigStore, reload_on_sighup
 from pipeline.look import builtin_looks
 
 
@@ -239,3 +241,214 @@ def test_every_shared_short_name_has_an_alias() -> None:
 def test_config_default_prints_the_template(capsys) -> None:
     assert main(["config", "default"]) == 0
     assert capsys.readouterr().out == render_config()
+
+
+# ------------------------------------------------------------------ one validation
+DEEP_ARRAY = "[output]\nlook = " + "[" * 5000 + "]" * 5000 + "\n"
+BAD_FILES = [
+    ("[pins]\nlook = 17\n", "pins.look = 17: GPIO 17 is already pins.shutter"),
+    ("[pins]\nshutter = 22\n", "pins.shutter = 22: GPIO 22 is already pins.look"),
+    ("[pins]\nled = 3\n", "pins.led = 3: GPIO 3 is already pins.power"),
+    ('[output]\nstorage_path = "/media/card\\u0000x"\n', "contains a NUL character"),
+    ('[lens]\nname = "Summicron\\u0000"\n', "lens.name = 'Summicron\\x00': contains a NUL"),
+    (DEEP_ARRAY, "values nested too deep"),
+    ("a." * 3000 + "b = 1\n", "unknown key a.a = <a dict nested too deep to show>"),
+    ("[output]\njpeg_quality = " + "9" * 5000 + "\n", "Exceeds the limit (4300 digits)"),
+    ("[output]\njpeg_quality = 1e400\n", "output.jpeg_quality = inf: expected an integer"),
+    ("[lens]\nfocal_length_mm = nan\n", "lens.focal_length_mm = nan: expected 0.0..2000.0"),
+    ('[output]\nstorage_path = "photos"\n', "output.storage_path = 'photos': expected an absolute"),
+    ('[lens]\nlibrary_dir = "/etc"\n', "lens.library_dir = '/etc': expected an absolute path of a"),
+    ('[lens]\nlibrary_dir = "/usr/share/../../etc/x"\n', "not a system folder"),
+    ('[output]\nstorage_path = "/var"\n', "output.storage_path = '/var': expected"),
+    ('[camera]\nreplay_dir = "dngs"\n', "camera.replay_dir = 'dngs': expected"),
+    ('look = "neutral"\n', "unknown key look = 'neutral' (did you mean output.look: look under "
+                           "[output]?)"),
+    ("jpeg_qualty = 80\n", "did you mean output.jpeg_quality: jpeg_quality under [output]?"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_FILES)
+def test_values_that_would_stop_the_daemon_fail_config_check(tmp_path, capsys, text,
+                                                             expected) -> None:
+    path = _write(tmp_path / "config.toml", text)
+    with pytest.raises(ConfigError) as error:
+        load_config([path])
+    assert str(error.value).startswith(f"{path}: ") and expected in str(error.value)
+    assert len(str(error.value)) < 400  # a nested table or a huge number is not echoed whole
+    assert main(["config", "check", str(path)]) == 1
+    assert expected in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_FILES)
+def test_a_start_on_a_bad_file_runs_on_the_defaults_and_says_so(tmp_path, caplog, text,
+                                                                expected) -> None:
+    path = _write(tmp_path / "config.toml", text)
+    store = ConfigStore([path], mem_total_bytes=8192 * MB)
+    assert store.reload() is False  # nothing raised: the daemon starts
+    assert store.config == default_config()
+    assert store.error.startswith(f"{path}: ") and expected in store.error
+    assert "not loaded, running on the defaults" in caplog.text
+    assert "last good" not in caplog.text
+
+
+def test_pins_are_checked_across_files_and_a_disabled_led_frees_its_pin(tmp_path) -> None:
+    main_file = _write(tmp_path / "config.toml", "[pins]\nshutter = 5\n")
+    overlay = _write(tmp_path / "boot.toml", "[pins]\nmode = 5\n")
+    with pytest.raises(ConfigError, match=f"^{overlay}: pins.mode = 5: GPIO 5 is already "
+                                          f"pins.shutter \\(from {main_file}\\)"):
+        load_config([main_file, overlay])
+    _write(overlay, "[pins]\nshutter = 6\n")  # a later file may move a pin out of the way
+    assert load_config([main_file, overlay])["pins.shutter"] == 6
+    _write(main_file, "[pins]\nled = 17\n[led]\nenabled = false\n")
+    assert load_config([main_file])["pins.led"] == 17
+    with pytest.raises(ConfigError, match="pins.look = 27: GPIO 27 is already pins.mode"):
+        default_config().with_value("pins.look", 27)
+
+
+@pytest.mark.parametrize(
+    ("assignments", "expected"),
+    [
+        ({"pins.look": "17"}, "pins.look = 17: GPIO 17 is already pins.shutter"),
+        ({"led": "22"}, "pins.led = 22: GPIO 22 is already pins.look"),
+        ({"lens.name": None}, "config set: lens.name = None: expected a string"),
+        ({"jpeg_quality": None}, "output.jpeg_quality = None: expected an integer"),
+        ({"lens.name": "a\x00b"}, "lens.name = 'a\\x00b': contains a NUL character"),
+        ({"storage_path": "photos"}, "output.storage_path = 'photos': expected an absolute"),
+        ({"library_dir": "/etc"}, "lens.library_dir = '/etc': expected an absolute"),
+        ({"library_dir": "/boot/firmware"}, "lens.library_dir = '/boot/firmware': expected"),
+        ({"jpeg_quality": "9" * 5000}, "output.jpeg_quality = '99999"),
+        ({"keep": "[" * 5000 + "]" * 5000}, "output.keep = '[[[[["),
+    ],
+)
+def test_config_set_refuses_what_the_next_start_would_refuse(tmp_path, assignments,
+                                                             expected) -> None:
+    path = _write(tmp_path / "config.toml", "[output]\njpeg_quality = 80\n")
+    store = ConfigStore([path])
+    store.reload()
+    with pytest.raises(ConfigError) as error:
+        store.set(assignments)
+    assert expected in str(error.value) and len(str(error.value)) < 400
+    assert read_config_file(path) == {"output.jpeg_quality": 80}
+
+
+def test_json_values_are_validated_not_stored_as_text(tmp_path) -> None:
+    from firmware.control_socket import ControlHandler
+
+    path = tmp_path / "config.toml"
+    store = ConfigStore([path])
+    handler = ControlHandler(None, store)
+    reply = handler({"command": "config.set", "assignments": {"lens.name": None}})
+    assert reply == {"ok": False, "error": "config set: lens.name = None: expected a string"}
+    assert not path.exists()
+    reply = handler({"command": "config.set",
+                     "assignments": {"jpeg_quality": 90, "keep": ["dng"], "led.enabled": False}})
+    assert reply["ok"], reply
+    assert read_config_file(path) == {"output.jpeg_quality": 90, "output.keep": ["dng"],
+                                      "led.enabled": False}
+
+
+def test_a_reload_that_fails_in_any_way_is_recorded_not_raised(tmp_path, monkeypatch,
+                                                               caplog) -> None:
+    path = _write(tmp_path / "config.toml", '[output]\nlook = "neutral"\n')
+    store = ConfigStore([path])
+    assert store.reload() is True
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("firmware.config_store.load_config", broken)
+    assert store.reload() is False
+    assert store.error == f"{path}: cannot be loaded: RuntimeError: a bug"
+    assert store.config["output.look"] == "neutral"
+    assert "not reloaded, keeping the last good one" in caplog.text
+    monkeypatch.undo()
+
+    def refusing(config) -> None:
+        raise RuntimeError("apply failed")
+
+    store.apply = refusing
+    _write(path, '[output]\nlook = "standard"\n')
+    assert store.reload() is False
+    assert store.error == "applying the configuration failed: RuntimeError: apply failed"
+
+
+def test_sighup_reloads_in_the_reload_thread_which_survives_any_file(tmp_path) -> None:
+    path = _write(tmp_path / "config.toml", DEEP_ARRAY)
+    store = ConfigStore([path])
+    with ConfigReloader(store) as reloader, reload_on_sighup(reloader.request):
+        os.kill(os.getpid(), signal.SIGHUP)
+        _wait_for(lambda: reloader.reloads >= 1)
+        assert store.error == f"{path}: values nested too deep"
+        _write(path, '[output]\nlook = "neutral"\n')
+        os.kill(os.getpid(), signal.SIGHUP)
+        _wait_for(lambda: reloader.reloads >= 2)
+        assert store.error is None and store.config["output.look"] == "neutral"
+    assert not reloader._thread.is_alive()
+
+
+def _wait_for(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+# --------------------------------------------------------------- memory defaults
+MB = 1024 * 1024
+MEMORY_KEYS = ("capture.ring_frames", "capture.burst_frames", "capture.night_max_frames",
+               "capture.write_behind_shots", "output.keep")
+#: A 12 MP frame in memory (CSI-2 packed, Pi 4), MB.
+FRAME_MB = 18.6
+
+
+@pytest.mark.parametrize(
+    ("mem_total_mb", "expected"),
+    [
+        (427, (2, 3, 4, 0, ["dng"])),  # Zero 2 W: 512 MB
+        (906, (4, 4, 8, 0, ["jpeg", "dng"])),  # 1 GB
+        (1845, (8, 6, 15, 1, ["jpeg", "dng"])),  # 2 GB
+        (7810, (8, 6, 15, 1, ["jpeg", "dng"])),  # 8 GB
+    ],
+)
+def test_memory_defaults_follow_the_board(mem_total_mb, expected) -> None:
+    config = default_config(mem_total_mb * MB)
+    assert tuple(config[name] for name in MEMORY_KEYS) == expected
+    if mem_total_mb < 1536:
+        assert config.source("capture.ring_frames") == (
+            f"default for a {'512 MB' if mem_total_mb < 768 else '1 GB'} board "
+            f"(MemTotal {mem_total_mb} MB)")
+    else:
+        assert config == default_config() and config.source("capture.ring_frames") == "default"
+
+
+def test_a_512_mb_board_holds_few_frames_and_develops_nothing() -> None:
+    """The Zero 2 W budget: about 430 MB MemTotal, 100-150 MB for the OS, 155 MB for the
+    interpreter and numba: the frames held at once must stay near 100 MB, and the 375 MB
+    develop of a JPEG (or a merge) must not run on the board."""
+    config = default_config(427 * MB)
+    captured = max(config["capture.burst_frames"], config["capture.night_max_frames"])
+    held = config["capture.ring_frames"] + captured * (1 + config["capture.write_behind_shots"])
+    assert held * FRAME_MB <= 120
+    assert set(config["output.keep"]) == {"dng"}
+
+
+def test_the_users_values_win_over_the_board_defaults(tmp_path) -> None:
+    path = _write(tmp_path / "config.toml", "[capture]\nring_frames = 5\n")
+    store = ConfigStore([path], mem_total_bytes=427 * MB)
+    assert store.config["capture.ring_frames"] == 2  # before the first load: board defaults
+    assert store.reload() is True
+    assert store.config["capture.ring_frames"] == 5
+    assert store.config["capture.burst_frames"] == 3
+    assert store.sources("ring_frames") == {"capture.ring_frames": str(path)}
+    assert store.sources()["output.keep"] == "default for a 512 MB board (MemTotal 427 MB)"
+    assert store.sources()["output.look"] == "default"
+    store.set({"burst_frames": "4"})
+    assert read_config_file(path) == {"capture.ring_frames": 5, "capture.burst_frames": 4}
+    assert store.config["output.keep"] == ["dng"]  # the board default, not written to the file
+
+
+def test_board_memory_is_read_from_meminfo(tmp_path) -> None:
+    meminfo = _write(tmp_path / "meminfo", "MemTotal:         437460 kB\nMemFree: 1 kB\n")
+    assert board_memory_bytes(meminfo) == 437460 * 1024
+    assert board_memory_bytes(tmp_path / "absent") is None
+    assert board_memory_bytes(_write(tmp_path / "odd", "MemTotal: lots\n")) is None
