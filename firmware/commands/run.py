@@ -8,10 +8,10 @@ control socket (``obscura status``/``shoot``/``config``), systemd's notification
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -23,8 +23,8 @@ WATCHDOG_PING_S = 5.0
 
 def run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM/SIGINT or the power button."""
-    from firmware.config import DEFAULT_CONFIG_PATHS
-    from firmware.config_store import ConfigStore
+    from firmware.config import DEFAULT_CONFIG_PATHS, board_memory_bytes
+    from firmware.config_store import ConfigReloader, ConfigStore, reload_on_sighup
     from firmware.control_socket import ControlError, ControlHandler, ControlServer, socket_path
     from firmware.daemon import Daemon, camera_from_config
     from firmware.state_machine import ShutdownRequested
@@ -34,7 +34,12 @@ def run(args: argparse.Namespace) -> int:
 
     daemons: list[Daemon] = []
     paths = [Path(p) for p in args.config] or list(DEFAULT_CONFIG_PATHS)
-    config_store = ConfigStore(paths, apply=lambda config: [d.apply_config(config) for d in daemons])
+    # A bad file runs the camera on the defaults (for this board's memory), shown as
+    # status's config_error and in the log; reload() never raises.
+    config_store = ConfigStore(
+        paths, apply=lambda config: [d.apply_config(config) for d in daemons],
+        mem_total_bytes=board_memory_bytes(),
+    )
     config_store.reload()
     config = config_store.config
     pin_factory = {"hardware": hardware_pin_factory, "mock": mock_pin_factory,
@@ -49,11 +54,12 @@ def run(args: argparse.Namespace) -> int:
     )
     daemons.append(daemon)
 
-    # Signal handlers only enqueue (or hand the reload to a thread); the main loop decides.
+    # Signal handlers only enqueue: the main loop (SIGTERM), the reload thread (SIGHUP) decide.
     signal.signal(signal.SIGTERM, lambda signum, frame: daemon.post(ShutdownRequested()))
     signal.signal(signal.SIGINT, lambda signum, frame: daemon.post(ShutdownRequested()))
-    signal.signal(signal.SIGHUP, lambda signum, frame: threading.Thread(
-        target=config_store.reload, name="config-reload", daemon=True).start())
+    on_sighup = contextlib.ExitStack()
+    reloader = on_sighup.enter_context(ConfigReloader(config_store))
+    on_sighup.enter_context(reload_on_sighup(reloader.request))
 
     server = None
     try:
@@ -72,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             daemon.run(on_ready=lambda: notifier.ready("ready"), on_tick=on_tick)
         finally:
             notifier.stopping()
+            on_sighup.close()
             if server is not None:
                 server.close()
     return 0
