@@ -99,6 +99,7 @@ class ControlHandler:
             "status": self._status,
             "shoot": self._shoot,
             "config.get": lambda request: self.config_store.get(request.get("key")),
+            "config.sources": lambda request: self.config_store.sources(request.get("key")),
             "config.set": lambda request: self.config_store.set(_assignments(request)),
             "lens.set": self._lens_set,
             "calibrate.flat": self._calibrate_flat,

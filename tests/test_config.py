@@ -452,3 +452,36 @@ def test_board_memory_is_read_from_meminfo(tmp_path) -> None:
     assert board_memory_bytes(meminfo) == 437460 * 1024
     assert board_memory_bytes(tmp_path / "absent") is None
     assert board_memory_bytes(_write(tmp_path / "odd", "MemTotal: lots\n")) is None
+
+
+def test_config_get_sources_and_check_show_the_board_defaults(monkeypatch, capsys) -> None:
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from firmware.control_socket import ControlHandler, ControlServer
+
+    with tempfile.TemporaryDirectory(prefix="obs") as directory:  # AF_UNIX: a short path
+        path = _write(Path(directory) / "config.toml", "[capture]\nring_frames = 3\n")
+        store = ConfigStore([path], mem_total_bytes=906 * MB)
+        store.reload()
+        socket_path = Path(directory) / "control.sock"
+        monkeypatch.setenv("OBSCURA_SOCKET", str(socket_path))
+        with ControlServer(socket_path, ControlHandler(None, store)):
+            assert main(["config", "get", "--sources"]) == 0
+            out = capsys.readouterr().out
+            assert f"capture.ring_frames = 3  # {path}\n" in out
+            assert ("capture.night_max_frames = 8  # default for a 1 GB board (MemTotal 906 MB)"
+                    in out)
+            assert 'output.look = "standard"  # default\n' in out
+            assert main(["config", "get", "burst_frames", "--sources", "--json"]) == 0
+            assert json.loads(capsys.readouterr().out) == {"capture.burst_frames": {
+                "value": 4, "source": "default for a 1 GB board (MemTotal 906 MB)"}}
+
+        monkeypatch.setattr("firmware.commands.config.board_memory_bytes", lambda: 427 * MB)
+        assert main(["config", "check", str(path)]) == 0
+        out = capsys.readouterr().out
+        assert f"{path}: ok\n" in out
+        assert ("default for a 512 MB board (MemTotal 427 MB): capture.burst_frames = 3, "
+                "capture.night_max_frames = 4, capture.write_behind_shots = 0, "
+                'output.keep = ["dng"]\n') in out

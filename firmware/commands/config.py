@@ -2,7 +2,9 @@
 
 ``get`` and ``set`` talk to the running daemon, which validates, writes
 ``/etc/obscura/config.toml`` atomically and applies the change without a restart.
-``check`` and ``default`` work offline.
+``check`` and ``default`` work offline. Keys the files leave unset take their defaults,
+some of which depend on the board's memory (``get --sources`` says where each value
+came from).
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from pathlib import Path
 
 from firmware.config import (
     DEFAULT_CONFIG_PATHS,
+    DEFAULT_SOURCE,
     ConfigError,
+    board_memory_bytes,
+    default_config,
     load_config,
     render_config,
     write_config_file,
@@ -22,18 +27,25 @@ from firmware.config import (
 from firmware.control_socket import add_client_arguments, connect
 
 
-def _print_values(values: dict, as_json: bool) -> None:
+def _print_values(values: dict, as_json: bool, sources: dict | None = None) -> None:
     if as_json:
         print(json.dumps(values, indent=2))
         return
     for name, value in values.items():
-        print(f"{name} = {json.dumps(value)}")
+        source = (sources or {}).get(name, DEFAULT_SOURCE)
+        print(f"{name} = {json.dumps(value)}" + (f"  # {source}" if sources else ""))
 
 
 def run_get(args: argparse.Namespace) -> int:
-    """Print one key, or every key, of the configuration in force."""
+    """Print one key, or every key, of the configuration in force; with ``--sources``,
+    where each value came from (a file, a default for this board's memory, the schema's)."""
     with connect(args) as client:
-        _print_values(client.request("config.get", key=args.key), args.json)
+        values = client.request("config.get", key=args.key)
+        sources = client.request("config.sources", key=args.key) if args.sources else None
+    if args.json and sources is not None:
+        values = {name: {"value": value, "source": sources[name]}
+                  for name, value in values.items()}
+    _print_values(values, args.json, sources)
     return 0
 
 
@@ -61,12 +73,18 @@ def run_check(args: argparse.Namespace) -> int:
     missing = [path for path in args.paths if not Path(path).exists()]
     if missing:
         raise ConfigError(f"{missing[0]}: no such file")
-    config = load_config(paths)
+    defaults = default_config(board_memory_bytes())
+    config = load_config(paths, base=defaults)
     if args.json:
         print(json.dumps(config.as_dict(), indent=2))
-    else:
-        for path in paths:
-            print(f"{path}: {'ok' if path.exists() else 'absent (defaults apply)'}")
+        return 0
+    for path in paths:
+        print(f"{path}: {'ok' if path.exists() else 'absent (defaults apply)'}")
+    board = {name: config[name] for name, source in config.sources.items()
+             if source == defaults.source(name)}
+    if board:
+        print(f"{next(iter(defaults.sources.values()))}: "
+              + ", ".join(f"{name} = {json.dumps(value)}" for name, value in board.items()))
     return 0
 
 
@@ -88,6 +106,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     get = actions.add_parser("get", help="show the configuration in force (or one key)")
     get.add_argument("key", nargs="?", help="e.g. look or output.look (default: every key)")
+    get.add_argument("--sources", action="store_true",
+                     help="say where each value came from (a file, a board default)")
     add_client_arguments(get)
     get.set_defaults(run=run_get)
 
