@@ -28,11 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from firmware.state_machine import ErrorCode, Event, Failed, ProcessingDone
+from firmware.state_machine import ErrorCode, Event, Failed, ProcessingDone, storage_error_code
 from hardware.camera import EXPOSURE_TOLERANCE, ExposurePlan, ExposureSettings, Metering
 from hardware.storage import (
-    CardFullError,
-    CardMissingError,
     JournalEntry,
     PhotoStore,
     ShotName,
@@ -405,13 +403,9 @@ class ProcessingWorker:
             for kind, data in outputs.items():
                 self._store.write_output(entry.name, kind, data)
             self._store.retire(entry)
-        except CardFullError as exc:
+        except StorageError as exc:
             logger.error("%s: %s (kept in the journal)", key, exc)
-            self._post(Failed(ErrorCode.CARD_FULL, str(exc), shot=key))
-            return
-        except (CardMissingError, StorageError) as exc:
-            logger.error("%s: %s (kept in the journal)", key, exc)
-            self._post(Failed(ErrorCode.CARD_MISSING, str(exc), shot=key))
+            self._post(Failed(storage_error_code(exc), str(exc), shot=key))
             return
         except Exception as exc:  # noqa: BLE001 - keep the raw, report, carry on
             logger.exception("%s: development failed", key)

@@ -32,6 +32,13 @@ from dataclasses import dataclass
 from typing import Union
 
 from firmware.focus_assist import blink_rate_hz
+from hardware.storage import (
+    CardFullError,
+    CardMissingError,
+    CardReadOnlyError,
+    OutOfResourcesError,
+    StorageError,
+)
 
 MODES = ("single", "burst", "hdr", "night")
 #: Seconds between recovery attempts in the error state.
@@ -64,6 +71,27 @@ class ErrorCode(str, enum.Enum):
     CARD_MISSING = "card_missing"
     OVERHEATING = "overheating"
     PROCESSING_FAILED = "processing_failed"
+    CARD_READ_ONLY = "card_read_only"
+    CARD_FAILED = "card_failed"
+    OUT_OF_RESOURCES = "out_of_resources"
+
+
+#: The error each kind of :class:`~hardware.storage.StorageError` shows.
+_STORAGE_ERROR_CODES: tuple[tuple[type[StorageError], ErrorCode], ...] = (
+    (CardFullError, ErrorCode.CARD_FULL),
+    (CardMissingError, ErrorCode.CARD_MISSING),
+    (CardReadOnlyError, ErrorCode.CARD_READ_ONLY),
+    (OutOfResourcesError, ErrorCode.OUT_OF_RESOURCES),
+)
+
+
+def storage_error_code(exc: StorageError) -> ErrorCode:
+    """The :class:`ErrorCode` a storage error shows: card full, missing, read-only, or the
+    system out of resources; any other (EIO...) is a failing card."""
+    for kind, code in _STORAGE_ERROR_CODES:
+        if isinstance(exc, kind):
+            return code
+    return ErrorCode.CARD_FAILED
 
 
 # ----------------------------------------------------------------------------- events
@@ -125,6 +153,15 @@ class Failed:
     request: ShotRequest | None = None
     shot: str | None = None
     unsaved: bool = False
+
+
+@dataclass(frozen=True)
+class CaptureRefused:
+    """A shot was not taken for a reason of its own (a burst larger than the space left
+    when a single shot still fits): refused, and the camera shoots on, no error."""
+
+    request: ShotRequest
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -190,7 +227,7 @@ class SettingsChanged:
 
 Event = Union[
     ShutterPressed, ModePressed, LookPressed, PowerHeld, ShutdownRequested, CameraStarted,
-    Failed, Recovered, FramesCaptured, CaptureDone, ShotQueued, ProcessingDone, Tick, SettingsChanged,
+    Failed, CaptureRefused, Recovered, FramesCaptured, CaptureDone, ShotQueued, ProcessingDone, Tick, SettingsChanged,
     FocusMeasured,
 ]  # fmt: skip
 
@@ -425,6 +462,10 @@ def _transition(state: State, event: Event) -> tuple[State, list[Action]]:  # no
         if phase is Phase.ERROR and state.error is ErrorCode.OVERHEATING:
             return state, actions  # overheating outranks what it causes
         return _enter_error(state, event.error, event.message), actions
+
+    if isinstance(event, CaptureRefused):
+        return _shoot_on(dataclasses.replace(state, taking=False),
+                         [Refuse(event.request, event.reason)])
 
     if isinstance(event, Recovered):
         if phase is Phase.ERROR and not state.overheated:

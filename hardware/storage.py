@@ -2,10 +2,14 @@
 
 :class:`PhotoStore` owns the card: DCF names (``DCIM/100OBSCU/OBS_0001.JPG``), the
 journal of raw bursts waiting to be developed, and the free-space check before each shot.
+It remembers which file system the card is, so a pulled card is never replaced by the
+folder it was mounted on. Every failure is a :class:`StorageError` subclass that says what
+went wrong: card missing, full, read-only, failing, or the system out of resources.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -32,6 +36,61 @@ class StorageError(ObscuraError, OSError):
     """A file could not be written (card missing, full, read-only...)."""
 
 
+class CardMissingError(StorageError):
+    """The card is not there: no storage folder, or not the file system it was at start."""
+
+
+class CardFullError(StorageError):
+    """Not enough free space on the card (ENOSPC, EDQUOT, or the check before a shot)."""
+
+
+class CardReadOnlyError(StorageError):
+    """The card is there but refuses writes: read-only (EROFS) or no permission."""
+
+
+class CardFailedError(StorageError):
+    """The card is there but a write failed (EIO...): a failing or corrupt card."""
+
+
+class OutOfResourcesError(StorageError):
+    """The system, not the card, ran out of something (file descriptors, memory)."""
+
+
+#: The error each ``errno`` of a failed file operation means; anything else is
+#: :class:`CardFailedError`.
+_ERRNO_ERRORS: dict[int, tuple[type[StorageError], str]] = {
+    errno.ENOENT: (CardMissingError, "card missing"),
+    errno.ENOTDIR: (CardMissingError, "card missing"),
+    errno.ENODEV: (CardMissingError, "card missing"),
+    errno.ENXIO: (CardMissingError, "card missing"),
+    errno.ESTALE: (CardMissingError, "card missing"),
+    errno.ENOSPC: (CardFullError, "card full"),
+    errno.EDQUOT: (CardFullError, "card full (quota)"),
+    errno.EROFS: (CardReadOnlyError, "card read-only"),
+    errno.EACCES: (CardReadOnlyError, "card not writable (permissions)"),
+    errno.EPERM: (CardReadOnlyError, "card not writable (permissions)"),
+    errno.EMFILE: (OutOfResourcesError, "too many open files in the daemon (not the card)"),
+    errno.ENFILE: (OutOfResourcesError, "too many open files in the system (not the card)"),
+    errno.ENOMEM: (OutOfResourcesError, "out of memory (not the card)"),
+    errno.ENOBUFS: (OutOfResourcesError, "out of buffer space (not the card)"),
+}
+
+
+def storage_error(subject: object, exc: OSError, doing: str = "") -> StorageError:
+    """The :class:`StorageError` subclass for ``exc``, raised while ``doing`` on ``subject``.
+
+    >>> storage_error("/media/card/x.jpg", OSError(errno.ENOSPC, "No space left on device"))
+    CardFullError('/media/card/x.jpg: card full (No space left on device)')
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    kind, meaning = _ERRNO_ERRORS.get(exc.errno or 0, (CardFailedError, "card error"))
+    detail = exc.strerror or str(exc)
+    error = kind(f"{subject}: {doing + ': ' if doing else ''}{meaning} ({detail})")
+    error.errno = exc.errno
+    return error
+
+
 def _fsync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
@@ -46,14 +105,17 @@ def _write_all(fd: int, view: memoryview) -> None:
         view = view[os.write(fd, view):]
 
 
-def _write_via_temp(path: Path, data: Buffer, temp_dir: Path, prefix: str, mode: int) -> Path:
+def _write_via_temp(path: Path, data: Buffer, temp_dir: Path, prefix: str, mode: int,
+                    device: int | None = None) -> Path:
     view = memoryview(data).cast("B")  # TypeError for a non-contiguous buffer, before any file
     try:
         fd, temp_name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=temp_dir)
     except OSError as exc:
-        raise StorageError(f"{path}: cannot create a file in {temp_dir}: {exc.strerror}") from None
+        raise storage_error(path, exc, f"cannot create a file in {temp_dir}") from None
     try:
         try:
+            if device is not None and os.fstat(fd).st_dev != device:
+                raise OSError(errno.ENODEV, f"{temp_dir} is no longer on the card")
             _write_all(fd, view)
             os.fchmod(fd, mode)  # mkstemp makes 0600: photos must be readable
             os.fsync(fd)
@@ -66,7 +128,7 @@ def _write_via_temp(path: Path, data: Buffer, temp_dir: Path, prefix: str, mode:
             os.unlink(temp_name)
         except FileNotFoundError:
             pass
-        raise StorageError(f"{path}: write failed: {exc.strerror or exc}") from None
+        raise storage_error(path, exc, "write failed") from None
     return path
 
 
@@ -81,14 +143,6 @@ def write_atomic(path: str | os.PathLike[str], data: Buffer, mode: int = 0o644) 
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     return _write_via_temp(path, data, directory, f".{path.name}.", mode)
-
-
-class CardMissingError(StorageError):
-    """The card (the storage folder) is not there or cannot be written."""
-
-
-class CardFullError(StorageError):
-    """Not enough free space on the card for another shot."""
 
 
 #: Gives the bytes free for the file system holding a path (injectable for tests).
@@ -115,12 +169,15 @@ def free_bytes(path: Path) -> int:
 
 
 def write_atomic_in(
-    path: str | os.PathLike[str], data: Buffer, temp_dir: Path, mode: int = 0o644
+    path: str | os.PathLike[str], data: Buffer, temp_dir: Path, mode: int = 0o644,
+    device: int | None = None,
 ) -> Path:
     """:func:`write_atomic`, with the temporary file in ``temp_dir`` (same file system):
-    the destination folder never holds a partial file, even for an instant."""
+    the destination folder never holds a partial file, even for an instant. With
+    ``device``, a temporary file on another file system (``st_dev``) is
+    :class:`CardMissingError`."""
     path = Path(path)
-    return _write_via_temp(path, data, temp_dir, f"{path.name}.", mode)
+    return _write_via_temp(path, data, temp_dir, f"{path.name}.", mode, device)
 
 
 @dataclass(frozen=True, order=True)
@@ -161,6 +218,19 @@ class ShotName:
 
 
 @dataclass(frozen=True)
+class CardIdentity:
+    """Which file system the store is on: what a pulled card or another one changes.
+
+    ``device`` is the storage folder's ``st_dev``, ``journal_device`` that of
+    ``.obscura/journal``; ``is_mount_point`` whether the folder was a mount point.
+    """
+
+    device: int
+    journal_device: int
+    is_mount_point: bool
+
+
+@dataclass(frozen=True)
 class JournalEntry:
     """A shot whose raw frames are safely on the card, waiting to be developed."""
 
@@ -188,6 +258,13 @@ class PhotoStore:
     Every file is written temp -> fsync -> rename -> fsync(dir). A journal entry exists
     once its manifest does; one without (a capture cut short) is removed at start-up.
 
+    :meth:`open` remembers the card (:class:`CardIdentity`); before each write, and for
+    each temporary file, the folder must still be that file system. A card pulled from
+    under its mount point (the empty folder left behind) or a folder that is no longer a
+    mount point is :class:`CardMissingError`: nothing is written to the file system
+    underneath, and numbering is not restarted there. :meth:`open` again (the daemon's
+    recovery) accepts the card back, or another card mounted there, and numbers on from it.
+
     Parameters
     ----------
     root : path
@@ -196,6 +273,11 @@ class PhotoStore:
         ``free_space(path) -> bytes`` (default :func:`free_bytes`); tests inject one.
     reserve_bytes : int
         Space always left free.
+    require_mount_point : bool
+        Refuse a storage folder that is not a mount point (a card or USB stick that must
+        be mounted there), even at the first start. By default a folder on the system's
+        own disk (``/var/lib/obscura``) is used as it is, and once a card was mounted
+        there, only a mounted card is.
     """
 
     def __init__(
@@ -204,6 +286,7 @@ class PhotoStore:
         *,
         free_space: FreeSpaceProvider | None = None,
         reserve_bytes: int = 16 * 1024 * 1024,
+        require_mount_point: bool = False,
     ) -> None:
         self.root = Path(root)
         self.dcim = self.root / "DCIM"
@@ -214,18 +297,49 @@ class PhotoStore:
         self._counter_path = self.state_dir / "counter.json"
         self._free_space = free_space or free_bytes
         self.reserve_bytes = reserve_bytes
+        self.require_mount_point = require_mount_point
         self._lock = threading.Lock()
         self._last: ShotName | None = None
+        self._card: CardIdentity | None = None
 
     # ------------------------------------------------------------------ the card
     def open(self) -> PhotoStore:
-        """Check the card, make the folders, clear temporary files and incomplete captures."""
-        self.check_present()
+        """Check the card, make the folders, clear temporary files and incomplete captures.
+
+        Called again (after :class:`CardMissingError`), it takes the card back, or another
+        card mounted at ``root``, and numbers on from what is on it; never the folder a
+        card was mounted on.
+        """
+        self._check_folder()
+        is_mount_point = os.path.ismount(self.root)
+        device = self._stat(self.root).st_dev
+        card = self._card
+        if not is_mount_point and self.require_mount_point:
+            raise CardMissingError(f"{self.root}: no card mounted there "
+                                   "(the storage folder must be a mount point)")
+        if not is_mount_point and card is not None and card.is_mount_point:
+            raise CardMissingError(f"{self.root}: card missing: no longer mounted there "
+                                   "(not writing to the disk underneath)")
+        if card is not None and not card.is_mount_point and device != card.device:
+            raise CardMissingError(f"{self.root}: card missing: another file system "
+                                   f"(device {device:#x}, was {card.device:#x})")
         try:
             for directory in (self.dcim, self.journal_dir, self.failed_dir, self.tmp_dir):
                 directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise CardMissingError(f"{self.root}: cannot create folders: {exc.strerror}") from None
+            raise storage_error(self.root, exc, "cannot create folders") from None
+        identity = CardIdentity(device, self._stat(self.journal_dir).st_dev, is_mount_point)
+        try:
+            if card is None or identity != card:  # the card back: its leftovers can wait
+                self._clear_leftovers()
+            with self._lock:
+                self._last = self._scan_last()
+                self._card = identity
+        except OSError as exc:
+            raise storage_error(self.root, exc, "cannot read the card") from None
+        return self
+
+    def _clear_leftovers(self) -> None:
         for leftover in self.tmp_dir.iterdir():
             logger.warning("removing the partial file %s", leftover)
             _remove(leftover)
@@ -234,14 +348,49 @@ class PhotoStore:
                 logger.warning("removing the incomplete capture %s (never acknowledged)", entry)
                 _remove(entry)
         _fsync_directory(self.journal_dir)
-        with self._lock:
-            self._last = self._scan_last()
-        return self
+
+    @property
+    def card(self) -> CardIdentity | None:
+        """The card :meth:`open` found (None before)."""
+        return self._card
+
+    def _stat(self, path: Path) -> os.stat_result:
+        try:
+            return os.stat(path)
+        except OSError as exc:
+            raise storage_error(path, exc) from None
+
+    def _check_folder(self) -> None:
+        if not self.root.is_dir():
+            raise CardMissingError(f"{self.root}: card missing (no such folder)")
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            if os.statvfs(self.root).f_flag & os.ST_RDONLY:
+                raise CardReadOnlyError(f"{self.root}: card read-only (mounted read-only, "
+                                        "or its lock switch is on)")
+            raise CardReadOnlyError(f"{self.root}: card not writable (permissions)")
 
     def check_present(self) -> None:
-        """Raise :class:`CardMissingError` unless ``root`` is a writable folder."""
-        if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
-            raise CardMissingError(f"{self.root}: card missing or not writable")
+        """Raise a :class:`StorageError` unless ``root`` is a writable folder and, once
+        :meth:`open` found the card, still that card: :class:`CardMissingError` if it was
+        pulled (another file system, or no longer a mount point), :class:`CardReadOnlyError`
+        if it cannot be written."""
+        self._check_folder()
+        card = self._card
+        if card is None:
+            return
+        if (self._stat(self.root).st_dev != card.device
+                or (card.is_mount_point and not os.path.ismount(self.root))):
+            raise CardMissingError(f"{self.root}: card missing: the card it held was removed")
+        if self._stat(self.journal_dir).st_dev != card.journal_device:
+            raise CardMissingError(f"{self.journal_dir}: card missing: not on the card any more")
+
+    def _check_card(self) -> CardIdentity:
+        """The card to write to: :meth:`check_present` after :meth:`open`."""
+        card = self._card
+        if card is None:
+            raise StorageError("PhotoStore.open() was not called")
+        self.check_present()
+        return card
 
     def free_bytes(self) -> int:
         """Free bytes on the card (:class:`CardMissingError` if it is gone)."""
@@ -249,7 +398,7 @@ class PhotoStore:
         try:
             return int(self._free_space(self.root))
         except OSError as exc:
-            raise CardMissingError(f"{self.root}: {exc.strerror or exc}") from None
+            raise storage_error(self.root, exc, "free space") from None
 
     def check_space(self, needed_bytes: int) -> int:
         """Free bytes, or :class:`CardFullError` if fewer than ``needed_bytes`` + reserve."""
@@ -289,11 +438,11 @@ class PhotoStore:
     def reserve_name(self) -> ShotName:
         """The next DCF number, recorded on the card before it is used."""
         with self._lock:
-            if self._last is None:
-                raise StorageError("PhotoStore.open() was not called")
+            card = self._check_card()
+            assert self._last is not None
             name = self._last.next()
             data = json.dumps({"folder": name.folder, "number": name.number}).encode()
-            write_atomic_in(self._counter_path, data, self.tmp_dir)
+            write_atomic_in(self._counter_path, data, self.tmp_dir, device=card.journal_device)
             self._last = name
             return name
 
@@ -304,14 +453,16 @@ class PhotoStore:
 
     def write_output(self, name: ShotName, kind: str, data: bytes) -> Path:
         """Write one output file of a shot, atomically."""
+        card = self._check_card()
         path = self.output_path(name, kind)
         if not path.parent.is_dir():
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+            try:  # DCIM itself must be there: never made anew off the card
+                path.parent.mkdir(exist_ok=True)
+                _fsync_directory(self.dcim)
             except OSError as exc:
-                raise StorageError(f"{path.parent}: {exc.strerror}") from None
-            _fsync_directory(self.dcim)
-        return write_atomic_in(path, data, self.tmp_dir, mode=PHOTO_MODE)
+                raise storage_error(path.parent, exc) from None
+        return write_atomic_in(path, data, self.tmp_dir, mode=PHOTO_MODE,
+                               device=card.journal_device)
 
     # ------------------------------------------------------------------ the journal
     def journal_shot(
@@ -323,27 +474,35 @@ class PhotoStore:
         Each frame (in the caller's format, named ``frame_00`` + ``suffix``...) is written
         from its buffer as it is; the manifest gets ``name`` and the ``frames`` file names.
         """
+        device = self._check_card().journal_device
         directory = self.journal_dir / name.key
         try:
-            directory.mkdir()
-        except FileExistsError:
-            _remove(directory)
-            directory.mkdir()
+            try:
+                directory.mkdir()
+            except FileExistsError:
+                _remove(directory)
+                directory.mkdir()
+            _fsync_directory(self.journal_dir)
         except OSError as exc:
-            raise StorageError(f"{directory}: {exc.strerror}") from None
-        _fsync_directory(self.journal_dir)
+            raise storage_error(directory, exc) from None
         names = []
         for i, data in enumerate(frames):
             names.append(f"frame_{i:02d}{suffix}")
-            write_atomic_in(directory / names[-1], data, self.tmp_dir)
+            write_atomic_in(directory / names[-1], data, self.tmp_dir, device=device)
         manifest = {**manifest, "name": name.key, "frames": names}
-        write_atomic_in(directory / MANIFEST_NAME, json.dumps(manifest, indent=1).encode(), self.tmp_dir)
+        write_atomic_in(directory / MANIFEST_NAME, json.dumps(manifest, indent=1).encode(),
+                        self.tmp_dir, device=device)
         return JournalEntry(name, directory, manifest)
 
     def pending(self) -> list[JournalEntry]:
         """Journaled shots not yet developed, oldest first."""
+        self._check_card()
         entries = []
-        for directory in self.journal_dir.iterdir():
+        try:
+            directories = list(self.journal_dir.iterdir())
+        except OSError as exc:
+            raise storage_error(self.journal_dir, exc) from None
+        for directory in directories:
             manifest_path = directory / MANIFEST_NAME
             try:
                 manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
@@ -359,27 +518,35 @@ class PhotoStore:
 
     def retire(self, entry: JournalEntry) -> None:
         """Forget a developed shot: the manifest goes first, so a cut leaves no entry."""
+        self._check_card()
         try:
             (entry.directory / MANIFEST_NAME).unlink()
             _fsync_directory(entry.directory)
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise StorageError(f"{entry.directory}: {exc.strerror}") from None
+            raise storage_error(entry.directory, exc) from None
         _remove(entry.directory)
-        _fsync_directory(self.journal_dir)
+        try:
+            _fsync_directory(self.journal_dir)
+        except OSError as exc:
+            raise storage_error(self.journal_dir, exc) from None
 
     def fail(self, entry: JournalEntry) -> Path:
         """Keep a shot that could not be developed in ``.obscura/failed/``."""
         return self._move_to_failed(entry.directory)
 
     def _move_to_failed(self, directory: Path) -> Path:
+        self._check_card()
         target = self.failed_dir / directory.name
         if target.exists():
             _remove(target)
-        os.replace(directory, target)
-        _fsync_directory(self.journal_dir)
-        _fsync_directory(self.failed_dir)
+        try:
+            os.replace(directory, target)
+            _fsync_directory(self.journal_dir)
+            _fsync_directory(self.failed_dir)
+        except OSError as exc:
+            raise storage_error(directory, exc, "cannot set it aside") from None
         return target
 
 
