@@ -57,6 +57,7 @@ from firmware.state_machine import (
     CameraStarted,
     Capture,
     CaptureDone,
+    CaptureRefused,
     FramesCaptured,
     Develop,
     ErrorCode,
@@ -80,6 +81,7 @@ from firmware.state_machine import (
     State,
     Tick,
     initial_state,
+    storage_error_code,
     transition,
 )
 from firmware.state_machine import ProcessingDone as ProcessingDoneEvent
@@ -87,7 +89,6 @@ from hardware.camera import CameraError, CameraSource, take_shot
 from hardware.controls import ButtonEvent, ControlPins, Controls
 from hardware.storage import (
     CardFullError,
-    CardMissingError,
     JournalEntry,
     PhotoStore,
     ShotName,
@@ -506,7 +507,7 @@ class Daemon:
             self._store.open()
         except StorageError as exc:
             logger.error("%s", exc)
-            self._post_internal(Failed(ErrorCode.CARD_MISSING, str(exc)))
+            self._post_internal(Failed(storage_error_code(exc), str(exc)))
         self._worker = ProcessingWorker(self._store, self._post_internal)
         self._executor.submit(self._start_camera)
         self._queue_journal()
@@ -694,7 +695,16 @@ class Daemon:
             needed = self._shot_bytes(plan.frames, self.state.pending + self.state.unsaved)
             with self._state_lock:
                 unsaved_bytes = self._unsaved_bytes
-            self._store.check_space(needed + unsaved_bytes)
+            try:
+                self._store.check_space(needed + unsaved_bytes)
+            except CardFullError as exc:
+                if plan.frames == 1:
+                    raise
+                # This shot does not fit; if a single one still does, only this is refused.
+                single = self._shot_bytes(1, self.state.pending + self.state.unsaved)
+                self._store.check_space(single + unsaved_bytes)
+                self._post_internal(CaptureRefused(request, f"{exc}: a single shot still fits"))
+                return
             shot = take_shot(self._camera, plan, request.pressed_at_ns)
             name = self._store.reserve_name()
             lens = lens_in_use(config)
@@ -777,10 +787,8 @@ class Daemon:
     @staticmethod
     def _failure(exc: Exception, request: ShotRequest, unsaved: bool = False) -> Failed:
         """The event for a capture or journal write that raised ``exc``."""
-        if isinstance(exc, CardFullError):
-            error = ErrorCode.CARD_FULL
-        elif isinstance(exc, (CardMissingError, StorageError)):
-            error = ErrorCode.CARD_MISSING
+        if isinstance(exc, StorageError):
+            error = storage_error_code(exc)
         elif isinstance(exc, CameraError):
             error = ErrorCode.NO_CAMERA
         else:
@@ -810,8 +818,9 @@ class Daemon:
             if error in (ErrorCode.NO_CAMERA, ErrorCode.CAPTURE_FAILED):
                 self._camera.restart()
                 self._camera.metering()
-            elif error in (ErrorCode.CARD_FULL, ErrorCode.CARD_MISSING):
-                self._store.open()
+            elif error in (ErrorCode.CARD_FULL, ErrorCode.CARD_MISSING, ErrorCode.CARD_READ_ONLY,
+                           ErrorCode.CARD_FAILED, ErrorCode.OUT_OF_RESOURCES):
+                self._store.open()  # the card back (never the folder it was mounted on)
                 self._store.check_space(self._shot_bytes(1, self.state.pending))
                 self._write_stranded()
                 self._queue_journal()
