@@ -10,9 +10,18 @@ went down (zero shutter lag). Backends implement only the device calls:
   :class:`RawFrame` is left to whoever takes the frame, never done in the streaming thread);
 - :meth:`CameraSource._decode`: a record -> :class:`RawFrame`; and, for a backend whose
   payload is not the mosaic itself, :meth:`CameraSource._shape_of` (the mosaic's (H, W));
-- :meth:`CameraSource._set_exposure`: manual exposure/gain, or back to auto;
+- :meth:`CameraSource._set_exposure`: manual exposure/gain, or back to auto, and
+  :meth:`CameraSource._applied`: the exposure and gain the device really applies for a
+  request (a real sensor truncates the time to whole lines and the gain to its gain code);
 - optionally :attr:`CameraSource.preview_active` / :meth:`CameraSource.show_overlay`, for a
   backend that shows its stream on a display (the base class has none).
+
+New controls take several frames to reach the sensor (on a Pi, the requests already queued
+plus the sensor's own delay: 5 to 7 frames), so the frames right after a manual exposure
+may still carry it. Which frames were exposed by the auto exposure is decided from each
+frame's own ``ExposureTime`` and ``AnalogueGain``, never from when it was read: only those
+are metered (:meth:`CameraSource.metering`) or taken from the ring by a shot
+(:meth:`CameraSource.grab_zsl`).
 
 The camera knows nothing about files (picamera2's outputs are a one-method sink; here the
 daemon is the sink).
@@ -40,10 +49,14 @@ logger = logging.getLogger(__name__)
 RING_MEMORY_FRACTION = 0.25
 #: How long a capture waits for a frame before it calls the camera stalled.
 FRAME_TIMEOUT_S = 2.0
-#: A manual exposure counts as applied when the frame's value is within this ratio.
+#: A manual exposure counts as applied when the frame's value is within this ratio of the
+#: value the device applies for the request (:meth:`CameraSource._applied`).
 EXPOSURE_TOLERANCE = 0.05
 #: Frames the streaming thread waits for a manual exposure to take effect before giving up.
 MAX_SETTLE_FRAMES = 12
+#: Frames after auto exposure is restored that may still carry a manual exposure (on a Pi,
+#: 5 to 7); later frames count as auto-exposed whatever their exposure.
+MAX_CONTROL_LATENCY_FRAMES = 8
 
 
 class CameraError(ObscuraError, RuntimeError):
@@ -130,6 +143,8 @@ class FrameRecord:
         When the exposure began and ended, on the ``time.monotonic_ns()`` clock.
     sequence : int
         Frame counter since the stream started.
+    is_auto_exposed : bool
+        False for a frame exposed at a manual exposure of a shot (told by its metadata).
     """
 
     payload: npt.NDArray[Any]
@@ -137,6 +152,7 @@ class FrameRecord:
     exposure_start_ns: int
     exposure_end_ns: int
     sequence: int = 0
+    is_auto_exposed: bool = True
 
     @property
     def nbytes(self) -> int:
@@ -237,6 +253,10 @@ class CameraSource:
         self._failure: BaseException | None = None
         self._sequence = 0
         self._metering: Metering | None = None
+        # Manual exposures (as applied) whose frames may still arrive, and the sequence
+        # number at which auto exposure was asked back (None: a shot is still running).
+        self._manual_in_flight: tuple[ExposureSettings, ...] = ()
+        self._auto_restored_at: int | None = None
         self._device_lock = threading.Lock()  # serialises manual/auto exposure changes
         self._is_open = False
         self._closed = False
@@ -267,6 +287,11 @@ class CameraSource:
         """Switch to a manual exposure (AE/AWB off, AWB gains held at ``metering``'s), or,
         with ``settings=None``, back to automatic."""
         raise NotImplementedError
+
+    def _applied(self, settings: ExposureSettings) -> ExposureSettings:
+        """The exposure and gain a frame shows when ``settings`` are asked for (as asked,
+        for a device that applies them exactly)."""
+        return settings
 
     # --------------------------------------------------------------------- lifecycle
     def start(self) -> CameraSource:
@@ -363,11 +388,30 @@ class CameraSource:
                 first = False
             with self._cond:
                 self._sequence += 1
-                record = dataclasses.replace(record, sequence=self._sequence)
+                record = dataclasses.replace(
+                    record, sequence=self._sequence,
+                    is_auto_exposed=self._is_auto_exposed(record.metadata, self._sequence),
+                )
                 self._ring.append(record)
-                if record.metadata.get("AeEnable", True) is not False:
+                if record.is_auto_exposed:
                     self._metering = Metering.from_picamera2(record.metadata)
                 self._cond.notify_all()
+
+    def _is_auto_exposed(self, metadata: dict[str, Any], sequence: int) -> bool:
+        """Whether frame ``sequence`` was exposed by the auto exposure: it does not show a
+        manual exposure still in flight (called holding ``_cond``). Once auto exposure is
+        back, the first frame that shows none ends them (or, should the auto exposure
+        equal one, :data:`MAX_CONTROL_LATENCY_FRAMES` frames do)."""
+        if not self._manual_in_flight:
+            return True
+        is_manual = any(_matches(metadata, s) for s in self._manual_in_flight)
+        restored = self._auto_restored_at
+        if restored is not None and (
+            not is_manual or sequence - restored > MAX_CONTROL_LATENCY_FRAMES
+        ):
+            self._manual_in_flight, self._auto_restored_at = (), None
+            return True
+        return not is_manual
 
     def _size_ring(self, frame_bytes: int) -> None:
         capacity = ring_capacity(self._requested_ring_frames, frame_bytes, available_memory_bytes())
@@ -393,22 +437,32 @@ class CameraSource:
             return self._metering
 
     def latest_frame(self, timeout_s: float | None = None) -> RawFrame:
-        """The newest frame of the stream, decoded (waits for a first frame); for meters
+        """The newest auto-exposed frame of the stream, decoded (waits for one); for meters
         that look at the live stream (focus assist, highlight metering)."""
         deadline = time.monotonic() + (self._frame_timeout_s if timeout_s is None else timeout_s)
         with self._cond:
-            self._wait_for(lambda: bool(self._ring), deadline)
-            record = self._ring[-1]
+            self._wait_for(lambda: bool(self._auto_records()), deadline)
+            record = self._auto_records()[-1]
         return self._decode(record)
 
     def ring_ends(self, timeout_s: float | None = None) -> tuple[RawFrame, RawFrame]:
-        """The oldest and the newest frame in the ring, decoded (the same frame twice when
-        it holds one): the two frames furthest apart in time, for motion metering."""
+        """The oldest and the newest auto-exposed frame in the ring since its last manual
+        one, decoded (the same frame twice when there is one): the two furthest apart in
+        time, for motion metering."""
         deadline = time.monotonic() + (self._frame_timeout_s if timeout_s is None else timeout_s)
         with self._cond:
-            self._wait_for(lambda: bool(self._ring), deadline)
-            oldest, newest = self._ring[0], self._ring[-1]
-        return self._decode(oldest), self._decode(newest)
+            self._wait_for(lambda: bool(self._auto_records()), deadline)
+            records = self._auto_records()
+        return self._decode(records[0]), self._decode(records[-1])
+
+    def _auto_records(self, after_sequence: int = 0) -> list[FrameRecord]:
+        """The ring's auto-exposed frames since its last manual one (those before belong to
+        the time before an earlier shot), newer than ``after_sequence``, oldest first
+        (called holding ``_cond``)."""
+        records = list(self._ring)
+        manual = [i for i, r in enumerate(records) if not r.is_auto_exposed]
+        since = records[manual[-1] + 1 :] if manual else records
+        return [r for r in since if r.sequence > after_sequence]
 
     def _check_alive(self) -> None:
         if self._failure is not None:
@@ -437,7 +491,9 @@ class CameraSource:
         before the press, or the next when that is nearer (with exposures much shorter
         than the frame interval, the press falls between exposures). Frames come from the
         ring buffer; when it holds too few, later frames make up the number. Without
-        ``pressed_at_ns``, the newest frame is the reference.
+        ``pressed_at_ns``, the newest frame is the reference. Only auto-exposed frames
+        taken since the ring's last manual frame count: a shot never takes a frame at an
+        earlier shot's manual exposure, nor one from before it.
 
         Raises
         ------
@@ -449,11 +505,12 @@ class CameraSource:
         press = time.monotonic_ns() if pressed_at_ns is None else pressed_at_ns
         deadline = time.monotonic() + self._frame_timeout_s
         with self._cond:
-            # Wait until the frame being exposed at the press has been delivered.
+            # Wait until the frame being exposed at the press (or, when that was a manual
+            # frame, the next auto-exposed one) has been delivered.
             self._wait_for(
-                lambda: bool(self._ring) and self._ring[-1].exposure_end_ns >= press, deadline
+                lambda: any(r.exposure_end_ns >= press for r in self._auto_records()), deadline
             )
-            ring = list(self._ring)
+            ring = self._auto_records()
             reference = min(ring, key=lambda r: abs(_middle_ns(r) - press))
             ref_pos = ring.index(reference)
             chosen = ring[max(0, ref_pos - count + 1) : ref_pos + 1]
@@ -461,8 +518,8 @@ class CameraSource:
             while len(chosen) < count:
                 last_seq = chosen[-1].sequence
                 deadline = time.monotonic() + self._frame_timeout_s
-                self._wait_for(lambda: self._ring[-1].sequence > last_seq, deadline)
-                chosen += [r for r in self._ring if r.sequence > last_seq][: count - len(chosen)]
+                self._wait_for(lambda: bool(self._auto_records(last_seq)), deadline)
+                chosen += self._auto_records(last_seq)[: count - len(chosen)]
             reference_index = chosen.index(reference)
         frames = tuple(self._captured(r) for r in chosen)
         return Shot(frames, reference_index, pressed_at_ns)
@@ -472,24 +529,30 @@ class CameraSource:
     ) -> Shot:
         """One frame per manual exposure of ``exposures``, then back to auto exposure.
 
-        A frame counts once its metadata shows the asked exposure and gain (within
-        :data:`EXPOSURE_TOLERANCE`), as the controls take a few frames to apply. The
-        reference is the first frame.
+        A frame counts once its metadata shows the exposure and gain the device applies
+        for the asked ones (within :data:`EXPOSURE_TOLERANCE`), as the controls take a few
+        frames to apply. The reference is the first frame.
         """
         if not exposures:
             raise InvalidParameterError("exposures is empty: expected at least one")
         with self._device_lock:
             metering = self.metering()
+            applied = tuple(self._applied(s) for s in exposures)
+            with self._cond:
+                self._manual_in_flight += applied
+                self._auto_restored_at = None
             records: list[FrameRecord] = []
             try:
-                for settings in exposures:
+                for settings, target in zip(exposures, applied):
                     self._set_exposure(settings, metering)
-                    records.append(self._next_matching(settings))
+                    records.append(self._next_matching(settings, target))
             finally:
                 try:
                     self._set_exposure(None, metering)
                 except Exception:  # noqa: BLE001 - report the capture error, not this one
                     logger.exception("%s: could not restore auto exposure", self.name)
+                with self._cond:
+                    self._auto_restored_at = self._sequence
         frames = tuple(self._captured(r) for r in records)
         return Shot(frames, 0, pressed_at_ns)
 
@@ -507,7 +570,8 @@ class CameraSource:
                 last_seq = records[-1].sequence
         return Shot(tuple(self._captured(r) for r in records), 0, pressed_at_ns)
 
-    def _next_matching(self, settings: ExposureSettings) -> FrameRecord:
+    def _next_matching(self, settings: ExposureSettings, target: ExposureSettings) -> FrameRecord:
+        """The next frame showing ``target``, what the device applies for ``settings``."""
         with self._cond:
             last_seq = self._ring[-1].sequence if self._ring else 0
             for _ in range(MAX_SETTLE_FRAMES):
@@ -516,11 +580,12 @@ class CameraSource:
                                deadline)
                 record = self._ring[-1]
                 last_seq = record.sequence
-                if _matches(record.metadata, settings):
+                if _matches(record.metadata, target):
                     return record
         raise CameraTimeoutError(
             f"{self.name}: exposure {settings.exposure_time_us:.0f} us x"
-            f"{settings.analogue_gain:.2f} not applied within {MAX_SETTLE_FRAMES} frames"
+            f"{settings.analogue_gain:.2f} (applied as {target.exposure_time_us:.1f} us x"
+            f"{target.analogue_gain:.3f}) not seen within {MAX_SETTLE_FRAMES} frames"
         )
 
     def _captured(self, record: FrameRecord) -> CapturedFrame:
@@ -538,6 +603,7 @@ def _middle_ns(record: FrameRecord) -> float:
 
 
 def _matches(metadata: dict[str, Any], settings: ExposureSettings) -> bool:
+    """Whether a frame's metadata shows ``settings`` (as the device applies them)."""
     exposure = float(metadata.get("ExposureTime", 0.0))
     gain = float(metadata.get("AnalogueGain", 0.0))
     return (

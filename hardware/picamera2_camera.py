@@ -21,6 +21,12 @@ picamera2 names used (picamera2 ``picamera2.py``, ``request.py``, ``previews/drm
 ``request.make_array("raw")``, ``request.get_metadata()``, ``set_controls``, ``stop``,
 ``close``; ``Preview.DRM``/``Preview.QTGL``, ``start_preview(preview, x=, y=, width=,
 height=)``, ``set_overlay``, ``stop_preview``.
+
+On the HQ camera a manual exposure is matched against what libcamera applies for it: the
+time truncated to whole lines of the configured mode, the gain to its gain code
+(:func:`hardware.picamera2_metadata.imx477_applied_exposure`). Whether a frame was
+auto-exposed is told from its ``ExposureTime`` and ``AnalogueGain`` by the base class, not
+from its ``AeEnable``, which is the request's control and runs ahead of the exposure.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from typing import Any
 import numpy.typing as npt
 
 from hardware.camera import (
+    EXPOSURE_TOLERANCE,
     CameraError,
     CameraMissingError,
     CameraSource,
@@ -52,7 +59,13 @@ from hardware.display import (
     PreviewSetting,
     preview_display,
 )
-from hardware.picamera2_metadata import camera_metadata_from_picamera2
+from hardware.picamera2_metadata import (
+    IMX477_PIXEL_ARRAY_SIZE,
+    SensorMode,
+    camera_metadata_from_picamera2,
+    imx477_applied_exposure,
+    imx477_mode,
+)
 from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import RawFrame
 from pipeline.raw_packing import bit_depth_of, cfa_pattern_of, unpack_raw
@@ -139,7 +152,7 @@ class Picamera2Camera(CameraSource):
         self._raw_size = (0, 0)
         self._raw_stride = 0
         self._model = "imx477"
-        self._is_manual = False
+        self._sensor_mode: SensorMode | None = None
         self._controls_lock = threading.Lock()
 
     @property
@@ -173,6 +186,7 @@ class Picamera2Camera(CameraSource):
             self._raw_size = (int(stream["size"][0]), int(stream["size"][1]))
             self._raw_stride = int(stream["stride"])
             self._model = str(picam2.camera_properties.get("Model", "imx477"))
+            self._sensor_mode = _imx477_mode_of(self._model, mode, picam2.camera_properties)
             picam2.set_controls({"AeEnable": True, "AwbEnable": True})
             # The preview runs picamera2's event loop, so it must start before the camera
             # (which otherwise starts a preview that shows nothing).
@@ -184,7 +198,6 @@ class Picamera2Camera(CameraSource):
                 raise
             raise CameraError(f"picamera2: could not start the camera: {exc}") from exc
         self._picam2 = picam2
-        self._is_manual = False
         logger.info(
             "picamera2: %s streaming %s %dx%d (stride %d)",
             self._model, self._raw_format, *self._raw_size, self._raw_stride,
@@ -226,7 +239,6 @@ class Picamera2Camera(CameraSource):
             raise
         except Exception as exc:
             raise CameraError(f"picamera2: capture failed: {exc}") from exc
-        metadata["AeEnable"] = not self._is_manual
         exposure_ns = int(float(metadata.get("ExposureTime", 0)) * 1000)
         # libcamera's SensorTimestamp is the start of the frame's readout on the monotonic
         # clock (picamera2 compares it with time.monotonic_ns()).
@@ -255,7 +267,6 @@ class Picamera2Camera(CameraSource):
         with self._controls_lock:
             if settings is None:
                 picam2.set_controls({"AeEnable": True, "AwbEnable": True})
-                self._is_manual = False
                 return
             controls: dict[str, Any] = {
                 "AeEnable": False,
@@ -265,7 +276,28 @@ class Picamera2Camera(CameraSource):
             if metering is not None and metering.colour_gains is not None:
                 controls.update(AwbEnable=False, ColourGains=metering.colour_gains)
             picam2.set_controls(controls)
-            self._is_manual = True
+
+    def _applied(self, settings: ExposureSettings) -> ExposureSettings:
+        """On the IMX477: the exposure in whole lines of the mode, the gain at its code."""
+        if self._sensor_mode is None:
+            return settings
+        exposure_us, gain = imx477_applied_exposure(
+            int(round(settings.exposure_time_us)), settings.analogue_gain,
+            self._sensor_mode.line_time_us,
+        )
+        return ExposureSettings(float(exposure_us), gain)
+
+
+def _imx477_mode_of(model: str, mode: dict[str, Any], properties: dict[str, Any]) -> SensorMode | None:
+    """The IMX477 readout mode of picamera2's sensor ``mode`` (None for another sensor, whose
+    exposure steps we do not know: its manual exposures are matched as asked)."""
+    if not model.startswith("imx477"):
+        logger.warning("picamera2: %s is not an IMX477: manual exposures are matched as asked "
+                       "(within %.0f %%), not line by line", model, 100 * EXPOSURE_TOLERANCE)
+        return None
+    array = tuple(properties.get("PixelArraySize", IMX477_PIXEL_ARRAY_SIZE))
+    size = (int(mode["size"][0]), int(mode["size"][1]))
+    return imx477_mode(size, int(mode.get("bit_depth", RAW_BIT_DEPTH)), array)  # type: ignore[arg-type]
 
 
 def _start_preview(picam2: Any, module: Any, display: Display) -> bool:

@@ -14,12 +14,26 @@ BSD-2-Clause, https://github.com/raspberrypi/rpicam-apps):
   ``ExposureTime`` (microseconds).
 
 Missing keys fall back to rpicam-apps' own defaults, with a warning.
+
+It also says what the metadata of an IMX477 frame can hold for a requested exposure
+(:func:`imx477_applied_exposure`), from Raspberry Pi's libcamera IPA and kernel driver:
+
+- the pixel rate is 840 MHz in every mode and a line is ``line_length_pix`` pixels long
+  (24000 at 4056x3040: 28.57 us), ``IMX477_PIXEL_RATE`` and ``supported_modes_*`` in
+  ``drivers/media/i2c/imx477.c`` (https://github.com/raspberrypi/linux);
+- ``CamHelper::exposureLines`` truncates an exposure to whole lines (at least
+  ``IMX477_EXPOSURE_MIN`` = 4) and the IPA reports it back, as an integer number of
+  microseconds, in ``ExposureTime`` (``IpaBase::reportMetadata``);
+- ``CamHelperImx477::gainCode`` is ``int(1024 - 1024 / gain)`` and the gain applied,
+  and reported in ``AnalogueGain``, is ``1024 / (1024 - code)``
+  (``src/ipa/rpi/cam_helper/cam_helper{,_imx477}.cpp``, https://github.com/raspberrypi/libcamera).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,6 +68,88 @@ DEFAULT_BLACK_LEVEL_16BIT = 4096
 DEFAULT_EXPOSURE_TIME_US = 10000.0
 #: EXIF LightSource code of D65, the illuminant rpicam-apps declares for ColorMatrix1.
 D65_LIGHT_SOURCE = 21
+
+#: The IMX477's pixel rate in every mode, Hz (``IMX477_PIXEL_RATE``).
+IMX477_PIXEL_RATE_HZ = 840_000_000
+#: Size of the IMX477's active pixel array (libcamera's ``PixelArraySize``).
+IMX477_PIXEL_ARRAY_SIZE = (4056, 3040)
+#: Shortest exposure the IMX477 takes, in lines (``IMX477_EXPOSURE_MIN``).
+IMX477_MIN_EXPOSURE_LINES = 4
+#: Largest analogue gain code (``IMX477_ANA_GAIN_MAX``): gain 1024 / (1024 - 978) = 22.3.
+IMX477_MAX_GAIN_CODE = 978
+
+
+@dataclass(frozen=True)
+class SensorMode:
+    """One readout mode of a sensor, as its kernel driver defines it.
+
+    Attributes
+    ----------
+    size : (int, int)
+        (width, height) of the mode's output.
+    bit_depth : int
+    line_length_px : int
+        Pixels a line takes at the pixel rate (active pixels plus horizontal blanking).
+    min_frame_duration_us : int
+        Shortest frame time (the mode's highest frame rate).
+    """
+
+    size: tuple[int, int]
+    bit_depth: int
+    line_length_px: int
+    min_frame_duration_us: int
+
+    @property
+    def line_time_us(self) -> float:
+        """Time one line takes, microseconds: the step of the exposure time."""
+        return 1e6 * self.line_length_px / IMX477_PIXEL_RATE_HZ
+
+
+#: The four modes of ``drivers/media/i2c/imx477.c``: full resolution (10 fps), 2x2
+#: binned (40 fps), 2x2 binned and cropped to 1080 lines (50 fps), and the 10-bit 2x2
+#: binned, cropped 1332x990 mode (120 fps).
+IMX477_MODES: tuple[SensorMode, ...] = (
+    SensorMode((4056, 3040), 12, 0x5DC0, 100_000),
+    SensorMode((2028, 1520), 12, 0x31C4, 25_000),
+    SensorMode((2028, 1080), 12, 0x31C4, 20_000),
+    SensorMode((1332, 990), 10, 6664, 8_333),
+)
+
+
+def imx477_mode(
+    size: tuple[int, int], bit_depth: int,
+    pixel_array_size: tuple[int, int] = IMX477_PIXEL_ARRAY_SIZE,
+) -> SensorMode:
+    """The IMX477 mode of ``bit_depth`` bits nearest ``size`` (both relative to the pixel
+    array, so a scaled-down stand-in of the sensor finds its modes too).
+
+    Raises
+    ------
+    InvalidParameterError
+        No mode has ``bit_depth`` bits.
+    """
+    modes = [m for m in IMX477_MODES if m.bit_depth == bit_depth]
+    if not modes:
+        raise InvalidParameterError(f"bit_depth={bit_depth}: the IMX477 has 10 and 12-bit modes")
+    full_w, full_h = IMX477_PIXEL_ARRAY_SIZE
+    rel_w, rel_h = size[0] / pixel_array_size[0], size[1] / pixel_array_size[1]
+    return min(modes, key=lambda m: abs(m.size[0] / full_w - rel_w) + abs(m.size[1] / full_h - rel_h))
+
+
+def imx477_applied_exposure(
+    exposure_time_us: float, analogue_gain: float, line_time_us: float
+) -> tuple[int, float]:
+    """``ExposureTime`` (integer us) and ``AnalogueGain`` libcamera reports for an IMX477
+    frame taken at ``exposure_time_us`` and ``analogue_gain``: the exposure truncated to
+    whole lines of ``line_time_us``, the gain to the gain code below it.
+
+    >>> imx477_applied_exposure(250, 1.5, 1e6 * 24000 / 840e6)   # full resolution
+    (228, 1.499267935578331)
+    """
+    lines = max(IMX477_MIN_EXPOSURE_LINES, int(exposure_time_us / line_time_us))
+    code = min(IMX477_MAX_GAIN_CODE, max(0, int(1024 - 1024 / analogue_gain)))
+    return int(lines * line_time_us), 1024 / (1024 - code)
+
 
 # Index into SensorBlackLevels (R, Gr, Gb, B) of each site of a 2x2 tile, per pattern.
 _BLACK_LEVEL_INDEX: dict[CfaPattern, tuple[int, int, int, int]] = {

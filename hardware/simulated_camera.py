@@ -5,6 +5,12 @@ frame rate. Auto exposure puts white just at the clipping point (the simulator k
 scene); manual exposures render at the asked time and gain. To keep a laptop's cores for
 the ISP, each exposure renders ``distinct_frames`` frames once and then serves them in
 turn with fresh timestamps (noise and hand shake still differ from frame to frame).
+
+It applies exposures as the HQ camera's full-resolution mode does on a Pi: new exposures
+reach the frames :data:`CONTROL_LATENCY_FRAMES` frames late, the time is truncated to whole
+lines and the gain to the sensor's gain code
+(:func:`hardware.picamera2_metadata.imx477_applied_exposure`), and the metadata reports
+the applied values (``ExposureTime`` as an integer), never whether AE was on.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from hardware.imx477_simulator import (
     SensorSettings,
     render_colorchecker,
 )
+from hardware.picamera2_metadata import IMX477_MODES, imx477_applied_exposure
 from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import RawFrame
 
@@ -41,6 +48,12 @@ logger = logging.getLogger(__name__)
 
 # The rendered frame's full metadata (noise profile, lens shading) rides along here.
 _RAW_METADATA_KEY = "obscura.CameraMetadata"
+#: Frames until a new exposure shows: the IMX477's 2 frames of exposure and gain delay
+#: (libcamera ``CamHelperImx477::getDelays``) after the 3 requests picamera2 has already
+#: queued with its 4 buffers.
+CONTROL_LATENCY_FRAMES = 5
+#: Line time of the simulated mode, the IMX477's 4056x3040 (us).
+LINE_TIME_US = IMX477_MODES[0].line_time_us
 
 
 @dataclass
@@ -187,14 +200,14 @@ class SimulatedCamera(CameraSource):
                 self._build_simulator()
             if self._pending_manual is not None:
                 settings, delay = self._pending_manual
-                # Like libcamera, new controls reach the sensor a couple of frames later.
-                if delay <= 0:
+                # Like libcamera, new controls reach the sensor several frames later.
+                if delay <= 1:
                     self._manual = settings
                     self._pending_manual = None
                 else:
                     self._pending_manual = (settings, delay - 1)
             manual = self._manual
-        settings = manual or self._auto_settings()
+        settings = self._applied(manual or self._auto_settings())
         exposure_s = settings.exposure_time_us / 1e6
         interval = max(self._frame_interval_s, exposure_s)
         self._next_frame_at = max(self._next_frame_at + interval, time.monotonic())
@@ -203,7 +216,7 @@ class SimulatedCamera(CameraSource):
         if delay > 0:
             time.sleep(delay)
         end_ns = time.monotonic_ns()
-        metadata = self._metadata(frame, settings, is_auto=manual is None)
+        metadata = self._metadata(frame, settings)
         return FrameRecord(frame.cfa, metadata, end_ns - int(exposure_s * 1e9), end_ns)
 
     def _render(self, settings: ExposureSettings) -> RawFrame:
@@ -219,14 +232,13 @@ class SimulatedCamera(CameraSource):
             return frame
         return pool[self._served % len(pool)]
 
-    def _metadata(self, frame: RawFrame, settings: ExposureSettings, is_auto: bool) -> dict:
+    def _metadata(self, frame: RawFrame, settings: ExposureSettings) -> dict:
         meta = frame.metadata
         neutral = meta.as_shot_neutral or (1.0, 1.0, 1.0)
         return {
             "ExposureTime": int(round(settings.exposure_time_us)),
             "AnalogueGain": float(settings.analogue_gain),
             "ColourGains": (1.0 / neutral[0], 1.0 / neutral[2]),
-            "AeEnable": is_auto,
             "SensorTemperature": 40.0,
             "Lux": 1000.0,
             _RAW_METADATA_KEY: meta,
@@ -241,4 +253,10 @@ class SimulatedCamera(CameraSource):
 
     def _set_exposure(self, settings: ExposureSettings | None, metering: Metering | None) -> None:
         with self._settings_lock:
-            self._pending_manual = (settings, 1)
+            self._pending_manual = (settings, CONTROL_LATENCY_FRAMES)
+
+    def _applied(self, settings: ExposureSettings) -> ExposureSettings:
+        exposure_us, gain = imx477_applied_exposure(
+            int(round(settings.exposure_time_us)), settings.analogue_gain, LINE_TIME_US
+        )
+        return ExposureSettings(float(exposure_us), gain)

@@ -203,3 +203,125 @@ def test_replay_of_missing_or_empty_folder_is_no_camera(tmp_path: Path) -> None:
         ReplayCamera(tmp_path / "nope").start()
     with pytest.raises(CameraMissingError):
         ReplayCamera(tmp_path).start()
+
+
+# ------------------------------------------------- the fake picamera2 behaves as the real one
+def _started_fake(module, buffer_count: int = 4, queue: bool = False):
+    picam2 = module.Picamera2()
+    full = max(picam2.sensor_modes, key=lambda m: m["size"][0] * m["size"][1])
+    picam2.configure(picam2.create_still_configuration(
+        raw={"format": full["format"], "size": full["size"]}, buffer_count=buffer_count,
+        queue=queue))
+    picam2.start()
+    return picam2
+
+
+def _next_metadata(picam2) -> dict:
+    with picam2.captured_request(wait=1.0) as request:
+        return request.get_metadata()
+
+
+def test_fake_picamera2_lists_the_four_imx477_modes_by_reconfiguring() -> None:
+    picam2 = fake_picamera2.make_module().Picamera2()
+    assert picam2.configure_count == 0
+    modes = picam2.sensor_modes
+    assert picam2.configure_count == 4, "each mode is configured to read its limits"
+    assert [(m["bit_depth"], m["fps"]) for m in modes] == [
+        (12, 10.0), (12, 40.0), (12, 50.0), (10, 120.0)]
+    assert modes[0]["size"] == (192, 128) and modes[0]["exposure_limits"][0] == 114
+    assert {m["format"] for m in modes} == {"SBGGR12_CSI2P", "SBGGR10_CSI2P"}
+    assert picam2.sensor_modes is modes and picam2.configure_count == 4  # cached
+    started = _started_fake(fake_picamera2.make_module())
+    started.sensor_modes_ = []
+    with pytest.raises(RuntimeError, match="stopped before configuring"):
+        started.sensor_modes  # noqa: B018 - reading it reconfigures the camera
+
+
+def test_fake_picamera2_fails_as_picamera2_does() -> None:
+    module = fake_picamera2.make_module(cameras=0)
+    assert module.Picamera2.global_camera_info() == []
+    with pytest.raises(IndexError):
+        module.Picamera2()
+    picam2 = fake_picamera2.make_module().Picamera2()
+    with pytest.raises(RuntimeError, match="ExposureTimeMode is not advertised"):
+        picam2.set_controls({"ExposureTimeMode": 1})
+
+
+def test_fake_picamera2_exposes_in_whole_lines_5_to_7_frames_late() -> None:
+    interval_ns = 30_000_000
+    picam2 = _started_fake(fake_picamera2.make_module(frame_interval_s=interval_ns / 1e9))
+    try:
+        auto = _next_metadata(picam2)
+        picam2.set_controls({"AeEnable": False, "ExposureTime": 250, "AnalogueGain": 1.5})
+        frames = [_next_metadata(picam2) for _ in range(10)]
+    finally:
+        picam2.close()
+    exposures = [m["ExposureTime"] for m in frames]
+    first = exposures.index(228)  # 8 lines of 24000 px at 840 MHz = 228.57 us, truncated
+    # Counted in sensor frames (a frame nobody waited for is dropped, not late).
+    late = round((frames[first]["SensorTimestamp"] - auto["SensorTimestamp"]) / interval_ns)
+    assert 5 <= late <= 7, exposures
+    assert set(exposures[:first]) == {auto["ExposureTime"]} and set(exposures[first:]) == {228}
+    assert all(type(e) is int for e in exposures)
+    assert frames[-1]["AnalogueGain"] == pytest.approx(1024 / 683)  # gain code 341
+    # AeEnable is the request's control: it turns False before the exposure changes.
+    assert [m["AeEnable"] for m in frames[first - 2 : first]] == [False, False]
+
+
+def test_fake_picamera2_drops_frames_nobody_waits_for() -> None:
+    module = fake_picamera2.make_module(frame_interval_s=0.02)
+    picam2 = _started_fake(module)
+    try:
+        first = _next_metadata(picam2)
+        time.sleep(0.1)
+        second = _next_metadata(picam2)
+        delivered_ns = time.monotonic_ns()
+    finally:
+        picam2.close()
+    gap_frames = (second["SensorTimestamp"] - first["SensorTimestamp"]) / 20e6
+    assert gap_frames >= 5 and picam2.dropped >= 4
+    # SensorTimestamp is the start of readout: before the frame is delivered.
+    assert 0 < delivered_ns - second["SensorTimestamp"] < 60_000_000
+
+
+# ------------------------------------------------------- manual exposures on the real sensor
+def _picamera2_camera() -> Picamera2Camera:
+    return Picamera2Camera(picamera2_module=fake_picamera2.make_module(), ring_frames=8)
+
+
+def test_picamera2_hdr_bracket_in_bright_light_matches_line_truncated_exposures() -> None:
+    with _picamera2_camera() as camera:
+        camera.metering()
+        shot = camera.capture_exposures([ExposureSettings(250, 1.0), ExposureSettings(500, 1.5)])
+    short, long = (f.frame.metadata for f in shot.frames)
+    assert short.exposure_time_s == pytest.approx(228e-6)   # 8 lines
+    assert long.exposure_time_s == pytest.approx(485e-6)    # 17 lines
+    assert long.analogue_gain == pytest.approx(1024 / 683)
+
+
+@pytest.mark.parametrize("source", ["picamera2", "simulator"])
+def test_no_manual_frame_is_metered_or_taken_by_the_next_zsl_shot(source: str) -> None:
+    camera = _picamera2_camera() if source == "picamera2" else small_simulator(ring_frames=8)
+    with camera:
+        auto = camera.metering()
+        manual = ExposureSettings(auto.exposure_time_us / 8, 2.0)
+        bracket = camera.capture_exposures([manual])
+        meterings = []
+        for _ in range(12):  # the frames that still carry the manual exposure, and more
+            time.sleep(0.01)
+            meterings.append(camera.metering())
+        zsl = camera.grab_zsl(4, time.monotonic_ns())
+    assert bracket.frames[0].metering.analogue_gain == pytest.approx(2.0)
+    assert {m.analogue_gain for m in meterings} == {1.0}
+    assert [f.metering.analogue_gain for f in zsl.frames] == [1.0] * 4
+    assert all(f.metering.exposure_time_us == auto.exposure_time_us for f in zsl.frames)
+
+
+def test_zsl_shot_right_after_a_bracket_waits_for_auto_exposed_frames() -> None:
+    with _picamera2_camera() as camera:
+        auto = camera.metering()
+        camera.capture_exposures([ExposureSettings(auto.exposure_time_us / 4, 2.0)])
+        pressed = time.monotonic_ns()
+        shot = camera.grab_zsl(2, pressed)
+    assert [f.metering.analogue_gain for f in shot.frames] == [1.0, 1.0]
+    assert shot.reference.exposure_end_ns >= pressed, "the press fell on manual frames"
