@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.colour_metrics import XYZ_TO_LINEAR_SRGB, bradford_matrix
+from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import CameraMetadata, Matrix3x3, as_matrix
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ ILLUMINANT_TEMPERATURE_K: dict[int, float] = {
     23: 5003.0,  # D50
     24: 3200.0,  # ISO studio tungsten
 }
+
+#: Largest entry of a camera -> sRGB matrix from usable metadata (real ones stay within +-5).
+MAX_SRGB_MATRIX_ENTRY = 100.0
 
 D50_XY = (0.34567, 0.35850)
 D65_XY = (0.31271, 0.32902)
@@ -133,11 +137,34 @@ def camera_to_srgb_matrix(
     estimate). White-balanced means each camera channel was divided by ``neutral``, so camera
     (1, 1, 1) is the white; the returned matrix maps it to sRGB (1, 1, 1). Without a
     ColorMatrix the camera is assumed to be sRGB (and a warning is logged).
+
+    Raises
+    ------
+    InvalidParameterError
+        The colour metadata give no usable matrix with ``neutral`` (singular, not finite, or
+        absurdly large).
     """
     neutral = np.asarray(neutral, dtype=np.float64)
     if metadata.color_matrix_1 is None:
         logger.warning("no ColorMatrix in the metadata: treating camera RGB as sRGB")
         return np.eye(3, dtype=np.float32)
+    try:
+        with np.errstate(all="ignore"):
+            matrix = _camera_to_srgb(metadata, neutral)
+    except np.linalg.LinAlgError:
+        matrix = None
+    if matrix is None or not np.all(np.abs(matrix) <= MAX_SRGB_MATRIX_ENTRY):
+        raise InvalidParameterError(
+            "colour metadata unusable: no finite camera -> sRGB matrix within "
+            f"+-{MAX_SRGB_MATRIX_ENTRY:g} for neutral {neutral.tolist()} "
+            f"(ColorMatrix1 {metadata.color_matrix_1})"
+        )
+    return matrix
+
+
+def _camera_to_srgb(
+    metadata: CameraMetadata, neutral: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float32]:
     white_xy = white_xy_from_neutral(metadata, neutral)
     temperature_k = temperature_from_xy(white_xy)
     weight_1 = _interpolation_weight(metadata, temperature_k)
@@ -155,3 +182,12 @@ def camera_to_srgb_matrix(
     # Camera white must land exactly on sRGB white: remove rounding in the tags' rationals.
     balanced_to_srgb /= (balanced_to_srgb @ np.ones(3))[:, None]
     return balanced_to_srgb.astype(np.float32)
+
+
+def check_colour_metadata(metadata: CameraMetadata) -> None:
+    """Raise InvalidParameterError unless the colour tags give a usable camera -> sRGB
+    matrix for the as-shot white (or camera white, without AsShotNeutral); readers call it
+    so that a file whose colour cannot be developed is refused by name, not developed grey."""
+    if metadata.color_matrix_1 is not None:
+        neutral = metadata.as_shot_neutral or (1.0, 1.0, 1.0)
+        camera_to_srgb_matrix(metadata, np.asarray(neutral, dtype=np.float64))

@@ -10,22 +10,36 @@ https://helpx.adobe.com/camera-raw/digital-negative.html
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
+import numbers
 import os
+import re
+import struct
+import threading
 from collections.abc import Iterator, Sequence
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import tifffile
 
 from pipeline.cfa import CfaPattern
+from pipeline.colour_matrix import check_colour_metadata
+from pipeline.demosaic import MIN_SIZE
 from pipeline.errors import InvalidParameterError, RawFormatError
 from pipeline.gain_map import lens_shading_from_opcodes
-from pipeline.raw_frame import CameraMetadata, LensShadingMap, Matrix3x3, RawFrame
+from pipeline.raw_frame import (
+    CameraMetadata,
+    LensShadingMap,
+    Matrix3x3,
+    RawFrame,
+    check_metadata,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +48,12 @@ _PHOTOMETRIC_CFA = 32803
 _PHOTOMETRIC_LINEAR_RAW = 34892
 _COMPRESSIONS = frozenset({1, 7})  # uncompressed, lossless JPEG (decoded by imagecodecs)
 _RATIONAL_TYPES = (5, 10)  # TIFF RATIONAL, SRATIONAL: stored as (numerator, denominator) pairs
+_ASCII_TYPE = 2
+_DNG_VERSION_TAG = 50706
+_MAX_IFD0_ENTRIES = 4096
+_TIFFFILE_TAG_ERROR = re.compile(
+    r"<TiffTag\.fromfile> raised \w+\('<tifffile\.TiffTag (\d+) @\d+> (.*)'\)"
+)
 _MAX_SUBIFD_DEPTH = 4
 _EXIF_DATETIME_FORMAT = "%Y:%m:%d %H:%M:%S"
 
@@ -80,12 +100,70 @@ class _DngProblem(Exception):
     """Internal: what is wrong with the file; :func:`read_dng` prefixes the file name."""
 
 
+class _TifffileMessages(logging.Filter):
+    """Keeps tifffile's log records away from the user while this thread reads a DNG.
+
+    tifffile logs (at ERROR) every malformed tag it skips; while :meth:`captured` is active
+    in a thread, the records that thread logs are collected instead of emitted, so a
+    failed read can say what tifffile saw, in its one-line error. Other threads' records
+    pass through untouched.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def captured(self) -> Iterator[list[str]]:
+        """Collect this thread's tifffile messages into the yielded list."""
+        logging.getLogger("tifffile").addFilter(self)  # no-op once added
+        outer = getattr(self._local, "messages", None)
+        self._local.messages = messages = []
+        try:
+            yield messages
+        finally:
+            self._local.messages = outer
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        messages = getattr(self._local, "messages", None)
+        if messages is None:
+            return True
+        messages.append(" ".join(record.getMessage().split()))
+        return False
+
+
+_TIFFFILE_MESSAGES = _TifffileMessages()
+
+
+def is_dng(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` holds a DNG by its content: a TIFF header and a DNGVersion tag in
+    IFD0 (DNG specification, chapter 4), whatever its name. Unreadable files give False."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(8)
+            if len(header) < 8 or header[:4] not in _TIFF_SIGNATURES[:2]:
+                return False
+            order = "<" if header[:2] == b"II" else ">"
+            (offset,) = struct.unpack(order + "I", header[4:])
+            fh.seek(offset)
+            count_bytes = fh.read(2)
+            if len(count_bytes) < 2:
+                return False
+            (count,) = struct.unpack(order + "H", count_bytes)
+            entries = fh.read(12 * min(count, _MAX_IFD0_ENTRIES))
+    except OSError:
+        return False
+    tags = struct.unpack_from(order + "H10x" * (len(entries) // 12), entries)
+    return _DNG_VERSION_TAG in tags
+
+
 def read_dng(path: str | os.PathLike[str]) -> RawFrame:
     """Read the raw CFA mosaic and its metadata from a DNG file.
 
     The raw image is the IFD (IFD0 or any SubIFD, searched depth first) with
     PhotometricInterpretation CFA (32803) and NewSubfileType 0. If it has an ActiveArea the
-    mosaic is cropped to it, and a LinearizationTable is applied; DefaultCrop is not. The CFA pattern and the BlackLevel
+    mosaic is cropped to it (and to whole 2x2 tiles), and a LinearizationTable is applied;
+    DefaultCrop is not. The CFA pattern and the BlackLevel
     pattern are both taken relative to the top-left of the ActiveArea, as the DNG SDK
     (``dng_mosaic_info``, which applies CFAPattern to the active-area stage-2 image) and
     LibRaw do. Tags missing from the file get DNG defaults: black 0, white
@@ -105,8 +183,12 @@ def read_dng(path: str | os.PathLike[str]) -> RawFrame:
     ------
     RawFormatError
         The file is empty, not a TIFF, truncated or corrupt, holds no CFA image, or uses a
-        CFA pattern, sample format or compression this reader does not handle. The message
-        is one line that starts with the file name.
+        CFA pattern, sample format or compression this reader does not handle; or its
+        black/white levels or colour tags are unusable
+        (:func:`~pipeline.raw_frame.check_metadata`). The message is one line that starts
+        with the file name, and ends with the first problem tifffile met, if any.
+        tifffile's own log records never reach the user; EXIF values that are not finite
+        or out of range are dropped with a warning naming the file.
     OSError
         The file cannot be opened.
     """
@@ -118,14 +200,35 @@ def read_dng(path: str | os.PathLike[str]) -> RawFrame:
         raise RawFormatError(f"{name}: empty file (0 bytes)")
     if signature not in _TIFF_SIGNATURES:
         raise RawFormatError(f"{name}: not a TIFF/DNG file (starts with {signature!r})")
+    with _TIFFFILE_MESSAGES.captured() as tifffile_messages:
+        try:
+            with tifffile.TiffFile(path) as tif:
+                frame = _read_raw_frame(tif, file_size)
+        except _DngProblem as exc:
+            problem = str(exc)
+        except Exception as exc:  # tifffile, struct, numpy and imagecodecs errors on corrupt data
+            problem = f"corrupt TIFF structure or data ({type(exc).__name__}: {exc})"
+        else:
+            problem = ""
+    if problem:
+        if tifffile_messages:
+            problem += f"; tifffile: {_shorter(tifffile_messages[0])}"
+        raise RawFormatError(f"{name}: {' '.join(problem.split())[:300]}") from None
+    for message in tifffile_messages:
+        logger.debug("%s: tifffile: %s", name, message)
     try:
-        with tifffile.TiffFile(path) as tif:
-            return _read_raw_frame(tif, file_size)
-    except _DngProblem as exc:
+        metadata, dropped = check_metadata(frame.metadata)
+        check_colour_metadata(metadata)
+    except InvalidParameterError as exc:
         raise RawFormatError(f"{name}: {exc}") from None
-    except Exception as exc:  # tifffile, struct, numpy and imagecodecs errors on corrupt data
-        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-        raise RawFormatError(f"{name}: corrupt TIFF structure or data ({detail})") from exc
+    for message in dropped:
+        logger.warning("%s: %s", name, message)
+    return RawFrame(frame.cfa, metadata)
+
+
+def _shorter(message: str) -> str:
+    """tifffile's message about a tag it skipped, without its object reprs."""
+    return _TIFFFILE_TAG_ERROR.sub(r"tag \1: \2", message)
 
 
 def _read_raw_frame(tif: tifffile.TiffFile, file_size: int) -> RawFrame:
@@ -143,10 +246,17 @@ def _read_raw_frame(tif: tifffile.TiffFile, file_size: int) -> RawFrame:
     if cfa.shape != (height, width):
         raise _DngProblem(f"decoded raw image has shape {cfa.shape}, expected {(height, width)}")
     top, left, bottom, right = _active_area(raw, height, width)
+    bottom -= (bottom - top) % 2  # whole 2x2 tiles: the pattern stays relative to top-left
+    right -= (right - left) % 2
+    if bottom - top < MIN_SIZE or right - left < MIN_SIZE:
+        raise _DngProblem(
+            f"raw image of {right - left}x{bottom - top} pixels is too small to develop "
+            f"(at least {MIN_SIZE}x{MIN_SIZE})"
+        )
     cfa = np.ascontiguousarray(cfa[top:bottom, left:right], dtype=np.uint16)
     table_tag = raw.tags.get(_Tag.LINEARIZATION_TABLE)
     if table_tag is not None:  # values past the table's end map to its last entry
-        table = np.asarray(_ints(table_tag), dtype=np.uint16)
+        table = _linearization_table(table_tag)
         cfa = table[np.minimum(cfa, table.size - 1)]
 
     exif = ifd0.tags.valueof(_Tag.EXIF_IFD)
@@ -195,11 +305,11 @@ def _find_raw_ifd(tif: tifffile.TiffFile) -> tifffile.TiffPage:
     is_linear_raw = False
     for top in tif.pages:
         for page in _walk_ifds(top, 0):
-            if int(page.subfiletype) != 0:
-                continue
-            if int(page.photometric) == _PHOTOMETRIC_CFA:
+            if page.subfiletype != 0 or not isinstance(page.photometric, numbers.Integral):
+                continue  # not the main image, or a corrupt IFD (tifffile made a tuple)
+            if page.photometric == _PHOTOMETRIC_CFA:
                 return page
-            is_linear_raw |= int(page.photometric) == _PHOTOMETRIC_LINEAR_RAW
+            is_linear_raw |= page.photometric == _PHOTOMETRIC_LINEAR_RAW
     if is_linear_raw:
         raise _DngProblem("LinearRaw (already demosaiced) DNG; only CFA mosaics are read")
     raise _DngProblem("no CFA raw image (PhotometricInterpretation 32803, NewSubfileType 0)")
@@ -207,18 +317,34 @@ def _find_raw_ifd(tif: tifffile.TiffFile) -> tifffile.TiffPage:
 
 def _check_layout(raw: tifffile.TiffPage) -> int:
     """Reject what we do not decode; return BitsPerSample."""
-    compression = int(raw.compression)
+    compression = _page_int(raw, "compression", "Compression")
     if compression not in _COMPRESSIONS:
         name = getattr(raw.compression, "name", "unknown")
         raise _DngProblem(f"unsupported raw compression {compression} ({name})")
-    if raw.samplesperpixel != 1:
+    if _page_int(raw, "samplesperpixel", "SamplesPerPixel") != 1:
         raise _DngProblem(f"CFA image has SamplesPerPixel {raw.samplesperpixel}, expected 1")
-    if int(raw.sampleformat) != 1:
+    if _page_int(raw, "sampleformat", "SampleFormat") != 1:
         raise _DngProblem(f"unsupported SampleFormat {int(raw.sampleformat)} (unsigned only)")
-    bits = int(raw.bitspersample)
+    bits = _page_int(raw, "bitspersample", "BitsPerSample")
     if not 1 <= bits <= 16:
         raise _DngProblem(f"unsupported BitsPerSample {bits}")
+    is_tiled = _page_int(raw, "tilewidth", "TileWidth") > 0  # 0 when the image is in strips
+    for attribute, tag in [("imagelength", "ImageLength"), ("imagewidth", "ImageWidth")] + (
+        [("tilelength", "TileLength")] if is_tiled else []
+    ):
+        if _page_int(raw, attribute, tag) <= 0:
+            raise _DngProblem(f"{tag} {getattr(raw, attribute)} must be positive")
+    if not is_tiled and _page_int(raw, "rowsperstrip", "RowsPerStrip") < 0:
+        raise _DngProblem(f"RowsPerStrip {raw.rowsperstrip} must not be negative")
     return bits
+
+
+def _page_int(raw: tifffile.TiffPage, attribute: str, tag: str) -> int:
+    """An integer attribute tifffile parsed from a tag (a tuple or text when corrupt)."""
+    value = getattr(raw, attribute)
+    if not isinstance(value, numbers.Integral):
+        raise _DngProblem(f"{tag} is {value!r}, expected one integer")
+    return int(value)
 
 
 def _check_data_present(raw: tifffile.TiffPage, file_size: int) -> None:
@@ -299,9 +425,11 @@ def _black_level(
 ) -> tuple[float, float, float, float]:
     """Black per site of the 2x2 tile: BlackLevel plus the mean BlackLevelDeltaH/V per phase."""
     dims_tag = _tag(ifds, _Tag.BLACK_LEVEL_REPEAT_DIM)
-    rows, cols = _ints(dims_tag) if dims_tag is not None else (1, 1)
-    if rows not in (1, 2) or cols not in (1, 2):
-        raise _DngProblem(f"BlackLevelRepeatDim {rows}x{cols} is not supported (1 or 2 each)")
+    dims = _ints(dims_tag) if dims_tag is not None else (1, 1)
+    if len(dims) != 2 or dims[0] not in (1, 2) or dims[1] not in (1, 2):
+        shape = "x".join(str(d) for d in dims)
+        raise _DngProblem(f"BlackLevelRepeatDim {shape} is not supported (1 or 2 each)")
+    rows, cols = dims
     level_tag = _tag(ifds, _Tag.BLACK_LEVEL)
     levels = _floats(level_tag) if level_tag is not None else (0.0,) * (rows * cols)
     if len(levels) != rows * cols:
@@ -361,40 +489,67 @@ def _noise_profile(ifds: Sequence[tifffile.TiffPage]) -> tuple[tuple[float, floa
 
 
 def _orientation(ifds: Sequence[tifffile.TiffPage]) -> int:
-    value = _first_int(ifds, _Tag.ORIENTATION)
-    return value if value is not None and 1 <= value <= 8 else 1
+    """EXIF Orientation; anything but one value in 1..8 means the default, 1."""
+    tag = _tag(ifds, _Tag.ORIENTATION)
+    values = _exif_values(tag.value, int(tag.dtype) in _RATIONAL_TYPES) if tag else None
+    return int(values[0]) if values is not None and values[0] in range(1, 9) else 1
 
 
 def _exif_rational(
     exif: dict[str, Any], ifds: Sequence[tifffile.TiffPage], code: _Tag, name: str
 ) -> float | None:
-    """A RATIONAL EXIF value from the EXIF IFD, else from IFD0 or the raw IFD (TIFF/EP)."""
+    """A RATIONAL EXIF value from the EXIF IFD, else from IFD0 or the raw IFD (TIFF/EP);
+    None when absent or not a number (EXIF values only inform: they never fail a read)."""
     if name in exif:
-        return _rational_pairs(np.ravel(exif[name]).tolist(), name)[0]
-    return _first_float(ifds, code)
+        values = _exif_values(exif[name], is_rational=True)
+    else:
+        tag = _tag(ifds, code)
+        values = _exif_values(tag.value, int(tag.dtype) in _RATIONAL_TYPES) if tag else None
+    return values[0] if values else None
 
 
 def _exif_number(
     exif: dict[str, Any], ifds: Sequence[tifffile.TiffPage], code: _Tag, name: str
 ) -> float | None:
     """An integer EXIF value from the EXIF IFD, else from IFD0 or the raw IFD; 0 = unknown."""
-    value = float(np.ravel(exif[name])[0]) if name in exif else _first_float(ifds, code)
-    return value or None
+    if name in exif:
+        values = _exif_values(exif[name], is_rational=False)
+    else:
+        tag = _tag(ifds, code)
+        values = _exif_values(tag.value, int(tag.dtype) in _RATIONAL_TYPES) if tag else None
+    return (values[0] or None) if values else None
 
 
 def _exif_iso(exif: dict[str, Any], ifds: Sequence[tifffile.TiffPage]) -> float | None:
     # EXIF 2.3 renamed ISOSpeedRatings (34855) to PhotographicSensitivity; same tag.
     for key in ("ISOSpeedRatings", "PhotographicSensitivity"):
         if key in exif:
-            return float(np.ravel(exif[key])[0])
-    return _first_float(ifds, _Tag.ISO_SPEED_RATINGS)
+            return _exif_number(exif, ifds, _Tag.ISO_SPEED_RATINGS, key)
+    return _exif_number({}, ifds, _Tag.ISO_SPEED_RATINGS, "")
+
+
+def _exif_values(value: object, is_rational: bool) -> tuple[float, ...] | None:
+    """The numbers of an EXIF value as tifffile gives it, or None if it holds none."""
+    if isinstance(value, (str, bytes, dict)):
+        return None
+    try:
+        values = np.ravel(np.asarray(value, dtype=np.float64))
+    except (TypeError, ValueError):
+        return None
+    if is_rational:
+        if values.size < 2 or values.size % 2:
+            return None
+        with np.errstate(all="ignore"):
+            values = values[0::2] / values[1::2]
+    values = values[np.isfinite(values)]
+    return tuple(float(v) for v in values) if values.size else None
 
 
 def _exif_text(
     exif: dict[str, Any], ifds: Sequence[tifffile.TiffPage], code: _Tag, name: str
 ) -> str | None:
     if name in exif:
-        return str(exif[name]).strip("\x00 ") or None
+        return _clean_text(exif[name])
     return _text(ifds, code)
 
 
@@ -420,14 +575,28 @@ def _tag(ifds: Sequence[tifffile.TiffPage], code: _Tag) -> tifffile.TiffTag | No
     return None
 
 
+def _numbers(tag: tifffile.TiffTag) -> npt.NDArray[np.float64]:
+    """The tag's values as a flat float64 array (rational terms not yet divided)."""
+    if int(tag.dtype) == _ASCII_TYPE:
+        raise _DngProblem(f"{tag.name} is text, expected numbers")
+    if isinstance(tag.value, bytes):  # BYTE and UNDEFINED arrays
+        return np.frombuffer(tag.value, np.uint8).astype(np.float64)
+    try:
+        return np.ravel(np.asarray(tag.value, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise _DngProblem(f"{tag.name} does not hold numbers") from None
+
+
 def _floats(tag: tifffile.TiffTag) -> tuple[float, ...]:
-    values = np.ravel(np.frombuffer(tag.value, np.uint8) if isinstance(tag.value, bytes) else tag.value)
+    values = _numbers(tag)
     if int(tag.dtype) in _RATIONAL_TYPES:
         return _rational_pairs(values.tolist(), tag.name)
+    if not np.all(np.isfinite(values)):
+        raise _DngProblem(f"{tag.name} has values that are not finite")
     return tuple(float(v) for v in values)
 
 
-def _rational_pairs(values: list[Any], name: str) -> tuple[float, ...]:
+def _rational_pairs(values: list[float], name: str) -> tuple[float, ...]:
     if len(values) % 2:
         raise _DngProblem(f"{name} has an odd number of rational terms")
     if any(den == 0 for den in values[1::2]):
@@ -436,8 +605,23 @@ def _rational_pairs(values: list[Any], name: str) -> tuple[float, ...]:
 
 
 def _ints(tag: tifffile.TiffTag) -> tuple[int, ...]:
-    values = np.ravel(np.frombuffer(tag.value, np.uint8) if isinstance(tag.value, bytes) else tag.value)
+    values = _numbers(tag)
+    if int(tag.dtype) in _RATIONAL_TYPES or not np.all(np.isfinite(values)) or np.any(
+        values != np.round(values)
+    ):
+        raise _DngProblem(f"{tag.name} is of TIFF type {_type_name(tag)}, expected integers")
     return tuple(int(v) for v in values)
+
+
+def _type_name(tag: tifffile.TiffTag) -> str:
+    return getattr(tag.dtype, "name", str(tag.dtype))
+
+
+def _linearization_table(tag: tifffile.TiffTag) -> npt.NDArray[np.uint16]:
+    table = _ints(tag)
+    if not table or not all(0 <= v <= 65535 for v in table):
+        raise _DngProblem(f"LinearizationTable of {len(table)} values is not 1 or more in 0..65535")
+    return np.asarray(table, dtype=np.uint16)
 
 
 def _first_float(ifds: Sequence[tifffile.TiffPage], code: _Tag) -> float | None:
@@ -454,7 +638,13 @@ def _first_int(ifds: Sequence[tifffile.TiffPage], code: _Tag) -> int | None:
 
 def _text(ifds: Sequence[tifffile.TiffPage], code: _Tag) -> str | None:
     tag = _tag(ifds, code)
-    if tag is None:
+    return None if tag is None else _clean_text(tag.value)
+
+
+def _clean_text(value: object) -> str | None:
+    """Text of an ASCII tag, without padding; None for a tag that holds no text."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    if not isinstance(value, str):
         return None
-    value = tag.value.decode("latin-1") if isinstance(tag.value, bytes) else str(tag.value)
     return value.strip("\x00 ") or None

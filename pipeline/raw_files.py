@@ -11,15 +11,20 @@ sensors are refused with a message saying so. rawpy is needed only for these for
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.cfa import CfaPattern
-from pipeline.dng_reader import read_dng
-from pipeline.errors import RawFormatError
-from pipeline.raw_frame import CameraMetadata, RawFrame
+from pipeline.colour_matrix import check_colour_metadata
+from pipeline.demosaic import MIN_SIZE
+from pipeline.dng_reader import is_dng, read_dng
+from pipeline.errors import InvalidParameterError, RawFormatError
+from pipeline.raw_frame import CameraMetadata, RawFrame, check_metadata
+
+logger = logging.getLogger(__name__)
 
 #: EXIF LightSource code of D65, the illuminant of LibRaw's (Adobe's) camera matrices.
 _D65 = 21
@@ -29,8 +34,13 @@ _ORIENTATION = {0: 1, 3: 3, 5: 8, 6: 6}
 
 def read_raw(path: str | os.PathLike[str]) -> RawFrame:
     """The raw frame in ``path``: a DNG by :func:`~pipeline.dng_reader.read_dng`, any other
-    raw format by :func:`read_with_libraw`. Raises :class:`RawFormatError` naming the file."""
-    if Path(path).suffix.lower() == ".dng":
+    raw format by :func:`read_with_libraw`. Raises :class:`RawFormatError` naming the file.
+
+    A DNG is known by its content (:func:`~pipeline.dng_reader.is_dng`), whatever its name,
+    so a DNG renamed .nef keeps every tag our reader maps; a file named .dng always goes to
+    our reader, which says what is wrong with it.
+    """
+    if Path(path).suffix.lower() == ".dng" or is_dng(path):
         return read_dng(path)
     return read_with_libraw(path)
 
@@ -48,9 +58,15 @@ def read_with_libraw(path: str | os.PathLike[str]) -> RawFrame:
         with rawpy.imread(os.fspath(path)) as raw:
             return _frame(raw, path)
     except rawpy.LibRawError as exc:
-        raise RawFormatError(f"{path}: LibRaw cannot read it: {exc}") from None
+        raise RawFormatError(f"{path}: LibRaw cannot read it: {_libraw_message(exc)}") from None
     except OSError as exc:
         raise RawFormatError(f"{path}: {exc.strerror or exc}") from None
+
+
+def _libraw_message(exc: Exception) -> str:
+    """rawpy's message as text (rawpy passes LibRaw's C string as bytes)."""
+    parts = [a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a) for a in exc.args]
+    return " ".join(" ".join(parts).split()) or type(exc).__name__
 
 
 def _frame(raw, path: str | os.PathLike[str]) -> RawFrame:  # noqa: ANN001 - rawpy.RawPy
@@ -61,6 +77,9 @@ def _frame(raw, path: str | os.PathLike[str]) -> RawFrame:  # noqa: ANN001 - raw
         raise RawFormatError(f"{path}: not a Bayer sensor (X-Trans, Foveon or four colours): "
                              "only Bayer raws can be developed")
     height, width = raw.raw_image_visible.shape
+    if height < MIN_SIZE or width < MIN_SIZE:
+        raise RawFormatError(f"{path}: raw image of {width}x{height} pixels is too small to "
+                             f"develop (at least {MIN_SIZE}x{MIN_SIZE})")
     cfa = np.array(raw.raw_image_visible[: height - height % 2, : width - width % 2],
                    dtype=np.uint16)
     colours = raw.raw_colors_visible[:2, :2]
@@ -93,4 +112,11 @@ def _frame(raw, path: str | os.PathLike[str]) -> RawFrame:  # noqa: ANN001 - raw
         orientation=_ORIENTATION.get(int(raw.sizes.flip), 1),
         lens_model=raw.lens.model or None,
     )
+    try:
+        metadata, dropped = check_metadata(metadata)
+        check_colour_metadata(metadata)
+    except InvalidParameterError as exc:
+        raise RawFormatError(f"{path}: {exc}") from None
+    for message in dropped:
+        logger.warning("%s: %s", path, message)
     return RawFrame(cfa, metadata)

@@ -224,7 +224,7 @@ def test_all_metadata_tags(tmp_path: Path) -> None:
 
 def test_defaults_without_optional_tags(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
-    cfa = rng.integers(0, 65536, (6, 10), dtype=np.uint16)
+    cfa = rng.integers(0, 65536, (8, 10), dtype=np.uint16)
     meta = read_dng(write_cfa_dng(tmp_path / "bare.dng", cfa)).metadata
     assert meta.black_level == (0.0, 0.0, 0.0, 0.0)
     assert meta.white_level == 65535.0
