@@ -94,6 +94,7 @@ FRAME_INTEGRATION_DIFF_LINES = 22
 #: upside down and libcamera flips it).
 _MODE_FORMATS = {12: ("SBGGR12_CSI2P", "SBGGR12"), 10: ("SBGGR10_CSI2P", "SBGGR10")}
 
+
 class Preview(enum.Enum):
     """picamera2's ``Preview`` enum."""
 
@@ -237,6 +238,9 @@ class Picamera2:
         with self._lock:
             self._started_at = time.monotonic()
             self._next_frame = 0
+            for _, controls in self._pending_controls:  # a restart applies them all
+                self.controls.update(controls)
+            self._pending_controls = []
         self.started = True
 
     def stop(self) -> None:
@@ -289,6 +293,9 @@ class Picamera2:
         self.control_log.append(dict(controls))
         buffers = self.camera_config["buffer_count"] if self.camera_config else 1
         with self._lock:
+            if not self.started:  # they go with start()
+                self.controls.update(controls)
+                return
             # The next request given back carries them, behind the buffers - 1 queued.
             applied_at = self._frame_completing(time.monotonic()) + buffers - 1
             self._pending_controls.append((applied_at + SENSOR_DELAY_FRAMES, dict(controls)))

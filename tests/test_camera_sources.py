@@ -325,3 +325,12 @@ def test_zsl_shot_right_after_a_bracket_waits_for_auto_exposed_frames() -> None:
         shot = camera.grab_zsl(2, pressed)
     assert [f.metering.analogue_gain for f in shot.frames] == [1.0, 1.0]
     assert shot.reference.exposure_end_ns >= pressed, "the press fell on manual frames"
+
+
+def test_simulator_applies_exposures_as_the_hq_camera() -> None:
+    with small_simulator() as camera:
+        auto = camera.metering()
+        shot = camera.capture_exposures([ExposureSettings(250, 1.5)])
+    assert auto.exposure_time_us == int(auto.exposure_time_us)
+    assert shot.frames[0].frame.metadata.exposure_time_s == pytest.approx(228e-6)
+    assert shot.frames[0].frame.metadata.analogue_gain == pytest.approx(1024 / 683)

@@ -18,7 +18,13 @@ from hardware.imx477_simulator import (
     colour_correction_matrix,
     render_colorchecker,
 )
-from hardware.picamera2_metadata import RGB_TO_XYZ_LINDBLOOM, camera_metadata_from_picamera2
+from hardware.picamera2_metadata import (
+    IMX477_MODES,
+    RGB_TO_XYZ_LINDBLOOM,
+    camera_metadata_from_picamera2,
+    imx477_applied_exposure,
+    imx477_mode,
+)
 from pipeline import colour_metrics
 from pipeline.cfa import CfaPattern
 from pipeline.errors import InvalidParameterError
@@ -400,3 +406,35 @@ def test_colorchecker_chart_layout() -> None:
     linear = colour_metrics.srgb_decode(chart.image_srgb[tuple(chart.patch_centres_yx.T)])
     np.testing.assert_allclose(linear, colour_metrics.colorchecker_linear_srgb(), atol=1e-6)
     assert np.all(chart.image_srgb[:8] == 0.0)
+
+
+# ------------------------------------------- what libcamera reports for an IMX477 exposure
+def test_imx477_modes_line_times_follow_the_kernel_driver() -> None:
+    full, binned, cropped, fast = IMX477_MODES
+    assert full.line_time_us == pytest.approx(28.5714, abs=1e-4)  # 24000 px / 840 MHz
+    assert binned.line_time_us == cropped.line_time_us == pytest.approx(15.1667, abs=1e-4)
+    assert fast.bit_depth == 10 and fast.line_time_us == pytest.approx(7.9333, abs=1e-4)
+    assert imx477_mode((4056, 3040), 12) is full and imx477_mode((1332, 990), 10) is fast
+    assert imx477_mode((2028, 1080), 12) is cropped
+    # a scaled-down stand-in of the sensor finds the same modes
+    assert imx477_mode((96, 46), 12, pixel_array_size=(192, 128)) is cropped
+    with pytest.raises(InvalidParameterError, match="bit_depth=8"):
+        imx477_mode((4056, 3040), 8)
+
+
+@pytest.mark.parametrize(
+    ("asked_us", "gain", "reported_us", "reported_gain"),
+    [
+        (250, 1.0, 228, 1.0),            # 8 lines of 28.57 us
+        (10_020, 2.0, 10_000, 2.0),      # 350 lines; gain code 512
+        (50, 1.5, 114, 1024 / 683),      # at least 4 lines; gain code 341
+        (20_000, 16.0, 20000, 16.0),     # 700 lines exactly; gain code 960
+        (20_000, 30.0, 20000, 1024 / 46),  # the largest gain code, 978
+    ],
+)
+def test_imx477_exposure_is_truncated_to_lines_and_gain_to_its_code(
+    asked_us: float, gain: float, reported_us: int, reported_gain: float
+) -> None:
+    exposure, applied_gain = imx477_applied_exposure(asked_us, gain, IMX477_MODES[0].line_time_us)
+    assert type(exposure) is int and exposure == reported_us
+    assert applied_gain == pytest.approx(reported_gain)
