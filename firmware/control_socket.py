@@ -6,8 +6,14 @@ permissions (mode 0660, group ``obscura``). Each request is one JSON object on o
 ``{"command": "status"}``; each reply is one line, ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error": "..."}``. A connection may carry several requests.
 
-The server is a thread accepting connections, one short-lived thread per connection; the
-requests call the daemon's thread-safe API (``status()``, ``request_shot(mode)``,
+The server is bounded whatever its clients do: one thread reads every connection (a
+selector), a fixed pool of worker threads answers the requests, at most
+``max_connections`` are open (beyond, the longest idle one is closed, or the new client is
+told "busy"), a request must arrive whole within ``request_timeout_s`` of its first byte
+and be at most :data:`MAX_REQUEST_BYTES` long and :data:`MAX_JSON_DEPTH` deep, and every
+request gets exactly one reply, an error if it is malformed. A request being handled has
+no deadline of the socket's (``shoot`` waits for its acknowledgement). The requests call
+the daemon's thread-safe API (``status()``, ``request_shot(mode)``,
 ``focus(region)``, ``calibrate_flat(lens)``) and the :class:`~firmware.config_store.ConfigStore`
 (``config.set``, and ``lens.set``, which checks the lens in the library first).
 """
@@ -15,14 +21,18 @@ requests call the daemon's thread-safe API (``status()``, ``request_shot(mode)``
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import grp
 import json
 import logging
 import os
+import queue
+import re
+import selectors
 import socket
-import socketserver
 import stat
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +49,19 @@ SOCKET_GROUP = "obscura"
 SOCKET_MODE = 0o660
 THERMAL_ZONE_PATH = Path("/sys/class/thermal/thermal_zone0/temp")
 MAX_REQUEST_BYTES = 64 * 1024
+#: Deepest nesting of arrays and objects a request may have (requests use 2).
+MAX_JSON_DEPTH = 32
+#: Connections open at once (file descriptors the card writer may not lose), and clients
+#: the kernel queues before accept.
+MAX_CONNECTIONS = 256
+LISTEN_BACKLOG = 128
+#: Threads answering requests.
+REQUEST_WORKERS = 8
+READ_CHUNK_BYTES = 16 * 1024
+#: A client finding the accept queue full tries again after this long (seconds).
+CONNECT_RETRY_S = 0.01
+#: A JSON string (to its closing quote, or the end: linear time whatever the input), or a bracket.
+_JSON_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]')
 
 Handler = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -49,6 +72,10 @@ class ControlError(ObscuraError, ConnectionError):
 
 class RemoteError(ObscuraError, RuntimeError):
     """The daemon refused a request; the message is its reason (file, key and value...)."""
+
+
+class RequestError(ObscuraError, ValueError):
+    """A request line the server cannot read (not JSON, too deep, not an object...)."""
 
 
 class CameraDaemon(Protocol):
@@ -98,8 +125,9 @@ class ControlHandler:
         self._commands: dict[str, Callable[[Mapping[str, Any]], Any]] = {
             "status": self._status,
             "shoot": self._shoot,
-            "config.get": lambda request: self.config_store.get(request.get("key")),
-            "config.sources": lambda request: self.config_store.sources(request.get("key")),
+            "config.get": lambda request: self.config_store.get(_key(request, "config.get")),
+            "config.sources": lambda request: self.config_store.sources(
+                _key(request, "config.sources")),
             "config.set": lambda request: self.config_store.set(_assignments(request)),
             "lens.set": self._lens_set,
             "calibrate.flat": self._calibrate_flat,
@@ -109,7 +137,7 @@ class ControlHandler:
     def __call__(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """The reply to ``request``; errors become ``{"ok": false, "error": ...}``, never raise."""
         command = request.get("command")
-        if command not in self._commands:
+        if not isinstance(command, str) or command not in self._commands:
             known = ", ".join(self._commands)
             return {"ok": False, "error": f"command = {command!r}: expected one of {known}"}
         try:
@@ -167,6 +195,14 @@ class ControlHandler:
                                       bool(request.get("reset", False))))
 
 
+def _key(request: Mapping[str, Any], command: str) -> str | None:
+    """The optional ``key`` of a request: a key name, or None for all of them."""
+    key = request.get("key")
+    if key is not None and not isinstance(key, str):
+        raise ConfigError(f"{command}: key = {key!r}: expected a key name")
+    return key
+
+
 def _assignments(request: Mapping[str, Any]) -> dict[str, Any]:
     """``{name: value}``: text is parsed by the key's type, other JSON values are validated
     as they are (null is refused, never stored as the text "None")."""
@@ -176,50 +212,285 @@ def _assignments(request: Mapping[str, Any]) -> dict[str, Any]:
     return dict(assignments)
 
 
-class _ConnectionHandler(socketserver.StreamRequestHandler):
-    """One client connection: JSON lines in, JSON lines out."""
-
-    server: _UnixServer
-
-    def setup(self) -> None:
-        self.timeout = self.server.idle_timeout_s
-        super().setup()
-
-    def handle(self) -> None:
-        try:
-            while line := self.rfile.readline(MAX_REQUEST_BYTES + 1):
-                if len(line) > MAX_REQUEST_BYTES:
-                    self._reply({"ok": False, "error": "request too long"})
-                    return
-                self._reply(self._answer(line))
-        except (TimeoutError, ConnectionError) as exc:
-            logger.debug("control connection closed: %s", exc)
-
-    def _answer(self, line: bytes) -> dict[str, Any]:
-        try:
-            request = json.loads(line)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return {"ok": False, "error": f"not a JSON line: {exc}"}
-        if not isinstance(request, dict):
-            return {"ok": False, "error": "a request is a JSON object"}
-        return self.server.handler(request)
-
-    def _reply(self, reply: dict[str, Any]) -> None:
-        self.wfile.write(json.dumps(reply, default=str).encode("utf-8") + b"\n")
-        self.wfile.flush()
+def _is_nested_deeper(text: str, max_depth: int) -> bool:
+    """Whether the arrays and objects of JSON ``text`` nest deeper than ``max_depth``
+    (brackets inside strings do not count): found in linear time without parsing, so no
+    input can exhaust the parser's stack."""
+    depth = 0
+    for token in _JSON_STRING_OR_BRACKET.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif bracket in "]}":
+            depth -= 1
+    return False
 
 
-class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-    block_on_close = False
+def parse_request(line: bytes) -> dict[str, Any]:
+    """One request line as a JSON object, or :class:`RequestError` saying what is wrong
+    (not UTF-8, not JSON, nested deeper than :data:`MAX_JSON_DEPTH`, an integer too long
+    to convert, not an object)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(f"not a JSON line: {exc}") from None
+    if _is_nested_deeper(text, MAX_JSON_DEPTH):
+        raise RequestError(f"request nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        request = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RequestError(f"not a JSON line: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer beyond int_max_str_digits
+        raise RequestError(f"unreadable request: {exc}") from None
+    if not isinstance(request, dict):
+        raise RequestError("a request is a JSON object")
+    return request
 
-    def __init__(self, path: Path, handler: Handler, idle_timeout_s: float) -> None:
-        super().__init__(str(path), _ConnectionHandler, bind_and_activate=False)
-        self.handler = handler
+
+def _encode_reply(reply: dict[str, Any]) -> bytes:
+    try:
+        return json.dumps(reply, default=str).encode("utf-8") + b"\n"
+    except (TypeError, ValueError) as exc:
+        logger.error("control reply not encodable: %s", exc)
+        return json.dumps({"ok": False, "error": f"internal error: reply: {exc}"}).encode() + b"\n"
+
+
+class _Connection:
+    """One client: what it sent so far, and since when the server waits for it."""
+
+    def __init__(self, sock: socket.socket, now_s: float) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.waiting_since_s = now_s  # for the next request
+        self.request_started_s: float | None = None  # its first byte
+        self.is_at_eof = False
+
+
+class _SelectorServer:
+    """Connections read by one selector thread; requests answered by a fixed pool.
+
+    A connection is in the selector while the server waits for its next request, and
+    with a worker while its request is handled (a ``shoot`` may wait for its
+    acknowledgement): read deadlines apply only to the first.
+    """
+
+    def __init__(self, listener: socket.socket, handler: Handler, *, idle_timeout_s: float,
+                 request_timeout_s: float, max_connections: int, workers: int) -> None:
+        self._listener = listener
+        self._handler = handler
         self.idle_timeout_s = idle_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self.max_connections = max_connections
+        self._selector = selectors.DefaultSelector()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        for sock in (self._listener, self._wake_reader, self._wake_writer):
+            sock.setblocking(False)
+        self._selector.register(self._listener, selectors.EVENT_READ)
+        self._selector.register(self._wake_reader, selectors.EVENT_READ)
+        self._is_accepting = True
+        self._accept_resumes_s = 0.0
+        self._connections: set[_Connection] = set()
+        self._returned: queue.SimpleQueue[tuple[_Connection, bool]] = queue.SimpleQueue()
+        self._pool = concurrent.futures.ThreadPoolExecutor(workers, "control-request")
+        self._tick_s = min(0.5, idle_timeout_s / 4, request_timeout_s / 4)
+        self._is_closing = False
 
-    def handle_error(self, request: object, client_address: object) -> None:
-        logger.exception("control connection failed")
+    # ---------------------------------------------------------------- the selector thread
+    def serve(self) -> None:
+        try:
+            while not self._is_closing:
+                for key, _ in self._selector.select(self._tick_s):
+                    if key.fileobj is self._listener:
+                        self._accept()
+                    elif key.fileobj is self._wake_reader:
+                        self._drain_wakeups()
+                    else:
+                        self._read(key.data)
+                self._take_back()
+                self._expire(time.monotonic())
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for connection in list(self._connections):
+                self._close(connection)
+            self._selector.close()
+            self._wake_reader.close()
+            self._wake_writer.close()
+
+    def stop(self) -> None:
+        """Make :meth:`serve` return (a request in hand finishes, its reply goes nowhere)."""
+        self._is_closing = True
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_writer.send(b"\0")
+        except OSError:  # full (a wake-up is pending anyway) or closed
+            pass
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_reader.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:  # EMFILE...: stop accepting for a moment, not a busy loop
+                logger.warning("control socket: cannot accept a connection: %s", exc)
+                self._pause_accepting()
+                return
+            sock.setblocking(False)
+            if len(self._connections) >= self.max_connections and not self._evict_oldest_waiting():
+                _send_now(sock, {"ok": False, "error": f"busy: {self.max_connections} "
+                                 "connections are being served; try again"})
+                sock.close()
+                continue
+            connection = _Connection(sock, time.monotonic())
+            self._connections.add(connection)
+            self._selector.register(sock, selectors.EVENT_READ, connection)
+
+    def _pause_accepting(self) -> None:
+        if self._is_accepting:
+            self._selector.unregister(self._listener)
+            self._is_accepting = False
+        self._accept_resumes_s = time.monotonic() + self._tick_s
+
+    def _evict_oldest_waiting(self) -> bool:
+        """Make room by closing the connection that has waited longest without a request."""
+        waiting = [c for c in self._connections if c.request_started_s is None
+                   and self._is_registered(c)]
+        waiting = waiting or [c for c in self._connections if self._is_registered(c)]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda c: c.waiting_since_s)
+        logger.debug("control socket: %d connections: closing the longest idle",
+                     len(self._connections))
+        self._close(oldest)
+        return True
+
+    def _is_registered(self, connection: _Connection) -> bool:
+        try:
+            self._selector.get_key(connection.sock)
+        except (KeyError, ValueError):
+            return False
+        return True
+
+    def _read(self, connection: _Connection) -> None:
+        try:
+            data = connection.sock.recv(READ_CHUNK_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._close(connection)
+            return
+        if not data:
+            connection.is_at_eof = True
+            if connection.buffer.strip():  # a last request without its newline
+                self._dispatch(connection, bytes(connection.buffer))
+                connection.buffer.clear()
+            else:
+                self._close(connection)
+            return
+        if not connection.buffer:
+            connection.request_started_s = time.monotonic()
+        connection.buffer += data
+        self._dispatch_complete(connection)
+
+    def _dispatch_complete(self, connection: _Connection) -> None:
+        newline = connection.buffer.find(b"\n")
+        if newline < 0:
+            if len(connection.buffer) > MAX_REQUEST_BYTES:
+                self._refuse(connection, f"request longer than {MAX_REQUEST_BYTES} bytes")
+            return
+        line = bytes(connection.buffer[:newline])
+        del connection.buffer[:newline + 1]
+        if len(line) > MAX_REQUEST_BYTES:
+            self._refuse(connection, f"request longer than {MAX_REQUEST_BYTES} bytes")
+            return
+        self._dispatch(connection, line)
+
+    def _dispatch(self, connection: _Connection, line: bytes) -> None:
+        self._selector.unregister(connection.sock)
+        self._pool.submit(self._respond, connection, line)
+
+    def _refuse(self, connection: _Connection, error: str) -> None:
+        """One error reply, then the connection is closed (what follows is not readable)."""
+        _send_now(connection.sock, {"ok": False, "error": error})
+        self._close(connection)
+
+    def _take_back(self) -> None:
+        """Connections whose reply went out wait for their next request (or close)."""
+        now = time.monotonic()
+        while True:
+            try:
+                connection, keep_open = self._returned.get_nowait()
+            except queue.Empty:
+                return
+            if not keep_open or connection.is_at_eof or self._is_closing:
+                self._close(connection)
+                continue
+            connection.waiting_since_s = now
+            connection.request_started_s = now if connection.buffer else None
+            self._selector.register(connection.sock, selectors.EVENT_READ, connection)
+            self._dispatch_complete(connection)  # a request sent right behind the last
+
+    def _expire(self, now_s: float) -> None:
+        if not self._is_accepting and now_s >= self._accept_resumes_s:
+            self._selector.register(self._listener, selectors.EVENT_READ)
+            self._is_accepting = True
+        for connection in list(self._connections):
+            if not self._is_registered(connection):
+                continue  # being answered: no deadline
+            started = connection.request_started_s
+            if started is not None and now_s - started > self.request_timeout_s:
+                logger.info("control socket: a request took over %g s to arrive: closed",
+                            self.request_timeout_s)
+                self._refuse(connection, f"request not received within "
+                                         f"{self.request_timeout_s:g} s: closed")
+            elif started is None and now_s - connection.waiting_since_s > self.idle_timeout_s:
+                self._close(connection)
+
+    def _close(self, connection: _Connection) -> None:
+        if self._is_registered(connection):
+            self._selector.unregister(connection.sock)
+        self._connections.discard(connection)
+        connection.sock.close()
+
+    # -------------------------------------------------------------------- the workers
+    def _respond(self, connection: _Connection, line: bytes) -> None:
+        """A worker: answer one request, exactly once, then hand the connection back."""
+        keep_open = False
+        try:
+            try:
+                reply = self._handler(parse_request(line))
+            except RequestError as exc:
+                reply = {"ok": False, "error": str(exc)}
+            connection.sock.settimeout(self.request_timeout_s)  # a client must read its reply
+            connection.sock.sendall(_encode_reply(reply))
+            connection.sock.setblocking(False)
+            keep_open = True
+        except OSError as exc:
+            logger.debug("control connection closed: %s", exc)
+        except Exception:  # noqa: BLE001 - the socket must outlive any bug
+            logger.exception("control request failed")
+        finally:
+            self._returned.put((connection, keep_open))
+            self._wake()
+
+
+def _send_now(sock: socket.socket, reply: dict[str, Any]) -> None:
+    """Best effort, never waiting: a short error line to a client about to be closed."""
+    try:
+        sock.send(_encode_reply(reply))
+    except OSError:
+        pass
 
 
 def _remove_stale_socket(path: Path) -> None:
@@ -240,7 +511,7 @@ def _remove_stale_socket(path: Path) -> None:
 
 
 class ControlServer:
-    """The daemon's end of the control socket, served by a background thread.
+    """The daemon's end of the control socket, served by background threads.
 
     Parameters
     ----------
@@ -254,7 +525,12 @@ class ControlServer:
     mode
         Permissions of the socket; 0660 lets only the owner and the group connect.
     idle_timeout_s
-        A connection silent for this long is closed, so no client can hold a thread forever.
+        A connection that sends no request for this long is closed.
+    request_timeout_s
+        A request must arrive whole this long after its first byte (a client dripping it
+        is closed with an error), and its reply be read as long.
+    max_connections, workers, backlog
+        Connections open at once, threads answering requests, clients the kernel queues.
 
     Examples
     --------
@@ -270,34 +546,50 @@ class ControlServer:
         group: str | None = SOCKET_GROUP,
         mode: int = SOCKET_MODE,
         idle_timeout_s: float = 60.0,
+        request_timeout_s: float = 10.0,
+        max_connections: int = MAX_CONNECTIONS,
+        workers: int = REQUEST_WORKERS,
+        backlog: int = LISTEN_BACKLOG,
     ) -> None:
+        for name, value in (("idle_timeout_s", idle_timeout_s),
+                            ("request_timeout_s", request_timeout_s),
+                            ("max_connections", max_connections), ("workers", workers),
+                            ("backlog", backlog)):
+            if not value > 0:
+                raise ValueError(f"ControlServer: {name}={value}: expected > 0")
         self.path = Path(path)
         _remove_stale_socket(self.path)
-        self._server = _UnixServer(self.path, handler, idle_timeout_s)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            self._server.server_bind()
+            listener.bind(str(self.path))
             self._inode = self.path.stat().st_ino
             os.chmod(self.path, mode)
             _give_to_group(self.path, group)
-            self._server.server_activate()
+            listener.listen(backlog)
         except OSError as exc:
-            self._server.server_close()
+            listener.close()
             raise ControlError(f"{self.path}: cannot listen: {exc.strerror or exc}") from None
-        self._closed = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="control-socket", daemon=True
+        self._listener = listener
+        self._server = _SelectorServer(
+            listener, handler, idle_timeout_s=idle_timeout_s,
+            request_timeout_s=request_timeout_s, max_connections=max_connections,
+            workers=workers,
         )
+        self._closed = False
+        self._thread = threading.Thread(target=self._server.serve, name="control-socket",
+                                        daemon=True)
         self._thread.start()
         logger.info("control socket listening at %s", self.path)
 
     def close(self) -> None:
-        """Stop accepting, close the socket and remove its file; safe to call twice."""
+        """Stop accepting, close the connections and the socket, remove its file; safe to
+        call twice."""
         if self._closed:
             return
         self._closed = True
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
         self._thread.join()
+        self._listener.close()
         try:
             if self.path.stat().st_ino == self._inode:
                 self.path.unlink()
@@ -346,25 +638,34 @@ class ControlClient:
         self._file = None
 
     def _connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout_s)
-        try:
-            sock.connect(str(self.path))
-        except (FileNotFoundError, ConnectionRefusedError):
-            sock.close()
-            raise ControlError(
-                f"{self.path}: the camera daemon is not running "
-                "(sudo systemctl start obscura; see `obscura logs`)"
-            ) from None
-        except PermissionError:
-            sock.close()
-            raise ControlError(
-                f"{self.path}: permission denied: only the obscura group controls the camera "
-                "(sudo usermod -aG obscura $USER, then log in again)"
-            ) from None
-        except OSError as exc:
-            sock.close()
-            raise ControlError(f"{self.path}: cannot connect: {exc.strerror or exc}") from None
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout_s)
+            try:
+                sock.connect(str(self.path))
+                break
+            except BlockingIOError:  # the daemon's accept queue is full for now: wait a turn
+                sock.close()
+                if time.monotonic() >= deadline:
+                    raise ControlError(f"{self.path}: the daemon is busy: no connection within "
+                                       f"{self.timeout_s:g} s") from None
+                time.sleep(CONNECT_RETRY_S)
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+                raise ControlError(
+                    f"{self.path}: the camera daemon is not running "
+                    "(sudo systemctl start obscura; see `obscura logs`)"
+                ) from None
+            except PermissionError:
+                sock.close()
+                raise ControlError(
+                    f"{self.path}: permission denied: only the obscura group controls the "
+                    "camera (sudo usermod -aG obscura $USER, then log in again)"
+                ) from None
+            except OSError as exc:
+                sock.close()
+                raise ControlError(f"{self.path}: cannot connect: {exc.strerror or exc}") from None
         self._socket, self._file = sock, sock.makefile("rwb")
 
     def request(self, command: str, **params: Any) -> Any:

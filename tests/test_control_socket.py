@@ -8,6 +8,7 @@ import os
 import socket
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from firmware.control_socket import (
     ControlClient,
     ControlError,
     ControlHandler,
+    MAX_CONNECTIONS,
     ControlServer,
     RemoteError,
     socket_path,
@@ -247,3 +249,186 @@ def test_logs_degrades_where_journalctl_is_missing(monkeypatch, capsys) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     assert main(["logs"]) == 1
     assert "journalctl not found" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- limits
+@pytest.fixture
+def limited_server(short_tmp):
+    """``limited_server(**options)``: a server over a fake daemon with its limits set."""
+    servers = []
+
+    def make(daemon=None, **options) -> ControlServer:
+        store = ConfigStore([short_tmp / "config.toml"])
+        store.reload()
+        handler = ControlHandler(daemon or FakeDaemon(), store, thermal_path=short_tmp / "t")
+        server = ControlServer(short_tmp / f"limited{len(servers)}.sock", handler, **options)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def connected(path: Path, timeout_s: float = 10.0) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(path))  # blocking: waits while the accept queue is full
+    sock.settimeout(timeout_s)
+    return sock
+
+
+def read_line(sock: socket.socket) -> bytes:
+    """One reply line (b"" if the server closed first)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        byte = sock.recv(1)  # one at a time: the next line stays in the socket
+        if not byte:
+            break
+        data += byte
+    return data
+
+
+@pytest.mark.parametrize("request_line", [
+    b'{"command": []}', b'{"command": {}}', b"[" * 30_000, b"{" * 30_000,
+    b'{"command": "status", "n": ' + b"9" * 5000 + b"}", b"\xff\xfe", b"", b"null",
+    b'{"command": "config.get", "key": ["a"]}',
+], ids=["list", "object", "30000-brackets", "30000-braces", "5000-digits", "not-utf8",
+        "empty", "null", "key-list"])
+def test_a_malformed_request_gets_one_error_reply_and_the_server_serves_on(
+        limited_server, caplog, request_line: bytes) -> None:
+    server = limited_server()
+    with connected(server.path) as sock:
+        sock.sendall(request_line + b"\n" + b'{"command": "status"}\n')
+        reply = json.loads(read_line(sock))
+        assert reply["ok"] is False and reply["error"]
+        assert json.loads(read_line(sock))["result"]["state"] == "idle"  # the next line's
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+
+
+def test_a_request_too_long_gets_one_error_and_is_closed(limited_server) -> None:
+    server = limited_server()
+    with connected(server.path) as sock:
+        sock.sendall(b'{"command": "' + b"x" * (70 * 1024))
+        reply = json.loads(read_line(sock))
+        assert reply == {"ok": False, "error": "request longer than 65536 bytes"}
+        assert read_line(sock) == b""
+    with ControlClient(server.path) as client:
+        assert client.request("status")["state"] == "idle"
+
+
+def test_200_concurrent_clients_are_all_answered(limited_server) -> None:
+    server = limited_server()
+    start = threading.Barrier(200)
+    replies: list[dict] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        start.wait(30)
+        with ControlClient(server.path, timeout_s=30) as connection:
+            reply = connection.request("status")
+        with lock:
+            replies.append(reply)
+
+    threads = [threading.Thread(target=client) for _ in range(200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(replies) == 200 and all(r["state"] == "idle" for r in replies)
+
+
+def test_1000_idle_clients_take_neither_threads_nor_the_camera(limited_server) -> None:
+    # Idle connections beyond the cap close the longest idle; no thread per connection;
+    # a status request is still answered at once.
+    server = limited_server(idle_timeout_s=120)
+    threads_before = threading.active_count()
+    fds_before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    idle = []
+    try:
+        for _ in range(1000):
+            idle.append(connected(server.path))
+        with ControlClient(server.path, timeout_s=10) as client:
+            assert client.request("status")["state"] == "idle"
+        assert threading.active_count() <= threads_before + 8  # the pool, at most
+        if fds_before is not None:  # the clients' 1000, and the server's cap at most
+            assert len(os.listdir("/proc/self/fd")) <= fds_before + 1000 + MAX_CONNECTIONS + 8
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_a_client_dripping_its_request_is_closed_with_an_error(limited_server) -> None:
+    server = limited_server(request_timeout_s=0.5)
+    with connected(server.path) as sock:
+        sock.settimeout(0.1)
+        reply = b""
+        for byte in b'{"command": "status"' * 10:  # one byte every 0.1 s, for up to 20 s
+            try:
+                sock.send(bytes([byte]))
+                reply += sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:  # closed under us
+                break
+            if reply.endswith(b"\n"):
+                break
+        assert json.loads(reply)["error"] == "request not received within 0.5 s: closed"
+        sock.settimeout(5)
+        assert read_line(sock) == b""
+
+
+def test_a_shoot_waiting_past_the_request_deadline_is_answered(limited_server) -> None:
+    release = threading.Event()
+
+    class SlowDaemon(FakeDaemon):
+        def request_shot(self, mode):
+            release.wait(10)  # the acknowledgement comes when the card has the shot
+            return super().request_shot(mode)
+
+    server = limited_server(SlowDaemon(), request_timeout_s=0.3)
+    replies = []
+    shooter = threading.Thread(
+        target=lambda: replies.append(ControlClient(server.path).request("shoot")))
+    shooter.start()
+    with ControlClient(server.path) as client:  # others are served meanwhile
+        assert client.request("status")["state"] == "idle"
+        threading.Timer(1.0, release.set).start()
+        shooter.join(20)
+    assert replies and replies[0]["taken"]
+
+
+def test_beyond_the_cap_of_busy_connections_a_client_is_told_busy(limited_server) -> None:
+    release = threading.Event()
+    shooting = threading.Semaphore(0)
+
+    class SlowDaemon(FakeDaemon):
+        def request_shot(self, mode):
+            shooting.release()
+            release.wait(10)
+            return super().request_shot(mode)
+
+    server = limited_server(SlowDaemon(), max_connections=2)
+    replies = []
+    shooters = [threading.Thread(
+        target=lambda: replies.append(ControlClient(server.path).request("shoot")))
+        for _ in range(2)]
+    try:
+        for shooter in shooters:
+            shooter.start()
+            assert shooting.acquire(timeout=10)  # its request is being handled
+        with connected(server.path) as sock:
+            reply = json.loads(read_line(sock))
+            assert read_line(sock) == b""
+        assert reply == {"ok": False,
+                         "error": "busy: 2 connections are being served; try again"}
+    finally:
+        release.set()
+        for shooter in shooters:
+            shooter.join(20)
+    assert len(replies) == 2 and all(r["taken"] for r in replies)
+
+
+def test_server_limits_are_validated(short_tmp) -> None:
+    handler = ControlHandler(FakeDaemon(), ConfigStore([short_tmp / "c.toml"]))
+    with pytest.raises(ValueError, match="request_timeout_s=0"):
+        ControlServer(short_tmp / "x.sock", handler, request_timeout_s=0)
