@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 from pathlib import Path
 
 import imagecodecs
@@ -12,7 +14,7 @@ import rawpy
 import tifffile
 
 from pipeline.cfa import CfaPattern
-from pipeline.dng_reader import read_dng
+from pipeline.dng_reader import _TIFFFILE_MESSAGES, read_dng
 from pipeline.errors import ObscuraError, RawFormatError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"
@@ -371,3 +373,120 @@ def test_float_samples_rejected(tmp_path: Path) -> None:
     rng = np.random.default_rng(18)
     cfa = rng.random((8, 8)).astype(np.float32)
     assert_one_line_error(write_cfa_dng(tmp_path / "float.dng", cfa), "unsupported SampleFormat 3")
+
+
+# --- corrupt metadata: one line naming the file, never a library's log ------------------
+
+IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+
+def srationals(values: tuple[float, ...]) -> tuple[int, ...]:
+    return tuple(v for value in values for v in (round(value * 10000), 10000))
+
+
+@pytest.mark.parametrize(
+    ("matrix", "problem"),
+    [
+        ((1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0), "a singular matrix"),
+        ((1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0), "a singular matrix"),
+        ((50000.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0), "an entry beyond +-100"),
+    ],
+)
+def test_garbage_colour_matrix_is_refused_by_name(
+    tmp_path: Path, matrix: tuple[float, ...], problem: str
+) -> None:
+    cfa = np.random.default_rng(30).integers(0, 4096, (8, 8), dtype=np.uint16)
+    path = write_cfa_dng(tmp_path / "cm.dng", cfa, (50721, "2i", 9, srationals(matrix), True))
+    error = assert_one_line_error(path, f"ColorMatrix1 is unusable ({problem}")
+    assert "the colours cannot be developed" in str(error)
+
+
+def test_non_finite_forward_matrix_as_doubles_is_refused(tmp_path: Path) -> None:
+    # A type-changed tag (SRATIONAL -> DOUBLE) reads NaN and inf.
+    cfa = np.random.default_rng(31).integers(0, 4096, (8, 8), dtype=np.uint16)
+    forward = (np.nan, 0.0, 0.0, 0.0, np.inf, 0.0, 0.0, 0.0, 1.0)
+    path = write_cfa_dng(tmp_path / "fm.dng", cfa,
+                         (50721, "2i", 9, srationals(IDENTITY), True),
+                         (50964, "d", 9, forward, True))
+    assert_one_line_error(path, "ForwardMatrix1 has values that are not finite")
+
+
+@pytest.mark.parametrize("neutral", [(0.0, 1.0, 1.0), (2.6e-310, 2.1e-310, 2.9e-310), (1e9, 1.0, 1.0)])
+def test_unusable_as_shot_neutral_is_refused(tmp_path: Path, neutral: tuple[float, ...]) -> None:
+    # The denormal triple came from a fuzzed file: it used to reach the tone curve as NaN.
+    cfa = np.random.default_rng(32).integers(0, 4096, (8, 8), dtype=np.uint16)
+    path = write_cfa_dng(tmp_path / "wb.dng", cfa,
+                         (50721, "2i", 9, srationals(IDENTITY), True),
+                         (50728, "d", 3, neutral, True))
+    assert_one_line_error(path, "AsShotNeutral")
+
+
+def test_black_level_at_or_above_white_names_the_file(tmp_path: Path) -> None:
+    cfa = np.random.default_rng(33).integers(0, 4096, (8, 8), dtype=np.uint16)
+    path = write_cfa_dng(tmp_path / "levels.dng", cfa, (50714, "H", 1, 600, True),
+                         (50717, "H", 1, 5, True))
+    assert_one_line_error(path, "BlackLevel (600.0, 600.0, 600.0, 600.0) must lie below WhiteLevel 5.0")
+
+
+def test_type_changed_tags_are_named(tmp_path: Path) -> None:
+    cfa = np.random.default_rng(34).integers(0, 4096, (8, 8), dtype=np.uint16)
+    text = write_cfa_dng(tmp_path / "text.dng", cfa, (50717, "s", 0, "white", True))
+    assert_one_line_error(text, "WhiteLevel is text, expected numbers")
+    rational = write_cfa_dng(tmp_path / "rational.dng", cfa, (50713, "2I", 2, (2, 1, 2, 1), True))
+    assert_one_line_error(rational, "BlackLevelRepeatDim is of TIFF type RATIONAL, expected integers")
+
+
+def test_garbage_exif_is_dropped_with_a_warning_naming_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An ISO read as 4.7e18 (a type-changed tag) used to crash the JPEG writer later.
+    cfa = np.random.default_rng(35).integers(0, 4096, (8, 8), dtype=np.uint16)
+    path = write_cfa_dng(tmp_path / "exif.dng", cfa, (34855, "d", 1, 4.7e18, True),
+                         (33434, "d", 1, np.nan, True), (33437, "2I", 1, (28, 10), True))
+    with caplog.at_level("WARNING", logger="pipeline.dng_reader"):
+        meta = read_dng(path).metadata
+    assert meta.iso is None and meta.exposure_time_s is None and meta.f_number == 2.8
+    assert "exif.dng: ISOSpeedRatings 4.7e+18 ignored" in caplog.text
+
+
+def test_odd_sized_image_is_cropped_to_whole_cfa_tiles(tmp_path: Path) -> None:
+    cfa = np.random.default_rng(36).integers(0, 4096, (11, 13), dtype=np.uint16)
+    frame = read_dng(write_cfa_dng(tmp_path / "odd.dng", cfa))
+    np.testing.assert_array_equal(frame.cfa, cfa[:10, :12])
+
+
+def test_image_too_small_to_develop_is_refused_by_name(tmp_path: Path) -> None:
+    # Fuzzed files with a 3-row ActiveArea used to fail in demosaic without the file's name.
+    cfa = np.random.default_rng(37).integers(0, 4096, (3, 1456), dtype=np.uint16)
+    path = write_cfa_dng(tmp_path / "thin.dng", cfa)
+    assert_one_line_error(path, "raw image of 1456x2 pixels is too small to develop")
+
+
+def test_tifffile_log_is_captured_into_the_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfa = np.random.default_rng(38).integers(0, 4096, (16, 16), dtype=np.uint16)
+    path = write_cfa_dng(tmp_path / "offset.dng", cfa)
+    with tifffile.TiffFile(path) as tif:  # point StripOffsets' and CFAPattern's values nowhere
+        entries = {code: tag.offset for code, tag in tif.pages.first.tags.items()}
+    data = bytearray(path.read_bytes())
+    data[entries[33422] + 2 : entries[33422] + 4] = (7).to_bytes(2, "little")  # type UNDEFINED
+    data[entries[33422] + 4 : entries[33422] + 8] = (40).to_bytes(4, "little")  # count 40
+    data[entries[33422] + 8 : entries[33422] + 12] = (10**8).to_bytes(4, "little")  # offset
+    path.write_bytes(bytes(data))
+    with caplog.at_level("DEBUG"):
+        error = assert_one_line_error(path, "lacks CFARepeatPatternDim or CFAPattern")
+    assert "; tifffile: tag 33422: invalid value offset 100000000" in str(error)
+    assert not [r for r in caplog.records if r.name == "tifffile" and r.levelno >= logging.INFO]
+    assert capsys.readouterr().err == ""
+
+
+def test_tifffile_log_of_other_threads_is_left_alone(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("ERROR", logger="tifffile"):
+        with _TIFFFILE_MESSAGES.captured() as messages:
+            thread = threading.Thread(target=logging.getLogger("tifffile").error, args=("other",))
+            thread.start()
+            thread.join()
+            logging.getLogger("tifffile").error("ours")
+    assert messages == ["ours"]
+    assert [r.getMessage() for r in caplog.records if r.name == "tifffile"] == ["other"]

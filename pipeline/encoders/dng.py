@@ -9,12 +9,20 @@ layout.
 from __future__ import annotations
 
 import io
+import math
 from fractions import Fraction
 
 import numpy as np
 import tifffile
 
-from pipeline.encoders.exif import SOFTWARE
+from pipeline.encoders.exif import (
+    MAX_SHORT,
+    SOFTWARE,
+    ascii_text,
+    checked_number,
+    checked_short,
+    exif_datetime,
+)
 from pipeline.errors import InvalidParameterError
 from pipeline.gain_map import OPCODE_LIST_2, gain_map_opcodes
 from pipeline.raw_frame import Matrix3x3, RawFrame
@@ -24,12 +32,18 @@ _BYTE, _ASCII, _SHORT, _LONG, _RATIONAL, _UNDEFINED, _SRATIONAL, _DOUBLE = 1, 2,
 
 
 def _rationals(values: tuple[float, ...] | list[float], signed: bool = False) -> tuple[int, ...]:
+    """(numerator, denominator) terms of RATIONAL (or SRATIONAL) values, each fitting its
+    32 bits: the denominator is as fine as the value's magnitude leaves room for."""
+    largest = 2**31 - 1 if signed else 2**32 - 1
     pairs: list[int] = []
     for v in values:
-        f = Fraction(float(v)).limit_denominator(1_000_000 if signed else 10_000_000)
-        if not signed and f < 0:
+        if not math.isfinite(v) or abs(v) > largest:
+            raise InvalidParameterError(f"value {v} does not fit a TIFF rational")
+        if not signed and v < 0:
             raise InvalidParameterError(f"value {v} must not be negative in an unsigned rational")
-        pairs += [f.numerator, f.denominator]
+        limit = min(1_000_000 if signed else 10_000_000, int(largest // max(abs(v), 1.0)))
+        f = Fraction(float(v)).limit_denominator(max(limit, 1))
+        pairs += [max(-largest, min(f.numerator, largest)), f.denominator]
     return tuple(pairs)
 
 
@@ -45,13 +59,14 @@ def encode_dng(frame: RawFrame) -> bytes:
     if cfa.dtype != np.uint16 or cfa.ndim != 2:
         raise InvalidParameterError(f"frame.cfa is {cfa.dtype} {cfa.shape}: expected (H, W) uint16")
     m = frame.metadata
-    model = m.model or "unknown"
+    make = ascii_text(m.make, "Make")
+    model = ascii_text(m.model, "Model") or "unknown"
     tags: list[tuple] = [
         (33421, _SHORT, 2, (2, 2), True),  # CFARepeatPatternDim
         (33422, _BYTE, 4, tuple(int(c) for c in m.cfa_pattern.channels.ravel()), True),
         (50706, _BYTE, 4, (1, 4, 0, 0), True),  # DNGVersion
         (50707, _BYTE, 4, (1, 1, 0, 0), True),  # DNGBackwardVersion
-        (50708, _ASCII, 0, f"{m.make} {model}".strip(), True),  # UniqueCameraModel
+        (50708, _ASCII, 0, f"{make or ''} {model}".strip(), True),  # UniqueCameraModel
         (50713, _SHORT, 2, (2, 2), True),  # BlackLevelRepeatDim
         (50714, _RATIONAL, 4, _rationals(m.black_level), True),  # BlackLevel
         (50717, _LONG, 1, int(round(m.white_level)), True),  # WhiteLevel
@@ -63,31 +78,31 @@ def encode_dng(frame: RawFrame) -> bytes:
     tags += _matrix_tag(50724, m.camera_calibration_2)
     tags += _matrix_tag(50964, m.forward_matrix_1)
     tags += _matrix_tag(50965, m.forward_matrix_2)
-    if m.calibration_illuminant_1 is not None:
-        tags.append((50778, _SHORT, 1, m.calibration_illuminant_1, True))
-    if m.calibration_illuminant_2 is not None:
-        tags.append((50779, _SHORT, 1, m.calibration_illuminant_2, True))
+    for code, illuminant in ((50778, m.calibration_illuminant_1),
+                             (50779, m.calibration_illuminant_2)):
+        if illuminant is not None and 0 <= illuminant <= MAX_SHORT:
+            tags.append((code, _SHORT, 1, illuminant, True))
     if m.as_shot_neutral is not None:
         tags.append((50728, _RATIONAL, 3, _rationals(m.as_shot_neutral), True))
     if m.noise_profile:
         flat = tuple(float(v) for pair in m.noise_profile for v in pair)
         tags.append((51041, _DOUBLE, len(flat), flat, True))
-    if m.exposure_time_s:
-        tags.append((33434, _RATIONAL, 1, _rationals([m.exposure_time_s]), True))
-    if m.f_number:
-        tags.append((33437, _RATIONAL, 1, _rationals([m.f_number]), True))
-    if m.iso:
-        tags.append((34855, _SHORT, 1, int(min(round(m.iso), 65535)), True))
-    if m.focal_length_mm:
-        tags.append((37386, _RATIONAL, 1, _rationals([m.focal_length_mm]), True))
-    if m.focal_length_35mm:
-        tags.append((41989, _SHORT, 1, int(round(m.focal_length_35mm)), True))
-    if m.datetime_original is not None:
-        stamp = m.datetime_original.strftime("%Y:%m:%d %H:%M:%S")
+    for code, field in ((33434, "exposure_time_s"), (33437, "f_number"),
+                        (37386, "focal_length_mm")):
+        value = checked_number(getattr(m, field), field)
+        if value:
+            tags.append((code, _RATIONAL, 1, _rationals([value]), True))
+    for code, field in ((34855, "iso"), (41989, "focal_length_35mm")):
+        short = checked_short(getattr(m, field), field)
+        if short:
+            tags.append((code, _SHORT, 1, short, True))
+    stamp = exif_datetime(m)
+    if stamp is not None:
         tags.append((36867, _ASCII, 0, stamp, True))
-    if m.lens_model:
-        tags.append((42036, _ASCII, 0, m.lens_model, True))
-    if m.orientation != 1:
+    lens_model = ascii_text(m.lens_model, "LensModel")
+    if lens_model:
+        tags.append((42036, _ASCII, 0, lens_model, True))
+    if m.orientation in range(2, 9):
         tags.append((274, _SHORT, 1, m.orientation, True))
     if m.lens_shading is not None:  # for other raw converters too
         opcodes = gain_map_opcodes(m.lens_shading, cfa.shape)
@@ -100,10 +115,10 @@ def encode_dng(frame: RawFrame) -> bytes:
         subfiletype=0,
         software=SOFTWARE,
         metadata=None,
-        extratags=tags + _make_model_tags(m.make, model),
+        extratags=tags + _make_model_tags(make, model),
     )
     return buffer.getvalue()
 
 
-def _make_model_tags(make: str, model: str) -> list[tuple]:
+def _make_model_tags(make: str | None, model: str) -> list[tuple]:
     return [(271, _ASCII, 0, make or "Obscura", True), (272, _ASCII, 0, model, True)]

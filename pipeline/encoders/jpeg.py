@@ -8,6 +8,7 @@ inserted after the JFIF header, as the JPEG/EXIF and ICC specifications lay them
 from __future__ import annotations
 
 import functools
+import logging
 import struct
 
 import numpy as np
@@ -18,6 +19,8 @@ from PIL import ImageCms
 from pipeline.encoders.exif import build_exif
 from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import CameraMetadata
+
+logger = logging.getLogger(__name__)
 
 _SOI = b"\xff\xd8"
 _APP0 = b"\xff\xe0"
@@ -67,6 +70,15 @@ def encode_jpeg(
         colorspace="RGB",
         colorsubsampling="444" if quality >= 90 else "420",
     )
-    exif = _segment(_APP1, build_exif(metadata).tobytes())
     icc = _segment(_APP2, b"ICC_PROFILE\x00\x01\x01" + srgb_icc_profile())
-    return _insert_segments(pixels, exif + icc)
+    return _insert_segments(pixels, _exif_segment(metadata) + icc)
+
+
+def _exif_segment(metadata: CameraMetadata) -> bytes:
+    """The APP1 EXIF segment, or none (with a warning) if the EXIF cannot be written: the
+    encoder runs after the develop, and losing the EXIF is better than losing the photo."""
+    try:
+        return _segment(_APP1, build_exif(metadata).tobytes())
+    except (InvalidParameterError, struct.error, ValueError, OverflowError) as exc:
+        logger.warning("JPEG written without EXIF: %s", exc)
+        return b""

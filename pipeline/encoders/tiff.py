@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import tifffile
 
-from pipeline.encoders.exif import SOFTWARE
+from pipeline.encoders.exif import SOFTWARE, ascii_text
 from pipeline.encoders.jpeg import srgb_icc_profile
 from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import CameraMetadata
@@ -20,14 +20,14 @@ def encode_tiff16(image: npt.NDArray[np.uint16], metadata: CameraMetadata) -> by
         raise InvalidParameterError(
             f"image is {image.dtype} {image.shape}: expected (H, W, 3) uint16"
         )
-    description = " ".join(part for part in (metadata.make, metadata.model) if part)
+    description = ascii_text(" ".join(p for p in (metadata.make, metadata.model) if p), "ImageDescription")
     buffer = io.BytesIO()
     tifffile.imwrite(
         buffer,
         image,
         photometric="rgb",
         software=SOFTWARE,
-        description=description or None,
+        description=description,
         iccprofile=srgb_icc_profile(),
         metadata=None,
     )
