@@ -1,10 +1,19 @@
-"""The ``obscura`` command-line tool."""
+"""obscura: camera firmware for the Raspberry Pi HQ Camera, and its raw developer.
+
+Errors are one line on stderr (exit 1); `obscura COMMAND --help` describes each command.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
+import select
 import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
 
 from firmware.commands import (
     config,
@@ -19,6 +28,7 @@ from firmware.commands import (
     merge,
     run,
     shoot,
+    simulate,
     status,
     warm_cache,
 )
@@ -28,22 +38,113 @@ logger = logging.getLogger("obscura")
 
 SUBCOMMANDS = (
     config, contact_sheet, demo, develop, focus, lens, logs, looks, ls, merge, run, shoot,
-    status, warm_cache,
+    simulate, status, warm_cache,
 )
+
+#: Exit status of a command whose output pipe was closed (128 + SIGPIPE, as a shell shows).
+BROKEN_PIPE_STATUS = 141
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written; each option's help ends with its default, when it has one
+    worth showing (not None, False, or one the help already states)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            not action.option_strings
+            or action.default is None
+            or action.default is False
+            or action.default == argparse.SUPPRESS
+            or "default" in text
+        ):
+            return action.help
+        return f"{text} (default: %(default)s)".strip()
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with :class:`HelpFormatter`, for the tool and every subcommand under it."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def plain_text(docstring: str | None) -> str | None:
+    """A docstring as help text: RST literals and roles (````x````, ``:func:`x```) made plain."""
+    if not docstring:
+        return None
+    text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", docstring)
+    return text.replace("``", "").strip()
+
+
+def version() -> str:
+    """The installed package's version, else the source tree's (pyproject.toml)."""
+    try:
+        return metadata.version("obscura")
+    except metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        try:
+            return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="obscura", description=__doc__)
+    """The argument parser of every subcommand; each is described by its module's docstring."""
+    parser = ArgumentParser(prog="obscura", description=plain_text(__doc__))
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
-    subparsers = parser.add_subparsers(dest="command", required=True)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in SUBCOMMANDS:
+        before = set(subparsers.choices)
         module.register(subparsers)
+        for name in set(subparsers.choices) - before:
+            command = subparsers.choices[name]
+            command.description = command.description or plain_text(module.__doc__)
     return parser
 
 
+def _quiet_broken_stdout() -> None:
+    """After a reader closed our stdout (``| head``): point it at /dev/null, so the
+    interpreter's last flush does not print "Broken pipe" either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # not a real file descriptor (a test's captured stdout)
+
+
+def _is_stdout_broken() -> bool:
+    """Whether stdout's reader has gone: its buffer cannot be flushed, or the pipe reports
+    an error (poll's POLLERR on a pipe whose read end is closed)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; errors are one line on stderr, never a traceback."""
+    """Entry point of the console script; errors are one line on stderr, never a traceback.
+
+    Output to a closed pipe (``obscura ls --json | head``) ends any command quietly with
+    status 141, as SIGPIPE would (the daemon itself must not die of SIGPIPE, so the
+    signal keeps Python's default of raising BrokenPipeError).
+    """
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        _quiet_broken_stdout()
+        return BROKEN_PIPE_STATUS
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -54,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("tifffile").setLevel(logging.ERROR)
     try:
         return args.run(args)
+    except BrokenPipeError as exc:
+        if _is_stdout_broken():
+            raise  # main() ends quietly
+        print(f"obscura: error: {exc}", file=sys.stderr)  # a socket's, not stdout's
+        return 1
     except (ObscuraError, OSError) as exc:
         print(f"obscura: error: {exc}", file=sys.stderr)
         return 1

@@ -1,25 +1,74 @@
-"""Develop raw files on disk into an image file on disk: one frame, or a burst merged first."""
+"""Develop raw files on disk into an image file on disk: one frame, or a burst merged first.
+
+:func:`check_output` refuses, before any work, an output that cannot be written or that
+is one of the inputs.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from hardware.storage import write_atomic
 from pipeline.burst import BurstError, BurstMode, align_and_merge, check_burst
+from pipeline.burst.burst import Timer, untimed
 from pipeline.burst.modes import develop_burst
 from pipeline.develop import DevelopParams, develop
 from pipeline.encoders.dng import encode_dng
 from pipeline.encoders.jpeg import encode_jpeg
 from pipeline.encoders.tiff import encode_tiff16
+from pipeline.errors import InvalidParameterError
 from pipeline.output_transform import quantize
 from pipeline.raw_files import read_raw
 from pipeline.raw_frame import CameraMetadata, RawFrame
 
 logger = logging.getLogger(__name__)
+
+#: Output suffixes of a developed image, by format.
+IMAGE_SUFFIXES = {".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
+
+
+def check_output(destination: Path, suffixes: Collection[str],
+                 sources: Sequence[Path] = ()) -> None:
+    """Refuse ``destination`` before the work starts: an unknown suffix, a folder that is
+    missing or not writable, or a file that is one of ``sources`` (the same file by
+    device and inode, so also through a symbolic or hard link), which writing would
+    destroy.
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming ``destination`` and the problem.
+    """
+    if destination.suffix.lower() not in suffixes:
+        raise InvalidParameterError(
+            f"{destination}: unknown output type {destination.suffix or '(none)'!r}; "
+            f"use {', '.join(sorted(suffixes))}"
+        )
+    if destination.is_dir():
+        raise InvalidParameterError(f"{destination}: is a folder; give a file name")
+    folder = destination.parent
+    if not folder.is_dir():
+        raise InvalidParameterError(f"{destination}: no folder {folder}")
+    try:  # the real test: access() says yes to root on a read-only file system
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise InvalidParameterError(
+            f"{destination}: cannot write in {folder}: {exc.strerror or exc}"
+        ) from None
+    if destination.exists():
+        for source in sources:
+            if source.exists() and os.path.samefile(source, destination):
+                raise InvalidParameterError(
+                    f"{destination}: is the input {source}; writing it would destroy that "
+                    "raw file: choose another output name"
+                )
 
 
 def _write_image(
@@ -37,18 +86,25 @@ def _write_image(
 
 
 def develop_file(
-    source: Path, destination: Path, params: DevelopParams, jpeg_quality: int = 92
+    source: Path, destination: Path, params: DevelopParams, jpeg_quality: int = 92,
+    timer: Timer | None = None,
 ) -> Path:
     """Read ``source`` (a DNG or another camera's raw file), develop it, and write a JPEG
     or 16-bit TIFF atomically.
 
-    The output type follows ``destination``'s suffix (.jpg/.jpeg or .tif/.tiff).
+    The output type follows ``destination``'s suffix (.jpg/.jpeg or .tif/.tiff). ``timer``
+    (a stage timer, e.g. :class:`firmware.progress.Progress`) sees each stage.
     """
-    frame = read_raw(source)
-    return _write_image(develop(frame, params), frame.metadata, destination, jpeg_quality)
+    check_output(destination, IMAGE_SUFFIXES, [source])
+    stage = timer or untimed
+    with stage("reading"):
+        frame = read_raw(source)
+    image = develop(frame, params, timer)
+    with stage("writing"):
+        return _write_image(image, frame.metadata, destination, jpeg_quality)
 
 
-def read_burst(sources: Sequence[Path]) -> list[RawFrame]:
+def read_burst(sources: Sequence[Path], timer: Timer | None = None) -> list[RawFrame]:
     """Read the raw files of a burst; a frame that does not fit the others is named by its
     file.
 
@@ -59,7 +115,11 @@ def read_burst(sources: Sequence[Path]) -> list[RawFrame]:
     BurstError
         Fewer than two files, or files of different sizes or CFA patterns.
     """
-    frames = [read_raw(path) for path in sources]
+    stage = timer or untimed
+    frames = []
+    for path in sources:
+        with stage("reading"):
+            frames.append(read_raw(path))
     try:
         check_burst(frames)
     except BurstError as exc:
@@ -75,18 +135,23 @@ def develop_burst_files(
     params: DevelopParams,
     mode: BurstMode = "burst",
     jpeg_quality: int = 92,
+    timer: Timer | None = None,
 ) -> Path:
     """Merge the DNGs of a burst, develop the result in ``mode``, write JPEG or TIFF."""
-    frames = read_burst(sources)
-    image = develop_burst(frames, mode, params)
+    check_output(destination, IMAGE_SUFFIXES, sources)
+    frames = read_burst(sources, timer)
+    image = develop_burst(frames, mode, params, timer=timer)
     metadata = frames[0].metadata
     del frames
-    return _write_image(image, metadata, destination, jpeg_quality)
+    with (timer or untimed)("writing"):
+        return _write_image(image, metadata, destination, jpeg_quality)
 
 
-def merge_files(sources: Sequence[Path], destination: Path) -> Path:
+def merge_files(sources: Sequence[Path], destination: Path, timer: Timer | None = None) -> Path:
     """Merge the DNGs of a burst into one 16-bit DNG (the reference's geometry), atomically."""
-    merged = align_and_merge(read_burst(sources))
-    data = encode_dng(merged)
-    logger.info("writing %s (%d bytes)", destination, len(data))
-    return write_atomic(destination, data)
+    check_output(destination, {".dng"}, sources)
+    merged = align_and_merge(read_burst(sources, timer), timer=timer)
+    with (timer or untimed)("writing"):
+        data = encode_dng(merged)
+        logger.info("writing %s (%d bytes)", destination, len(data))
+        return write_atomic(destination, data)

@@ -94,3 +94,42 @@ def test_corrupt_dng_in_a_burst_is_named(burst, tmp_path, capsys) -> None:
 def test_merge_output_must_be_a_dng(burst, tmp_path, capsys) -> None:
     assert main(["merge", *map(str, burst), "-o", str(tmp_path / "m.jpg")]) == 1
     assert "m.jpg" in _one_line_error(capsys)
+
+
+@pytest.mark.parametrize("link", ["same name", "symlink", "hard link"])
+def test_merge_refuses_to_overwrite_one_of_its_inputs(burst, tmp_path, capsys, link) -> None:
+    original = burst[0].read_bytes()
+    output = {"same name": burst[0], "symlink": tmp_path / "out.dng",
+              "hard link": tmp_path / "out.dng"}[link]
+    if link == "symlink":
+        output.symlink_to(burst[0])
+    elif link == "hard link":
+        output.hardlink_to(burst[0])
+    assert main(["merge", *map(str, burst), "-o", str(output)]) == 1
+    err = _one_line_error(capsys)
+    assert f"is the input {burst[0]}" in err and output.name in err
+    assert burst[0].read_bytes() == original
+
+
+def test_develop_of_a_burst_refuses_an_input_as_output(burst, tmp_path, capsys) -> None:
+    jpeg_named = tmp_path / "frame.jpg"
+    jpeg_named.hardlink_to(burst[3])  # odd, but the same file under an image name
+    assert main(["develop", *map(str, burst), str(jpeg_named), "-o", str(jpeg_named)]) == 1
+    assert "writing it would destroy that raw file" in _one_line_error(capsys)
+
+
+def test_merge_checks_its_output_folder_before_the_work(tmp_path, capsys) -> None:
+    # The inputs do not even exist: the output is refused first, before any reading.
+    missing = [str(tmp_path / "a.dng"), str(tmp_path / "b.dng")]
+    assert main(["merge", *missing, "-o", str(tmp_path / "gone" / "m.dng")]) == 1
+    assert "no folder" in _one_line_error(capsys)
+    (tmp_path / "file").write_bytes(b"")
+    assert main(["merge", *missing, "-o", str(tmp_path / "file" / "m.dng")]) == 1
+    assert "no folder" in _one_line_error(capsys)
+    assert main(["merge", *missing, "-o", "/proc/self/m.dng"]) == 1
+    assert "cannot write in /proc/self" in _one_line_error(capsys)
+
+
+def test_long_work_is_quiet_off_a_terminal(burst, tmp_path, capsys) -> None:
+    assert main(["merge", *map(str, burst), "-o", str(tmp_path / "m.dng")]) == 0
+    assert capsys.readouterr().err == ""

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import ObscuraError
+
 logger = logging.getLogger(__name__)
 
 
@@ -70,7 +72,9 @@ def run_demo(out: Path, size: tuple[int, int], shots_per_mode: int, burst_frames
     figures: dict[str, Any] = {"modes": {}}
     with daemon:
         if not daemon.wait_ready(60):
-            raise RuntimeError(f"the daemon did not become ready: {daemon.status()}")
+            status = daemon.status()
+            raise ObscuraError("the daemon did not become ready: "
+                               f"{status.get('error_message') or status['state']}")
         ready_s = daemon.ready_at_s - started if daemon.ready_at_s else float("nan")
         figures["ready_s"] = ready_s
         figures["process_ready_s"] = None if age_at_start is None else age_at_start + ready_s
@@ -90,7 +94,9 @@ def run_demo(out: Path, size: tuple[int, int], shots_per_mode: int, burst_frames
                 if not daemon.wait_until(
                     lambda s: s["captured"] > before and s["state"] == "ready", 30
                 ):
-                    raise RuntimeError(f"{mode}: the shot was not taken: {daemon.status()}")
+                    status = daemon.status()
+                    raise ObscuraError(f"{mode}: the shot was not taken: "
+                                       f"{status.get('error_message') or status['state']}")
                 intervals.append(time.monotonic() - pressed)
             figures["modes"][mode] = {"shot_to_shot_s": intervals}
         daemon.wait_until(lambda s: s["unsaved"] == 0 and s["pending"] == 0, 300)
@@ -126,14 +132,26 @@ def print_table(figures: dict[str, Any], size: tuple[int, int], report: Any = pr
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print the table."""
+    from hardware.storage import PhotoStore
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ObscuraError(f"--out {out}: cannot create the folder: {exc.strerror or exc}") from None
+    PhotoStore(out).open()  # an unusable folder is one line now, not a daemon that never starts
     height, width = args.size
-    figures = run_demo(Path(args.out), (height, width), args.shots, args.burst_frames)
+    figures = run_demo(out, (height, width), args.shots, args.burst_frames)
     print_table(figures, (height, width))
     return 0
 
 
-def _size(text: str) -> tuple[int, int]:
-    width, height = (int(v) for v in text.lower().split("x"))
+def frame_size(text: str) -> tuple[int, int]:
+    """``"1014x760"`` -> ``(760, 1014)``: (height, width), both even and at least 16."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        width = height = 0
     if width < 16 or height < 16 or width % 2 or height % 2:
         raise argparse.ArgumentTypeError(f"{text}: expected even WIDTHxHEIGHT, e.g. 1014x760")
     return height, width
@@ -145,7 +163,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="run the camera daemon on the simulator and press its buttons"
     )
     parser.add_argument("--out", required=True, help="card folder: photos go in OUT/DCIM/")
-    parser.add_argument("--size", type=_size, default=(760, 1014), help="frame WIDTHxHEIGHT")
+    parser.add_argument("--size", type=frame_size, default="1014x760", help="frame WIDTHxHEIGHT")
     parser.add_argument("--shots", type=int, default=2, help="shots per mode")
     parser.add_argument("--burst-frames", type=int, default=4, help="frames per burst")
     parser.set_defaults(run=run)

@@ -15,27 +15,39 @@ from pathlib import Path
 from pipeline.burst import BURST_MODES
 from pipeline.errors import ObscuraError
 
-OUTPUT_SUFFIXES = {".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
+#: JPEG quality when ``--quality`` is not given (the camera's ``output.jpeg_quality``).
+DEFAULT_JPEG_QUALITY = 92
 
 
 def run(args: argparse.Namespace) -> int:
     """Develop ``args.inputs`` (one frame, or a burst) into ``args.output``."""
-    from firmware.develop_file import develop_burst_files, develop_file
+    from firmware.config import KEYS
+    from firmware.develop_file import (
+        IMAGE_SUFFIXES, check_output, develop_burst_files, develop_file,
+    )
+    from firmware.progress import Progress
     from pipeline.develop import DevelopParams
 
     output = Path(args.output)
-    if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise ObscuraError(f"{output}: unknown output type; use .jpg or .tif")
-    params = DevelopParams(
-        look=args.look, white_balance=args.white_balance, exposure_compensation_ev=args.ev
-    )
     inputs = [Path(p) for p in args.inputs]
+    check_output(output, IMAGE_SUFFIXES, inputs)
+    if args.quality is not None and IMAGE_SUFFIXES[output.suffix.lower()] != "jpeg":
+        raise ObscuraError(f"{output}: --quality {args.quality} is for JPEG; a TIFF is lossless")
+    # The camera's own range (capture.exposure_compensation_ev), so both agree.
+    ev = KEYS["capture.exposure_compensation_ev"].validate(args.ev, "--ev")
+    quality = DEFAULT_JPEG_QUALITY if args.quality is None else args.quality
+    params = DevelopParams(
+        look=args.look, white_balance=args.white_balance, exposure_compensation_ev=ev
+    )
     if args.mode is None and len(inputs) == 1:
-        develop_file(inputs[0], output, params, jpeg_quality=args.quality)
+        with Progress(f"developing {inputs[0].name}") as progress:
+            develop_file(inputs[0], output, params, jpeg_quality=quality, timer=progress)
         return 0
     if len(inputs) < 2:
         raise ObscuraError(f"--mode {args.mode} merges a burst: give at least 2 raw files, not 1")
-    develop_burst_files(inputs, output, params, args.mode or "burst", jpeg_quality=args.quality)
+    mode = args.mode or "burst"
+    with Progress(f"developing a {len(inputs)}-frame {mode}") as progress:
+        develop_burst_files(inputs, output, params, mode, jpeg_quality=quality, timer=progress)
     return 0
 
 
@@ -51,9 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="burst processing (default: burst when several inputs are given)",
     )  # fmt: skip
     parser.add_argument("--look", default="standard", help="see `obscura looks`")
-    parser.add_argument("--quality", type=int, default=92, help="JPEG quality 1-100")
+    parser.add_argument("--quality", type=int, default=None,
+                        help=f"JPEG quality 1-100 (default: {DEFAULT_JPEG_QUALITY}; JPEG only)")
     parser.add_argument(
         "--white-balance", choices=("as-shot", "auto"), default="as-shot", help="white balance"
     )
-    parser.add_argument("--ev", type=float, default=0.0, help="exposure compensation (EV)")
+    parser.add_argument("--ev", type=float, default=0.0,
+                        help="exposure compensation, -4 to 4 EV as the camera's")
     parser.set_defaults(run=run)

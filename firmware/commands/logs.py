@@ -27,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``logs`` subcommand."""
     parser = subparsers.add_parser("logs", help="the camera service's log (journalctl)")
-    parser.add_argument("-n", "--lines", type=int, default=50, help="how many lines (50)")
+    parser.add_argument("-n", "--lines", type=int, default=50, help="how many lines")
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     parser.set_defaults(run=run)

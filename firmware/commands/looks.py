@@ -7,7 +7,10 @@ import sys
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print every look, one per line; user look files that do not load are reported."""
+    """Print every look, one per line; user look files that do not load are reported.
+
+    The user looks folder is created if missing, ready for a ``.cube`` to be copied in.
+    """
     from pipeline.look import available_looks, user_looks_dir
 
     looks, errors = available_looks()
@@ -15,7 +18,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{look.name:<14} {look.description}")
     for error in errors:
         print(f"obscura: skipped a user look: {error}", file=sys.stderr)
-    print(f"(user looks: {user_looks_dir()}, .toml or .cube)")
+    folder = user_looks_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"obscura: cannot create {folder}: {exc.strerror or exc}", file=sys.stderr)
+    print(f"(user looks: copy a .toml or .cube into {folder})")
     return 0
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from firmware.commands.status import format_size
 from firmware.config import DEFAULT_CONFIG_PATHS, load_config
 from firmware.control_socket import ControlError, add_client_arguments, connect
+from pipeline.errors import ObscuraError
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".dng", ".tif", ".tiff")
 
@@ -42,6 +43,9 @@ def _storage_path(args: argparse.Namespace) -> Path:
 def run(args: argparse.Namespace) -> int:
     """List the latest photos."""
     storage = _storage_path(args)
+    if not storage.is_dir():
+        raise ObscuraError(f"{storage}: no such folder (the storage path"
+                           + (", --storage)" if args.storage is not None else " in force)"))
     photos = latest_photos(storage, args.number)
     if args.json:
         rows = [
@@ -62,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``ls`` subcommand."""
     parser = subparsers.add_parser("ls", help="the latest photos, newest first")
-    parser.add_argument("-n", "--number", type=int, default=20, help="how many (20)")
+    parser.add_argument("-n", "--number", type=int, default=20, help="how many")
     parser.add_argument("--storage", help="the storage path (default: the camera's)")
     add_client_arguments(parser)
     parser.set_defaults(run=run)

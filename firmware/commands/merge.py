@@ -9,17 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.errors import ObscuraError
-
 
 def run(args: argparse.Namespace) -> int:
     """Merge ``args.inputs`` into ``args.output``."""
     from firmware.develop_file import merge_files
+    from firmware.progress import Progress
 
-    output = Path(args.output)
-    if output.suffix.lower() != ".dng":
-        raise ObscuraError(f"{output}: unknown output type; use .dng")
-    merge_files([Path(p) for p in args.inputs], output)
+    inputs = [Path(p) for p in args.inputs]
+    with Progress(f"merging {len(inputs)} frames") as progress:
+        merge_files(inputs, Path(args.output), timer=progress)
     return 0
 
 
