@@ -166,6 +166,8 @@ def load_look(path: Path) -> Look:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InvalidParameterError(f"{path}: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested array or table
+        raise InvalidParameterError(f"{path}: arrays or tables nested too deeply") from None
     version = data.pop("version", 1)
     if version == 1:
         data = _upgrade_version_1(data, path)

@@ -15,6 +15,7 @@ It needs four lookups instead of trilinear's eight and keeps greys on the diagon
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -27,7 +28,13 @@ from pipeline.errors import InvalidParameterError, ObscuraError
 from pipeline.parameters import bounded, check_bounds
 from pipeline.planar_rows import merge_row, split_row
 
+#: Grid points per axis, as the Cube LUT Specification 1.0 bounds LUT_3D_SIZE.
 MAX_CUBE_SIZE = 256
+#: Largest output magnitude: display LUTs stay near [0, 1], log-to-scene-linear ones within
+#: a few tens, and the look clips the output to [0, 1]; beyond this a value is garbage.
+MAX_CUBE_VALUE = 100.0
+#: Largest domain bound magnitude (log and HDR inputs stay far below).
+MAX_CUBE_DOMAIN = 1e4
 
 
 class CubeFormatError(ObscuraError, ValueError):
@@ -60,9 +67,11 @@ class Lut3D:
                 f"table has shape {self.table.shape}: expected (N, N, N, 3), 2 <= N <= "
                 f"{MAX_CUBE_SIZE}"
             )
-        if np.any(self.domain_max <= self.domain_min):
+        if not (np.all(np.isfinite(self.domain_min)) and np.all(np.isfinite(self.domain_max))
+                and np.all(self.domain_max > self.domain_min)):
             raise InvalidParameterError(
-                f"domain_min={self.domain_min}, domain_max={self.domain_max}: max must exceed min"
+                f"domain_min={self.domain_min}, domain_max={self.domain_max}: expected finite "
+                "values, max above min"
             )
 
     @property
@@ -101,22 +110,40 @@ def identity_lut(size: int = 33) -> Lut3D:
 
 
 def _floats(path: Path, number: int, words: list[str], count: int) -> list[float]:
+    """``count`` finite numbers from ``words``; errors name the file and line."""
     if len(words) != count:
         raise CubeFormatError(f"{path}:{number}: expected {count} numbers, got {len(words)}")
     try:
-        return [float(w) for w in words]
+        values = [float(w) for w in words]
     except ValueError:
         raise CubeFormatError(f"{path}:{number}: {' '.join(words)!r} is not numbers") from None
+    if not all(math.isfinite(v) for v in values):
+        raise CubeFormatError(f"{path}:{number}: {' '.join(words)} is not finite")
+    return values
+
+
+def _domain_error(path: Path, number: int, low: list[float], high: list[float]) -> str:
+    """Why the domain is unusable (empty when it is usable)."""
+    if any(h <= lo for lo, h in zip(low, high)):
+        return f"{path}:{number}: domain max {high} must exceed domain min {low}"
+    if max(map(abs, low + high)) > MAX_CUBE_DOMAIN:
+        return f"{path}:{number}: domain {low}..{high} beyond +-{MAX_CUBE_DOMAIN:g}"
+    return ""
 
 
 def read_cube(path: Path) -> Lut3D:
     """Read a 3D ``.cube`` LUT.
 
+    The size must be an integer in 2..:data:`MAX_CUBE_SIZE` (the specification's range),
+    the domain finite with max > min on every axis, and the data exactly size**3 rows of
+    three finite values within +-:data:`MAX_CUBE_VALUE`.
+
     Raises
     ------
     CubeFormatError
-        Naming the file and line: unknown keyword, a 1D LUT, missing or repeated size,
-        wrong number of values, non-numeric or non-finite data.
+        Naming the file and line: unknown keyword, a 1D LUT, missing, repeated or
+        non-integer size, an empty or non-finite domain, wrong number of values,
+        non-numeric, non-finite or absurd data.
     """
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
@@ -125,6 +152,7 @@ def read_cube(path: Path) -> Lut3D:
     size = 0
     title = ""
     domain = [[0.0] * 3, [1.0] * 3]
+    domain_line = 0
     rows: list[list[float]] = []
     for number, raw in enumerate(lines, start=1):
         line = raw.split("#", 1)[0].strip()
@@ -135,7 +163,12 @@ def read_cube(path: Path) -> Lut3D:
         if keyword[0].isdigit() or keyword[0] in "+-.":
             if not size:
                 raise CubeFormatError(f"{path}:{number}: data before LUT_3D_SIZE")
-            rows.append(_floats(path, number, words, 3))
+            row = _floats(path, number, words, 3)
+            if max(abs(v) for v in row) > MAX_CUBE_VALUE:
+                raise CubeFormatError(
+                    f"{path}:{number}: {' '.join(words)} is beyond +-{MAX_CUBE_VALUE:g}"
+                )
+            rows.append(row)
             if len(rows) > size**3:
                 raise CubeFormatError(f"{path}:{number}: more than {size}^3 = {size**3} rows")
         elif rows:
@@ -143,17 +176,24 @@ def read_cube(path: Path) -> Lut3D:
         elif keyword == "TITLE":
             title = line[len(words[0]) :].strip().strip('"')
         elif keyword == "LUT_3D_SIZE":
-            (value,) = _floats(path, number, words[1:], 1)
+            text = " ".join(words[1:])
+            try:
+                (value,) = _floats(path, number, words[1:], 1)
+            except CubeFormatError:
+                value = 0.0
             if size or value != int(value) or not 2 <= value <= MAX_CUBE_SIZE:
                 raise CubeFormatError(
-                    f"{path}:{number}: LUT_3D_SIZE {words[1:]} (expected one, 2..{MAX_CUBE_SIZE})"
+                    f"{path}:{number}: LUT_3D_SIZE {text!r}: expected one integer in "
+                    f"2..{MAX_CUBE_SIZE}{', once' if size else ''}"
                 )
             size = int(value)
         elif keyword in ("DOMAIN_MIN", "DOMAIN_MAX"):
             domain[keyword == "DOMAIN_MAX"] = _floats(path, number, words[1:], 3)
+            domain_line = number
         elif keyword == "LUT_3D_INPUT_RANGE":
             low, high = _floats(path, number, words[1:], 2)
             domain = [[low] * 3, [high] * 3]
+            domain_line = number
         elif keyword == "LUT_1D_SIZE":
             raise CubeFormatError(f"{path}:{number}: a 1D LUT; only 3D LUTs are supported")
         else:
@@ -164,13 +204,11 @@ def read_cube(path: Path) -> Lut3D:
         raise CubeFormatError(
             f"{path}:{len(lines)}: {len(rows)} rows of data, expected {size}^3 = {size**3}"
         )
+    problem = _domain_error(path, domain_line, *domain)
+    if problem:
+        raise CubeFormatError(problem)
     values = np.asarray(rows, dtype=np.float32)
-    if not np.all(np.isfinite(values)):
-        bad = int(np.flatnonzero(~np.all(np.isfinite(values), axis=1))[0])
-        raise CubeFormatError(f"{path}: data row {bad + 1} is not finite")
     low, high = (np.asarray(d, dtype=np.float32) for d in domain)
-    if np.any(high <= low):
-        raise CubeFormatError(f"{path}: DOMAIN_MAX {high} must exceed DOMAIN_MIN {low}")
     # File order: red fastest, i.e. [b, g, r]; stored as [r, g, b].
     table = np.ascontiguousarray(values.reshape(size, size, size, 3).transpose(2, 1, 0, 3))
     return Lut3D(table, low, high, title)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -76,14 +78,25 @@ def test_tetrahedral_interpolation_is_exact_for_linear_maps_and_keeps_greys() ->
         ("SPARKLE 3\n", "bad.cube:1: unknown keyword"),
         ("TITLE \"x\"\n", "bad.cube:1: no LUT_3D_SIZE"),
         ("LUT_3D_SIZE 2\nDOMAIN_MAX 1 1\n", "bad.cube:2: expected 3 numbers"),
-        ("LUT_3D_SIZE 2\n" + "0 0 nan\n" * 8, "bad.cube: data row 1 is not finite"),
+        ("LUT_3D_SIZE 2\n" + "0 0 nan\n" * 8, "bad.cube:2: 0 0 nan is not finite"),
         ("LUT_3D_SIZE 2\n" + "0 0 0\n" * 9, "bad.cube:10: more than 2^3"),
+        # Fuzzed files that used to raise out of read_cube, or render black with exit 0:
+        ("LUT_3D_SIZE nan\n", "bad.cube:1: LUT_3D_SIZE 'nan': expected one integer in 2..256"),
+        ("LUT_3D_SIZE inf\n", "bad.cube:1: LUT_3D_SIZE 'inf'"),
+        ("LUT_3D_SIZE -inf\n", "bad.cube:1: LUT_3D_SIZE '-inf'"),
+        ("LUT_3D_SIZE 1e300\n", "bad.cube:1: LUT_3D_SIZE '1e300'"),
+        ("LUT_3D_SIZE 2\nLUT_3D_SIZE 2\n", "bad.cube:2: LUT_3D_SIZE '2': expected one integer in 2..256, once"),
+        ("LUT_3D_SIZE 2\nDOMAIN_MIN nan 0 0\n" + "0 0 0\n" * 8, "bad.cube:2: nan 0 0 is not finite"),
+        ("LUT_3D_SIZE 2\nDOMAIN_MIN -inf 0 0\n" + "0 0 0\n" * 8, "bad.cube:2: -inf 0 0 is not finite"),
+        ("LUT_3D_SIZE 2\nDOMAIN_MIN 0 2 0\n" + "0 0 0\n" * 8, "bad.cube:2: domain max [1.0, 1.0, 1.0] must exceed domain min [0.0, 2.0, 0.0]"),
+        ("LUT_3D_SIZE 2\nLUT_3D_INPUT_RANGE 0 1e9\n" + "0 0 0\n" * 8, "bad.cube:2: domain"),
+        ("LUT_3D_SIZE 2\n" + "0 0 0\n" * 7 + "1e30 0 0\n", "bad.cube:9: 1e30 0 0 is beyond +-100"),
     ],
 )
 def test_malformed_cube_files_name_file_and_line(tmp_path, text: str, expected: str) -> None:
     path = tmp_path / "bad.cube"
     path.write_text(text)
-    with pytest.raises(CubeFormatError, match=expected.replace("^", r"\^")) as error:
+    with pytest.raises(CubeFormatError, match=re.escape(expected)) as error:
         read_cube(path)
     assert isinstance(error.value, ValueError)
 
