@@ -162,7 +162,7 @@ def is_data_folder(path: str) -> bool:
 
 
 def _data_folder(may_be_empty: bool = False) -> tuple[Callable[[Any], bool], str]:
-    expected = "an absolute path of a data folder, not a system folder (/etc, /usr, /var, ...)"
+    expected = "an absolute path of a data folder, not a system folder such as /etc or /var"
     if may_be_empty:
         return (lambda value: value == "" or is_data_folder(value)), expected + " or empty"
     return is_data_folder, expected
@@ -185,7 +185,7 @@ SCHEMA: tuple[Key, ...] = (
     _key("capture.burst_frames", int, 6, "frames in a burst", _between(2, 15)),
     _key("capture.night_max_frames", int, 15,
          "most frames of a night shot; capturing 12 MP holds about 19 MB a frame until "
-         "it is on the card (512 MB Pi: 6 or fewer)", _between(2, 15)),
+         "it is on the card", _between(2, 15)),
     _key("capture.exposure_compensation_ev", float, 0.0, "exposure compensation",
          _between(-4.0, 4.0)),
     _key("capture.ring_frames", int, 8, "frames kept for zero shutter lag", _between(1, 30)),
@@ -481,6 +481,11 @@ def render_config(values: Mapping[str, Any] | None = None) -> str:
             lines += ["", f"[{section}]"]
         allowed = ", ".join(key.choices()) if key.choices else key.expected
         lines.append(f"# {key.help}" + (f" ({allowed})" if allowed else ""))
+        by_board = [f"{board}: {_toml_value(board_values[key.name])}"
+                    for _, board, board_values in MEMORY_DEFAULTS if key.name in board_values]
+        if by_board:
+            lines.append(f"# default by the board's memory: {', '.join(by_board)}, "
+                         f"larger: {_toml_value(key.default)}")
         if key.name in values:
             lines.append(f"{key.short_name} = {_toml_value(values[key.name])}")
         else:
