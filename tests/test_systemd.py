@@ -237,3 +237,73 @@ def test_polkit_rule_is_es5_for_polkits_duktape() -> None:
                      if not line.lstrip().startswith("//"))
     for es6 in ("=>", "let ", "const ", "`"):
         assert es6 not in code, es6
+
+
+def _fake_systemctl(directory: Path, exit_status: int, message: str = "") -> dict[str, str]:
+    """An environment whose ``systemctl`` records its arguments in ``directory/calls``,
+    prints ``message`` on stderr and exits with ``exit_status``."""
+    directory.mkdir(exist_ok=True)
+    script = directory / "systemctl"
+    script.write_text(f'#!/bin/sh\necho "$@" >> "{directory}/calls"\n'
+                      f'echo "{message}" >&2\nexit {exit_status}\n', encoding="utf-8")
+    script.chmod(0o755)
+    return {**os.environ, "PATH": f"{directory}:{os.environ['PATH']}"}
+
+
+def test_power_off_asks_systemctl(tmp_path, monkeypatch) -> None:
+    from firmware.commands.run import power_off
+
+    monkeypatch.setattr(os, "environ", _fake_systemctl(tmp_path, 0))
+    power_off()
+    assert (tmp_path / "calls").read_text() == "poweroff\n"
+
+
+def test_a_refused_power_off_is_an_error(tmp_path, monkeypatch) -> None:
+    from firmware.commands.run import PowerOffError, power_off
+
+    monkeypatch.setattr(os, "environ", _fake_systemctl(
+        tmp_path, 1, "Call to PowerOff failed: Access denied"))
+    with pytest.raises(PowerOffError, match="exit status 1 .Call to PowerOff failed: Access denied"):
+        power_off()
+
+
+def test_no_systemctl_is_an_error(tmp_path, monkeypatch) -> None:
+    from firmware.commands.run import PowerOffError, power_off
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no systemctl
+    with pytest.raises(PowerOffError, match="could not run `systemctl poweroff`"):
+        power_off()
+
+
+POWER_BUTTON_HELD = """
+import sys
+from firmware import cli, daemon
+from firmware.state_machine import PowerHeld
+
+class PowerButtonHeld(daemon.Daemon):
+    def run(self, *args, **kwargs):
+        self.post(PowerHeld())
+        return super().run(*args, **kwargs)
+
+daemon.Daemon = PowerButtonHeld
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_obscura_run_exits_non_zero_when_power_off_is_refused(tmp_path) -> None:
+    """The power button stops the daemon, then `systemctl poweroff` is denied: `obscura run`
+    must end with a failure so that Restart=on-failure brings the camera back."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[camera]\nsource = "simulator"\n[output]\nstorage_path = '
+                      f'"{tmp_path / "card"}"\n', encoding="utf-8")
+    (tmp_path / "card").mkdir()
+    env = _fake_systemctl(tmp_path / "bin", 1, "Access denied")
+    result = subprocess.run(
+        [sys.executable, "-c", POWER_BUTTON_HELD, "run", "--pins", "none", "--config",
+         str(config), "--socket", str(tmp_path / "control.sock")],
+        capture_output=True, text=True, timeout=120, env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert (tmp_path / "bin" / "calls").read_text() == "poweroff\n", result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "obscura: error: power button: `systemctl poweroff` failed" in result.stderr

@@ -15,10 +15,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from pipeline.errors import ObscuraError
+
 logger = logging.getLogger(__name__)
 
 #: Seconds between watchdog pings (the unit's WatchdogSec is 30).
 WATCHDOG_PING_S = 5.0
+#: Seconds ``systemctl poweroff`` may take to hand the power-off to logind.
+POWEROFF_TIMEOUT_S = 60.0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,12 +49,9 @@ def run(args: argparse.Namespace) -> int:
     pin_factory = {"hardware": hardware_pin_factory, "mock": mock_pin_factory,
                    "none": lambda: None}[args.pins]()
 
-    def poweroff() -> None:
-        subprocess.run(["systemctl", "poweroff"], check=False)
-
     daemon = Daemon(
         config, camera=camera_from_config(config), store=PhotoStore(config["output.storage_path"]),
-        pin_factory=pin_factory, poweroff=poweroff if args.poweroff else None,
+        pin_factory=pin_factory, poweroff=power_off if args.poweroff else None,
     )
     daemons.append(daemon)
 
@@ -82,6 +83,38 @@ def run(args: argparse.Namespace) -> int:
             if server is not None:
                 server.close()
     return 0
+
+
+class PowerOffError(ObscuraError):
+    """``systemctl poweroff`` failed once the daemon had stopped for the power button."""
+
+
+def power_off() -> None:
+    """Power the Pi off: ``systemctl poweroff``, which asks logind, which asks polkit (the
+    rule setup.sh installs, systemd/50-obscura-poweroff.rules, lets the service's user).
+
+    Called once the daemon has stopped. Should it fail, the error ends ``obscura run`` with
+    exit status 1 (the CLI prints it), so that systemd (Restart=on-failure) starts the camera
+    again rather than leave the Pi on with no camera running.
+
+    Raises
+    ------
+    PowerOffError
+        If systemctl is missing, gives no answer within ``POWEROFF_TIMEOUT_S`` or exits
+        non-zero (polkit denied it, no logind); the message carries its error output.
+    """
+    try:
+        result = subprocess.run(["systemctl", "poweroff"], capture_output=True, text=True,
+                                timeout=POWEROFF_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise PowerOffError(f"power button: could not run `systemctl poweroff`: {exc}; "
+                            "the camera restarts instead") from exc
+    if result.returncode != 0:
+        output = " ".join((result.stderr or result.stdout).split()) or "no message"
+        raise PowerOffError(
+            f"power button: `systemctl poweroff` failed with exit status {result.returncode}"
+            f" ({output}); the camera restarts instead (is "
+            "/etc/polkit-1/rules.d/50-obscura-poweroff.rules installed? ./setup.sh does)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
