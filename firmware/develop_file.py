@@ -117,8 +117,8 @@ def read_burst(sources: Sequence[Path], timer: Timer | None = None) -> list[RawF
     """
     stage = timer or untimed
     frames = []
-    for path in sources:
-        with stage("reading"):
+    for number, path in enumerate(sources, 1):
+        with stage(f"reading {number} of {len(sources)}"):
             frames.append(read_raw(path))
     try:
         check_burst(frames)

@@ -53,7 +53,7 @@ class Progress:
     def __call__(self, stage: str) -> Iterator[None]:
         """A pipeline stage (the stage-timer interface); a repeated stage shows its count."""
         count = self._counts[stage] = self._counts.get(stage, 0) + 1
-        self.step(stage if count == 1 else f"{stage} ({count})")
+        self.step(stage if count == 1 else f"{stage} #{count}")
         yield
 
     def close(self) -> None:

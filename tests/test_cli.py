@@ -237,7 +237,7 @@ def test_progress_shows_steps_on_a_terminal_only() -> None:
         with progress("align"):
             pass
     text = shown.getvalue()
-    assert "\r\x1b[Kmerging 4 frames: align (0 s)" in text and "align (2)" in text
+    assert "\r\x1b[Kmerging 4 frames: align (0 s)" in text and "align #2" in text
     assert text.endswith("\r\x1b[K")  # the line is erased at the end
     quiet = io.StringIO()  # not a terminal
     with Progress("merging", stream=quiet) as progress:
