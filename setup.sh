@@ -137,7 +137,7 @@ setup_dev() {
     step "compiling the numba kernels (cached on disk)"
     .venv/bin/obscura warm-cache
 
-    step "done: try  .venv/bin/obscura develop ../shared/data/raw/pi_arducam_pivariety_1920x1200/image1.dng -o photo.jpg"
+    step "done: try  source .venv/bin/activate; obscura simulate -o scene.dng; obscura develop scene.dng -o photo.jpg"
 }
 
 check_system() {
