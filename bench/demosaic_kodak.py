@@ -1,34 +1,46 @@
-"""Quality and speed of pipeline.demosaic against colour-demosaicing's Menon 2007 and bilinear.
+"""Quality and speed of pipeline.demosaic against the GBTF it replaced, Menon 2007 and bilinear.
 
-Quality: each Kodak PNG is read as float in [0, 1] (8-bit / 255), mosaiced with a Bayer
+Quality: each image (Kodak PNGs read as 8-bit / 255; the saturated-colour set of
+``bench/saturated_colour_set.py``, tuning and held-out parts) is mosaiced with a Bayer
 pattern, demosaiced, clipped to [0, 1]; CPSNR = 10 log10(1 / MSE) with the MSE over the three
 channels and all pixels but a 10-pixel border, averaged over the images (mean of per-image
 CPSNR). Per-image values are printed for the first pattern, means for each pattern.
 
-Speed: one 4056 x 3040 mosaic tiled from the Kodak images, best of ``--repeats`` runs (ours
-after a warm-up that compiles the numba kernel, with and without a preallocated ``out``).
+Speed: one 4056 x 3040 mosaic tiled from the Kodak images; ours and the GBTF baseline
+(``pipeline/demosaic.py`` at commit ``GBTF_COMMIT``, loaded from git) alternate, after a
+warm-up that compiles both, ``--repeats`` times with a preallocated ``out``: on a shared
+machine the ratio of the two in the same run is the figure to trust.
 
 Usage: ``.venv/bin/python bench/demosaic_kodak.py [KODAK_DIR] [--patterns RGGB,BGGR,...]``
-(colour-demosaicing is a bench dependency only: ``pip install colour-demosaicing``).
+(bench dependencies only: ``pip install colour-demosaicing scikit-image``; needs git).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numba
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from bench.saturated_colour_set import saturated_colour_set
 from pipeline.cfa import CfaPattern
 from pipeline.demosaic import demosaic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+GBTF_COMMIT = "8dc33bd"
+"""The last commit whose pipeline.demosaic was GBTF (Pekkucuksen and Altunbasak 2010)."""
 BORDER_PX = 10
 FRAME_SHAPE = (3040, 4056)
 
@@ -44,6 +56,20 @@ def load_colour_demosaicing() -> tuple[Demosaicer, Demosaicer]:
             demosaicing_CFA_Bayer_Menon2007,
         )
     return demosaicing_CFA_Bayer_Menon2007, demosaicing_CFA_Bayer_bilinear
+
+
+def load_gbtf_baseline(directory: Path) -> Demosaicer:
+    """The GBTF ``demosaic`` of commit ``GBTF_COMMIT``, written into ``directory`` and imported."""
+    source = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "show", f"{GBTF_COMMIT}:pipeline/demosaic.py"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    path = directory / "demosaic_gbtf2010.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("demosaic_gbtf2010", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.demosaic
 
 
 def read_image(path: Path) -> npt.NDArray[np.float64]:
@@ -95,8 +121,8 @@ def best_time_s(run: Callable[[], object], repeats: int) -> float:
 
 
 def print_row(label: str, values: list[float]) -> None:
-    """One table row: the label, the values, and ours minus Menon (the first two values)."""
-    print(f"{label:<14}" + "".join(f"{v:13.3f}" for v in values) + f"{values[0] - values[1]:13.3f}")
+    """One table row: the label, the values, and ours minus GBTF (the first two values)."""
+    print(f"{label:<22}" + "".join(f"{v:11.2f}" for v in values) + f"{values[0] - values[1]:11.2f}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,52 +133,78 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--patterns", default="RGGB,BGGR,GRBG,GBRG", help="comma-separated; the first is headline"
     )
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per method (best kept)")
+    parser.add_argument("--repeats", type=int, default=5, help="alternating timed runs per method")
     args = parser.parse_args(argv)
     patterns = [CfaPattern.parse(p).value for p in args.patterns.split(",")]
     paths = sorted(args.kodak_dir.glob("*.png"))
     if not paths:
         raise SystemExit(f"no PNG images in {args.kodak_dir}")
     menon, bilinear = load_colour_demosaicing()
-    methods: dict[str, Demosaicer] = {
-        "ours (GBTF)": lambda cfa, p: demosaic(cfa.astype(np.float32), p),
-        "Menon2007": menon,
-        "bilinear": bilinear,
-    }
-    header = f"{'':<14}" + "".join(f"{name:>13}" for name in methods) + f"{'ours-Menon':>13}"
-    images = [read_image(path) for path in paths]
+    with tempfile.TemporaryDirectory() as directory:
+        gbtf = load_gbtf_baseline(Path(directory))
+        methods: dict[str, Demosaicer] = {
+            "ours": lambda cfa, p: demosaic(cfa.astype(np.float32), p),
+            "GBTF": lambda cfa, p: gbtf(cfa.astype(np.float32), p),
+            "Menon2007": menon,
+            "bilinear": bilinear,
+        }
+        kodak = [(path.name, read_image(path)) for path in paths]
+        image_sets = {
+            "Kodak 24": kodak,
+            "saturated, tuning": saturated_colour_set("tuning"),
+            "saturated, held-out": saturated_colour_set("held_out"),
+        }
+        for set_name, images in image_sets.items():
+            print_quality(set_name, images, methods, patterns)
+        print_speed([image for _, image in kodak], patterns[0], gbtf, args.repeats)
 
+
+def print_quality(
+    set_name: str,
+    images: list[tuple[str, npt.NDArray[np.float64]]],
+    methods: dict[str, Demosaicer],
+    patterns: list[str],
+) -> None:
+    """Per-image CPSNR for the first pattern and the mean for each pattern."""
+    header = f"{'':<22}" + "".join(f"{name:>11}" for name in methods) + f"{'ours-GBTF':>11}"
     means = {}
     for pattern in patterns:
         if pattern == patterns[0]:
-            print(f"CPSNR (dB), {pattern}, {BORDER_PX}-pixel border excluded\n{header}")
+            print(f"\n{set_name}: CPSNR (dB), {pattern}, {BORDER_PX}-pixel border excluded")
+            print(header)
         scores = []
-        for path, truth in zip(paths, images):
+        for name, truth in images:
             cfa = mosaic_of(truth, pattern)
             scores.append([cpsnr_db(method(cfa, pattern), truth) for method in methods.values()])
             if pattern == patterns[0]:
-                print_row(path.name, scores[-1])
+                print_row(name, scores[-1])
         means[pattern] = np.mean(scores, axis=0).tolist()
         if pattern == patterns[0]:
             print_row("mean", means[pattern])
-
-    print(f"\nMean CPSNR (dB) over {len(paths)} images, per pattern\n{header}")
+    print(f"{set_name}: mean CPSNR (dB) over {len(images)} images, per pattern\n{header}")
     for pattern in patterns:
         print_row(pattern, means[pattern])
 
-    frame = tiled_frame(images, patterns[0])
-    frame32 = frame.astype(np.float32)
-    out = demosaic(frame32, patterns[0])
-    ours_s = best_time_s(lambda: demosaic(frame32, patterns[0], out=out), args.repeats)
-    ours_alloc_s = best_time_s(lambda: demosaic(frame32, patterns[0]), args.repeats)
-    menon_s = best_time_s(lambda: menon(frame, patterns[0]), args.repeats)
+
+def print_speed(
+    images: list[npt.NDArray[np.float64]], pattern: str, gbtf: Demosaicer, repeats: int
+) -> None:
+    """Time of ours and of the GBTF baseline on a 12 MP mosaic, alternating, and their ratio."""
+    frame32 = tiled_frame(images, pattern).astype(np.float32)
+    out = demosaic(frame32, pattern)
+    gbtf_out = gbtf(frame32, pattern)
+    ours_s, gbtf_s = [], []
+    for _ in range(repeats):
+        ours_s.append(best_time_s(lambda: demosaic(frame32, pattern, out=out), 1))
+        gbtf_s.append(best_time_s(lambda: gbtf(frame32, pattern, out=gbtf_out), 1))
     height, width = FRAME_SHAPE
     threads = numba.get_num_threads()
-    print(f"\nTime per {width}x{height} demosaic, best of {args.repeats} ({threads} numba threads)")
-    timings = (("ours, preallocated out", ours_s), ("ours, allocating out", ours_alloc_s))
-    for label, seconds in timings:
-        print(f"{label:<24}{seconds:8.3f} s  ({seconds / menon_s:.4f} x Menon)")
-    print(f"{'Menon2007':<24}{menon_s:8.3f} s")
+    print(f"\nTime per {width}x{height} demosaic, {repeats} alternating runs ({threads} threads)")
+    for ours, base in zip(ours_s, gbtf_s):
+        print(f"ours {ours:7.3f} s   GBTF {base:7.3f} s   ratio {ours / base:5.2f}")
+    print(f"best: ours {min(ours_s):.3f} s, GBTF {min(gbtf_s):.3f} s, "
+          f"ratio of bests {min(ours_s) / min(gbtf_s):.2f}, median ratio "
+          f"{np.median(np.array(ours_s) / np.array(gbtf_s)):.2f}")
 
 
 if __name__ == "__main__":

@@ -106,8 +106,9 @@ def saturated_edges(height: int, width: int, seed: int) -> Image:
             u = (cols - cx) * np.cos(angle) + (rows - cy) * np.sin(angle)
             v = -(cols - cx) * np.sin(angle) + (rows - cy) * np.cos(angle)
             inside = (np.abs(u) < size) & (np.abs(v) < size * rng.uniform(0.3, 1.0))
-            if kind == 2:  # stripes 2..6 pixels wide
-                period = rng.uniform(4.0, 12.0)
+            if kind == 2:  # stripes 4..8 pixels wide: a red or blue plane, sampled every
+                # other pixel, cannot hold narrower ones
+                period = rng.uniform(8.0, 16.0)
                 inside &= (u % period) < period / 2
         image[inside] = _saturated_colour(rng)
     return _box_down(image, s)

@@ -21,8 +21,19 @@ from pipeline.errors import InvalidParameterError
 MIN_SIZE = 8
 """Smallest height and width :func:`demosaic` accepts, in pixels."""
 
-_MARGIN = 12
-"""Halo of each tile in pixels: the stencil reach of GBTF (11) rounded up to keep CFA phase."""
+_MARGIN = 16
+"""Halo of each tile in pixels: the reach of the green stage (8) and of MLRI on it (8)."""
+
+_CORR_LOW = -0.75
+_CORR_HIGH = -0.25
+"""Local green-colour correlations at which green is all intra-green and all GBTF."""
+
+_VARIANCE_FLOOR = 6e-4
+_LEVEL_FLOOR = 2.5e-3
+_SLOPE_FLOOR = 6e-3
+"""Regularizers relative to the mosaic's mean level m: a variance of ``_VARIANCE_FLOOR`` m^2
+in the correlations, a difference of ``_LEVEL_FLOOR`` m in the intra-green weights, and a
+squared Laplacian sum of ``_SLOPE_FLOOR`` m^2 in MLRI's slopes; so results scale with input."""
 
 _TILE_ROWS = 128
 _TILE_COLS = 256
@@ -85,7 +96,20 @@ def demosaic(
         out = np.empty((height, width, 3), dtype=np.float32)
     else:
         _check_out(out, (height, width, 3), mosaic)
-    _demosaic_gbtf2010_kernel(mosaic, channels, _TILE_ROWS, _TILE_COLS, _MARGIN, out)
+    level = max(float(mosaic.mean(dtype=np.float64)), float(np.finfo(np.float32).tiny))
+    _demosaic_adaptive_kernel(
+        mosaic,
+        channels,
+        _TILE_ROWS,
+        _TILE_COLS,
+        _MARGIN,
+        _CORR_LOW,
+        _CORR_HIGH,
+        (_VARIANCE_FLOOR * level**2) ** 2,
+        _LEVEL_FLOOR * level,
+        _SLOPE_FLOOR * level**2,
+        out,
+    )
     return out
 
 
@@ -108,24 +132,32 @@ def _check_out(
 
 
 @njit(cache=True, parallel=True, fastmath=True, nogil=True)
-def _demosaic_gbtf2010_kernel(
+def _demosaic_adaptive_kernel(
     cfa: npt.NDArray[np.float32],
     channels: npt.NDArray[np.int64],
     tile_rows: int,
     tile_cols: int,
     margin: int,
+    corr_low: float,
+    corr_high: float,
+    corr_floor: float,
+    level_floor: float,
+    slope_floor: float,
     out: npt.NDArray[np.float32],
 ) -> None:
-    """GBTF demosaicing of ``cfa`` into ``out``, tile by tile (Pekkucuksen and Altunbasak, 2010).
+    """Correlation-adaptive GBTF green and MLRI red and blue of ``cfa`` into ``out``, by tiles.
 
     Each tile of ``tile_rows`` x ``tile_cols`` (even) output pixels is computed from a copy of the
-    mosaic with a ``margin``-pixel halo (even, at least 11), mirror-reflected at the frame
-    edges. The steps are the paper's: Hamilton-Adams horizontal and vertical colour
-    differences; their gradients; weights for N, S, W and E that are the inverse squared
-    sums of the gradients over 5x5 windows on that side; the weighted mean of the colour
-    differences averaged over 5 pixels in each direction, giving green at red and blue
-    sites; the 7x7 ``prb`` filter of colour differences for red at blue and blue at red
-    sites; and the mean of the four neighbours' colour differences at green sites.
+    mosaic with a ``margin``-pixel halo (even, at least 16), mirror-reflected at the frame
+    edges. Green at red and blue sites follows GBTF (Pekkucuksen and Altunbasak, 2010):
+    Hamilton-Adams horizontal and vertical colour differences; their gradients; weights for
+    N, S, W and E that are the inverse squared sums of the gradients over 5x5 windows on that
+    side; the weighted mean of the colour differences averaged over 5 pixels in each
+    direction. That estimate is blended with an intra-green one (neighbours weighted by the
+    inverse of their difference plus ``level_floor``) by the local correlation of green with
+    the site's colour: all GBTF at ``corr_high`` and above, none at ``corr_low`` and below
+    (``corr_floor`` keeps flat areas finite). Red and blue then come from MLRI (Kiku et al.,
+    2014) guided by that green, with ``slope_floor`` regularizing the fitted slopes.
     """
     height, width = cfa.shape
     n_strips = (height + tile_rows - 1) // tile_rows
@@ -135,12 +167,20 @@ def _demosaic_gbtf2010_kernel(
     # with row % 2 == red_y.
     green_parity = 0 if channels[0, 0] == 1 else 1
     red_y = 0 if channels[0, 0] == 0 or channels[0, 1] == 0 else 1
+    red_x = 0 if channels[red_y, 0] == 0 else 1
     half = np.float32(0.5)
     quarter = np.float32(0.25)
     fifth = np.float32(0.2)
     tiny = np.float32(1e-30)
-    prb_near = np.float32(10.0 / 32.0)
-    prb_far = np.float32(1.0 / 32.0)
+    ninth = np.float32(1.0 / 9.0)
+    four = np.float32(4.0)
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    corr_low = np.float32(corr_low)
+    corr_high = np.float32(corr_high)
+    corr_floor = np.float32(corr_floor)
+    level_floor = np.float32(level_floor)
+    slope_floor = np.float32(slope_floor)
     # Inner loops index columns as x + (literal offset >= 0) so that numba needs no
     # negative-index wraparound and LLVM can vectorize them.
     alternating = np.empty(buf_cols, dtype=np.float32)
@@ -155,8 +195,14 @@ def _demosaic_gbtf2010_kernel(
         green_diff = np.empty((buf_rows, buf_cols), dtype=np.float32)
         grad_row = np.empty(buf_cols, dtype=np.float32)
         src_cols = np.empty(buf_cols, dtype=np.int64)
-        # The cross colour difference (G-B at red, G-R at blue sites) reuses diff_h.
-        cross_diff = diff_h
+        # Green (once green_diff is done) reuses grad_h.
+        green = grad_h
+        quad = np.empty((3, buf_rows // 2, buf_cols // 2), dtype=np.float32)
+        quad_sum = np.empty((8, buf_rows // 2, buf_cols // 2), dtype=np.float32)
+        green_weight = np.empty((2, buf_rows // 2, buf_cols // 2), dtype=np.float32)
+        box = np.empty(8, dtype=np.float32)
+        sub = np.empty((9, buf_rows // 2, buf_cols // 2), dtype=np.float32)
+        row_sum = np.empty((4, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         r0 = strip * tile_rows
         rows = min(tile_rows, height - r0)
         nr = rows + 2 * margin
@@ -261,53 +307,169 @@ def _demosaic_gbtf2010_kernel(
                     weighted = w_n * mean_n + w_s * mean_s + w_w * mean_w + w_e * mean_e
                     green_diff[y, x + 7] = fifth * weighted / (w_n + w_s + w_w + w_e)
 
-            # The prb filter: G - B at red sites and G - R at blue sites from the diagonal
-            # neighbours (evaluated at every site, column x + 10, used at red and blue ones).
-            for y in range(10, nr - 10):
-                for x in range(nc - 20):
-                    near = (
-                        green_diff[y - 1, x + 9]
-                        + green_diff[y - 1, x + 11]
-                        + green_diff[y + 1, x + 9]
-                        + green_diff[y + 1, x + 11]
-                    )
-                    far = (
-                        green_diff[y - 3, x + 9]
-                        + green_diff[y - 3, x + 11]
-                        + green_diff[y + 3, x + 9]
-                        + green_diff[y + 3, x + 11]
-                        + green_diff[y - 1, x + 7]
-                        + green_diff[y + 1, x + 7]
-                        + green_diff[y - 1, x + 13]
-                        + green_diff[y + 1, x + 13]
-                    )
-                    cross_diff[y, x + 10] = prb_near * near - prb_far * far
+            # Green at red and blue sites: GBTF's estimate where green and the site's colour
+            # are locally correlated, an intra-green directional one where they are not.
+            # Correlations are measured on 2x2 CFA quads over 3x3-quad windows.
+            # Quads start at red sites, so that they hold the same pixels for every pattern.
+            n_qr = (nr - red_y) // 2
+            n_qc = (nc - red_x) // 2
+            for qy in range(n_qr):
+                for qx in range(n_qc):
+                    y = 2 * qy + red_y
+                    x = 2 * qx + red_x
+                    quad[0, qy, qx] = mosaic[y, x]
+                    quad[1, qy, qx] = half * (mosaic[y, x + 1] + mosaic[y + 1, x])
+                    quad[2, qy, qx] = mosaic[y + 1, x + 1]
+            for qy in range(n_qr):
+                for qx in range(1, n_qc - 1):
+                    for k in range(3):
+                        quad_sum[k, qy, qx] = (
+                            quad[k, qy, qx - 1] + quad[k, qy, qx] + quad[k, qy, qx + 1]
+                        )
+                    for k in range(3):
+                        quad_sum[3 + k, qy, qx] = (
+                            quad[k, qy, qx - 1] * quad[k, qy, qx - 1]
+                            + quad[k, qy, qx] * quad[k, qy, qx]
+                            + quad[k, qy, qx + 1] * quad[k, qy, qx + 1]
+                        )
+                    for k in range(2):
+                        c = 2 * k  # red (0) or blue (2) with green (1)
+                        quad_sum[6 + k, qy, qx] = (
+                            quad[c, qy, qx - 1] * quad[1, qy, qx - 1]
+                            + quad[c, qy, qx] * quad[1, qy, qx]
+                            + quad[c, qy, qx + 1] * quad[1, qy, qx + 1]
+                        )
+            for qy in range(1, n_qr - 1):
+                for qx in range(1, n_qc - 1):
+                    for k in range(8):
+                        box[k] = (
+                            quad_sum[k, qy - 1, qx] + quad_sum[k, qy, qx] + quad_sum[k, qy + 1, qx]
+                        ) * ninth
+                    var_g = max(box[4] - box[1] * box[1], zero)
+                    for k in range(2):
+                        c = 2 * k
+                        var_c = max(box[3 + c] - box[c] * box[c], zero)
+                        cov = box[6 + k] - box[c] * box[1]
+                        corr = cov / np.sqrt(var_c * var_g + corr_floor)
+                        weight = (corr - corr_low) / (corr_high - corr_low)
+                        green_weight[k, qy, qx] = min(max(weight, zero), one)
+            for y in range(8, nr - 8):
+                k_site = 0 if (y % 2) == red_y else 1
+                for x in range(8, nc - 8):
+                    centre = mosaic[y, x]
+                    if (y + x) % 2 == green_parity:
+                        green[y, x] = centre
+                        continue
+                    left = mosaic[y, x - 1]
+                    right = mosaic[y, x + 1]
+                    up = mosaic[y - 1, x]
+                    down = mosaic[y + 1, x]
+                    w_h = one / (abs(left - right) + level_floor)
+                    w_v = one / (abs(up - down) + level_floor)
+                    intra = half * (w_h * (left + right) + w_v * (up + down)) / (w_h + w_v)
+                    weight = green_weight[k_site, (y - red_y) // 2, (x - red_x) // 2]
+                    green[y, x] = weight * (centre + green_diff[y, x]) + (one - weight) * intra
 
-            # RGB out, two pixels at a time from an even column: measured samples as they
-            # are, the rest from colour differences (G - R, G - B); at green sites the mean
-            # over the four red/blue neighbours. In a red row those left and right are red.
+            # Red and blue by minimized-Laplacian residual interpolation (MLRI) on each one's
+            # sub-lattice, guided by green: local fits c = a g + b (a from the Laplacians,
+            # b from the means, over 3x3 sites), averaged over 3x3 sites; the tentative
+            # estimate a g + b plus the bilinearly interpolated residual at sampled sites.
+            n_sr = nr // 2
+            n_sc = nc // 2
+            for k in range(2):
+                py = red_y if k == 0 else 1 - red_y
+                px = red_x if k == 0 else 1 - red_x
+                site_value = sub[0]
+                site_green = sub[1]
+                lap_c = sub[2]
+                lap_g = sub[3]
+                for i in range(4, n_sr - 4):
+                    for j in range(4, n_sc - 4):
+                        site_value[i, j] = mosaic[py + 2 * i, px + 2 * j]
+                        site_green[i, j] = green[py + 2 * i, px + 2 * j]
+                for i in range(5, n_sr - 5):
+                    for j in range(5, n_sc - 5):
+                        lap_c[i, j] = four * site_value[i, j] - (
+                            site_value[i - 1, j]
+                            + site_value[i + 1, j]
+                            + site_value[i, j - 1]
+                            + site_value[i, j + 1]
+                        )
+                        lap_g[i, j] = four * site_green[i, j] - (
+                            site_green[i - 1, j]
+                            + site_green[i + 1, j]
+                            + site_green[i, j - 1]
+                            + site_green[i, j + 1]
+                        )
+                # Row sums over 3 sites, then column sums: the 3x3 window sums.
+                for i in range(5, n_sr - 5):
+                    for j in range(6, n_sc - 6):
+                        row_sum[0, i, j] = (
+                            lap_c[i, j - 1] * lap_g[i, j - 1]
+                            + lap_c[i, j] * lap_g[i, j]
+                            + lap_c[i, j + 1] * lap_g[i, j + 1]
+                        )
+                        row_sum[1, i, j] = (
+                            lap_g[i, j - 1] * lap_g[i, j - 1]
+                            + lap_g[i, j] * lap_g[i, j]
+                            + lap_g[i, j + 1] * lap_g[i, j + 1]
+                        )
+                        row_sum[2, i, j] = (
+                            site_value[i, j - 1] + site_value[i, j] + site_value[i, j + 1]
+                        )
+                        row_sum[3, i, j] = (
+                            site_green[i, j - 1] + site_green[i, j] + site_green[i, j + 1]
+                        )
+                slope = sub[4]
+                offset = sub[5]
+                for i in range(6, n_sr - 6):
+                    for j in range(6, n_sc - 6):
+                        s_cg = row_sum[0, i - 1, j] + row_sum[0, i, j] + row_sum[0, i + 1, j]
+                        s_gg = row_sum[1, i - 1, j] + row_sum[1, i, j] + row_sum[1, i + 1, j]
+                        s_c = row_sum[2, i - 1, j] + row_sum[2, i, j] + row_sum[2, i + 1, j]
+                        s_g = row_sum[3, i - 1, j] + row_sum[3, i, j] + row_sum[3, i + 1, j]
+                        a = s_cg / (s_gg + slope_floor)
+                        slope[i, j] = a
+                        offset[i, j] = (s_c - a * s_g) * ninth
+                mean_slope = sub[6]
+                mean_offset = sub[7]
+                residual = sub[8]
+                for i in range(6, n_sr - 6):
+                    for j in range(7, n_sc - 7):
+                        row_sum[0, i, j] = slope[i, j - 1] + slope[i, j] + slope[i, j + 1]
+                        row_sum[1, i, j] = offset[i, j - 1] + offset[i, j] + offset[i, j + 1]
+                for i in range(7, n_sr - 7):
+                    for j in range(7, n_sc - 7):
+                        a = (row_sum[0, i - 1, j] + row_sum[0, i, j] + row_sum[0, i + 1, j]) * ninth
+                        b = (row_sum[1, i - 1, j] + row_sum[1, i, j] + row_sum[1, i + 1, j]) * ninth
+                        mean_slope[i, j] = a
+                        mean_offset[i, j] = b
+                        residual[i, j] = site_value[i, j] - (a * site_green[i, j] + b)
+                # Each output pixel: its own sample at a sampled site; otherwise the mean of
+                # the nearest 2 or 4 sites' slope, offset and residual, applied to its green.
+                for y in range(margin, margin + rows):
+                    i = (y - py) // 2
+                    dy = (y - py) % 2
+                    row = r0 - margin + y
+                    for x in range(margin, margin + cols):
+                        j = (x - px) // 2
+                        dx = (x - px) % 2
+                        if dy == 0 and dx == 0:
+                            value = site_value[i, j]
+                        else:
+                            a = mean_slope[i, j] + mean_slope[i + dy, j + dx]
+                            b = mean_offset[i, j] + mean_offset[i + dy, j + dx]
+                            r = residual[i, j] + residual[i + dy, j + dx]
+                            scale = half
+                            if dy == 1 and dx == 1:
+                                a += mean_slope[i, j + 1] + mean_slope[i + 1, j]
+                                b += mean_offset[i, j + 1] + mean_offset[i + 1, j]
+                                r += residual[i, j + 1] + residual[i + 1, j]
+                                scale = quarter
+                            value = scale * (a * green[y, x] + b + r)
+                        out[row, c0 - margin + x, 2 * k] = value
+
             for y in range(margin, margin + rows):
-                i = r0 - margin + y
-                red_row = (y % 2) == red_y
-                # Local columns of the green (g) and red/blue (s) site of each pair.
-                g_off = margin if (y % 2) == green_parity else margin + 1
-                s_off = 2 * margin + 1 - g_off
-                for pair in range(cols // 2):
-                    g = g_off + 2 * pair
-                    s = s_off + 2 * pair
-                    value = mosaic[y, g]
-                    along = green_diff[y, g - 1] + green_diff[y, g + 1]
-                    along += cross_diff[y - 1, g] + cross_diff[y + 1, g]
-                    across = cross_diff[y, g - 1] + cross_diff[y, g + 1]
-                    across += green_diff[y - 1, g] + green_diff[y + 1, g]
-                    j = c0 - margin + g
-                    out[i, j, 0] = value - quarter * (along if red_row else across)
-                    out[i, j, 1] = value
-                    out[i, j, 2] = value - quarter * (across if red_row else along)
-                    value = mosaic[y, s]
-                    green = value + green_diff[y, s]
-                    other = green - cross_diff[y, s]
-                    j = c0 - margin + s
-                    out[i, j, 0] = value if red_row else other
-                    out[i, j, 1] = green
-                    out[i, j, 2] = other if red_row else value
+                row = r0 - margin + y
+                for x in range(margin, margin + cols):
+                    out[row, c0 - margin + x, 1] = green[y, x]
