@@ -82,7 +82,10 @@ def temperature_from_xy(xy: tuple[float, float]) -> float:
 
 
 def _interpolation_weight(metadata: CameraMetadata, temperature_k: float) -> float:
-    """Weight of illuminant 1 (DNG spec: linear in inverse temperature, clamped)."""
+    """Weight of illuminant 1 (DNG spec: linear in inverse temperature, clamped); a file
+    with only the second set of matrices gets weight 0 (that set alone)."""
+    if metadata.color_matrix_1 is None and metadata.color_matrix_2 is not None:
+        return 0.0
     if metadata.color_matrix_2 is None or metadata.calibration_illuminant_2 is None:
         return 1.0
     t1 = ILLUMINANT_TEMPERATURE_K.get(metadata.calibration_illuminant_1 or 21, 6504.0)
@@ -96,10 +99,9 @@ def _interpolation_weight(metadata: CameraMetadata, temperature_k: float) -> flo
 def _blend(
     m1: Matrix3x3 | None, m2: Matrix3x3 | None, weight_1: float
 ) -> npt.NDArray[np.float64] | None:
-    if m1 is None:
-        return None
-    if m2 is None:
-        return as_matrix(m1)
+    if m1 is None or m2 is None:  # one of the pair: that one, whichever it is
+        present = m1 if m1 is not None else m2
+        return None if present is None else as_matrix(present)
     return weight_1 * as_matrix(m1) + (1.0 - weight_1) * as_matrix(m2)
 
 
@@ -136,7 +138,8 @@ def camera_to_srgb_matrix(
     ``neutral`` is the camera's response to the scene white (AsShotNeutral, or an automatic
     estimate). White-balanced means each camera channel was divided by ``neutral``, so camera
     (1, 1, 1) is the white; the returned matrix maps it to sRGB (1, 1, 1). Without a
-    ColorMatrix the camera is assumed to be sRGB (and a warning is logged).
+    ColorMatrix (neither ColorMatrix1 nor ColorMatrix2) the camera is assumed to be sRGB
+    (and a warning is logged).
 
     Raises
     ------
@@ -145,7 +148,7 @@ def camera_to_srgb_matrix(
         absurdly large).
     """
     neutral = np.asarray(neutral, dtype=np.float64)
-    if metadata.color_matrix_1 is None:
+    if metadata.color_matrix_1 is None and metadata.color_matrix_2 is None:
         logger.warning("no ColorMatrix in the metadata: treating camera RGB as sRGB")
         return np.eye(3, dtype=np.float32)
     try:
@@ -157,7 +160,7 @@ def camera_to_srgb_matrix(
         raise InvalidParameterError(
             "colour metadata unusable: no finite camera -> sRGB matrix within "
             f"+-{MAX_SRGB_MATRIX_ENTRY:g} for neutral {neutral.tolist()} "
-            f"(ColorMatrix1 {metadata.color_matrix_1})"
+            f"(ColorMatrix1 {metadata.color_matrix_1}, ColorMatrix2 {metadata.color_matrix_2})"
         )
     return matrix
 
@@ -188,6 +191,6 @@ def check_colour_metadata(metadata: CameraMetadata) -> None:
     """Raise InvalidParameterError unless the colour tags give a usable camera -> sRGB
     matrix for the as-shot white (or camera white, without AsShotNeutral); readers call it
     so that a file whose colour cannot be developed is refused by name, not developed grey."""
-    if metadata.color_matrix_1 is not None:
+    if metadata.color_matrix_1 is not None or metadata.color_matrix_2 is not None:
         neutral = metadata.as_shot_neutral or (1.0, 1.0, 1.0)
         camera_to_srgb_matrix(metadata, np.asarray(neutral, dtype=np.float64))

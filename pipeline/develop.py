@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from pipeline import (
     black_level,
+    black_point,
     chroma_denoise,
     colour,
     defect_pixels,
@@ -34,7 +35,8 @@ from pipeline.errors import InvalidParameterError
 from pipeline.exposure import auto_exposure_ev
 from pipeline.look import Look, find_look
 from pipeline.look_pass import apply_look
-from pipeline.noise_model import noise_model_of
+from pipeline.colour_metrics import srgb_encode
+from pipeline.noise_model import display_luma_sigma, noise_model_of
 from pipeline.output_transform import encode_srgb
 from pipeline.raw_frame import CameraMetadata, RawFrame
 
@@ -125,6 +127,8 @@ def develop(
     with stage("demosaic"):
         rgb = demosaic(cfa, pattern)
     del cfa
+    with stage("highlights"):
+        highlights.desaturate_near_clipping(rgb)
     if not look.colorimetric:
         with stage("chroma noise"):
             noise = noise_model_of(frame)
@@ -135,7 +139,9 @@ def develop(
     matrix = camera_to_srgb_matrix(meta, neutral)
     if look.colorimetric:
         with stage("colour"):
-            gain = 2.0 ** (meta.baseline_exposure_ev + params.exposure_compensation_ev)
+            # Scene-linear, 1.0 = the sensor's white: no BaselineExposure push, which would
+            # clip the highlights the raw holds (only the user's own compensation).
+            gain = 2.0 ** params.exposure_compensation_ev
             colour.apply_matrix(rgb, matrix * gain)
         with stage("output"):
             return encode_srgb(rgb)
@@ -143,9 +149,13 @@ def develop(
         factor = max(1, round(max(rgb.shape[:2]) / STATS_LONG_SIDE_PX))
         small = colour.apply_matrix(colour.box_downsample(rgb, factor), matrix)
         small_luminance = colour.luminance(small)
+        glare = black_point.estimate_glare(small_luminance)
+        black_point.remove_glare(small_luminance, glare)
         ev = auto_exposure_ev(small_luminance) + params.exposure_compensation_ev
         gain = 2.0 ** (ev + look.tone.exposure_ev)
         colour.apply_matrix(rgb, matrix * gain)
+    with stage("black point"):
+        black_point.remove_glare(rgb, glare * gain)
 
     # Tone: local, then global (which also sRGB-encodes); then sharpening; then the look's
     # display-referred stages in one pass (grading, vignette, LUT, levels, grain).
@@ -157,6 +167,10 @@ def develop(
         curve = tone_curve.FilmicCurve(contrast=look.tone.contrast, white=tone_map.mapped(gain))
         tone_curve.apply(rgb, curve)
     with stage("sharpen"):
-        sharpen.unsharp_mask(rgb, look.sharpen.amount, look.sharpen.radius_px)
+        noise_sigma = display_luma_sigma(
+            noise, gains, matrix, gain, glare * gain,
+            lambda scene: srgb_encode(curve(tone_map.mapped(scene))))
+        sharpen.unsharp_mask(rgb, look.sharpen.amount, look.sharpen.radius_px,
+                             noise_sigma=noise_sigma)
     with stage("look"):
         return apply_look(rgb, look)

@@ -12,6 +12,7 @@ arXiv:1505.00996, 2015), so edges stay sharp without a full-resolution filter.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import numba
 import numpy as np
@@ -47,11 +48,19 @@ class ToneMap:
         """True when the scene fits the display range and nothing is compressed."""
         return self.compression >= 1.0
 
-    def mapped(self, value: float) -> float:
-        """Where a flat area of scene luminance ``value`` lands after the tone map."""
-        log_value = np.log2(max(value, _LOG_FLOOR))
+    @overload
+    def mapped(self, value: float) -> float: ...
+    @overload
+    def mapped(self, value: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
+
+    def mapped(self, value: float | npt.NDArray[np.float64]) -> float | npt.NDArray[np.float64]:
+        """Where a flat area of scene luminance ``value`` (a number or an array) lands
+        after the tone map."""
+        values = np.asarray(value, dtype=np.float64)
+        log_value = np.log2(np.maximum(values, _LOG_FLOOR))
         ev = (self.compression - 1.0) * (log_value - self.anchor_log2)
-        return float(value * 2.0 ** np.clip(ev, -MAX_CUT_EV, MAX_LIFT_EV))
+        result = values * 2.0 ** np.clip(ev, -MAX_CUT_EV, MAX_LIFT_EV)
+        return float(result) if result.ndim == 0 else result
 
 
 def fit(

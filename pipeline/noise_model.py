@@ -10,10 +10,12 @@ for single-image raw-data", IEEE TIP 17(10), 2008, DOI 10.1109/TIP.2008.2001399)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numba
 import numpy as np
+import numpy.typing as npt
 
 from pipeline.raw_frame import RawFrame
 
@@ -147,3 +149,41 @@ def estimate_noise_foi2008(frame: RawFrame, bins: int = 16, max_samples: int = 4
         fit_scale, fit_offset = 0.0, float(np.average(v, weights=wt))
     # A read noise below what the fit resolves (offset <= 0) is kept small but positive.
     return NoiseModel(float(fit_scale), max(float(fit_offset), 1e-3 * float(np.min(v)), 1e-12))
+
+
+def display_luma_sigma(
+    model: NoiseModel,
+    white_balance_gains: npt.ArrayLike,
+    camera_to_srgb: npt.ArrayLike,
+    exposure_gain: float,
+    glare: float,
+    to_display: Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]],
+    levels: int = 64,
+) -> npt.NDArray[np.float32]:
+    """The raw noise carried through the develop to display-encoded luma.
+
+    For a neutral tone at each display level ``v = i / (levels - 1)``, the standard
+    deviation of its display-encoded luma: the raw variance of each white-balanced channel
+    (``gain_c * scale * x + gain_c^2 * offset``) through the colour matrix to scene-linear
+    luminance, times the exposure gain, then through the black point's toe
+    (:mod:`pipeline.black_point`) and ``to_display`` (tone curve and encoding), by its slope.
+    Local tone mapping is left out: it is smooth, and lifts signal and noise together.
+
+    Returns
+    -------
+    (levels,) float32
+    """
+    from pipeline.black_point import soft_toe  # noqa: PLC0415 - one-way helper
+
+    gains = np.asarray(white_balance_gains, dtype=np.float64)
+    row = np.array([0.2126, 0.7152, 0.0722]) @ np.asarray(camera_to_srgb, dtype=np.float64)
+    scene = np.geomspace(1e-6, 64.0, 4096)  # scene-linear luminance after exposure
+    raw = scene / exposure_gain  # white-balanced raw level of a neutral
+    variance = (row**2 * (gains * model.scale * raw[:, None] + gains**2 * model.offset)).sum(1)
+    sigma_scene = exposure_gain * np.sqrt(variance)
+    display = to_display(soft_toe(scene, glare))
+    slope = np.gradient(display, scene)
+    sigma_display = slope * sigma_scene
+    grid = np.linspace(0.0, 1.0, levels)
+    order = np.argsort(display, kind="stable")
+    return np.interp(grid, display[order], sigma_display[order]).astype(np.float32)

@@ -1,8 +1,14 @@
-"""Sharpening: unsharp mask on display-encoded luma, with coring.
+"""Sharpening: unsharp mask on display-encoded luma, gated by the noise.
 
-The detail layer is luma minus its (separable) Gaussian blur; differences smaller than ``threshold``
-are left alone (coring) so noise is not amplified, and the same detail is added to R, G
-and B so sharpening adds no colour fringes.
+The detail layer is luma minus its (separable) Gaussian blur; the same detail is added to
+R, G and B so sharpening adds no colour fringes. Detail is amplified only where it stands
+out of the noise: with ``sigma`` the noise of luma at the pixel's level (from the raw noise
+model carried through the develop, :func:`pipeline.noise_model.display_luma_sigma`), a
+detail ``d`` gains ``amount * d^2 / (d^2 + (k sigma)^2)``: nearly nothing within the noise,
+the full amount on real edges (the soft coring of wavelet shrinkage: Donoho and
+Johnstone, "Ideal spatial adaptation by wavelet shrinkage", Biometrika 81(3), 1994; a
+Wiener-like gain, as in the noise-aware sharpening of camera ISPs). Without a noise table
+a fixed ``threshold`` plays ``k sigma``.
 """
 
 from __future__ import annotations
@@ -14,6 +20,12 @@ import numpy.typing as npt
 from pipeline.errors import InvalidParameterError
 
 _BAND_ROWS = 64
+#: Detail this many noise sigmas tall is sharpened at half the amount (3 sigma: the
+#: threshold that noise alone almost never reaches).
+NOISE_GATE = 3.0
+#: Share of the finest detail kept where it is all noise: the rest is the luminance noise
+#: reduction that comes with the gate (detail within the noise is shrunk, not amplified).
+KEPT_NOISE = 0.4
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -41,7 +53,7 @@ def _halo_luma_kernel(rgb, band_rows, r, halo):
 
 
 @numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def _unsharp_kernel(rgb, halo, taps, amount, threshold, band_rows):
+def _unsharp_kernel(rgb, halo, taps, amount, gate, kept_noise, band_rows):
     # Each band reads only its own rows of rgb (and the halo), so bands run in parallel
     # without a full-frame luma image and without reading a neighbour's sharpened rows.
     h, w, _ = rgb.shape
@@ -70,6 +82,8 @@ def _unsharp_kernel(rgb, halo, taps, amount, threshold, band_rows):
             for x in range(max(w - r, r), w):
                 rows[k, x] = _clamped_tap_sum(luma, k, x, taps, r, w)
         detail = np.empty(w, dtype=np.float32)
+        level = np.empty(w, dtype=np.int32)
+        top = gate.shape[0] - 1
         for y in range(y0, y1):
             k = y - y0 + r
             # Vertical pass tap by tap, each a vectorised loop along the row; the halo
@@ -81,9 +95,15 @@ def _unsharp_kernel(rgb, halo, taps, amount, threshold, band_rows):
                 for x in range(w):
                     detail[x] -= tap * rows[k + d, x]
             for x in range(w):
-                # Coring: the part of the difference beyond +-threshold (0 inside it).
+                # The pixel's level: its blurred luma (luma minus detail), on the gate table.
+                blurred = luma[k, x] - detail[x]
+                level[x] = int(min(max(blurred, np.float32(0.0)), np.float32(1.0)) * top + 0.5)
+            for x in range(w):
                 diff = detail[x]
-                detail[x] = amount * (diff - min(max(diff, -threshold), threshold))
+                t = gate[level[x]]
+                signal = diff * diff / (diff * diff + t * t + np.float32(1e-12))
+                detail[x] = diff * (kept_noise - np.float32(1.0)
+                                    + (np.float32(1.0) + amount - kept_noise) * signal)
             for x in range(w):
                 for c in range(3):
                     rgb[y, x, c] += detail[x]
@@ -102,8 +122,22 @@ def unsharp_mask(
     amount: float,
     radius_px: float = 1.0,
     threshold: float = 0.004,
+    noise_sigma: npt.NDArray[np.float32] | None = None,
+    noise_gate: float = NOISE_GATE,
 ) -> npt.NDArray[np.float32]:
-    """Sharpen a display-encoded (H, W, 3) float32 image in place; ``amount`` 0 is a no-op."""
+    """Sharpen a display-encoded (H, W, 3) float32 image in place; ``amount`` 0 is a no-op.
+
+    Parameters
+    ----------
+    rgb : (H, W, 3) float32
+    amount, radius_px : float
+        Gain of the detail and the Gaussian's sigma.
+    threshold : float
+        Detail that counts as half signal, half noise, when there is no noise table.
+    noise_sigma : (n,) float32, optional
+        Noise of luma at display levels ``0, 1/(n-1), ..., 1``; detail below ``noise_gate``
+        times it is barely amplified. The larger of it and ``threshold`` applies.
+    """
     if amount < 0 or radius_px <= 0 or threshold < 0:
         raise InvalidParameterError(
             f"amount={amount}, radius_px={radius_px}, threshold={threshold}: "
@@ -119,5 +153,9 @@ def unsharp_mask(
     n_bands = -(-rgb.shape[0] // band_rows)
     halo = np.empty((n_bands, 2 * half, rgb.shape[1]), dtype=np.float32)
     _halo_luma_kernel(rgb, band_rows, half, halo)
-    _unsharp_kernel(rgb, halo, taps, np.float32(amount), np.float32(threshold), band_rows)
+    gate = np.full(1, threshold, dtype=np.float32)
+    if noise_sigma is not None:
+        gate = np.maximum(np.asarray(noise_sigma, dtype=np.float32) * np.float32(noise_gate),
+                          np.float32(threshold))
+    _unsharp_kernel(rgb, halo, taps, np.float32(amount), gate, np.float32(KEPT_NOISE if noise_sigma is not None else 1.0), band_rows)
     return rgb

@@ -40,3 +40,30 @@ def test_neutral_develop_reproduces_the_colorchecker(temperature_k: float) -> No
     )
     delta_e = colour_metrics.delta_e_ciede2000(lab, colour_metrics.COLORCHECKER_LAB_D50)
     assert float(delta_e.mean()) <= 2.0, np.round(delta_e, 2)
+
+
+def _chart_delta_e(frame, chart) -> np.ndarray:
+    rgb = develop(frame, DevelopParams(look="neutral"))
+    half = chart.patch_size_px // 4
+    patches = np.array([rgb[y - half : y + half, x - half : x + half].reshape(-1, 3).mean(axis=0)
+                        for y, x in chart.patch_centres_yx])
+    lab = colour_metrics.linear_srgb_to_lab_d50(
+        colour_metrics.srgb_decode(patches.astype(np.float64)))
+    return colour_metrics.delta_e_ciede2000(lab, colour_metrics.COLORCHECKER_LAB_D50)
+
+
+def test_a_dng_with_only_colormatrix2_develops_as_accurately() -> None:
+    import dataclasses
+
+    chart = render_colorchecker(patch_size_px=48, border_px=12)
+    sim = Imx477Simulator(chart.image_srgb, seed=5)
+    frame = sim.capture(SensorSettings(exposure_time_us=sim.exposure_time_us_for(1.0),
+                                       colour_temperature_k=4500.0))
+    meta = frame.metadata
+    only_second = dataclasses.replace(
+        meta, color_matrix_1=None, color_matrix_2=meta.color_matrix_1,
+        calibration_illuminant_1=None, calibration_illuminant_2=meta.calibration_illuminant_1)
+    both = _chart_delta_e(frame, chart)
+    second = _chart_delta_e(type(frame)(frame.cfa, only_second), chart)
+    assert float(second.mean()) <= 1.5, np.round(second, 2)
+    np.testing.assert_allclose(second, both, atol=1e-3)

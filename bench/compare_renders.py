@@ -1,0 +1,243 @@
+"""Side by side: our looks, LibRaw and the Pi's own JPEG of the same raw, with figures.
+
+    .venv/bin/python bench/compare_renders.py [DNG ...] [--pi-jpeg DNG=JPG ...] [--out DIR]
+
+Look at every rendering change here before it lands. For each raw file (default: the real
+Pi DNGs in ../shared/data) it writes ``DIR/<name>_full.png``, each render in full view
+(scaled to one width) side by side, and ``DIR/<name>_crops.png``, 100 % crops of the same places: the flattest dark
+region, the brightest region and the busiest (most detailed) one. Renders: our ``standard``
+look, our ``neutral`` look (the colorimetric output, as its 8-bit JPEG), LibRaw's default
+develop through rawpy (AHD, camera white balance, sRGB, auto-brightness as dcraw does), and
+the Raspberry Pi ISP's own JPEG where one is given (image1's ``cap_dng_jpg0.jpg`` is found
+by default).
+
+Figures printed for each render, all measured the same way on the same pixels:
+
+- ``dark1``: the darkest 1 % of luma (8-bit Rec. 601 luma, 1st percentile): how black the
+  blacks are (lifted, murky blacks read 30-40; the Pi ISP and LibRaw about 18-20);
+- ``shadow_hp``: shadow noise as seen at 100 %: on the flattest dark 48 px blocks of the
+  raw (chosen once from the raw's green channel, so every render is measured on the same
+  blocks), the standard deviation of the linear luminance's high-pass (minus a Gaussian of
+  2 px) over the block's mean, median over the blocks;
+- ``clip%``: share of pixels with a channel at 255.
+
+For the neutral look's 16-bit TIFF, the share of pixels with a channel at 65535 is printed
+next to the raw's own clipped share (``raw_clip%``: mosaic sites at the white level).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageDraw
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DATA = REPO.parent / "shared" / "data" / "raw"
+PI_JPEGS = {"image1.dng": "cap_dng_jpg0.jpg"}
+
+from pipeline.colour_metrics import srgb_decode  # noqa: E402
+from pipeline.develop import DevelopParams, develop  # noqa: E402
+from pipeline.raw_files import read_raw  # noqa: E402
+
+BLOCK_PX = 48
+CROP_PX = 256
+FULL_WIDTH_PX = 640
+#: Blocks measured for shadow noise: the flattest of the darkest quarter.
+SHADOW_BLOCKS = 12
+
+
+def luma_601(rgb8: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
+    """Rec. 601 luma of an 8-bit RGB image, 0-255."""
+    return rgb8.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+def gaussian_blur(image: npt.NDArray[np.float64], sigma_px: float) -> npt.NDArray[np.float64]:
+    """Separable Gaussian blur of a 2-D image, edges repeated."""
+    radius = int(np.ceil(3 * sigma_px))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_px) ** 2)
+    taps /= taps.sum()
+    padded = np.pad(image, radius, mode="edge")
+    rows = sum(t * padded[:, i : i + image.shape[1]] for i, t in enumerate(taps))
+    return sum(t * rows[i : i + image.shape[0], :] for i, t in enumerate(taps))
+
+
+def raw_green(path: Path) -> tuple[npt.NDArray[np.float64], float]:
+    """The raw's mean green per 2x2 cell, normalised 0-1 (half resolution), and the
+    share of mosaic sites at the white level."""
+    frame = read_raw(path)
+    meta = frame.metadata
+    cfa = frame.cfa.astype(np.float64)
+    black = float(np.mean(meta.black_level))
+    norm = (cfa - black) / (meta.white_level - black)
+    pattern = meta.cfa_pattern.value if hasattr(meta.cfa_pattern, "value") else str(meta.cfa_pattern)
+    greens = [(i // 2, i % 2) for i, c in enumerate(str(pattern)) if c == "G"]
+    h, w = norm.shape[0] // 2 * 2, norm.shape[1] // 2 * 2
+    green = sum(norm[dy:h:2, dx:w:2] for dy, dx in greens) / len(greens)
+    clipped = float(np.mean(cfa >= meta.white_level))
+    return green, clipped
+
+
+def shadow_blocks(green_half: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
+    """Top-left corners (full-resolution px) of the flattest dark blocks: among blocks in
+    the darkest quarter (but above the noise floor), those whose 4x-averaged signal varies
+    least relative to their mean (structure, not noise)."""
+    half = BLOCK_PX // 2
+    h, w = green_half.shape
+    candidates = []
+    for y in range(0, h - half + 1, half):
+        for x in range(0, w - half + 1, half):
+            block = green_half[y : y + half, x : x + half]
+            mean = block.mean()
+            coarse = block.reshape(half // 4, 4, half // 4, 4).mean(axis=(1, 3))
+            candidates.append((mean, coarse.std() / max(mean, 1e-6), 2 * y, 2 * x))
+    means = np.array([c[0] for c in candidates])
+    floor = 0.004
+    dark = [c for c in candidates if floor < c[0] <= np.percentile(means[means > floor], 25)]
+    dark.sort(key=lambda c: c[1])
+    return [(c[2], c[3]) for c in dark[:SHADOW_BLOCKS]]
+
+
+def shadow_highpass(rgb8: npt.NDArray[np.uint8], blocks: list[tuple[int, int]]) -> float:
+    """Median over ``blocks`` of std(high-pass of linear luminance) / mean(luminance)."""
+    linear = srgb_decode(rgb8.astype(np.float64) / 255.0) @ np.array([0.2126, 0.7152, 0.0722])
+    ratios = []
+    for y, x in blocks:
+        pad = 8
+        y0, x0 = max(y - pad, 0), max(x - pad, 0)
+        region = linear[y0 : y + BLOCK_PX + pad, x0 : x + BLOCK_PX + pad]
+        highpass = region - gaussian_blur(region, 2.0)
+        inner = (slice(y - y0, y - y0 + BLOCK_PX), slice(x - x0, x - x0 + BLOCK_PX))
+        mean = region[inner].mean()
+        if mean > 0:
+            ratios.append(highpass[inner].std() / mean)
+    return float(np.median(ratios)) if ratios else float("nan")
+
+
+def render_ours(path: Path, look: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+    """Our develop: 8-bit (as the JPEG encoder gets it) and the float result."""
+    image = develop(read_raw(path), DevelopParams(look=look))
+    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8), image
+
+
+def render_libraw(path: Path) -> npt.NDArray[np.uint8]:
+    """LibRaw's default develop (rawpy): AHD, camera white balance, sRGB, 8-bit."""
+    import rawpy
+
+    with rawpy.imread(str(path)) as raw:
+        return raw.postprocess(use_camera_wb=True, output_bps=8)
+
+
+def crop_places(rgb8: npt.NDArray[np.uint8], blocks: list[tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """Top-left corners of the crops: flattest dark, brightest, most detailed."""
+    luma = luma_601(rgb8)
+    h, w = luma.shape
+    step = CROP_PX // 2
+    best_bright, best_detail = (0.0, (0, 0)), (0.0, (0, 0))
+    for y in range(0, h - CROP_PX + 1, step):
+        for x in range(0, w - CROP_PX + 1, step):
+            patch = luma[y : y + CROP_PX, x : x + CROP_PX]
+            best_bright = max(best_bright, (float(np.percentile(patch, 90)), (y, x)))
+            detail = float(np.abs(np.diff(patch, axis=1)).mean())
+            best_detail = max(best_detail, (detail, (y, x)))
+    dy, dx = blocks[0] if blocks else (0, 0)
+    dark = (min(max(dy - CROP_PX // 3, 0), h - CROP_PX), min(max(dx - CROP_PX // 3, 0), w - CROP_PX))
+    return {"dark": dark, "bright": best_bright[1], "detail": best_detail[1]}
+
+
+def compose(renders: dict[str, npt.NDArray[np.uint8]], places: dict[str, tuple[int, int]],
+            full_width_px: int = FULL_WIDTH_PX) -> tuple[Image.Image, Image.Image]:
+    """Two sheets, a column per render: the full views, and the crops at 100 % (a row per
+    place), so that an image viewer that scales the sheet down does not hide the pixels."""
+    names = list(renders)
+    first = renders[names[0]]
+    full_h = round(first.shape[0] * full_width_px / first.shape[1])
+    label_h = 16
+    full = Image.new("RGB", (full_width_px * len(names), label_h + full_h), (40, 40, 40))
+    crops = Image.new("RGB", ((CROP_PX + 4) * len(names), label_h + len(places) * (CROP_PX + 4)),
+                      (40, 40, 40))
+    for i, name in enumerate(names):
+        image = Image.fromarray(renders[name])
+        ImageDraw.Draw(full).text((i * full_width_px + 4, 2), name, fill=(255, 255, 255))
+        full.paste(image.resize((full_width_px, full_h), Image.LANCZOS), (i * full_width_px, label_h))
+        x = i * (CROP_PX + 4)
+        ImageDraw.Draw(crops).text((x + 4, 2), name, fill=(255, 255, 255))
+        for j, (y0, x0) in enumerate(places.values()):
+            crop = image.crop((x0, y0, x0 + CROP_PX, y0 + CROP_PX))
+            crops.paste(crop, (x, label_h + j * (CROP_PX + 4)))
+    return full, crops
+
+
+def pair_sheet(ours: npt.NDArray[np.uint8], theirs: npt.NDArray[np.uint8],
+               places: dict[str, tuple[int, int]]) -> Image.Image:
+    """For the README: the two full views side by side, then each place's crops at 100 %
+    as pairs (ours left, theirs right) in one row."""
+    pair_w = 2 * CROP_PX + 4
+    width = len(places) * (pair_w + 8)
+    half_w = width // 2
+    full_h = round(ours.shape[0] * half_w / ours.shape[1])
+    sheet = Image.new("RGB", (width, full_h + 8 + CROP_PX), (40, 40, 40))
+    for i, image in enumerate((ours, theirs)):
+        sheet.paste(Image.fromarray(image).resize((half_w, full_h), Image.LANCZOS), (i * half_w, 0))
+    for j, (y0, x0) in enumerate(places.values()):
+        for i, image in enumerate((ours, theirs)):
+            crop = Image.fromarray(image[y0 : y0 + CROP_PX, x0 : x0 + CROP_PX])
+            sheet.paste(crop, (j * (pair_w + 8) + i * (CROP_PX + 4), full_h + 8))
+    return sheet
+
+
+def compare(path: Path, pi_jpeg: Path | None, out_dir: Path, docs: Path | None = None) -> None:
+    green, raw_clipped = raw_green(path)
+    blocks = shadow_blocks(green)
+    renders: dict[str, npt.NDArray[np.uint8]] = {}
+    renders["obscura standard"], _ = render_ours(path, "standard")
+    renders["obscura neutral"], neutral = render_ours(path, "neutral")
+    renders["LibRaw (rawpy)"] = render_libraw(path)
+    if pi_jpeg is not None and pi_jpeg.is_file():
+        renders["Pi ISP JPEG"] = np.asarray(Image.open(pi_jpeg).convert("RGB"))
+    shape = renders["obscura standard"].shape
+    renders = {k: v for k, v in renders.items() if v.shape == shape}
+    print(f"{path.name}: raw_clip% {100 * raw_clipped:.2f}, neutral TIFF clip% "
+          f"{100 * float(np.mean(np.any(np.round(neutral * 65535) >= 65535, axis=2))):.2f}, "
+          f"{len(blocks)} shadow blocks")
+    for name, rgb8 in renders.items():
+        luma = luma_601(rgb8)
+        print(f"  {name:<18} dark1 {np.percentile(luma, 1):5.1f}   "
+              f"shadow_hp {shadow_highpass(rgb8, blocks):.3f}   "
+              f"clip% {100 * float(np.mean(np.any(rgb8 == 255, axis=2))):.2f}")
+    full, crops = compose(renders, crop_places(renders["obscura standard"], blocks))
+    full.save(out_dir / f"{path.stem}_full.png")
+    crops.save(out_dir / f"{path.stem}_crops.png")
+    print(f"  -> {out_dir / path.stem}_full.png, {path.stem}_crops.png")
+    if docs is not None and "Pi ISP JPEG" in renders:
+        places = crop_places(renders["obscura standard"], blocks)
+        pair_sheet(renders["obscura standard"], renders["Pi ISP JPEG"], places).save(
+            docs, quality=90)
+        print(f"  -> {docs}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("raws", nargs="*", type=Path)
+    parser.add_argument("--pi-jpeg", action="append", default=[], metavar="DNG=JPG",
+                        help="the Pi ISP's JPEG of a raw file")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/obscura_compare"))
+    parser.add_argument("--docs", type=Path, default=None, metavar="JPG",
+                        help="also write ours next to the Pi ISP's JPEG, full and at 100 %%, "
+                             "for the README (docs/image1_vs_pi_isp.jpg)")
+    args = parser.parse_args()
+    raws = args.raws or sorted(DATA.glob("pi_arducam_pivariety_1920x1200/*.dng")) + sorted(
+        DATA.glob("pi_imx296_mex2025/*.dng"))
+    jpegs = {Path(k).name: Path(v) for k, v in (item.split("=", 1) for item in args.pi_jpeg)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    for raw in raws:
+        default = raw.parent / PI_JPEGS[raw.name] if raw.name in PI_JPEGS else None
+        compare(raw, jpegs.get(raw.name, default), args.out, args.docs)
+
+
+if __name__ == "__main__":
+    main()
