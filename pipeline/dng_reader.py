@@ -200,10 +200,11 @@ def read_dng(path: str | os.PathLike[str]) -> RawFrame:
         raise RawFormatError(f"{name}: empty file (0 bytes)")
     if signature not in _TIFF_SIGNATURES:
         raise RawFormatError(f"{name}: not a TIFF/DNG file (starts with {signature!r})")
+    warnings: list[str] = []
     with _TIFFFILE_MESSAGES.captured() as tifffile_messages:
         try:
             with tifffile.TiffFile(path) as tif:
-                frame = _read_raw_frame(tif, file_size)
+                frame = _read_raw_frame(tif, file_size, warnings)
         except _DngProblem as exc:
             problem = str(exc)
         except Exception as exc:  # tifffile, struct, numpy and imagecodecs errors on corrupt data
@@ -221,7 +222,7 @@ def read_dng(path: str | os.PathLike[str]) -> RawFrame:
         check_colour_metadata(metadata)
     except InvalidParameterError as exc:
         raise RawFormatError(f"{name}: {exc}") from None
-    for message in dropped:
+    for message in warnings + dropped:
         logger.warning("%s: %s", name, message)
     return RawFrame(frame.cfa, metadata)
 
@@ -231,7 +232,8 @@ def _shorter(message: str) -> str:
     return _TIFFFILE_TAG_ERROR.sub(r"tag \1: \2", message)
 
 
-def _read_raw_frame(tif: tifffile.TiffFile, file_size: int) -> RawFrame:
+def _read_raw_frame(tif: tifffile.TiffFile, file_size: int, warnings: list[str]) -> RawFrame:
+    """The frame in ``tif``; what the frame is read without is appended to ``warnings``."""
     if not tif.pages:
         raise _DngProblem("no readable IFD (bad offset to IFD0)")
     ifd0 = tif.pages.first
@@ -289,7 +291,7 @@ def _read_raw_frame(tif: tifffile.TiffFile, file_size: int) -> RawFrame:
             exif, ifd0_first, _Tag.FOCAL_LENGTH_IN_35MM_FILM, "FocalLengthIn35mmFilm"
         ),
         f_number=_exif_rational(exif, ifd0_first, _Tag.F_NUMBER, "FNumber"),
-        lens_shading=_lens_shading(raw, cfa.shape),
+        lens_shading=_lens_shading(raw, cfa.shape, warnings),
     )
     return RawFrame(cfa=cfa, metadata=metadata)
 
@@ -387,16 +389,20 @@ def _active_area(raw: tifffile.TiffPage, height: int, width: int) -> tuple[int, 
     return top, left, bottom, right
 
 
-def _lens_shading(raw: tifffile.TiffPage, shape: tuple[int, int]) -> LensShadingMap | None:
+def _lens_shading(
+    raw: tifffile.TiffPage, shape: tuple[int, int], warnings: list[str]
+) -> LensShadingMap | None:
     """The GainMaps of the raw IFD's OpcodeList2 (:mod:`pipeline.gain_map`); a malformed
-    list is reported and left out, as the image is still usable without it."""
+    list is left out, with a warning appended, as the image is still usable without it."""
     tag = raw.tags.get(_Tag.OPCODE_LIST_2)
     if tag is None:
         return None
     try:
-        return lens_shading_from_opcodes(bytes(tag.value), shape)
+        if not isinstance(tag.value, bytes):
+            raise RawFormatError(f"OpcodeList2 of TIFF type {_type_name(tag)} is not binary data")
+        return lens_shading_from_opcodes(tag.value, shape)
     except RawFormatError as exc:
-        logger.warning("lens shading (OpcodeList2) not applied: %s", exc)
+        warnings.append(f"lens shading (OpcodeList2) not applied: {exc}")
         return None
 
 
@@ -647,4 +653,4 @@ def _clean_text(value: object) -> str | None:
         value = value.decode("latin-1")
     if not isinstance(value, str):
         return None
-    return value.strip("\x00 ") or None
+    return value.split("\x00", 1)[0].strip() or None  # TIFF ASCII ends at its first NUL

@@ -35,6 +35,8 @@ MAX_CUBE_SIZE = 256
 MAX_CUBE_VALUE = 100.0
 #: Largest domain bound magnitude (log and HDR inputs stay far below).
 MAX_CUBE_DOMAIN = 1e4
+#: Narrowest domain axis (a narrower one has no grid spacing in float32).
+MIN_CUBE_DOMAIN_WIDTH = 1e-6
 
 
 class CubeFormatError(ObscuraError, ValueError):
@@ -123,9 +125,10 @@ def _floats(path: Path, number: int, words: list[str], count: int) -> list[float
 
 
 def _domain_error(path: Path, number: int, low: list[float], high: list[float]) -> str:
-    """Why the domain is unusable (empty when it is usable)."""
-    if any(h <= lo for lo, h in zip(low, high)):
-        return f"{path}:{number}: domain max {high} must exceed domain min {low}"
+    """Why the domain is unusable (empty when it is usable), in float32 as it is applied."""
+    if np.any(np.float32(high) - np.float32(low) < MIN_CUBE_DOMAIN_WIDTH):
+        return (f"{path}:{number}: domain max {high} must exceed domain min {low} "
+                f"by {MIN_CUBE_DOMAIN_WIDTH:g} or more")
     if max(map(abs, low + high)) > MAX_CUBE_DOMAIN:
         return f"{path}:{number}: domain {low}..{high} beyond +-{MAX_CUBE_DOMAIN:g}"
     return ""

@@ -90,6 +90,7 @@ def test_tetrahedral_interpolation_is_exact_for_linear_maps_and_keeps_greys() ->
         ("LUT_3D_SIZE 2\nDOMAIN_MIN -inf 0 0\n" + "0 0 0\n" * 8, "bad.cube:2: -inf 0 0 is not finite"),
         ("LUT_3D_SIZE 2\nDOMAIN_MIN 0 2 0\n" + "0 0 0\n" * 8, "bad.cube:2: domain max [1.0, 1.0, 1.0] must exceed domain min [0.0, 2.0, 0.0]"),
         ("LUT_3D_SIZE 2\nLUT_3D_INPUT_RANGE 0 1e9\n" + "0 0 0\n" * 8, "bad.cube:2: domain"),
+        ("LUT_3D_SIZE 2\nDOMAIN_MAX 1e-40 1 1\n" + "0 0 0\n" * 8, "bad.cube:2: domain max"),
         ("LUT_3D_SIZE 2\n" + "0 0 0\n" * 7 + "1e30 0 0\n", "bad.cube:9: 1e30 0 0 is beyond +-100"),
     ],
 )
