@@ -51,6 +51,7 @@ _RATIONAL_TYPES = (5, 10)  # TIFF RATIONAL, SRATIONAL: stored as (numerator, den
 _ASCII_TYPE = 2
 _DNG_VERSION_TAG = 50706
 _MAX_IFD0_ENTRIES = 4096
+_TIFFFILE_TAG_CODE = re.compile(r"TiffTag (\d+) @|for tag #(\d+)")
 _TIFFFILE_TAG_ERROR = re.compile(
     r"<TiffTag\.fromfile> raised \w+\('<tifffile\.TiffTag (\d+) @\d+> (.*)'\)"
 )
@@ -94,6 +95,18 @@ class _Tag(IntEnum):
     FORWARD_MATRIX_2 = 50965
     OPCODE_LIST_2 = 51009
     NOISE_PROFILE = 51041
+
+
+#: Tags whose loss changes the image (the structure, levels, pattern and colour).
+_IMAGE_TAGS = frozenset(
+    {254, 256, 257, 258, 259, 262, 273, 277, 278, 279, 322, 323, 324, 325, 330, 339}
+    | {
+        int(tag)
+        for tag in _Tag
+        if tag.name.startswith(("CFA_", "BLACK_", "WHITE_", "COLOR_", "CAMERA_", "AS_SHOT",
+                                "BASELINE", "CALIBRATION", "ACTIVE", "FORWARD", "LINEAR"))
+    }
+)
 
 
 class _DngProblem(Exception):
@@ -211,9 +224,10 @@ def read_dng(path: str | os.PathLike[str]) -> RawFrame:
             problem = f"corrupt TIFF structure or data ({type(exc).__name__}: {exc})"
         else:
             problem = ""
+    if problem and tifffile_messages:
+        problem += f"; tifffile: {_shorter(tifffile_messages[0])}"
+    problem = problem or _unreadable_image_tag(tifffile_messages)
     if problem:
-        if tifffile_messages:
-            problem += f"; tifffile: {_shorter(tifffile_messages[0])}"
         raise RawFormatError(f"{name}: {' '.join(problem.split())[:300]}") from None
     for message in tifffile_messages:
         logger.debug("%s: tifffile: %s", name, message)
@@ -225,6 +239,19 @@ def read_dng(path: str | os.PathLike[str]) -> RawFrame:
     for message in warnings + dropped:
         logger.warning("%s: %s", name, message)
     return RawFrame(frame.cfa, metadata)
+
+
+def _unreadable_image_tag(tifffile_messages: list[str]) -> str:
+    """The first tag tifffile skipped as unreadable that decides the image (so reading on
+    without it would develop the file wrongly, e.g. without its colour), as a problem; ""
+    when tifffile skipped none of them."""
+    for message in tifffile_messages:
+        for match in _TIFFFILE_TAG_CODE.finditer(message):
+            code = int(match.group(1) or match.group(2))
+            if code in _IMAGE_TAGS:
+                tag = tifffile.TIFF.TAGS.get(code, "tag")
+                return f"{tag} ({code}) is unreadable; tifffile: {_shorter(message)}"
+    return ""
 
 
 def _shorter(message: str) -> str:

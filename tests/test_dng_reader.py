@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -14,8 +15,10 @@ import rawpy
 import tifffile
 
 from pipeline.cfa import CfaPattern
+from pipeline.colour_matrix import camera_to_srgb_matrix, check_colour_metadata
 from pipeline.dng_reader import _TIFFFILE_MESSAGES, read_dng
-from pipeline.errors import ObscuraError, RawFormatError
+from pipeline.errors import InvalidParameterError, ObscuraError, RawFormatError
+from pipeline.raw_frame import CameraMetadata
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"
 REAL_DNGS = sorted(DATA.rglob("*.dng")) if DATA.is_dir() else []
@@ -490,3 +493,28 @@ def test_tifffile_log_of_other_threads_is_left_alone(caplog: pytest.LogCaptureFi
             logging.getLogger("tifffile").error("ours")
     assert messages == ["ours"]
     assert [r.getMessage() for r in caplog.records if r.name == "tifffile"] == ["other"]
+
+
+def test_a_colour_tag_tifffile_cannot_read_is_an_error_not_lost_colour(tmp_path: Path) -> None:
+    # tifffile skips a tag whose value offset points past the end; reading on without it
+    # developed the file as if it had no ColorMatrix (exit 0, other colours).
+    cfa = np.random.default_rng(39).integers(0, 4096, (16, 16), dtype=np.uint16)
+    path = write_cfa_dng(tmp_path / "lost.dng", cfa, (50721, "2i", 9, srationals(IDENTITY), True))
+    with tifffile.TiffFile(path) as tif:
+        entry = tif.pages.first.tags[50721].offset
+    data = bytearray(path.read_bytes())
+    data[entry + 8 : entry + 12] = (10**8).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    assert_one_line_error(
+        path, "ColorMatrix1 (50721) is unreadable; tifffile: tag 50721: invalid value offset"
+    )
+
+
+def test_unusable_colour_metadata_raises_in_the_colour_code_too() -> None:
+    # The develop's own guard, for metadata that did not come through a reader.
+    singular = (1.0, 2.0, 3.0, 2.0, 4.0, 6.0, 0.0, 0.0, 1.0)
+    metadata = CameraMetadata(CfaPattern.RGGB, (0.0,) * 4, 1023.0, color_matrix_1=singular)
+    with pytest.raises(InvalidParameterError, match="colour metadata unusable"):
+        camera_to_srgb_matrix(metadata, np.array([0.5, 1.0, 0.7]))
+    with pytest.raises(InvalidParameterError, match="colour metadata unusable"):
+        check_colour_metadata(dataclasses.replace(metadata, as_shot_neutral=(0.5, 1.0, 0.7)))
