@@ -107,3 +107,19 @@ def test_hostile_metadata_in_tiff_and_dng() -> None:
         page = tif.pages.first
         assert 34855 not in page.tags and 33434 not in page.tags and 274 not in page.tags
         np.testing.assert_array_equal(page.asarray(), cfa)
+
+
+def test_jpeg_without_exif_rather_than_no_jpeg(monkeypatch, caplog) -> None:
+    # Whatever slips past the checks (here an EXIF block over a JPEG segment's 64 KiB),
+    # the pixels developed are written.
+    def oversized(metadata: CameraMetadata) -> Image.Exif:
+        exif = Image.Exif()
+        exif[0x010E] = "x" * 70_000  # ImageDescription
+        return exif
+
+    monkeypatch.setattr("pipeline.encoders.jpeg.build_exif", oversized)
+    with caplog.at_level(logging.WARNING):
+        data = encode_jpeg(np.full((16, 16, 3), 128, np.uint8), GOOD)
+    with Image.open(io.BytesIO(data)) as jpeg:
+        assert jpeg.size == (16, 16) and not jpeg.getexif()
+    assert "JPEG written without EXIF" in caplog.text
