@@ -165,10 +165,91 @@ def camera_to_srgb_matrix(
     return matrix
 
 
+#: The illuminants a white balance may be adapted from: correlated colour temperatures
+#: and distances from the Planckian locus (Duv, CIE 1960 uv) that real light sources have
+#: (candle and tungsten to open shade; fluorescent and LED lamps stay within +-0.02).
+PLAUSIBLE_CCT_K = (1800.0, 12000.0)
+PLAUSIBLE_DUV = 0.02
+
+
+def planckian_xy(temperature_k: float) -> tuple[float, float]:
+    """Chromaticity of a black body (Kim et al., "Design of advanced color temperature
+    control system for HDTV applications", J. Korean Phys. Soc. 41(6), 2002; 1667-25000 K)."""
+    t = float(np.clip(temperature_k, 1667.0, 25000.0))
+    if t <= 4000.0:
+        x = -0.2661239e9 / t**3 - 0.2343589e6 / t**2 + 0.8776956e3 / t + 0.179910
+    else:
+        x = -3.0258469e9 / t**3 + 2.1070379e6 / t**2 + 0.2226347e3 / t + 0.240390
+    if t <= 2222.0:
+        y = -1.1063814 * x**3 - 1.34811020 * x**2 + 2.18555832 * x - 0.20219683
+    elif t <= 4000.0:
+        y = -0.9549476 * x**3 - 1.37418593 * x**2 + 2.09137015 * x - 0.16748867
+    else:
+        y = 3.0817580 * x**3 - 5.87338670 * x**2 + 3.75112997 * x - 0.37001483
+    return (x, y)
+
+
+def _xy_to_uv(x: float, y: float) -> npt.NDArray[np.float64]:
+    d = -2.0 * x + 12.0 * y + 3.0
+    return np.array([4.0 * x / d, 6.0 * y / d])
+
+
+def _uv_to_xy(uv: npt.NDArray[np.float64]) -> tuple[float, float]:
+    u, v = float(uv[0]), float(uv[1])
+    d = 2.0 * u - 8.0 * v + 4.0
+    return (3.0 * u / d, 2.0 * v / d)
+
+
+def plausible_white_xy(xy: tuple[float, float]) -> tuple[float, float]:
+    """``xy``, or the nearest chromaticity a real illuminant has (within
+    :data:`PLAUSIBLE_CCT_K` and :data:`PLAUSIBLE_DUV` of the Planckian locus).
+
+    A white balance estimated from a scene without neutrals (a green lawn, a checkerboard
+    under mixed light) can put the white far off the locus, where the colour matrices are
+    extrapolated and chromatic adaptation from it builds extreme matrices (a blue row of
+    [-1, -5, 7]: dark tones turn olive with coloured fringes). The adaptation is bounded
+    to that of the nearest plausible light (:func:`camera_to_srgb_matrix` keeps the
+    measured white white).
+    """
+    mireds = np.linspace(1e6 / 25000.0, 1e6 / 1667.0, 600)
+    locus = np.array([_xy_to_uv(*planckian_xy(1e6 / m)) for m in mireds])
+    uv = _xy_to_uv(*xy)
+    nearest = int(np.argmin(np.sum((locus - uv) ** 2, axis=1)))
+    temperature = 1e6 / mireds[nearest]
+    offset = uv - locus[nearest]
+    if PLAUSIBLE_CCT_K[0] <= temperature <= PLAUSIBLE_CCT_K[1] and (
+        np.hypot(*offset) <= PLAUSIBLE_DUV
+    ):
+        return xy
+    bounded_t = float(np.clip(temperature, *PLAUSIBLE_CCT_K))
+    base = _xy_to_uv(*planckian_xy(bounded_t))
+    length = float(np.hypot(*offset))
+    if length > PLAUSIBLE_DUV:
+        offset = offset * (PLAUSIBLE_DUV / length)
+    bounded = _uv_to_xy(base + offset)
+    logger.warning("white balance: the scene white xy (%.3f, %.3f) is no real light's; "
+                   "adapting as from (%.3f, %.3f), %.0f K", xy[0], xy[1], *bounded, bounded_t)
+    return bounded
+
+
 def _camera_to_srgb(
     metadata: CameraMetadata, neutral: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float32]:
-    white_xy = white_xy_from_neutral(metadata, neutral)
+    scene_xy = white_xy_from_neutral(metadata, neutral)
+    white_xy = plausible_white_xy(scene_xy)
+    if white_xy == scene_xy:
+        return _balanced_to_srgb(metadata, neutral, white_xy).astype(np.float32)
+    # White balance stays as measured (camera-space gains: the scene white is white), and
+    # the colour transform is the one for the nearest real light, as a camera ISP's
+    # gains-then-CCM does: no extrapolated, extreme matrix.
+    plausible = _xyz_to_camera(metadata, temperature_from_xy(white_xy)) @ xy_to_xyz(white_xy)
+    plausible = plausible / plausible[1]
+    return _balanced_to_srgb(metadata, plausible, white_xy).astype(np.float32)
+
+
+def _balanced_to_srgb(
+    metadata: CameraMetadata, neutral: npt.NDArray[np.float64], white_xy: tuple[float, float]
+) -> npt.NDArray[np.float64]:
     temperature_k = temperature_from_xy(white_xy)
     weight_1 = _interpolation_weight(metadata, temperature_k)
     forward = _blend(metadata.forward_matrix_1, metadata.forward_matrix_2, weight_1)
@@ -184,7 +265,7 @@ def _camera_to_srgb(
     balanced_to_srgb = XYZ_TO_LINEAR_SRGB @ bradford_adaptation(D50_XY, D65_XY) @ balanced_to_xyz_d50
     # Camera white must land exactly on sRGB white: remove rounding in the tags' rationals.
     balanced_to_srgb /= (balanced_to_srgb @ np.ones(3))[:, None]
-    return balanced_to_srgb.astype(np.float32)
+    return balanced_to_srgb
 
 
 def check_colour_metadata(metadata: CameraMetadata) -> None:

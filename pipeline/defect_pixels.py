@@ -2,8 +2,12 @@
 
 A pixel is replaced by the median of its eight same-colour neighbours (two sites away)
 when it stands far outside their range: brighter than ``hot_ratio`` times the brightest
-of them plus ``margin``, or darker than the darkest divided by ``dead_ratio`` minus
-``margin``. Optics spread any real point of light over several sites, so an isolated
+of them plus ``margin``, or darker than the darkest divided by ``dead_ratio`` and, by more
+than ``dead_sigmas`` standard deviations of the noise at that level, below it (with the
+frame's noise model; without one, ``margin`` below). In the shadows a fixed margin would
+be larger than the signal itself and a dead site there would never be found; the noise
+tells how far below its darkest neighbour a live site can fall (below the darkest of
+eight by four more sigma: about once in ten million sites). Optics spread any real point of light over several sites, so an isolated
 single-site outlier is a defect (the classic approach of dcraw's and LibRaw's
 "pixel median" filters; see also Ramanath et al., "Color image processing pipeline",
 IEEE Signal Processing Magazine 22(1), 2005, sec. "Defective pixels").
@@ -14,6 +18,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 import numpy.typing as npt
+
+from pipeline.noise_model import NoiseModel
+
+#: A dead site lies this many noise sigmas below the darkest of its eight neighbours.
+DEAD_SIGMAS = 4.0
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -30,7 +39,8 @@ def _median8(v):
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _correct_kernel(cfa, hot_ratio, dead_ratio, margin, out):
+def _correct_kernel(cfa, hot_ratio, dead_ratio, margin, dead_sigmas, noise_scale, noise_offset,
+                    out):
     h, w = cfa.shape
     for y in numba.prange(h):
         if y < 2 or y >= h - 2 or w < 5:
@@ -48,7 +58,10 @@ def _correct_kernel(cfa, hot_ratio, dead_ratio, margin, out):
             lo = min(min(min(a, b), min(c, d)), min(min(e, f), min(g, k)))
             hi = max(max(max(a, b), max(c, d)), max(max(e, f), max(g, k)))
             centre = cfa[y, x]
-            flagged[x] = (centre > hi * hot_ratio + margin) | (centre < lo / dead_ratio - margin)
+            dead_floor = lo - dead_sigmas * np.sqrt(noise_scale * max(lo, np.float32(0.0))
+                                                    + noise_offset)
+            flagged[x] = (centre > hi * hot_ratio + margin) | (
+                centre < min(lo / dead_ratio, dead_floor))
         for x in range(w):
             out[y, x] = cfa[y, x]
         v = np.empty(8, dtype=np.float32)
@@ -70,14 +83,21 @@ def correct_hot_and_dead(
     hot_ratio: float = 2.0,
     dead_ratio: float = 2.0,
     margin: float = 0.02,
+    noise: NoiseModel | None = None,
+    dead_sigmas: float = DEAD_SIGMAS,
     out: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float32]:
     """Replace isolated defective sites of a normalised (H, W) float32 mosaic.
 
     Works for every Bayer pattern: the eight neighbours two sites away always share the
-    centre's colour. ``margin`` is in normalised units (1.0 = white).
+    centre's colour. ``margin`` is in normalised units (1.0 = white); ``noise`` (the
+    frame's noise model, normalised units) sets how far below its neighbours a dead site
+    lies, else ``margin`` does.
     """
     if out is None:
         out = np.empty_like(cfa)
-    _correct_kernel(cfa, np.float32(hot_ratio), np.float32(dead_ratio), np.float32(margin), out)
+    scale, offset = (0.0, margin**2 / dead_sigmas**2) if noise is None else (noise.scale,
+                                                                            noise.offset)
+    _correct_kernel(cfa, np.float32(hot_ratio), np.float32(dead_ratio), np.float32(margin),
+                    np.float32(dead_sigmas), np.float32(scale), np.float32(offset), out)
     return out

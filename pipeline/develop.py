@@ -110,12 +110,15 @@ def develop(
     meta = frame.metadata
     pattern = meta.cfa_pattern
 
+    with stage("noise model"):
+        noise = noise_model_of(frame)
+
     # Raw domain: one float32 mosaic, modified in place.
     with stage("black level"):
         cfa = black_level.normalize(frame.cfa, meta.black_level, meta.white_level)
     if params.correct_defects:
         with stage("defect pixels"):
-            cfa = defect_pixels.correct_hot_and_dead(cfa)
+            cfa = defect_pixels.correct_hot_and_dead(cfa, noise=noise)
     if meta.lens_shading is not None:
         with stage("lens shading"):
             lens_shading.apply(cfa, meta.lens_shading, out=cfa)
@@ -131,7 +134,6 @@ def develop(
         highlights.desaturate_near_clipping(rgb)
     if not look.colorimetric:
         with stage("chroma noise"):
-            noise = noise_model_of(frame)
             sigma = chroma_denoise.chroma_noise_sigma(noise.scale, noise.offset, gains)
             chroma_denoise.reduce_chroma_noise(rgb, sigma)
 

@@ -92,3 +92,25 @@ def test_dual_illuminant_matrices_interpolate_by_temperature() -> None:
 def test_mccamy_temperature_of_standard_illuminants() -> None:
     assert temperature_from_xy((0.31271, 0.32902)) == pytest.approx(6504, abs=30)
     assert temperature_from_xy((0.44757, 0.40745)) == pytest.approx(2856, abs=30)
+
+
+def test_plausible_whites_are_kept_and_impossible_ones_bounded() -> None:
+    from pipeline.colour_matrix import PLAUSIBLE_CCT_K, plausible_white_xy
+
+    for xy in [(0.3127, 0.3290), (0.4476, 0.4074), (0.34567, 0.3585), (0.3805, 0.3768)]:
+        assert plausible_white_xy(xy) == xy  # D65, A, D50, F-ish 4000 K
+    bounded = plausible_white_xy((0.326, 0.612))  # a white estimated on a green scene
+    assert 0.30 < bounded[0] < 0.36 and 0.33 < bounded[1] < 0.40
+    assert PLAUSIBLE_CCT_K[0] <= temperature_from_xy(bounded) <= PLAUSIBLE_CCT_K[1]
+
+
+def test_an_implausible_white_gives_a_bounded_matrix_that_keeps_white_white() -> None:
+    from hardware.imx477_simulator import Imx477Simulator, SensorSettings, render_colorchecker
+
+    chart = render_colorchecker(patch_size_px=8, border_px=2)
+    sim = Imx477Simulator(chart.image_srgb, seed=3)
+    meta = sim.capture(SensorSettings(exposure_time_us=sim.exposure_time_us_for(1.0))).metadata
+    green_cast = np.asarray(meta.as_shot_neutral) * np.array([0.5, 1.0, 0.3])
+    matrix = camera_to_srgb_matrix(meta, green_cast)
+    np.testing.assert_allclose(matrix @ np.ones(3), np.ones(3), atol=1e-5)
+    assert np.abs(matrix).max() < 3.0  # was a blue row of about [-1, -5, 7]
