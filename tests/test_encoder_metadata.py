@@ -13,7 +13,6 @@ import tifffile
 from PIL import Image
 
 from pipeline.cfa import CfaPattern
-from pipeline.dng_reader import read_dng
 from pipeline.encoders import exif as tags
 from pipeline.encoders.dng import encode_dng
 from pipeline.encoders.jpeg import encode_jpeg
