@@ -8,6 +8,13 @@ mean, across luminance edges it follows the edge, so colour does not bleed. The 
 runs at quarter resolution and its linear coefficients are applied at full resolution
 ("Fast Guided Filter", He and Sun, arXiv:1505.00996, 2015); eps comes from the frame's
 noise model, and luminance is left untouched, so detail and sharpness are kept.
+
+Small saturated detail (a red wire, a label's outline) has little luminance contrast, so
+the guide cannot protect it; the noise model does. At each pixel the chroma the filter
+would remove is compared with the chroma noise at the pixel's level (the raw noise of the
+two channels, white-balanced): a difference of ``z`` noise sigmas is removed only in the
+share ``k^2 / (z^2 + k^2)`` (the soft gate of Wiener shrinkage, as in the sharpening), so
+noise is smoothed at full strength and colour that stands out of the noise stays.
 """
 
 from __future__ import annotations
@@ -18,14 +25,18 @@ import numpy.typing as npt
 
 from pipeline.colour import box_downsample
 from pipeline.guided_filter import box_mean_kernel
+from pipeline.noise_model import NoiseModel
 from pipeline.planar_rows import merge_row, split_row
 
 #: Downsampling of the filter's grid.
 FACTOR = 4
 #: Radius of the filter window on that grid (a 12x12 full-resolution window).
 RADIUS_PX = 1
-#: Chroma noise (standard deviation, white = 1) at which the filter works at full strength.
+#: Chroma noise (standard deviation, white = 1) at which the filter works at full strength
+#: (without a noise model for the gate).
 FULL_STRENGTH_SIGMA = 0.01
+#: Chroma that differs from the smoothed chroma by this many noise sigmas is half kept.
+CHROMA_GATE_SIGMAS = 3.0
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
@@ -74,7 +85,7 @@ def _chroma_fit(lum, d_red, d_green, d_blue):
 
 
 @numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def _apply_kernel(rgb, a, b, factor, strength):
+def _apply_kernel(rgb, a, b, factor, strength, noise_scale, noise_offset, gains, gate):
     h, w, _ = rgb.shape
     gh, gw = a.shape[1], a.shape[2]
     inv = np.float32(1.0) / np.float32(factor)
@@ -116,8 +127,19 @@ def _apply_kernel(rgb, a, b, factor, strength):
             lum = (r + g + bl) * third
             red = coefficients[0, x] * lum + coefficients[1, x]
             blue = coefficients[2, x] * lum + coefficients[3, x]
-            c1 = (r - g) + strength * (red - (r - g))
-            c2 = (bl - g) + strength * (blue - (bl - g))
+            # The noise of R - G and B - G at this level (white-balanced raw noise of each
+            # channel), and how many sigmas the filter would move the chroma.
+            level = max(lum, np.float32(0.0))
+            var_red = (noise_scale * level * (gains[0] + gains[1])
+                       + noise_offset * (gains[0] * gains[0] + gains[1] * gains[1]))
+            var_blue = (noise_scale * level * (gains[2] + gains[1])
+                        + noise_offset * (gains[2] * gains[2] + gains[1] * gains[1]))
+            d_red = red - (r - g)
+            d_blue = blue - (bl - g)
+            z2 = d_red * d_red / var_red + d_blue * d_blue / var_blue
+            share = strength * gate * gate / (z2 + gate * gate)
+            c1 = (r - g) + share * d_red
+            c2 = (bl - g) + share * d_blue
             # Only colours the pixel's luminance allows: near a luminance edge the filter's
             # offset b carries some of the bright side's chroma, which on a dark pixel would
             # be a coloured glow (and a negative channel); scale the chroma until no channel
@@ -144,7 +166,11 @@ def chroma_noise_sigma(
 
 
 def reduce_chroma_noise(
-    rgb: npt.NDArray[np.float32], sigma: float, strength: float = 1.0
+    rgb: npt.NDArray[np.float32],
+    sigma: float,
+    strength: float = 1.0,
+    noise: NoiseModel | None = None,
+    gains: npt.ArrayLike | None = None,
 ) -> npt.NDArray[np.float32]:
     """Reduce chroma noise of a white-balanced, scene-linear (H, W, 3) float32 image in place.
 
@@ -157,8 +183,20 @@ def reduce_chroma_noise(
         :func:`chroma_noise_sigma`. Clean frames (small ``sigma``) are barely touched.
     strength : float in [0, 1]
         The look's or the user's scale on top of the noise-driven strength.
+    noise, gains : NoiseModel and (3,) white-balance gains, optional
+        The frame's raw noise model and the gains applied to it: chroma is then smoothed
+        only within its noise at each pixel (the gate), at full ``strength``. Without
+        them, no gate, and the strength scales with ``sigma``.
     """
-    effective = float(np.clip(strength * sigma / FULL_STRENGTH_SIGMA, 0.0, 1.0))
+    if noise is not None:
+        gain = np.asarray(gains if gains is not None else np.ones(3), dtype=np.float32)
+        scale, offset = np.float32(noise.scale), np.float32(max(noise.offset, 1e-12))
+        effective = float(np.clip(strength, 0.0, 1.0))
+        gate = np.float32(CHROMA_GATE_SIGMAS)
+    else:  # no gate: an infinite one, and the strength from the frame's noise
+        gain = np.ones(3, dtype=np.float32)
+        scale, offset, gate = np.float32(0.0), np.float32(1.0), np.float32(1e15)
+        effective = float(np.clip(strength * sigma / FULL_STRENGTH_SIGMA, 0.0, 1.0))
     if effective <= 0.02 or min(rgb.shape[:2]) < 2 * FACTOR:
         return rgb
     small = box_downsample(rgb, FACTOR)
@@ -167,5 +205,5 @@ def reduce_chroma_noise(
     a = np.empty((2, *small.shape[:2]), dtype=np.float32)
     b = np.empty_like(a)
     _chroma_fit_kernel(small, RADIUS_PX, sigma * sigma, a, b)
-    _apply_kernel(rgb, a, b, FACTOR, np.float32(effective))
+    _apply_kernel(rgb, a, b, FACTOR, np.float32(effective), scale, offset, gain, gate)
     return rgb

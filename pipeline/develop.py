@@ -135,7 +135,7 @@ def develop(
     if not look.colorimetric:
         with stage("chroma noise"):
             sigma = chroma_denoise.chroma_noise_sigma(noise.scale, noise.offset, gains)
-            chroma_denoise.reduce_chroma_noise(rgb, sigma)
+            chroma_denoise.reduce_chroma_noise(rgb, sigma, noise=noise, gains=gains)
 
     # Scene-referred colour.
     matrix = camera_to_srgb_matrix(meta, neutral)

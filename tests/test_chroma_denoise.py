@@ -56,3 +56,29 @@ def test_a_saturated_patch_on_black_leaves_no_coloured_glow() -> None:
     excess_red = lambda image: (image[..., 0] - image[..., 1:].mean(axis=-1))[ring].mean()
     assert abs(excess_red(out)) <= abs(excess_red(noisy)) + 0.002
     assert out.min() >= min(noisy.min(), 0.0) - 1e-6  # no channel pushed below zero by NR
+
+
+def test_the_noise_gate_keeps_thin_saturated_lines_and_still_smooths_noise() -> None:
+    from pipeline.noise_model import NoiseModel
+
+    rng = np.random.default_rng(21)
+    model = NoiseModel(scale=4e-4, offset=4e-6)
+    gains = np.array([2.0, 1.0, 1.6])
+    clean = np.full((200, 200, 3), 0.08, dtype=np.float32)
+    for x0 in range(20, 200, 40):  # red wires, 2 px wide: little luminance contrast
+        clean[:, x0 : x0 + 2] = [0.16, 0.05, 0.05]
+    variance = gains * model.scale * clean + gains**2 * model.offset
+    noisy = (clean + rng.normal(0, 1, clean.shape) * np.sqrt(variance)).astype(np.float32)
+    sigma = chroma_noise_sigma(model.scale, model.offset, gains)
+
+    def flat_noise(image):
+        return float(np.std(image[:, 105:135, 0] - image[:, 105:135, 1]))
+
+    def wire_chroma(image):
+        return float(np.mean(image[:, 20:22, 0] - image[:, 20:22, 1]))
+
+    gated = reduce_chroma_noise(noisy.copy(), sigma, noise=model, gains=gains)
+    ungated = reduce_chroma_noise(noisy.copy(), sigma)
+    assert flat_noise(gated) < 0.5 * flat_noise(noisy)
+    assert wire_chroma(gated) > 0.85 * wire_chroma(clean)
+    assert wire_chroma(ungated) < 0.3 * wire_chroma(clean)  # what the gate prevents
