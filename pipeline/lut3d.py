@@ -237,9 +237,10 @@ def tetrahedra_row(planes, size, scale, offset, corners, weights):
         fr = min(max(planes[0, x] * scale[0] + offset[0], np.float32(0.0)), top)
         fg = min(max(planes[1, x] * scale[1] + offset[1], np.float32(0.0)), top)
         fb = min(max(planes[2, x] * scale[2] + offset[2], np.float32(0.0)), top)
-        ir = min(np.int32(fr), last_cell)
-        ig = min(np.int32(fg), last_cell)
-        ib = min(np.int32(fb), last_cell)
+        # Integer clamps too: a NaN converts to any integer (see output_transform).
+        ir = min(max(np.int32(fr), np.int32(0)), last_cell)
+        ig = min(max(np.int32(fg), np.int32(0)), last_cell)
+        ib = min(max(np.int32(fb), np.int32(0)), last_cell)
         fr -= np.float32(ir)
         fg -= np.float32(ig)
         fb -= np.float32(ib)

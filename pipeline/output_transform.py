@@ -50,7 +50,9 @@ def table_position_row(values, scale, size, index, fraction):
     ``size`` + 1 points: its integer ``index`` and ``fraction``, clamped to the table."""
     for x in range(values.shape[0]):
         u = min(max(values[x] * scale, np.float32(0.0)), np.float32(size))
-        i = min(np.int32(u), np.int32(size - 1))
+        # Clamped as an integer too: a NaN (which fastmath float clamps let through)
+        # converts to any integer, and must never index outside the table.
+        i = min(max(np.int32(u), np.int32(0)), np.int32(size - 1))
         index[x] = i
         fraction[x] = u - np.float32(i)
 

@@ -114,3 +114,14 @@ def test_an_implausible_white_gives_a_bounded_matrix_that_keeps_white_white() ->
     matrix = camera_to_srgb_matrix(meta, green_cast)
     np.testing.assert_allclose(matrix @ np.ones(3), np.ones(3), atol=1e-5)
     assert np.abs(matrix).max() < 3.0  # was a blue row of about [-1, -5, 7]
+
+
+def test_nan_never_indexes_outside_a_table() -> None:
+    # A NaN converts to any integer; before the integer clamp this was a segfault.
+    from pipeline import lut3d
+    from pipeline.output_transform import encode_srgb
+
+    rgb = np.full((4, 4, 3), np.nan, dtype=np.float32)
+    tone_curve.apply(rgb, tone_curve.FilmicCurve())
+    encode_srgb(np.full((4, 4, 3), np.nan, dtype=np.float32))
+    lut3d.apply(np.full((4, 4, 3), np.nan, dtype=np.float32), lut3d.identity_lut(5))
