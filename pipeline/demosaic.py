@@ -3,14 +3,18 @@
 Green at red and blue sites is GBTF's estimate (section 2 of Pekkucuksen and Altunbasak 2010)
 where green and the site's colour are locally correlated, blended towards an intra-green
 directional estimate where they are anti-correlated (saturated edges, where colour
-differences build mazes). Red and blue are then minimized-Laplacian residual interpolation
-(MLRI, section 3 of Kiku et al. 2014) guided by that green.
+differences build mazes). Red and blue mix two residual interpolations guided by that green,
+GBTF's colour differences and minimized-Laplacian residual interpolation (MLRI, section 3 of
+Kiku et al. 2014), per pixel by how well each predicts the nearby samples (the criterion of
+adaptive residual interpolation, Monno et al. 2017, section 3).
 
     I. Pekkucuksen and Y. Altunbasak, "Gradient based threshold free color filter array
     interpolation", Proc. IEEE ICIP 2010. DOI 10.1109/ICIP.2010.5654327
     D. Kiku, Y. Monno, M. Tanaka and M. Okutomi, "Minimized-Laplacian residual interpolation
     for color image demosaicking", Proc. SPIE 9023, Digital Photography X, 2014.
     DOI 10.1117/12.2038425
+    Y. Monno, D. Kiku, M. Tanaka and M. Okutomi, "Adaptive residual interpolation for color
+    and multispectral image demosaicking", Sensors 17(12), 2787, 2017. DOI 10.3390/s17122787
 
 ``bench/demosaic_kodak.py`` measures it against the GBTF it replaced on Kodak 24 and on a
 saturated-colour set (``bench/saturated_colour_set.py``); the README has the figures.
@@ -28,8 +32,9 @@ from pipeline.errors import InvalidParameterError
 MIN_SIZE = 8
 """Smallest height and width :func:`demosaic` accepts, in pixels."""
 
-_MARGIN = 16
-"""Halo of each tile in pixels: the reach of the green stage (8) and of MLRI on it (8)."""
+_MARGIN = 24
+"""Halo of each tile in pixels: the reach of the green stage (8) and of the red and blue
+stage on it (22: MLRI's fits, the prediction errors and their 5x5-site sums), made even."""
 
 _CORR_LOW = -0.75
 _CORR_HIGH = -0.25
@@ -37,10 +42,13 @@ _CORR_HIGH = -0.25
 
 _VARIANCE_FLOOR = 6e-4
 _LEVEL_FLOOR = 2.5e-3
-_SLOPE_FLOOR = 6e-3
+_SLOPE_FLOOR = 0.45
+_ENERGY_FLOOR = 0.025
 """Regularizers relative to the mosaic's mean level m: a variance of ``_VARIANCE_FLOOR`` m^2
 in the correlations, a difference of ``_LEVEL_FLOOR`` m in the intra-green weights, and a
-squared Laplacian sum of ``_SLOPE_FLOOR`` m^2 in MLRI's slopes; so results scale with input."""
+squared Laplacian sum of ``_SLOPE_FLOOR`` m^2 in MLRI's slopes, and ``_ENERGY_FLOOR`` m added to
+each 5x5-site sum of prediction errors that weighs the two red/blue estimates; so results
+scale with input."""
 
 _TILE_ROWS = 128
 _TILE_COLS = 256
@@ -52,7 +60,7 @@ def demosaic(
     pattern: str | CfaPattern,
     out: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Interpolate a Bayer mosaic to RGB: correlation-adaptive GBTF green, MLRI red and blue.
+    """Interpolate a Bayer mosaic to RGB: correlation-adaptive GBTF green, adaptive red and blue.
 
     Parameters
     ----------
@@ -88,6 +96,8 @@ def demosaic(
     interpolation", Proc. IEEE ICIP 2010. DOI 10.1109/ICIP.2010.5654327
     D. Kiku, Y. Monno, M. Tanaka and M. Okutomi, "Minimized-Laplacian residual interpolation
     for color image demosaicking", Proc. SPIE 9023, 2014. DOI 10.1117/12.2038425
+    Y. Monno, D. Kiku, M. Tanaka and M. Okutomi, "Adaptive residual interpolation for color
+    and multispectral image demosaicking", Sensors 17(12), 2787, 2017. DOI 10.3390/s17122787
     """
     cfa_array = np.asarray(cfa)
     if cfa_array.ndim != 2:
@@ -117,6 +127,7 @@ def demosaic(
         (_VARIANCE_FLOOR * level**2) ** 2,
         _LEVEL_FLOOR * level,
         _SLOPE_FLOOR * level**2,
+        _ENERGY_FLOOR * level,
         out,
     )
     return out
@@ -152,12 +163,13 @@ def _demosaic_adaptive_kernel(
     corr_floor: float,
     level_floor: float,
     slope_floor: float,
+    energy_floor: float,
     out: npt.NDArray[np.float32],
 ) -> None:
-    """Correlation-adaptive GBTF green and MLRI red and blue of ``cfa`` into ``out``, by tiles.
+    """Correlation-adaptive GBTF green, adaptive red and blue of ``cfa`` into ``out``, by tiles.
 
     Each tile of ``tile_rows`` x ``tile_cols`` (even) output pixels is computed from a copy of the
-    mosaic with a ``margin``-pixel halo (even, at least 16), mirror-reflected at the frame
+    mosaic with a ``margin``-pixel halo (even, at least 24), mirror-reflected at the frame
     edges. Green at red and blue sites follows GBTF (Pekkucuksen and Altunbasak, 2010):
     Hamilton-Adams horizontal and vertical colour differences; their gradients; weights for
     N, S, W and E that are the inverse squared sums of the gradients over 5x5 windows on that
@@ -165,8 +177,11 @@ def _demosaic_adaptive_kernel(
     direction. That estimate is blended with an intra-green one (neighbours weighted by the
     inverse of their difference plus ``level_floor``) by the local correlation of green with
     the site's colour: all GBTF at ``corr_high`` and above, none at ``corr_low`` and below
-    (``corr_floor`` keeps flat areas finite). Red and blue then come from MLRI (Kiku et al.,
-    2014) guided by that green, with ``slope_floor`` regularizing the fitted slopes.
+    (``corr_floor`` keeps flat areas finite). Red and blue are then GBTF's colour-difference
+    estimate and MLRI's (Kiku et al., 2014, ``slope_floor`` regularizing the fitted slopes),
+    both guided by that green, weighted by the inverse squares of their errors predicting
+    each sample from its 4 neighbouring sites, summed over 5x5 sites plus ``energy_floor``
+    (the criterion of ARI, Monno et al., 2017).
     """
     height, width = cfa.shape
     n_strips = (height + tile_rows - 1) // tile_rows
@@ -190,6 +205,9 @@ def _demosaic_adaptive_kernel(
     corr_floor = np.float32(corr_floor)
     level_floor = np.float32(level_floor)
     slope_floor = np.float32(slope_floor)
+    energy_floor = np.float32(energy_floor)
+    prb_near = np.float32(10.0 / 32.0)
+    prb_far = np.float32(1.0 / 32.0)
     # Inner loops index columns as x + (literal offset >= 0) so that numba needs no
     # negative-index wraparound and LLVM can vectorize them.
     alternating = np.empty(buf_cols, dtype=np.float32)
@@ -210,7 +228,7 @@ def _demosaic_adaptive_kernel(
         quad_sum = np.empty((8, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         green_weight = np.empty((2, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         box = np.empty(8, dtype=np.float32)
-        sub = np.empty((9, buf_rows // 2, buf_cols // 2), dtype=np.float32)
+        sub = np.empty((11, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         row_sum = np.empty((4, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         r0 = strip * tile_rows
         rows = min(tile_rows, height - r0)
@@ -379,10 +397,13 @@ def _demosaic_adaptive_kernel(
                     weight = green_weight[k_site, (y - red_y) // 2, (x - red_x) // 2]
                     green[y, x] = weight * (centre + green_diff[y, x]) + (one - weight) * intra
 
-            # Red and blue by minimized-Laplacian residual interpolation (MLRI) on each one's
-            # sub-lattice, guided by green: local fits c = a g + b (a from the Laplacians,
-            # b from the means, over 3x3 sites), averaged over 3x3 sites; the tentative
-            # estimate a g + b plus the bilinearly interpolated residual at sampled sites.
+            # Red and blue: two residual interpolations on each one's sub-lattice, mixed per
+            # pixel by how well each predicts the samples (the criterion of ARI, Monno et al.
+            # 2017). The colour-difference one (GBTF's: residual c - g, prb filter at the
+            # other colour's sites, 4-neighbour mean at green sites) and MLRI (Kiku et al.
+            # 2014: local fits c = a g + b, a from the Laplacians and b from the means over
+            # 3x3 sites, averaged over 3x3 sites; the tentative estimate a g + b plus the
+            # bilinearly interpolated residual).
             n_sr = nr // 2
             n_sc = nc // 2
             for k in range(2):
@@ -454,8 +475,93 @@ def _demosaic_adaptive_kernel(
                         mean_slope[i, j] = a
                         mean_offset[i, j] = b
                         residual[i, j] = site_value[i, j] - (a * site_green[i, j] + b)
-                # Each output pixel: its own sample at a sampled site; otherwise the mean of
-                # the nearest 2 or 4 sites' slope, offset and residual, applied to its green.
+                # The colour-difference residual c - g, and its prb filter at the other
+                # colour's site below and right of each site (GBTF's 7x7 diagonal filter).
+                diff = sub[2]
+                cross = sub[3]
+                for i in range(4, n_sr - 4):
+                    for j in range(4, n_sc - 4):
+                        diff[i, j] = site_value[i, j] - site_green[i, j]
+                for i in range(5, n_sr - 6):
+                    for j in range(5, n_sc - 6):
+                        near = diff[i, j] + diff[i, j + 1] + diff[i + 1, j] + diff[i + 1, j + 1]
+                        far = (
+                            diff[i - 1, j]
+                            + diff[i - 1, j + 1]
+                            + diff[i + 2, j]
+                            + diff[i + 2, j + 1]
+                            + diff[i, j - 1]
+                            + diff[i + 1, j - 1]
+                            + diff[i, j + 2]
+                            + diff[i + 1, j + 2]
+                        )
+                        cross[i, j] = prb_near * near - prb_far * far
+                # Each one's error predicting every sample from its 4 neighbouring sites
+                # (their fits and residuals), summed over 5x5 sites.
+                error_cd = sub[4]
+                error_ml = sub[5]
+                for i in range(8, n_sr - 8):
+                    for j in range(8, n_sc - 8):
+                        g = site_green[i, j]
+                        a = (
+                            mean_slope[i - 1, j]
+                            + mean_slope[i + 1, j]
+                            + mean_slope[i, j - 1]
+                            + mean_slope[i, j + 1]
+                        )
+                        b = (
+                            mean_offset[i - 1, j]
+                            + mean_offset[i + 1, j]
+                            + mean_offset[i, j - 1]
+                            + mean_offset[i, j + 1]
+                        )
+                        r = (
+                            residual[i - 1, j]
+                            + residual[i + 1, j]
+                            + residual[i, j - 1]
+                            + residual[i, j + 1]
+                        )
+                        d = diff[i - 1, j] + diff[i + 1, j] + diff[i, j - 1] + diff[i, j + 1]
+                        error_ml[i, j] = abs(site_value[i, j] - quarter * (a * g + b + r))
+                        error_cd[i, j] = abs(diff[i, j] - quarter * d)
+                for i in range(8, n_sr - 8):
+                    for j in range(10, n_sc - 10):
+                        row_sum[0, i, j] = (
+                            error_cd[i, j - 2]
+                            + error_cd[i, j - 1]
+                            + error_cd[i, j]
+                            + error_cd[i, j + 1]
+                            + error_cd[i, j + 2]
+                        )
+                        row_sum[1, i, j] = (
+                            error_ml[i, j - 2]
+                            + error_ml[i, j - 1]
+                            + error_ml[i, j]
+                            + error_ml[i, j + 1]
+                            + error_ml[i, j + 2]
+                        )
+                energy_cd = sub[9]
+                energy_ml = sub[10]
+                for i in range(10, n_sr - 10):
+                    for j in range(10, n_sc - 10):
+                        energy_cd[i, j] = energy_floor + (
+                            row_sum[0, i - 2, j]
+                            + row_sum[0, i - 1, j]
+                            + row_sum[0, i, j]
+                            + row_sum[0, i + 1, j]
+                            + row_sum[0, i + 2, j]
+                        )
+                        energy_ml[i, j] = energy_floor + (
+                            row_sum[1, i - 2, j]
+                            + row_sum[1, i - 1, j]
+                            + row_sum[1, i, j]
+                            + row_sum[1, i + 1, j]
+                            + row_sum[1, i + 2, j]
+                        )
+                # Each output pixel: its own sample at a sampled site; elsewhere the two
+                # estimates weighted by the inverse squared energies of the nearest 2 or 4
+                # sites. At the other colour's sites (dy = dx = 1) the colour difference is
+                # cross[i, j]; at green sites it is the mean of 2 diffs and 2 crosses.
                 for y in range(margin, margin + rows):
                     i = (y - py) // 2
                     dy = (y - py) % 2
@@ -464,20 +570,38 @@ def _demosaic_adaptive_kernel(
                         j = (x - px) // 2
                         dx = (x - px) % 2
                         if dy == 0 and dx == 0:
-                            value = site_value[i, j]
+                            out[row, c0 - margin + x, 2 * k] = site_value[i, j]
+                            continue
+                        a = mean_slope[i, j] + mean_slope[i + dy, j + dx]
+                        b = mean_offset[i, j] + mean_offset[i + dy, j + dx]
+                        r = residual[i, j] + residual[i + dy, j + dx]
+                        e_cd = energy_cd[i, j] + energy_cd[i + dy, j + dx]
+                        e_ml = energy_ml[i, j] + energy_ml[i + dy, j + dx]
+                        scale = half
+                        if dy == 1 and dx == 1:
+                            a += mean_slope[i, j + 1] + mean_slope[i + 1, j]
+                            b += mean_offset[i, j + 1] + mean_offset[i + 1, j]
+                            r += residual[i, j + 1] + residual[i + 1, j]
+                            e_cd += energy_cd[i, j + 1] + energy_cd[i + 1, j]
+                            e_ml += energy_ml[i, j + 1] + energy_ml[i + 1, j]
+                            scale = quarter
+                            colour_diff = cross[i, j]
+                        elif dy == 0:
+                            colour_diff = quarter * (
+                                diff[i, j] + diff[i, j + 1] + cross[i - 1, j] + cross[i, j]
+                            )
                         else:
-                            a = mean_slope[i, j] + mean_slope[i + dy, j + dx]
-                            b = mean_offset[i, j] + mean_offset[i + dy, j + dx]
-                            r = residual[i, j] + residual[i + dy, j + dx]
-                            scale = half
-                            if dy == 1 and dx == 1:
-                                a += mean_slope[i, j + 1] + mean_slope[i + 1, j]
-                                b += mean_offset[i, j + 1] + mean_offset[i + 1, j]
-                                r += residual[i, j + 1] + residual[i + 1, j]
-                                scale = quarter
-                            value = scale * (a * green[y, x] + b + r)
-                        out[row, c0 - margin + x, 2 * k] = value
-
+                            colour_diff = quarter * (
+                                diff[i, j] + diff[i + 1, j] + cross[i, j - 1] + cross[i, j]
+                            )
+                        g = green[y, x]
+                        w_cd = one / (e_cd * e_cd)
+                        w_ml = one / (e_ml * e_ml)
+                        value_ml = scale * (a * g + b + r)
+                        value_cd = g + colour_diff
+                        out[row, c0 - margin + x, 2 * k] = (w_cd * value_cd + w_ml * value_ml) / (
+                            w_cd + w_ml
+                        )
             for y in range(margin, margin + rows):
                 row = r0 - margin + y
                 for x in range(margin, margin + cols):

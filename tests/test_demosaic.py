@@ -1,4 +1,4 @@
-"""Tests of pipeline.demosaic (correlation-adaptive GBTF green, MLRI red and blue)."""
+"""Tests of pipeline.demosaic (correlation-adaptive GBTF green, adaptive GBTF / MLRI red and blue)."""
 
 from __future__ import annotations
 
@@ -140,13 +140,13 @@ def test_result_is_consistent_across_patterns(pattern: str, dy: int, dx: int) ->
     shifted_pattern = CfaPattern.parse(pattern).shifted(dy, dx)
     crop = rgb[dy : dy + height, dx : dx + width]
     shifted = demosaic(mosaic_of(crop, shifted_pattern.value), shifted_pattern)
-    # Pixels further than the stencil reach (16) from either frame's edges must agree.
-    reach = 16
+    # Pixels further than the stencil reach (24) from either frame's edges must agree.
+    reach = 24
     np.testing.assert_allclose(
         shifted[reach : height - reach - dy, reach : width - reach - dx],
         base[reach + dy : height - reach, reach + dx : width - reach],
-        rtol=1e-5,
-        atol=1e-5,
+        rtol=1e-4,
+        atol=1e-4,
     )
 
 
@@ -177,14 +177,39 @@ def test_anticorrelated_saturated_stripes_have_no_maze(
     assert cpsnr_db(result, truth, border=10) > 24.0
 
 
+def chirped_hue_sweep(height: int, width: int, channel: int) -> npt.NDArray[np.float64]:
+    """(H, W, 3) full-saturation hue sweep along x; a chirp rising to 0.15 cycles per pixel
+    along y modulates ``channel`` only (fine detail in one colour, none in the others)."""
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float64)
+    hue = cols / width
+    image = np.stack(
+        [np.clip(np.abs(((hue + k / 3.0) % 1.0) * 6.0 - 3.0) - 1.0, 0.0, 1.0) for k in range(3)],
+        axis=-1,
+    )
+    phase = 2.0 * np.pi * 0.5 * 0.15 * rows**2 / height
+    image[..., channel] *= 0.3 + 0.7 * (0.5 + 0.5 * np.cos(phase))
+    return image
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+@pytest.mark.parametrize("channel", [0, 2])
+def test_detail_in_red_or_blue_alone_is_kept(pattern: str, channel: int) -> None:
+    # Green is smooth, so a green-guided residual (MLRI alone) loses the chirp: measured
+    # 25-27 dB; GBTF's colour differences 32-35 dB; ours, mixing both by their prediction
+    # errors, 30.5-34 dB.
+    truth = chirped_hue_sweep(96, 128, channel)
+    result = demosaic(mosaic_of(truth, pattern), pattern)
+    assert cpsnr_db(result, truth, border=10) > 30.0
+
+
 def test_golden_values() -> None:
     rng = np.random.default_rng(9)
     cfa = rng.uniform(0.0, 1.0, size=(40, 40)).astype(np.float32)
     expected = [
-        [0.881029, 0.864952, 0.976042],
-        [0.03085, 0.125393, 0.093234],
-        [0.243822, 0.43633, 0.51522],
-        [0.269996, 0.58284, 0.734609],
+        [0.881029, 0.864952, 0.921231],
+        [0.039588, 0.125393, 0.114747],
+        [0.243822, 0.43633, 0.521357],
+        [0.313098, 0.58284, 0.700527],
     ]
     np.testing.assert_allclose(demosaic(cfa, "RGGB")[20, 18:22], expected, rtol=1e-4, atol=1e-5)
 
