@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from firmware.commands import (
+    batch,
     config,
     contact_sheet,
     demo,
@@ -37,7 +38,7 @@ from pipeline.errors import ObscuraError
 logger = logging.getLogger("obscura")
 
 SUBCOMMANDS = (
-    config, contact_sheet, demo, develop, focus, lens, logs, looks, ls, merge, run, shoot,
+    batch, config, contact_sheet, demo, develop, focus, lens, logs, looks, ls, merge, run, shoot,
     simulate, status, warm_cache,
 )
 

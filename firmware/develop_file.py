@@ -17,15 +17,16 @@ import numpy as np
 from hardware.storage import write_atomic
 from pipeline.burst import BurstError, BurstMode, align_and_merge, check_burst
 from pipeline.burst.burst import Timer, untimed
-from pipeline.burst.modes import develop_burst
 from pipeline.develop import DevelopParams, develop
-from pipeline.encoders.dng import encode_dng
 from pipeline.encoders.jpeg import encode_jpeg
-from pipeline.encoders.tiff import encode_tiff16
 from pipeline.errors import InvalidParameterError
+from pipeline.numba_runtime import start_numba
 from pipeline.output_transform import quantize
 from pipeline.raw_files import read_raw
 from pipeline.raw_frame import CameraMetadata, RawFrame
+
+# The TIFF and DNG encoders and the burst modes are imported where used: a command-line
+# develop of one file to JPEG does not pay for them.
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ def _write_image(
     is_tiff = destination.suffix.lower() in (".tif", ".tiff")
     pixels = quantize(image, np.uint16 if is_tiff else np.uint8)
     if is_tiff:
+        from pipeline.encoders.tiff import encode_tiff16
+
         data = encode_tiff16(pixels, metadata)
     else:
         data = encode_jpeg(pixels, metadata, quality=jpeg_quality)
@@ -96,6 +99,7 @@ def develop_file(
     (a stage timer, e.g. :class:`firmware.progress.Progress`) sees each stage.
     """
     check_output(destination, IMAGE_SUFFIXES, [source])
+    start_numba()
     stage = timer or untimed
     with stage("reading"):
         frame = read_raw(source)
@@ -138,7 +142,10 @@ def develop_burst_files(
     timer: Timer | None = None,
 ) -> Path:
     """Merge the DNGs of a burst, develop the result in ``mode``, write JPEG or TIFF."""
+    from pipeline.burst.modes import develop_burst
+
     check_output(destination, IMAGE_SUFFIXES, sources)
+    start_numba()
     frames = read_burst(sources, timer)
     image = develop_burst(frames, mode, params, timer=timer)
     metadata = frames[0].metadata
@@ -149,7 +156,10 @@ def develop_burst_files(
 
 def merge_files(sources: Sequence[Path], destination: Path, timer: Timer | None = None) -> Path:
     """Merge the DNGs of a burst into one 16-bit DNG (the reference's geometry), atomically."""
+    from pipeline.encoders.dng import encode_dng
+
     check_output(destination, {".dng"}, sources)
+    start_numba()
     merged = align_and_merge(read_burst(sources, timer), timer=timer)
     with (timer or untimed)("writing"):
         data = encode_dng(merged)

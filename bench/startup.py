@@ -1,0 +1,126 @@
+"""Benchmark: whole-process `obscura develop` and `obscura batch`, against LibRaw in the same run.
+
+    .venv/bin/python bench/startup.py [--runs 5] [--batch-files 4] [--scene PATH]
+
+Every figure is a fresh process, start-up included, as a user at a shell sees it:
+
+- ``obscura develop`` of a small real DNG (640x480) and of a simulated 12 MP IMX477 DNG;
+- a ``python -c`` that develops the same DNG with rawpy/LibRaw (AHD, camera white balance)
+  and writes a JPEG with Pillow at the same quality (LibRaw's whole process);
+- ``obscura batch`` of ``--batch-files`` copies of the 12 MP DNG, per file.
+
+The runs alternate (ours, LibRaw, ours, ...) so a machine shared with other work loads
+both alike; each run's ratio is printed, then the range of the ratios. Compare ratios,
+not absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+SMALL_DNG = DATA / "raw" / "pi_minimal_640x480" / "test.dng"
+DEFAULT_SCENE = DATA / "kodak24" / "kodim23.png"
+OBSCURA = [sys.executable, "-m", "firmware.cli"]
+JPEG_QUALITY = 92
+
+#: LibRaw's whole process: read, AHD demosaic, camera white balance, 8-bit sRGB, JPEG.
+LIBRAW_SCRIPT = f"""
+import sys, rawpy
+from PIL import Image
+with rawpy.imread(sys.argv[1]) as raw:
+    rgb = raw.postprocess(
+        demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD, use_camera_wb=True, output_bps=8
+    )
+Image.fromarray(rgb).save(sys.argv[2], quality={JPEG_QUALITY})
+"""
+
+
+def seconds_of(command: list[str]) -> float:
+    """Wall-clock seconds of ``command`` as a fresh process; it must succeed."""
+    start = time.perf_counter()
+    subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)  # fmt: skip
+    return time.perf_counter() - start
+
+
+def develop_ours(dng: Path, out: Path) -> list[str]:
+    return [*OBSCURA, "develop", str(dng), "-o", str(out), "--quality", str(JPEG_QUALITY)]
+
+
+def develop_libraw(dng: Path, out: Path) -> list[str]:
+    return [sys.executable, "-c", LIBRAW_SCRIPT, str(dng), str(out)]
+
+
+def make_full_dng(scene: Path, destination: Path) -> None:
+    """A simulated 4056x3040 HQ-camera DNG of ``scene`` (``obscura simulate``)."""
+    subprocess.run(
+        [*OBSCURA, "simulate", "-o", str(destination), "--size", "4056x3040",
+         "--scene", str(scene)], check=True, cwd=REPO, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def report(name: str, ours: list[float], libraw: list[float]) -> None:
+    """One line: best times and each run's ratio, then their range."""
+    ratios = [o / lib for o, lib in zip(ours, libraw)]
+    print(f"{name:<28} ours {min(ours):5.2f} s  LibRaw {min(libraw):5.2f} s  "
+          f"ratio {min(ratios):.2f}-{max(ratios):.2f}x  "
+          f"(runs: {', '.join(f'{r:.2f}' for r in ratios)})")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--batch-files", type=int, default=4)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--scene", type=Path, default=DEFAULT_SCENE)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        full = tmp / "full.dng"
+        make_full_dng(args.scene, full)
+        batch_in = tmp / "batch_in"
+        batch_in.mkdir()
+        for number in range(args.batch_files):
+            shutil.copyfile(full, batch_in / f"frame_{number:02d}.dng")
+        out = tmp / "out.jpg"
+        # Warm the page cache and numba's on-disk cache before any figure.
+        for command in (develop_ours(full, out), develop_libraw(full, out),
+                        develop_ours(SMALL_DNG, out), develop_libraw(SMALL_DNG, out)):
+            seconds_of(command)
+
+        figures: dict[str, list[float]] = {}
+        for _ in range(args.runs):
+            for name, command in (
+                ("ours small", develop_ours(SMALL_DNG, out)),
+                ("libraw small", develop_libraw(SMALL_DNG, out)),
+                ("ours 12 MP", develop_ours(full, out)),
+                ("libraw 12 MP", develop_libraw(full, out)),
+            ):
+                figures.setdefault(name, []).append(seconds_of(command))
+            batch_out = tmp / "batch_out"
+            shutil.rmtree(batch_out, ignore_errors=True)
+            seconds = seconds_of([*OBSCURA, "batch", str(batch_in), "-o", str(batch_out),
+                                  "--jobs", str(args.jobs), "--quality", str(JPEG_QUALITY)])
+            figures.setdefault("batch per file", []).append(seconds / args.batch_files)
+
+    print(f"{args.runs} alternating runs on {os.cpu_count()} cores; small: {SMALL_DNG.name} "
+          f"640x480; 12 MP: simulated 4056x3040 of {args.scene.name}; "
+          f"batch: {args.batch_files} files, --jobs {args.jobs}")
+    report("develop small (process)", figures["ours small"], figures["libraw small"])
+    report("develop 12 MP (process)", figures["ours 12 MP"], figures["libraw 12 MP"])
+    report("batch 12 MP, per file", figures["batch per file"], figures["libraw 12 MP"])
+    print("targets: small <= 0.4 s; 12 MP <= 0.7x LibRaw (bar 1.0x); batch <= 0.5x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""``obscura batch IN... -o OUTDIR``: develop many raw files to JPEG, on every core.
+
+Inputs are raw files, or folders searched recursively for raw files (DNG, CR2, NEF,
+ARW...). Each becomes OUTDIR/NAME.jpg (NAME-2.jpg, NAME-3.jpg... when inputs in
+different folders share a name). ``--jobs`` worker processes develop one file each at a
+time, each fast after its first. A file that fails gets a one-line error and the batch
+goes on; the exit status is 1 if any failed. Outputs are written atomically (never
+half-written, even on Ctrl-C) and never over an input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from firmware.commands.develop import DEFAULT_JPEG_QUALITY
+from pipeline.errors import InvalidParameterError, ObscuraError
+
+#: Suffixes of the raw files a folder is searched for (any file named on the command
+#: line is tried, whatever its name: a DNG is known by its content).
+RAW_SUFFIXES = frozenset({
+    ".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf",
+    ".orf", ".rw2", ".rwl", ".pef", ".srw", ".erf", ".kdc", ".dcr", ".mos", ".mrw",
+    ".3fr", ".fff", ".iiq", ".x3f",
+})  # fmt: skip
+
+
+@dataclass
+class FileResult:
+    """What a worker reports for one file: the error, if it failed, and the log records
+    (warnings) it wrote, each formatted as one line."""
+
+    error: str | None = None
+    log_lines: list[str] = field(default_factory=list)
+
+
+def find_raw_files(inputs: Iterable[Path]) -> list[Path]:
+    """The files to develop: each input file as given, and the raw files (by suffix) under
+    each input folder, recursively, in name order; a file named twice is developed once.
+
+    Raises
+    ------
+    InvalidParameterError
+        An input that does not exist, naming it.
+    """
+    found: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            for folder, subfolders, names in os.walk(path):
+                subfolders.sort()
+                found.extend(Path(folder) / name for name in sorted(names)
+                             if Path(name).suffix.lower() in RAW_SUFFIXES)  # fmt: skip
+        elif path.exists():
+            found.append(path)
+        else:
+            raise InvalidParameterError(f"{path}: no such file or folder")
+    unique: dict[Path, Path] = {}
+    for path in found:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
+
+
+def output_paths(sources: Sequence[Path], out_dir: Path) -> list[Path]:
+    """OUTDIR/NAME.jpg for each source, in order; a name already taken by an earlier
+    source, or that is one of the sources, gets -2, -3... appended."""
+    inputs = {source.resolve() for source in sources}
+    taken: set[str] = set()
+    outputs = []
+    for source in sources:
+        stem, number = source.stem, 1
+        while True:
+            name = f"{stem}.jpg" if number == 1 else f"{stem}-{number}.jpg"
+            candidate = out_dir / name
+            if name.lower() not in taken and candidate.resolve() not in inputs:
+                break
+            number += 1
+        taken.add(name.lower())
+        outputs.append(candidate)
+    return outputs
+
+
+class _LogLines(logging.Handler):
+    """Keeps the log records of the file being developed, formatted as the CLI does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+_worker_log = _LogLines()
+
+
+def _start_worker(numba_threads: int) -> None:
+    """Set up a worker process: Ctrl-C is the batch's to handle (a worker finishes the
+    file it is writing), its kernels share the cores with the other workers, and its
+    log records go back with each result."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import numba
+
+    numba.set_num_threads(numba_threads)
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+    root.addHandler(_worker_log)
+
+
+def develop_one(source: Path, destination: Path, look: str, jpeg_quality: int) -> FileResult:
+    """Develop ``source`` to the JPEG ``destination``; any failure is returned as one
+    line naming the file, not raised."""
+    from firmware.develop_file import develop_file
+    from pipeline.develop import DevelopParams
+
+    _worker_log.lines = []
+    result = FileResult(log_lines=_worker_log.lines)
+    try:
+        develop_file(source, destination, DevelopParams(look=look), jpeg_quality=jpeg_quality)
+    except (ObscuraError, OSError) as exc:
+        result.error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - a bug on one file must not end the batch
+        result.error = f"{type(exc).__name__}: {exc}"
+    if result.error is not None and source.name not in result.error:
+        result.error = f"{source}: {result.error}"
+    return result
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` worker processes that split the cores between their kernels.
+
+    On Linux they are forked from this process, which has imported the pipeline and set
+    up numba's compiler but run no kernel (no OpenMP threads yet): a worker starts warm
+    but for loading its compiled kernels.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" and "fork" in methods
+                                          else None)  # fmt: skip
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    return ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                               initargs=(threads,))  # fmt: skip
+
+
+def _print_lines(source: Path, lines: Sequence[str]) -> None:
+    for line in lines:
+        print(line if source.name in line else f"{source}: {line}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Develop every raw file of ``args.inputs`` into ``args.output``."""
+    from firmware.develop_file import IMAGE_SUFFIXES, check_output
+    from firmware.progress import Progress
+    from pipeline.develop import DevelopParams
+    from pipeline.numba_runtime import start_numba
+
+    if args.jobs < 1:
+        raise InvalidParameterError(f"--jobs {args.jobs}: expected at least 1")
+    if not 1 <= args.quality <= 100:
+        raise InvalidParameterError(f"--quality {args.quality}: expected 1..100")
+    DevelopParams(look=args.look)  # an unknown look, before any work
+    sources = find_raw_files(Path(p) for p in args.inputs)
+    if not sources:
+        raise InvalidParameterError(f"no raw files in {', '.join(args.inputs)}")
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    destinations = output_paths(sources, out_dir)
+    check_output(destinations[0], IMAGE_SUFFIXES)  # a folder we cannot write in
+    start_numba()  # once, before the workers are forked
+
+    started = time.monotonic()
+    failed = 0
+    with Progress(f"developing {len(sources)} files") as progress, \
+            _pool(min(args.jobs, len(sources))) as pool:
+        futures: dict[Future[FileResult], Path] = {
+            pool.submit(develop_one, source, destination, args.look, args.quality): source
+            for source, destination in zip(sources, destinations)
+        }
+        progress.step(f"0 of {len(sources)}")
+        try:
+            for done, future in enumerate(as_completed(futures), 1):
+                source = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    result = FileResult(f"{source}: the worker developing it died "
+                                        "(out of memory?)")  # fmt: skip
+                if result.log_lines or result.error:
+                    progress.close()
+                    _print_lines(source, result.log_lines)
+                if result.error:
+                    failed += 1
+                    print(f"obscura: error: {result.error}", file=sys.stderr)
+                progress.step(f"{done} of {len(sources)}" + (f", {failed} failed" if failed else ""))
+        except KeyboardInterrupt:
+            progress.close()
+            print("obscura: interrupted: finishing the files being written", file=sys.stderr)
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    elapsed_s = time.monotonic() - started
+    print(f"developed {len(sources) - failed}, failed {failed}, {elapsed_s:.1f} s, "
+          f"{elapsed_s / len(sources):.2f} s per file")
+    return 1 if failed else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``batch`` subcommand."""
+    parser = subparsers.add_parser(
+        "batch", help="develop many raw files (or folders of them) to JPEG, on every core"
+    )
+    parser.add_argument("inputs", nargs="+", metavar="input",
+                        help="raw files, or folders searched recursively for raw files")
+    parser.add_argument("-o", "--output", required=True, help="OUTDIR for the JPEGs")
+    parser.add_argument("--look", default="standard", help="see `obscura looks`")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="files developed at once (default: one per core)")
+    parser.add_argument("--quality", type=int, default=DEFAULT_JPEG_QUALITY,
+                        help="JPEG quality 1-100")
+    parser.set_defaults(run=run)

@@ -1,0 +1,57 @@
+"""Start numba without SciPy: a command-line develop pays for numba's start-up every time.
+
+numba imports SciPy twice without our kernels needing it: ``import numba`` checks SciPy's
+version, and the first compiled function to run (from the on-disk cache or compiled)
+initialises numba's CPU target, whose ``numba.np.arraymath`` looks for a BLAS in
+``scipy.linalg.cython_blas``. Together that is 0.15-0.4 s of every ``obscura develop``.
+No kernel of ours calls BLAS: numba would use it only to compile ``np.correlate`` and
+``np.convolve`` (``np.dot``, ``@`` and ``np.linalg`` look for SciPy again when compiled),
+so hiding SciPy while numba starts changes no result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import sys
+from collections.abc import Iterator
+from importlib.machinery import ModuleSpec
+
+
+class _ScipyHider(importlib.abc.MetaPathFinder):
+    """An import finder that reports SciPy as missing."""
+
+    def find_spec(self, fullname: str, path: object = None,
+                  target: object = None) -> ModuleSpec | None:
+        if fullname == "scipy" or fullname.startswith("scipy."):
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None
+
+
+@contextlib.contextmanager
+def scipy_hidden() -> Iterator[None]:
+    """Within the block, ``import scipy`` fails as if SciPy were not installed.
+
+    Does nothing when SciPy is already imported (hiding it would gain nothing).
+    """
+    if "scipy" in sys.modules:
+        yield
+        return
+    hider = _ScipyHider()
+    sys.meta_path.insert(0, hider)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(hider)
+
+
+def start_numba() -> None:
+    """Initialise numba's CPU target now, without SciPy (idempotent, cheap once done).
+
+    Call it before the first kernel of a command-line develop; otherwise the first
+    kernel does the same, with SciPy.
+    """
+    with scipy_hidden():
+        from numba.core.registry import cpu_target
+
+        cpu_target.target_context.refresh()
