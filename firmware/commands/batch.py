@@ -72,20 +72,18 @@ def find_raw_files(inputs: Iterable[Path]) -> list[Path]:
 
 def output_paths(sources: Sequence[Path], out_dir: Path) -> list[Path]:
     """OUTDIR/NAME.jpg for each source, in order; a name already taken by an earlier
-    source, or that is one of the sources, gets -2, -3... appended."""
-    inputs = {source.resolve() for source in sources}
-    taken: set[str] = set()
+    source, or by a source in OUTDIR, gets -2, -3... appended. Names are compared
+    ignoring case, as on a memory card's or a Mac's file system."""
+    folder = out_dir.resolve()
+    taken = {s.name.lower() for s in sources if s.resolve().parent == folder}
     outputs = []
     for source in sources:
-        stem, number = source.stem, 1
-        while True:
-            name = f"{stem}.jpg" if number == 1 else f"{stem}-{number}.jpg"
-            candidate = out_dir / name
-            if name.lower() not in taken and candidate.resolve() not in inputs:
-                break
+        name, number = f"{source.stem}.jpg", 1
+        while name.lower() in taken:
             number += 1
+            name = f"{source.stem}-{number}.jpg"
         taken.add(name.lower())
-        outputs.append(candidate)
+        outputs.append(out_dir / name)
     return outputs
 
 
@@ -104,10 +102,10 @@ class _LogLines(logging.Handler):
 _worker_log = _LogLines()
 
 
-def _start_worker(numba_threads: int) -> None:
+def _start_worker(numba_threads: int, log_levels: dict[str, int]) -> None:
     """Set up a worker process: Ctrl-C is the batch's to handle (a worker finishes the
     file it is writing), its kernels share the cores with the other workers, and its
-    log records go back with each result."""
+    log records (at the batch's ``log_levels``, by logger name) go back with each result."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import numba
 
@@ -116,6 +114,8 @@ def _start_worker(numba_threads: int) -> None:
     for handler in root.handlers[:]:
         root.removeHandler(handler)
     root.addHandler(_worker_log)
+    for name, level in log_levels.items():
+        logging.getLogger(name or None).setLevel(level)
 
 
 def develop_one(source: Path, destination: Path, look: str, jpeg_quality: int) -> FileResult:
@@ -137,19 +137,26 @@ def develop_one(source: Path, destination: Path, look: str, jpeg_quality: int) -
     return result
 
 
-def _pool(jobs: int) -> ProcessPoolExecutor:
-    """``jobs`` worker processes that split the cores between their kernels.
+def _start_method() -> str | None:
+    """How to start workers: on Linux, forked from this process, which has imported the
+    pipeline and set up numba's compiler (a worker starts warm but for loading its
+    compiled kernels), unless this process has run a parallel kernel: numba's OpenMP
+    threads do not survive a fork, so then from a fork server. Elsewhere, the default."""
+    if sys.platform != "linux":
+        return None
+    from numba.np.ufunc import parallel
 
-    On Linux they are forked from this process, which has imported the pipeline and set
-    up numba's compiler but run no kernel (no OpenMP threads yet): a worker starts warm
-    but for loading its compiled kernels.
-    """
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" and "fork" in methods
-                                          else None)  # fmt: skip
+    return "forkserver" if getattr(parallel, "_is_initialized", True) else "fork"
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    """``jobs`` worker processes that split the cores between their kernels."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    return ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                               initargs=(threads,))  # fmt: skip
+    log_levels = {name: logging.getLogger(name or None).level for name in ("", "tifffile")}
+    return ProcessPoolExecutor(
+        jobs, mp_context=multiprocessing.get_context(_start_method()),
+        initializer=_start_worker, initargs=(threads, log_levels),
+    )  # fmt: skip
 
 
 def _print_lines(source: Path, lines: Sequence[str]) -> None:
