@@ -4,11 +4,13 @@
 
 Simulates a handheld burst (shake of up to 24 px, analogue gain 4), writes it as DNGs and
 prints, best of N in this process: the reference choice, alignment and merge times
-(``pipeline.align_and_merge``) with its CPU time over wall time (about 2 when the numba
+(``pipeline.align_and_merge``, and with the kernel-regression merge of
+:mod:`pipeline.burst.kernel_regression` interleaved with it) with its CPU time over wall time (about 2 when the numba
 kernels keep both cores busy, about 1 when they run serially or share a core), the whole
 ``obscura develop`` of the burst (DNG reads + merge + develop + JPEG), and a single-frame
 ``obscura develop`` as the ratio's base; then the peak RSS (VmHWM) of fresh child
-processes running each of those two commands.
+processes running each of those two commands, and ``align_and_merge`` alone with each
+merge.
 Figures are wall-clock on a shared machine: compare the ratios, not the absolutes.
 """
 
@@ -65,17 +67,27 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.child:
-        from firmware.cli import main as obscura
+        if args.child[0] == "--merge-only":  # align_and_merge alone, for its peak memory
+            from pipeline.burst import BurstParams, align_and_merge
+            from pipeline.burst.kernel_regression import KernelMergeParams
+            from pipeline.dng_reader import read_dng
 
-        if obscura(args.child) != 0:
-            raise SystemExit(1)
+            merge = KernelMergeParams() if args.child[1] == "kernel" else None
+            frames = [read_dng(Path(p)) for p in args.child[2:]]
+            align_and_merge(frames, BurstParams(merge=merge) if merge else None)
+        else:
+            from firmware.cli import main as obscura
+
+            if obscura(args.child) != 0:
+                raise SystemExit(1)
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the parent.
         status = Path("/proc/self/status").read_text()
         print(int(status.split("VmHWM:")[1].split()[0]) / 1024)
         return
 
     from firmware.develop_file import develop_burst_files, develop_file
-    from pipeline.burst import align_and_merge
+    from pipeline.burst import BurstParams, align_and_merge
+    from pipeline.burst.kernel_regression import KernelMergeParams
     from pipeline.develop import DevelopParams, StageTimer
     from pipeline.dng_reader import read_dng
 
@@ -91,15 +103,22 @@ def main() -> None:
         align_and_merge([RawFrame(f.cfa[:512, :768].copy(), f.metadata) for f in frames[:3]])
         develop_file(paths[0], out, params)
 
+        kernel = BurstParams(merge=KernelMergeParams())
+        align_and_merge([RawFrame(f.cfa[:512, :768].copy(), f.metadata) for f in frames[:3]], kernel)
         merge_runs = []
-        for _ in range(args.repeat):
+        kernel_runs = []
+        for _ in range(args.repeat):  # interleaved: both see the same load
             timer = StageTimer()
             start, start_cpu = time.perf_counter(), time.process_time()
             align_and_merge(frames, timer=timer)
             wall = time.perf_counter() - start
             merge_runs.append((wall, (time.process_time() - start_cpu) / wall, timer.seconds))
+            start = time.perf_counter()
+            align_and_merge(frames, kernel)
+            kernel_runs.append(time.perf_counter() - start)
         del frames
         merge_total, cpu_per_wall, stages = min(merge_runs, key=lambda run: run[0])
+        kernel_total = min(kernel_runs)
 
         def best(fn, *fn_args) -> float:
             times = []
@@ -113,6 +132,8 @@ def main() -> None:
         single_develop = best(develop_file, paths[0], out, params)
         rss_burst = child_peak_rss_mb(["develop", *map(str, paths), "-o", str(out)])
         rss_single = child_peak_rss_mb(["develop", str(paths[0]), "-o", str(out)])
+        rss_merge = child_peak_rss_mb(["--merge-only", "robust", *map(str, paths)])
+        rss_kernel = child_peak_rss_mb(["--merge-only", "kernel", *map(str, paths)])
 
     print(f"burst: {args.frames} x {FULL_SIZE[1]}x{FULL_SIZE[0]} simulated IMX477, gain {GAIN:g}, "
           f"scene {args.scene.name}")  # fmt: skip
@@ -121,6 +142,10 @@ def main() -> None:
         print(f"{name:<36}{seconds * 1000:>8.0f}")
     print(f"{'align_and_merge (all stages)':<36}{merge_total * 1000:>8.0f}   (target <= 3000)")
     print(f"{'  CPU time / wall time':<36}{cpu_per_wall:>8.2f}")
+    print(f"{'align + kernel-regression merge':<36}{kernel_total * 1000:>8.0f}   "
+          f"({kernel_total / merge_total:.2f}x the resampling merge, same run)")
+    print(f"peak RSS, align_and_merge of the 8 DNGs: resampling merge {rss_merge:.0f} MB, "
+          f"kernel regression {rss_kernel:.0f} MB (target <= 1024)")
     print(f"{'obscura develop, burst (DNG->JPEG)':<36}{burst_develop * 1000:>8.0f}")
     print(f"{'obscura develop, one frame':<36}{single_develop * 1000:>8.0f}")
     print(f"ratio burst / single-frame develop: {burst_develop / single_develop:.2f}x")

@@ -16,6 +16,7 @@ from typing import ContextManager, Literal
 
 from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_grey, grey_pyramid
 from pipeline.burst.frames import check_burst
+from pipeline.burst.kernel_regression import KernelMergeParams, KernelRegressionMerge
 from pipeline.burst.merge import MergeParams, RobustMerge
 from pipeline.burst.reference import exposure_product, select_reference_hasinoff2016
 from pipeline.errors import InvalidParameterError
@@ -40,7 +41,7 @@ class BurstParams:
     """How to align and merge a burst."""
 
     align: AlignParams = field(default_factory=AlignParams)
-    merge: MergeParams = field(default_factory=MergeParams)
+    merge: MergeParams | KernelMergeParams = field(default_factory=MergeParams)
     reference_candidates: int = 3
 
     def __post_init__(self) -> None:
@@ -89,7 +90,8 @@ def align_and_merge(
         reference_grey = bayer_grey(reference)
         reference_pyramid = grey_pyramid(reference_grey, params.align)
     with stage("merge"):
-        merge = RobustMerge(reference, reference_grey, noise_model_of(reference), params.merge)
+        merge_class = KernelRegressionMerge if isinstance(params.merge, KernelMergeParams) else RobustMerge
+        merge = merge_class(reference, reference_grey, noise_model_of(reference), params.merge)
     for i in range(len(frames)):
         if i == ref_index:
             continue
