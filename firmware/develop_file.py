@@ -11,13 +11,13 @@ import os
 import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hardware.storage import write_atomic
-from pipeline.burst import BurstError, BurstMode, align_and_merge, check_burst
-from pipeline.burst.burst import Timer, untimed
-from pipeline.develop import DevelopParams, develop
+from pipeline.burst import BurstError, BurstMode, check_burst
+from pipeline.develop import DevelopParams, StageTimer, develop
 from pipeline.encoders.jpeg import encode_jpeg
 from pipeline.errors import InvalidParameterError
 from pipeline.numba_runtime import start_numba
@@ -25,7 +25,10 @@ from pipeline.output_transform import quantize
 from pipeline.raw_files import read_raw
 from pipeline.raw_frame import CameraMetadata, RawFrame
 
-# The TIFF and DNG encoders and the burst modes are imported where used: a command-line
+if TYPE_CHECKING:
+    from pipeline.burst.burst import Timer
+
+# The TIFF and DNG encoders and the burst pipeline are imported where used: a command-line
 # develop of one file to JPEG does not pay for them.
 
 logger = logging.getLogger(__name__)
@@ -100,7 +103,7 @@ def develop_file(
     """
     check_output(destination, IMAGE_SUFFIXES, [source])
     start_numba()
-    stage = timer or untimed
+    stage = timer or StageTimer(enabled=False)
     with stage("reading"):
         frame = read_raw(source)
     image = develop(frame, params, timer)
@@ -119,7 +122,7 @@ def read_burst(sources: Sequence[Path], timer: Timer | None = None) -> list[RawF
     BurstError
         Fewer than two files, or files of different sizes or CFA patterns.
     """
-    stage = timer or untimed
+    stage = timer or StageTimer(enabled=False)
     frames = []
     for number, path in enumerate(sources, 1):
         with stage(f"reading {number} of {len(sources)}"):
@@ -150,18 +153,19 @@ def develop_burst_files(
     image = develop_burst(frames, mode, params, timer=timer)
     metadata = frames[0].metadata
     del frames
-    with (timer or untimed)("writing"):
+    with (timer or StageTimer(enabled=False))("writing"):
         return _write_image(image, metadata, destination, jpeg_quality)
 
 
 def merge_files(sources: Sequence[Path], destination: Path, timer: Timer | None = None) -> Path:
     """Merge the DNGs of a burst into one 16-bit DNG (the reference's geometry), atomically."""
+    from pipeline.burst import align_and_merge
     from pipeline.encoders.dng import encode_dng
 
     check_output(destination, {".dng"}, sources)
     start_numba()
     merged = align_and_merge(read_burst(sources, timer), timer=timer)
-    with (timer or untimed)("writing"):
+    with (timer or StageTimer(enabled=False))("writing"):
         data = encode_dng(merged)
         logger.info("writing %s (%d bytes)", destination, len(data))
         return write_atomic(destination, data)

@@ -9,7 +9,15 @@ from pipeline.numba_runtime import scipy_hidden
 with scipy_hidden():  # numba's version check would import SciPy for nothing (numba_runtime)
     import numba  # noqa: F401
 
-from pipeline.burst import align_and_merge  # noqa: F401 (public API, pipeline.burst)
 from pipeline.demosaic import demosaic
 
 __all__ = ["demosaic"]
+
+
+def __getattr__(name: str) -> object:
+    """``align_and_merge`` (public API, :mod:`pipeline.burst`), imported on first use."""
+    if name == "align_and_merge":
+        from pipeline.burst import align_and_merge
+
+        return align_and_merge
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

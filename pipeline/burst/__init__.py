@@ -3,12 +3,30 @@
 The pipeline is composed in :mod:`pipeline.burst.burst` (reference -> align -> merge);
 :mod:`pipeline.burst.modes` finishes it per mode (burst, hdr, night) and develops it;
 :func:`plan_capture` plans the exposures of a burst for the camera. Importing this
-package does not import the develop pipeline.
+package does not import the develop pipeline, nor the burst pipeline's kernels until
+:class:`BurstParams` or :func:`align_and_merge` is used (a command-line develop of one
+frame does not pay for them).
 """
 
-from pipeline.burst.burst import BURST_MODES, BurstMode, BurstParams, align_and_merge
+from typing import Literal
+
 from pipeline.burst.capture_plan import CaptureLimits, Metering, plan_capture
 from pipeline.burst.frames import BurstError, StreamedBurst, check_burst
+
+BurstMode = Literal["burst", "hdr", "night"]
+#: The burst modes: how the merged frame is finished (:mod:`pipeline.burst.modes`).
+BURST_MODES: tuple[str, ...] = ("burst", "hdr", "night")
+
+_IN_BURST_MODULE = ("BurstParams", "align_and_merge")
+
+
+def __getattr__(name: str) -> object:
+    """:class:`BurstParams` and :func:`align_and_merge`, imported on first use (PEP 562)."""
+    if name in _IN_BURST_MODULE:
+        from pipeline.burst import burst
+
+        return getattr(burst, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "BURST_MODES",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import ContextManager, Literal
+from typing import ContextManager
 
 from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_grey, grey_pyramid
 from pipeline.burst.frames import check_burst
@@ -23,9 +23,7 @@ from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import noise_model_of
 from pipeline.raw_frame import RawFrame
 
-BurstMode = Literal["burst", "hdr", "night"]
-#: The burst modes: how the merged frame is finished (:mod:`pipeline.burst.modes`).
-BURST_MODES: tuple[str, ...] = ("burst", "hdr", "night")
+from pipeline.burst import BURST_MODES, BurstMode  # noqa: F401 (defined in the light package)
 
 #: A stage timer: ``with timer("align"): ...`` (e.g. :class:`pipeline.develop.StageTimer`).
 Timer = Callable[[str], ContextManager[None]]
