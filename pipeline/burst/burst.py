@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import ContextManager
 
+from pipeline.burst import BURST_MODES, BurstMode  # noqa: F401 (defined in the light package)
 from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_grey, grey_pyramid
 from pipeline.burst.frames import check_burst
 from pipeline.burst.kernel_regression import KernelMergeParams, KernelRegressionMerge
@@ -22,8 +23,6 @@ from pipeline.burst.reference import exposure_product, select_reference_hasinoff
 from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import noise_model_of
 from pipeline.raw_frame import RawFrame
-
-from pipeline.burst import BURST_MODES, BurstMode  # noqa: F401 (defined in the light package)
 
 #: A stage timer: ``with timer("align"): ...`` (e.g. :class:`pipeline.develop.StageTimer`).
 Timer = Callable[[str], ContextManager[None]]
