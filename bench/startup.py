@@ -11,13 +11,16 @@ Every figure is a fresh process, start-up included, as a user at a shell sees it
 
 The runs alternate (ours, LibRaw, ours, ...) so a machine shared with other work loads
 both alike; each run's ratio is printed, then the range of the ratios. Compare ratios,
-not absolutes.
+not absolutes. The CPU seconds (user + system, of the process and its workers) are
+printed too: they depend less on the load; a batch's per-file CPU time divided by the
+cores is its per-file time on an idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -44,12 +47,18 @@ Image.fromarray(rgb).save(sys.argv[2], quality={JPEG_QUALITY})
 """
 
 
-def seconds_of(command: list[str]) -> float:
-    """Wall-clock seconds of ``command`` as a fresh process; it must succeed."""
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def seconds_of(command: list[str]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of ``command`` as a fresh process; it must succeed."""
+    cpu_start = _children_cpu_s()
     start = time.perf_counter()
     subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)  # fmt: skip
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _children_cpu_s() - cpu_start
 
 
 def develop_ours(dng: Path, out: Path) -> list[str]:
@@ -68,12 +77,15 @@ def make_full_dng(scene: Path, destination: Path) -> None:
     )  # fmt: skip
 
 
-def report(name: str, ours: list[float], libraw: list[float]) -> None:
-    """One line: best times and each run's ratio, then their range."""
-    ratios = [o / lib for o, lib in zip(ours, libraw)]
-    print(f"{name:<28} ours {min(ours):5.2f} s  LibRaw {min(libraw):5.2f} s  "
-          f"ratio {min(ratios):.2f}-{max(ratios):.2f}x  "
-          f"(runs: {', '.join(f'{r:.2f}' for r in ratios)})")  # fmt: skip
+def report(name: str, ours: list[tuple[float, float]],
+           libraw: list[tuple[float, float]]) -> None:  # fmt: skip
+    """One line: best wall times, each run's ratio and their range; best CPU times."""
+    ratios = [o[0] / lib[0] for o, lib in zip(ours, libraw)]
+    print(f"{name:<26} ours {min(o[0] for o in ours):5.2f} s  "
+          f"LibRaw {min(lib[0] for lib in libraw):5.2f} s  "
+          f"ratio {min(ratios):.2f}-{max(ratios):.2f}x "
+          f"(runs: {', '.join(f'{r:.2f}' for r in ratios)})  "
+          f"CPU ours {min(o[1] for o in ours):.2f} s, LibRaw {min(lib[1] for lib in libraw):.2f} s")
 
 
 def main() -> None:
@@ -98,7 +110,7 @@ def main() -> None:
                         develop_ours(SMALL_DNG, out), develop_libraw(SMALL_DNG, out)):
             seconds_of(command)
 
-        figures: dict[str, list[float]] = {}
+        figures: dict[str, list[tuple[float, float]]] = {}
         for _ in range(args.runs):
             for name, command in (
                 ("ours small", develop_ours(SMALL_DNG, out)),
@@ -109,9 +121,10 @@ def main() -> None:
                 figures.setdefault(name, []).append(seconds_of(command))
             batch_out = tmp / "batch_out"
             shutil.rmtree(batch_out, ignore_errors=True)
-            seconds = seconds_of([*OBSCURA, "batch", str(batch_in), "-o", str(batch_out),
-                                  "--jobs", str(args.jobs), "--quality", str(JPEG_QUALITY)])
-            figures.setdefault("batch per file", []).append(seconds / args.batch_files)
+            wall_s, cpu_s = seconds_of([*OBSCURA, "batch", str(batch_in), "-o", str(batch_out),
+                                        "--jobs", str(args.jobs), "--quality", str(JPEG_QUALITY)])
+            figures.setdefault("batch per file", []).append(
+                (wall_s / args.batch_files, cpu_s / args.batch_files))
 
     print(f"{args.runs} alternating runs on {os.cpu_count()} cores; small: {SMALL_DNG.name} "
           f"640x480; 12 MP: simulated 4056x3040 of {args.scene.name}; "

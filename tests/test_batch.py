@@ -3,6 +3,7 @@ and the start-up of a command-line develop (no SciPy)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,14 @@ def test_command_line_develop_imports_neither_scipy_nor_the_burst_kernels(
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                             text=True, check=True)  # fmt: skip
     assert result.stdout.strip() == "False False"
+
+
+def test_start_numba_lets_idle_openmp_threads_sleep_unless_the_user_chose(monkeypatch) -> None:
+    from pipeline.numba_runtime import start_numba
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "active")  # restored after the test
+    start_numba()
+    assert os.environ["OMP_WAIT_POLICY"] == "active"
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    start_numba()
+    assert os.environ["OMP_WAIT_POLICY"] == "passive"
