@@ -74,6 +74,7 @@ def test_readme_documents_the_pi_install() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Install on a Raspberry Pi", 1)[1].split("\n## ", 1)[0]
     for text in ("./setup.sh", "obscura status", "obscura config set look=", "obscura shoot",
+                 "tools/check_pi_os_install.sh", "--python-only", "64-bit",
                  "systemctl reload obscura", "--uninstall", "--dry-run"):
         assert text in section, text
 
@@ -168,3 +169,12 @@ def test_polkit_rule_is_installed_before_the_service_and_removed_on_uninstall() 
     assert install.find(rule) < install.find("systemctl enable --now obscura")
     uninstall = _setup("--dry-run", "--uninstall").stdout
     assert "rm -f /etc/polkit-1/rules.d/50-obscura-poweroff.rules" in uninstall
+
+
+def test_ci_runs_the_pi_os_install_check() -> None:
+    check = ROOT / "tools" / "check_pi_os_install.sh"
+    assert subprocess.run(["bash", "-n", str(check)]).returncode == 0
+    assert os.access(check, os.X_OK)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "set -euo pipefail" in ci  # a failed check fails CI
+    assert 'tools/check_pi_os_install.sh "$PWD/../shared/data"' in ci
