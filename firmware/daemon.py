@@ -87,6 +87,7 @@ from firmware.state_machine import (
 from firmware.state_machine import ProcessingDone as ProcessingDoneEvent
 from hardware.camera import CameraError, CameraSource, take_shot
 from hardware.controls import ButtonEvent, ControlPins, Controls
+from hardware.device_access import EXIT_RESTART
 from hardware.storage import (
     CardFullError,
     JournalEntry,
@@ -166,10 +167,14 @@ def lens_in_use(config: Config) -> LensInUse:
     library = LensLibrary(Path(config["lens.library_dir"]))
     try:
         profile = library.get(name)
-        shading = library.shading(name)
     except LensError as exc:
         logger.warning("lens.name: %s (no lens profile or shading table applied)", exc)
         return LensInUse(f_number=f_number)
+    try:
+        shading = library.shading(name)
+    except LensError as exc:  # the lens is still known: its name and focal length go on
+        logger.warning("lens.name: %s (no shading table applied)", exc)
+        shading = None
     if f_number is not None and f_number < profile.max_f_number - 1e-6:
         logger.warning("lens.f_number = %g is wider than %s's f/%g: not recorded",
                        f_number, name, profile.max_f_number)
@@ -220,7 +225,16 @@ class Daemon:
     store : PhotoStore
         The card (not yet opened).
     pin_factory : gpiozero pin factory, optional
-        Buttons and LED are set up when given (``MockFactory()`` for the simulator).
+        Buttons and LED are set up when given (``MockFactory()`` for the simulator). A pin
+        that cannot be had leaves out its button or LED, never the camera (status's
+        ``controls_errors``).
+    controls_error : str, optional
+        Why there are no buttons at all (no GPIO backend works), for status.
+    blocked_devices : callable, optional
+        When the camera cannot be opened, the camera device nodes this process is kept
+        from (:func:`hardware.device_access.blocked_camera_devices`); if there are any, the
+        daemon stops with :attr:`exit_status` ``EXIT_RESTART`` so that systemd starts a
+        process that may open them.
     temperature_c : callable, optional
         SoC temperature in Celsius, or None (default: the kernel's thermal zone 0).
     poweroff : callable, optional
@@ -240,6 +254,8 @@ class Daemon:
         camera: CameraSource,
         store: PhotoStore,
         pin_factory: Any = None,
+        controls_error: str | None = None,
+        blocked_devices: Callable[[], list[str]] | None = None,
         temperature_c: Callable[[], float | None] | None = soc_temperature_c,
         poweroff: Callable[[], None] | None = None,
         tick_interval_s: float = TICK_INTERVAL_S,
@@ -250,6 +266,10 @@ class Daemon:
         self._camera = camera
         self._store = store
         self._pin_factory = pin_factory
+        self._controls_errors: tuple[str, ...] = (controls_error,) if controls_error else ()
+        self._blocked_devices = blocked_devices
+        #: The process's exit status once :meth:`run` returns (0, or ``EXIT_RESTART``).
+        self.exit_status = 0
         self._temperature_c = temperature_c or (lambda: None)
         self._poweroff = poweroff
         self._tick_interval_s = tick_interval_s
@@ -334,6 +354,7 @@ class Daemon:
             "lens": self._config["lens.name"] or None,
             "preview": self._camera.preview_active,
             "storage_path": str(self._store.root),
+            "controls_errors": list(self._controls_errors),
         }
 
     def request_shot(self, mode: str | None = None, timeout_s: float = 30.0) -> dict[str, Any]:
@@ -475,7 +496,9 @@ class Daemon:
     ) -> bool:
         """Open everything, process events until shutdown, close everything.
 
-        ``on_ready`` is called once the camera is first ready (systemd's READY=1),
+        ``on_ready`` is called once the daemon is up (systemd's READY=1): the camera ready,
+        or an error it keeps retrying (no camera, no card) shown, so the service counts as
+        started and its control socket answers;
         ``on_tick`` on every tick of the main loop (systemd's watchdog: proof the loop is
         alive). Returns True if the power button asked for the Pi to be powered off.
         """
@@ -503,6 +526,7 @@ class Daemon:
                 led_active_high=config["led.active_high"], power_hold_s=self._power_hold_s,
             )
             self.controls.show(self._state.led_pattern)
+            self._controls_errors = self.controls.failures
         try:
             self._store.open()
         except StorageError as exc:
@@ -572,8 +596,9 @@ class Daemon:
         if new.phase is Phase.READY and not self._ready.is_set():
             self.ready_at_s = time.monotonic()
             self._ready.set()
-            if self._on_ready is not None:
-                self._on_ready()
+        if new.phase in (Phase.READY, Phase.ERROR) and self._on_ready is not None:
+            on_ready, self._on_ready = self._on_ready, None
+            on_ready()
         for action in actions:
             self._do(action)
 
@@ -669,8 +694,20 @@ class Daemon:
         except CameraError as exc:
             logger.error("camera: %s", exc)
             self._post_internal(Failed(ErrorCode.NO_CAMERA, str(exc)))
+            self._restart_if_devices_blocked()
             return
         self._post_internal(CameraStarted())
+
+    def _restart_if_devices_blocked(self) -> None:
+        """Stop for a new process when the camera's devices exist but are closed to this
+        one (they appeared after the service started)."""
+        blocked = [] if self._blocked_devices is None else self._blocked_devices()
+        if blocked:
+            logger.error("camera devices appeared after the service started and are closed "
+                         "to it (%s): exiting with status %d for systemd to restart it",
+                         ", ".join(blocked), EXIT_RESTART)
+            self.exit_status = EXIT_RESTART
+            self._post_internal(ShutdownRequested())
 
     def _shot_bytes(self, frames: int, pending: int) -> int:
         """Card space a shot of ``frames`` frames needs, with the outputs still to come.
@@ -826,6 +863,8 @@ class Daemon:
                 self._queue_journal()
         except (CameraError, StorageError) as exc:
             logger.info("still failing: %s", exc)
+            if isinstance(exc, CameraError):
+                self._restart_if_devices_blocked()
             return
         except Exception:  # noqa: BLE001
             logger.exception("recovery from %s failed", error.value)
@@ -867,17 +906,21 @@ def camera_from_config(
     config: Config, *, simulator_size: tuple[int, int] = (760, 1014), **options: Any
 ) -> CameraSource:
     """The camera source ``camera.source`` names (not started); ``display.preview`` applies
-    to picamera2, the only source with a display."""
+    to picamera2, the only source with a display; ``camera.resolution`` to picamera2 and
+    the simulator (``simulator_size`` is the full mode's)."""
     source = config["camera.source"]
     ring = config["capture.ring_frames"]
     if source == "picamera2":
         from hardware.picamera2_camera import Picamera2Camera
 
-        return Picamera2Camera(ring_frames=ring, preview=config["display.preview"], **options)
+        return Picamera2Camera(ring_frames=ring, resolution=config["camera.resolution"],
+                               preview=config["display.preview"], **options)
     if source == "replay":
         from hardware.replay_camera import ReplayCamera
 
         return ReplayCamera(config["camera.replay_dir"], ring_frames=ring, **options)
     from hardware.simulated_camera import SimulatedCamera
 
+    if config["camera.resolution"] == "binned":  # the binned mode: half the size each way
+        simulator_size = (simulator_size[0] // 4 * 2, simulator_size[1] // 4 * 2)
     return SimulatedCamera(output_size=simulator_size, ring_frames=ring, **options)

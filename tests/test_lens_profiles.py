@@ -175,6 +175,7 @@ def test_a_corrupt_shading_table_at_shot_time_is_a_warning(tmp_path, caplog) -> 
         lens = lens_in_use(config)  # never raises: the shot goes ahead
     assert lens.shading is None
     assert "fujinon-12-5mm.shading.npz" in caplog.text
+    assert lens.profile is not None and lens.profile.name == "Fujinon 12.5mm"  # still in EXIF
 
 
 def test_lens_and_calibrate_commands(tmp_path, capsys) -> None:
