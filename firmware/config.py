@@ -179,6 +179,10 @@ CAPTURE_MODES = ("single", "burst", "hdr", "night")
 SCHEMA: tuple[Key, ...] = (
     _key("camera.source", str, "picamera2", "where frames come from",
          choices=_one_of("picamera2", "simulator", "replay")),
+    _key("camera.resolution", str, "full",
+         "sensor mode: full (4056x3040, 12 MP) or binned (2028x1520, 3 MP, 2x2 binned: a "
+         "quarter of the memory and of the work, the whole field of view)",
+         choices=_one_of("full", "binned")),
     _key("camera.replay_dir", str, "", "folder of DNGs served as bursts by the replay source",
          _data_folder(may_be_empty=True)),
     _key("capture.mode", str, "single", "mode at start-up", choices=_one_of(*CAPTURE_MODES)),
@@ -354,11 +358,12 @@ MB = 1024 * 1024
 #: schema's defaults. See the README ("The camera") for the figures behind them.
 MEMORY_DEFAULTS: tuple[tuple[int, str, Mapping[str, Any]], ...] = (
     (768 * MB, "512 MB", {
+        "camera.resolution": "binned",
         "capture.ring_frames": 2, "capture.burst_frames": 3, "capture.night_max_frames": 4,
         "capture.write_behind_shots": 0, "output.keep": ["dng"],
     }),
     (1536 * MB, "1 GB", {
-        "capture.ring_frames": 4, "capture.burst_frames": 4, "capture.night_max_frames": 8,
+        "capture.ring_frames": 3, "capture.burst_frames": 3, "capture.night_max_frames": 4,
         "capture.write_behind_shots": 0,
     }),
 )  # fmt: skip

@@ -38,7 +38,7 @@ import threading
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 import numpy.typing as npt
 
@@ -93,13 +93,30 @@ def import_picamera2() -> ModuleType:
         ) from None
 
 
-def choose_raw_mode(sensor_modes: list[dict[str, Any]], bit_depth: int = RAW_BIT_DEPTH) -> dict[str, Any]:
-    """The largest sensor mode of ``bit_depth`` bits (any depth if there is none)."""
+#: The sensor mode asked for: the full one, or the 2x2-binned one of half the size.
+Resolution = Literal["full", "binned"]
+
+
+def choose_raw_mode(sensor_modes: list[dict[str, Any]], bit_depth: int = RAW_BIT_DEPTH,
+                    resolution: Resolution = "full") -> dict[str, Any]:
+    """The largest sensor mode of ``bit_depth`` bits (any depth if there is none); with
+    ``resolution="binned"``, the largest of those at most half the full mode's width and
+    height (the IMX477's 2028x1520 2x2-binned mode, whole field of view)."""
     modes = [m for m in sensor_modes if "size" in m]
     if not modes:
         raise CameraError(f"the camera lists no raw sensor modes: {sensor_modes!r}")
     deep = [m for m in modes if int(m.get("bit_depth", 0)) == bit_depth] or modes
-    return max(deep, key=lambda m: (m["size"][0] * m["size"][1], int(m.get("bit_depth", 0))))
+
+    def largest(candidates: list[dict[str, Any]]) -> dict[str, Any]:
+        return max(candidates, key=lambda m: (m["size"][0] * m["size"][1],
+                                              int(m.get("bit_depth", 0))))
+
+    full = largest(deep)
+    if resolution == "full":
+        return full
+    half = [m for m in deep if 2 * m["size"][0] <= full["size"][0] + 8
+            and 2 * m["size"][1] <= full["size"][1] + 8]
+    return largest(half) if half else full
 
 
 class Picamera2Camera(CameraSource):
@@ -114,6 +131,9 @@ class Picamera2Camera(CameraSource):
         pass a fake that follows picamera2's API).
     buffer_count : int
         picamera2 buffers (a preview overlay needs at least 2).
+    resolution : {"full", "binned"}
+        The sensor mode: the largest 12-bit one, or the 2x2-binned one (see
+        :func:`choose_raw_mode`).
     preview : {"off", "on", "auto"}
         Show the stream on a display: never, always, or when one is connected
         (:func:`hardware.display.preview_display`, looked up each time the camera opens).
@@ -131,6 +151,7 @@ class Picamera2Camera(CameraSource):
         camera_num: int = 0,
         picamera2_module: ModuleType | Any | None = None,
         buffer_count: int = BUFFER_COUNT,
+        resolution: Resolution = "full",
         preview: PreviewSetting = "off",
         drm_root: Path = DRM_ROOT,
         ring_frames: int = 8,
@@ -145,6 +166,9 @@ class Picamera2Camera(CameraSource):
         self._module = picamera2_module
         self._buffer_count = buffer_count
         self._preview_setting = preview
+        if resolution not in ("full", "binned"):
+            raise InvalidParameterError(f"resolution={resolution!r}: expected full or binned")
+        self._resolution = resolution
         self._drm_root = Path(drm_root)
         self._is_previewing = False
         self._picam2: Any = None
@@ -169,7 +193,7 @@ class Picamera2Camera(CameraSource):
             raise CameraMissingError(f"picamera2: no camera {self._camera_num}: {exc}") from None
         display = preview_display(self._preview_setting, self._drm_root)
         try:
-            mode = choose_raw_mode(list(picam2.sensor_modes))
+            mode = choose_raw_mode(list(picam2.sensor_modes), resolution=self._resolution)
             size = tuple(int(v) for v in mode["size"])
             raw = {"format": str(mode["format"]), "size": size}
             config = picam2.create_still_configuration(

@@ -334,3 +334,23 @@ def test_simulator_applies_exposures_as_the_hq_camera() -> None:
     assert auto.exposure_time_us == int(auto.exposure_time_us)
     assert shot.frames[0].frame.metadata.exposure_time_s == pytest.approx(228e-6)
     assert shot.frames[0].frame.metadata.analogue_gain == pytest.approx(1024 / 683)
+
+
+def test_choose_raw_mode_binned_is_the_whole_field_at_half_size() -> None:
+    from hardware.picamera2_metadata import IMX477_MODES
+
+    modes = [{"size": m.size, "bit_depth": m.bit_depth} for m in IMX477_MODES]
+    assert choose_raw_mode(modes)["size"] == (4056, 3040)
+    assert choose_raw_mode(modes, resolution="binned")["size"] == (2028, 1520)  # not 2028x1080
+
+
+def test_picamera2_backend_streams_the_binned_mode_when_asked() -> None:
+    module = fake_picamera2.make_module()
+    with Picamera2Camera(picamera2_module=module) as full:
+        full.latest_frame()
+        full_shape = full.frame_shape
+    with Picamera2Camera(picamera2_module=module, resolution="binned") as binned:
+        frame = binned.latest_frame()
+    assert frame.cfa.shape == binned.frame_shape
+    assert abs(2 * binned.frame_shape[0] - full_shape[0]) <= 8
+    assert abs(2 * binned.frame_shape[1] - full_shape[1]) <= 8

@@ -405,7 +405,7 @@ FRAME_MB = 18.6
     ("mem_total_mb", "expected"),
     [
         (427, (2, 3, 4, 0, ["dng"])),  # Zero 2 W: 512 MB
-        (906, (4, 4, 8, 0, ["jpeg", "dng"])),  # 1 GB
+        (906, (3, 3, 4, 0, ["jpeg", "dng"])),  # 1 GB
         (1845, (8, 6, 15, 1, ["jpeg", "dng"])),  # 2 GB
         (7810, (8, 6, 15, 1, ["jpeg", "dng"])),  # 8 GB
     ],
@@ -471,17 +471,28 @@ def test_config_get_sources_and_check_show_the_board_defaults(monkeypatch, capsy
             assert main(["config", "get", "--sources"]) == 0
             out = capsys.readouterr().out
             assert f"capture.ring_frames = 3  # {path}\n" in out
-            assert ("capture.night_max_frames = 8  # default for a 1 GB board (MemTotal 906 MB)"
+            assert ("capture.night_max_frames = 4  # default for a 1 GB board (MemTotal 906 MB)"
                     in out)
             assert 'output.look = "standard"  # default\n' in out
             assert main(["config", "get", "burst_frames", "--sources", "--json"]) == 0
             assert json.loads(capsys.readouterr().out) == {"capture.burst_frames": {
-                "value": 4, "source": "default for a 1 GB board (MemTotal 906 MB)"}}
+                "value": 3, "source": "default for a 1 GB board (MemTotal 906 MB)"}}
 
         monkeypatch.setattr("firmware.commands.config.board_memory_bytes", lambda: 427 * MB)
         assert main(["config", "check", str(path)]) == 0
         out = capsys.readouterr().out
         assert f"{path}: ok\n" in out
-        assert ("default for a 512 MB board (MemTotal 427 MB): capture.burst_frames = 3, "
+        assert ("default for a 512 MB board (MemTotal 427 MB): camera.resolution = \"binned\", "
+                    "capture.burst_frames = 3, "
                 "capture.night_max_frames = 4, capture.write_behind_shots = 0, "
                 'output.keep = ["dng"]\n') in out
+
+
+def test_a_512_mb_board_streams_the_binned_mode() -> None:
+    from firmware.daemon import camera_from_config
+
+    small = default_config(427 * MB).with_value("camera.source", "simulator")
+    assert small["camera.resolution"] == "binned"
+    assert default_config(3800 * MB)["camera.resolution"] == "full"
+    camera = camera_from_config(small, simulator_size=(3040, 4056))
+    assert camera._output_size == (1520, 2028)
