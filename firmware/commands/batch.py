@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing
 import os
 import signal
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from firmware.commands.develop import DEFAULT_JPEG_QUALITY
 from pipeline.errors import InvalidParameterError, ObscuraError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+# multiprocessing and concurrent.futures are imported in run(): every obscura command
+# imports this module to build its parser.
 
 #: Suffixes of the raw files a folder is searched for (any file named on the command
 #: line is tried, whatever its name: a DNG is known by its content).
@@ -151,6 +154,9 @@ def _start_method() -> str | None:
 
 def _pool(jobs: int) -> ProcessPoolExecutor:
     """``jobs`` worker processes that split the cores between their kernels."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     threads = max(1, (os.cpu_count() or 1) // jobs)
     log_levels = {name: logging.getLogger(name or None).level for name in ("", "tifffile")}
     return ProcessPoolExecutor(
@@ -166,6 +172,9 @@ def _print_lines(source: Path, lines: Sequence[str]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Develop every raw file of ``args.inputs`` into ``args.output``."""
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
     from firmware.develop_file import IMAGE_SUFFIXES, check_output
     from firmware.progress import Progress
     from pipeline.develop import DevelopParams
