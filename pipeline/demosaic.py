@@ -44,6 +44,7 @@ _VARIANCE_FLOOR = 6e-4
 _LEVEL_FLOOR = 2.5e-3
 _SLOPE_FLOOR = 0.45
 _ENERGY_FLOOR = 0.025
+_GBTF_ENERGY_SCALE = 0.7
 """Regularizers relative to the mosaic's mean level m: a variance of ``_VARIANCE_FLOOR`` m^2
 in the correlations, a difference of ``_LEVEL_FLOOR`` m in the intra-green weights, and a
 squared Laplacian sum of ``_SLOPE_FLOOR`` m^2 in MLRI's slopes, and ``_ENERGY_FLOOR`` m added to
@@ -128,6 +129,8 @@ def demosaic(
         _LEVEL_FLOOR * level,
         _SLOPE_FLOOR * level**2,
         _ENERGY_FLOOR * level,
+        _GBTF_ENERGY_SCALE,
+        _ENERGY_FLOOR * level,
         out,
     )
     return out
@@ -164,6 +167,8 @@ def _demosaic_adaptive_kernel(
     level_floor: float,
     slope_floor: float,
     energy_floor: float,
+    gbtf_energy_scale: float,
+    green_energy_floor: float,
     out: npt.NDArray[np.float32],
 ) -> None:
     """Correlation-adaptive GBTF green, adaptive red and blue of ``cfa`` into ``out``, by tiles.
@@ -206,6 +211,8 @@ def _demosaic_adaptive_kernel(
     level_floor = np.float32(level_floor)
     slope_floor = np.float32(slope_floor)
     energy_floor = np.float32(energy_floor)
+    gbtf_energy_scale = np.float32(gbtf_energy_scale)
+    green_energy_floor = np.float32(green_energy_floor)
     prb_near = np.float32(10.0 / 32.0)
     prb_far = np.float32(1.0 / 32.0)
     # Inner loops index columns as x + (literal offset >= 0) so that numba needs no
@@ -222,12 +229,12 @@ def _demosaic_adaptive_kernel(
         green_diff = np.empty((buf_rows, buf_cols), dtype=np.float32)
         grad_row = np.empty(buf_cols, dtype=np.float32)
         src_cols = np.empty(buf_cols, dtype=np.int64)
-        # Green (once green_diff is done) reuses grad_h.
-        green = grad_h
-        quad = np.empty((3, buf_rows // 2, buf_cols // 2), dtype=np.float32)
+        intra_grad_h = np.empty((buf_rows, buf_cols), dtype=np.float32)
+        intra_grad_v = np.empty((buf_rows, buf_cols), dtype=np.float32)
+        green = np.empty((buf_rows, buf_cols), dtype=np.float32)
+        quad = np.empty((8, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         quad_sum = np.empty((8, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         green_weight = np.empty((2, buf_rows // 2, buf_cols // 2), dtype=np.float32)
-        box = np.empty(8, dtype=np.float32)
         sub = np.empty((11, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         row_sum = np.empty((4, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         r0 = strip * tile_rows
@@ -334,68 +341,130 @@ def _demosaic_adaptive_kernel(
                     weighted = w_n * mean_n + w_s * mean_s + w_w * mean_w + w_e * mean_e
                     green_diff[y, x + 7] = fifth * weighted / (w_n + w_s + w_w + w_e)
 
-            # Green at red and blue sites: GBTF's estimate where green and the site's colour
-            # are locally correlated, an intra-green directional one where they are not.
-            # Correlations are measured on 2x2 CFA quads over 3x3-quad windows.
-            # Quads start at red sites, so that they hold the same pixels for every pattern.
+            # Green at red and blue sites: GBTF's estimate, blended towards an intra-green
+            # directional one (neighbours weighted by the inverse of their difference plus
+            # level_floor) where green and the site's colour are anti-correlated, or where
+            # GBTF's colour differences vary more than intra-green does (residual energies
+            # in the best direction over 5x5 windows, as in ARI's criterion).
+            intra = diff_h
+            for y in range(1, nr - 1):
+                # Evaluated at every site for vectorization; green sites then get their sample.
+                for x in range(nc - 2):
+                    left = mosaic[y, x]
+                    right = mosaic[y, x + 2]
+                    up = mosaic[y - 1, x + 1]
+                    down = mosaic[y + 1, x + 1]
+                    d_h = abs(left - right) + level_floor
+                    d_v = abs(up - down) + level_floor
+                    intra[y, x + 1] = half * (d_v * (left + right) + d_h * (up + down)) / (d_h + d_v)
+                for x in range(2 - (y + green_parity) % 2, nc - 1, 2):
+                    intra[y, x] = mosaic[y, x]
+            # intra_grad_h: horizontal gradients of intra-green (in diff_v) summed over 5
+            # rows; intra_grad_v: vertical ones over 5 columns (as grad_h and grad_v).
+            for y in range(2, nr - 2):
+                for x in range(nc - 4):
+                    diff_v[y, x + 2] = abs(intra[y, x + 1] - intra[y, x + 3])
+                for x in range(nc - 4):
+                    grad_row[x + 2] = abs(intra[y - 1, x + 2] - intra[y + 1, x + 2])
+                for x in range(nc - 8):
+                    intra_grad_v[y, x + 4] = (
+                        grad_row[x + 2]
+                        + grad_row[x + 3]
+                        + grad_row[x + 4]
+                        + grad_row[x + 5]
+                        + grad_row[x + 6]
+                    )
+            for y in range(4, nr - 4):
+                for x in range(nc - 4):
+                    intra_grad_h[y, x + 2] = (
+                        diff_v[y - 2, x + 2]
+                        + diff_v[y - 1, x + 2]
+                        + diff_v[y, x + 2]
+                        + diff_v[y + 1, x + 2]
+                        + diff_v[y + 2, x + 2]
+                    )
+            # Correlations of green with red and with blue on 2x2 CFA quads over 3x3-quad
+            # windows. Quads start at red sites, so that they hold the same pixels for every
+            # pattern. quad holds r, g, b, r^2, g^2, b^2, r g, b g; quad_sum their row sums.
             n_qr = (nr - red_y) // 2
             n_qc = (nc - red_x) // 2
             for qy in range(n_qr):
+                y = 2 * qy + red_y
                 for qx in range(n_qc):
-                    y = 2 * qy + red_y
                     x = 2 * qx + red_x
-                    quad[0, qy, qx] = mosaic[y, x]
-                    quad[1, qy, qx] = half * (mosaic[y, x + 1] + mosaic[y + 1, x])
-                    quad[2, qy, qx] = mosaic[y + 1, x + 1]
-            for qy in range(n_qr):
-                for qx in range(1, n_qc - 1):
-                    for k in range(3):
+                    r = mosaic[y, x]
+                    g = half * (mosaic[y, x + 1] + mosaic[y + 1, x])
+                    b = mosaic[y + 1, x + 1]
+                    quad[0, qy, qx] = r
+                    quad[1, qy, qx] = g
+                    quad[2, qy, qx] = b
+                    quad[3, qy, qx] = r * r
+                    quad[4, qy, qx] = g * g
+                    quad[5, qy, qx] = b * b
+                    quad[6, qy, qx] = r * g
+                    quad[7, qy, qx] = b * g
+            for k in range(8):
+                for qy in range(n_qr):
+                    for qx in range(1, n_qc - 1):
                         quad_sum[k, qy, qx] = (
                             quad[k, qy, qx - 1] + quad[k, qy, qx] + quad[k, qy, qx + 1]
                         )
-                    for k in range(3):
-                        quad_sum[3 + k, qy, qx] = (
-                            quad[k, qy, qx - 1] * quad[k, qy, qx - 1]
-                            + quad[k, qy, qx] * quad[k, qy, qx]
-                            + quad[k, qy, qx + 1] * quad[k, qy, qx + 1]
-                        )
-                    for k in range(2):
-                        c = 2 * k  # red (0) or blue (2) with green (1)
-                        quad_sum[6 + k, qy, qx] = (
-                            quad[c, qy, qx - 1] * quad[1, qy, qx - 1]
-                            + quad[c, qy, qx] * quad[1, qy, qx]
-                            + quad[c, qy, qx + 1] * quad[1, qy, qx + 1]
-                        )
             for qy in range(1, n_qr - 1):
                 for qx in range(1, n_qc - 1):
-                    for k in range(8):
-                        box[k] = (
-                            quad_sum[k, qy - 1, qx] + quad_sum[k, qy, qx] + quad_sum[k, qy + 1, qx]
-                        ) * ninth
-                    var_g = max(box[4] - box[1] * box[1], zero)
-                    for k in range(2):
-                        c = 2 * k
-                        var_c = max(box[3 + c] - box[c] * box[c], zero)
-                        cov = box[6 + k] - box[c] * box[1]
-                        corr = cov / np.sqrt(var_c * var_g + corr_floor)
-                        weight = (corr - corr_low) / (corr_high - corr_low)
-                        green_weight[k, qy, qx] = min(max(weight, zero), one)
+                    mean_r = quad_sum[0, qy - 1, qx] + quad_sum[0, qy, qx] + quad_sum[0, qy + 1, qx]
+                    mean_g = quad_sum[1, qy - 1, qx] + quad_sum[1, qy, qx] + quad_sum[1, qy + 1, qx]
+                    mean_b = quad_sum[2, qy - 1, qx] + quad_sum[2, qy, qx] + quad_sum[2, qy + 1, qx]
+                    mean_rr = quad_sum[3, qy - 1, qx] + quad_sum[3, qy, qx] + quad_sum[3, qy + 1, qx]
+                    mean_gg = quad_sum[4, qy - 1, qx] + quad_sum[4, qy, qx] + quad_sum[4, qy + 1, qx]
+                    mean_bb = quad_sum[5, qy - 1, qx] + quad_sum[5, qy, qx] + quad_sum[5, qy + 1, qx]
+                    mean_rg = quad_sum[6, qy - 1, qx] + quad_sum[6, qy, qx] + quad_sum[6, qy + 1, qx]
+                    mean_bg = quad_sum[7, qy - 1, qx] + quad_sum[7, qy, qx] + quad_sum[7, qy + 1, qx]
+                    mean_r *= ninth
+                    mean_g *= ninth
+                    mean_b *= ninth
+                    var_g = max(mean_gg * ninth - mean_g * mean_g, zero)
+                    var_r = max(mean_rr * ninth - mean_r * mean_r, zero)
+                    var_b = max(mean_bb * ninth - mean_b * mean_b, zero)
+                    corr_r = (mean_rg * ninth - mean_r * mean_g) / np.sqrt(var_r * var_g + corr_floor)
+                    corr_b = (mean_bg * ninth - mean_b * mean_g) / np.sqrt(var_b * var_g + corr_floor)
+                    weight_r = (corr_r - corr_low) / (corr_high - corr_low)
+                    weight_b = (corr_b - corr_low) / (corr_high - corr_low)
+                    green_weight[0, qy, qx] = min(max(weight_r, zero), one)
+                    green_weight[1, qy, qx] = min(max(weight_b, zero), one)
+            # The share of GBTF's estimate by the residual energies, at every site (in
+            # diff_v, free again), then green at red and blue sites.
+            gbtf_share = diff_v
+            for y in range(8, nr - 8):
+                for x in range(nc - 16):
+                    energy_gbtf = gbtf_energy_scale * min(
+                        grad_h[y, x + 6] + grad_h[y, x + 7] + grad_h[y, x + 8]
+                        + grad_h[y, x + 9] + grad_h[y, x + 10],
+                        grad_v[y - 2, x + 8] + grad_v[y - 1, x + 8] + grad_v[y, x + 8]
+                        + grad_v[y + 1, x + 8] + grad_v[y + 2, x + 8],
+                    ) + green_energy_floor
+                    energy_intra = min(
+                        intra_grad_h[y, x + 6] + intra_grad_h[y, x + 7] + intra_grad_h[y, x + 8]
+                        + intra_grad_h[y, x + 9] + intra_grad_h[y, x + 10],
+                        intra_grad_v[y - 2, x + 8] + intra_grad_v[y - 1, x + 8]
+                        + intra_grad_v[y, x + 8] + intra_grad_v[y + 1, x + 8]
+                        + intra_grad_v[y + 2, x + 8],
+                    ) + green_energy_floor
+                    energy_gbtf *= energy_gbtf
+                    energy_gbtf *= energy_gbtf
+                    energy_intra *= energy_intra
+                    energy_intra *= energy_intra
+                    gbtf_share[y, x + 8] = energy_intra / (energy_intra + energy_gbtf)
             for y in range(8, nr - 8):
                 k_site = 0 if (y % 2) == red_y else 1
-                for x in range(8, nc - 8):
-                    centre = mosaic[y, x]
-                    if (y + x) % 2 == green_parity:
-                        green[y, x] = centre
-                        continue
-                    left = mosaic[y, x - 1]
-                    right = mosaic[y, x + 1]
-                    up = mosaic[y - 1, x]
-                    down = mosaic[y + 1, x]
-                    w_h = one / (abs(left - right) + level_floor)
-                    w_v = one / (abs(up - down) + level_floor)
-                    intra = half * (w_h * (left + right) + w_v * (up + down)) / (w_h + w_v)
+                x0 = 8 + (y + green_parity + 1) % 2
+                for x in range(17 - x0, nc - 8, 2):
+                    green[y, x] = mosaic[y, x]
+                for x in range(x0, nc - 8, 2):
                     weight = green_weight[k_site, (y - red_y) // 2, (x - red_x) // 2]
-                    green[y, x] = weight * (centre + green_diff[y, x]) + (one - weight) * intra
+                    weight *= gbtf_share[y, x]
+                    green[y, x] = intra[y, x] + weight * (
+                        mosaic[y, x] + green_diff[y, x] - intra[y, x]
+                    )
 
             # Red and blue: two residual interpolations on each one's sub-lattice, mixed per
             # pixel by how well each predicts the samples (the criterion of ARI, Monno et al.
@@ -561,47 +630,66 @@ def _demosaic_adaptive_kernel(
                 # Each output pixel: its own sample at a sampled site; elsewhere the two
                 # estimates weighted by the inverse squared energies of the nearest 2 or 4
                 # sites. At the other colour's sites (dy = dx = 1) the colour difference is
-                # cross[i, j]; at green sites it is the mean of 2 diffs and 2 crosses.
+                # cross[i, j]; at green sites it is the mean of 2 diffs and 2 crosses. Pixels
+                # go by their offset (dy, dx) from the site (i, j) above and left of them.
                 for y in range(margin, margin + rows):
                     i = (y - py) // 2
                     dy = (y - py) % 2
                     row = r0 - margin + y
-                    for x in range(margin, margin + cols):
-                        j = (x - px) // 2
-                        dx = (x - px) % 2
+                    for dx in range(2):
+                        x_first = margin + (px + dx) % 2
+                        j_first = (x_first - px) // 2
+                        col_first = c0 - margin + x_first
+                        n_pixels = (margin + cols - x_first + 1) // 2
                         if dy == 0 and dx == 0:
-                            out[row, c0 - margin + x, 2 * k] = site_value[i, j]
-                            continue
-                        a = mean_slope[i, j] + mean_slope[i + dy, j + dx]
-                        b = mean_offset[i, j] + mean_offset[i + dy, j + dx]
-                        r = residual[i, j] + residual[i + dy, j + dx]
-                        e_cd = energy_cd[i, j] + energy_cd[i + dy, j + dx]
-                        e_ml = energy_ml[i, j] + energy_ml[i + dy, j + dx]
-                        scale = half
-                        if dy == 1 and dx == 1:
-                            a += mean_slope[i, j + 1] + mean_slope[i + 1, j]
-                            b += mean_offset[i, j + 1] + mean_offset[i + 1, j]
-                            r += residual[i, j + 1] + residual[i + 1, j]
-                            e_cd += energy_cd[i, j + 1] + energy_cd[i + 1, j]
-                            e_ml += energy_ml[i, j + 1] + energy_ml[i + 1, j]
-                            scale = quarter
-                            colour_diff = cross[i, j]
-                        elif dy == 0:
-                            colour_diff = quarter * (
-                                diff[i, j] + diff[i, j + 1] + cross[i - 1, j] + cross[i, j]
-                            )
+                            for t in range(n_pixels):
+                                out[row, col_first + 2 * t, 2 * k] = site_value[i, j_first + t]
+                        elif dy == 1 and dx == 1:
+                            for t in range(n_pixels):
+                                j = j_first + t
+                                a = mean_slope[i, j] + mean_slope[i, j + 1]
+                                a += mean_slope[i + 1, j] + mean_slope[i + 1, j + 1]
+                                b = mean_offset[i, j] + mean_offset[i, j + 1]
+                                b += mean_offset[i + 1, j] + mean_offset[i + 1, j + 1]
+                                r = residual[i, j] + residual[i, j + 1]
+                                r += residual[i + 1, j] + residual[i + 1, j + 1]
+                                e_cd = energy_cd[i, j] + energy_cd[i, j + 1]
+                                e_cd += energy_cd[i + 1, j] + energy_cd[i + 1, j + 1]
+                                e_ml = energy_ml[i, j] + energy_ml[i, j + 1]
+                                e_ml += energy_ml[i + 1, j] + energy_ml[i + 1, j + 1]
+                                g = green[y, x_first + 2 * t]
+                                w_cd = e_ml * e_ml
+                                w_ml = e_cd * e_cd
+                                value_ml = quarter * (a * g + b + r)
+                                value_cd = g + cross[i, j]
+                                out[row, col_first + 2 * t, 2 * k] = (
+                                    w_cd * value_cd + w_ml * value_ml
+                                ) / (w_cd + w_ml)
                         else:
-                            colour_diff = quarter * (
-                                diff[i, j] + diff[i + 1, j] + cross[i, j - 1] + cross[i, j]
-                            )
-                        g = green[y, x]
-                        w_cd = one / (e_cd * e_cd)
-                        w_ml = one / (e_ml * e_ml)
-                        value_ml = scale * (a * g + b + r)
-                        value_cd = g + colour_diff
-                        out[row, c0 - margin + x, 2 * k] = (w_cd * value_cd + w_ml * value_ml) / (
-                            w_cd + w_ml
-                        )
+                            # A green pixel between sites (i, j) and (i + dy, j + dx), and
+                            # between the other colour's sites at cross[i - 1 + dy, j - dy]
+                            # and cross[i, j].
+                            for t in range(n_pixels):
+                                j = j_first + t
+                                a = mean_slope[i, j] + mean_slope[i + dy, j + dx]
+                                b = mean_offset[i, j] + mean_offset[i + dy, j + dx]
+                                r = residual[i, j] + residual[i + dy, j + dx]
+                                e_cd = energy_cd[i, j] + energy_cd[i + dy, j + dx]
+                                e_ml = energy_ml[i, j] + energy_ml[i + dy, j + dx]
+                                colour_diff = quarter * (
+                                    diff[i, j]
+                                    + diff[i + dy, j + dx]
+                                    + cross[i - 1 + dy, j - dy]
+                                    + cross[i, j]
+                                )
+                                g = green[y, x_first + 2 * t]
+                                w_cd = e_ml * e_ml
+                                w_ml = e_cd * e_cd
+                                value_ml = half * (a * g + b + r)
+                                value_cd = g + colour_diff
+                                out[row, col_first + 2 * t, 2 * k] = (
+                                    w_cd * value_cd + w_ml * value_ml
+                                ) / (w_cd + w_ml)
             for y in range(margin, margin + rows):
                 row = r0 - margin + y
                 for x in range(margin, margin + cols):
