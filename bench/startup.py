@@ -11,7 +11,8 @@ Every figure is a fresh process, start-up included, as a user at a shell sees it
 
 The runs alternate (ours, LibRaw, ours, ...) so a machine shared with other work loads
 both alike; each run's ratio is printed, then the range of the ratios. Compare ratios,
-not absolutes. The CPU seconds (user + system, of the process and its workers) are
+not absolutes. Children run as installed, with Python's bytecode cache on (a
+``PYTHONDONTWRITEBYTECODE`` of the calling shell is dropped). The CPU seconds (user + system, of the process and its workers) are
 printed too: they depend less on the load; a batch's per-file CPU time divided by the
 cores is its per-file time on an idle machine.
 """
@@ -33,6 +34,7 @@ DATA = REPO.parent / "shared" / "data"
 SMALL_DNG = DATA / "raw" / "pi_minimal_640x480" / "test.dng"
 DEFAULT_SCENE = DATA / "kodak24" / "kodim23.png"
 OBSCURA = [sys.executable, "-m", "firmware.cli"]
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 JPEG_QUALITY = 92
 
 #: LibRaw's whole process: read, AHD demosaic, camera white balance, 8-bit sRGB, JPEG.
@@ -56,7 +58,7 @@ def seconds_of(command: list[str]) -> tuple[float, float]:
     """Wall-clock and CPU seconds of ``command`` as a fresh process; it must succeed."""
     cpu_start = _children_cpu_s()
     start = time.perf_counter()
-    subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL,
+    subprocess.run(command, check=True, cwd=REPO, env=CHILD_ENV, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)  # fmt: skip
     return time.perf_counter() - start, _children_cpu_s() - cpu_start
 
