@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from firmware.cli import main
+from firmware.commands import batch
 from firmware.commands.batch import find_raw_files, output_paths
 from pipeline.encoders.dng import encode_dng
 from tests.conftest import mosaic_frame
@@ -60,6 +61,28 @@ def test_batch_goes_on_past_a_corrupt_file_and_reports_it(raw_folder, tmp_path, 
         pixels = _pixels(jpeg)  # decodes to the end: complete
         assert pixels.shape == (48, 64, 3) and 10 < pixels.mean() < 245
     assert not np.array_equal(_pixels(out / "a.jpg"), _pixels(out / "a-2.jpg"))
+
+
+_DEVELOP_ONE = batch.develop_one
+
+
+def _die_on_broken(source: Path, destination: Path, look: str, jpeg_quality: int):
+    """A worker that crashes (as a segfault or the out-of-memory killer would) on one file."""
+    if source.name == "broken.dng":
+        os._exit(70)
+    return _DEVELOP_ONE(source, destination, look, jpeg_quality)
+
+
+def test_a_worker_that_dies_costs_only_its_file(raw_folder, tmp_path, capsys,
+                                                monkeypatch) -> None:  # fmt: skip
+    monkeypatch.setattr(batch, "develop_one", _die_on_broken)
+    out = tmp_path / "out"
+    assert main(["batch", str(raw_folder), "-o", str(out), "--jobs", "2"]) == 1
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("obscura: error:")]
+    assert len(errors) == 1 and "broken.dng" in errors[0] and "died" in errors[0], captured.err
+    assert "developed 3, failed 1" in captured.out
+    assert sorted(p.name for p in out.iterdir()) == ["a-2.jpg", "a.jpg", "b.jpg"]
 
 
 def test_jobs_1_and_2_develop_identical_images(raw_folder, tmp_path, capsys) -> None:

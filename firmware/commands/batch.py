@@ -25,7 +25,9 @@ from firmware.commands.develop import DEFAULT_JPEG_QUALITY
 from pipeline.errors import InvalidParameterError, ObscuraError
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor
+
+    from firmware.progress import Progress
 # multiprocessing and concurrent.futures are imported in run(): every obscura command
 # imports this module to build its parser.
 
@@ -165,16 +167,67 @@ def _pool(jobs: int) -> ProcessPoolExecutor:
     )  # fmt: skip
 
 
-def _print_lines(source: Path, lines: Sequence[str]) -> None:
-    for line in lines:
+def _report(source: Path, result: FileResult, progress: Progress) -> bool:
+    """Print a file's log lines and error (erasing the progress line); whether it failed."""
+    if result.log_lines or result.error:
+        progress.close()
+    for line in result.log_lines:
         print(line if source.name in line else f"{source}: {line}", file=sys.stderr)
+    if result.error:
+        print(f"obscura: error: {result.error}", file=sys.stderr)
+    return result.error is not None
+
+
+def develop_all(work: Sequence[tuple[Path, Path]], jobs: int, look: str, jpeg_quality: int,
+                progress: Progress) -> int:  # fmt: skip
+    """Develop each (source, destination) of ``work`` in ``jobs`` worker processes,
+    reporting each file as it is done; the number of files that failed.
+
+    A worker that dies (a crash, or out of memory) breaks the pool: the files left
+    unfinished are developed again one at a time, so that a second death names its file.
+    """
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    done = failed = 0
+    pending = list(range(len(work)))
+    while pending:
+        unfinished = []
+        with _pool(jobs) as pool:
+            futures = {pool.submit(develop_one, *work[i], look, jpeg_quality): i for i in pending}
+            try:
+                for future in as_completed(futures):
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        unfinished.append(futures[future])
+                        continue
+                    failed += _report(work[futures[future]][0], result, progress)
+                    done += 1
+                    progress.step(f"{done} of {len(work)}" + (f", {failed} failed" if failed else ""))
+            except KeyboardInterrupt:
+                progress.close()
+                print("obscura: interrupted: finishing the files being written", file=sys.stderr)
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        if unfinished and jobs == 1:  # one at a time: the first unfinished killed it
+            culprit = min(unfinished)
+            unfinished.remove(culprit)
+            source = work[culprit][0]
+            failed += _report(source, FileResult(f"{source}: the worker developing it died "
+                                                 "(a crash, or out of memory)"), progress)  # fmt: skip
+            done += 1
+        elif unfinished:
+            progress.close()
+            print("obscura: a worker died: developing the rest one file at a time",
+                  file=sys.stderr)  # fmt: skip
+        jobs = 1
+        pending = sorted(unfinished)
+    return failed
 
 
 def run(args: argparse.Namespace) -> int:
     """Develop every raw file of ``args.inputs`` into ``args.output``."""
-    from concurrent.futures import as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
     from firmware.develop_file import IMAGE_SUFFIXES, check_output
     from firmware.progress import Progress
     from pipeline.develop import DevelopParams
@@ -195,34 +248,10 @@ def run(args: argparse.Namespace) -> int:
     start_numba()  # once, before the workers are forked
 
     started = time.monotonic()
-    failed = 0
-    with Progress(f"developing {len(sources)} files") as progress, \
-            _pool(min(args.jobs, len(sources))) as pool:
-        futures: dict[Future[FileResult], Path] = {
-            pool.submit(develop_one, source, destination, args.look, args.quality): source
-            for source, destination in zip(sources, destinations)
-        }
+    with Progress(f"developing {len(sources)} files") as progress:
         progress.step(f"0 of {len(sources)}")
-        try:
-            for done, future in enumerate(as_completed(futures), 1):
-                source = futures[future]
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    result = FileResult(f"{source}: the worker developing it died "
-                                        "(out of memory?)")  # fmt: skip
-                if result.log_lines or result.error:
-                    progress.close()
-                    _print_lines(source, result.log_lines)
-                if result.error:
-                    failed += 1
-                    print(f"obscura: error: {result.error}", file=sys.stderr)
-                progress.step(f"{done} of {len(sources)}" + (f", {failed} failed" if failed else ""))
-        except KeyboardInterrupt:
-            progress.close()
-            print("obscura: interrupted: finishing the files being written", file=sys.stderr)
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+        failed = develop_all(list(zip(sources, destinations)), min(args.jobs, len(sources)),
+                             args.look, args.quality, progress)  # fmt: skip
     elapsed_s = time.monotonic() - started
     print(f"developed {len(sources) - failed}, failed {failed}, {elapsed_s:.1f} s, "
           f"{elapsed_s / len(sources):.2f} s per file")
