@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import ObscuraError
 
@@ -33,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from firmware.daemon import Daemon, camera_from_config
     from firmware.state_machine import ShutdownRequested
     from firmware.systemd_notify import SystemdNotifier
-    from hardware.controls import hardware_pin_factory, mock_pin_factory
+    from hardware.controls import ControlsError, hardware_pin_factory, mock_pin_factory
+    from hardware.device_access import blocked_camera_devices
     from hardware.storage import PhotoStore
 
     daemons: list[Daemon] = []
@@ -46,12 +48,22 @@ def run(args: argparse.Namespace) -> int:
     )
     config_store.reload()
     config = config_store.config
-    pin_factory = {"hardware": hardware_pin_factory, "mock": mock_pin_factory,
-                   "none": lambda: None}[args.pins]()
+    controls_error = None
+    try:
+        pin_factory = {"hardware": hardware_pin_factory, "mock": mock_pin_factory,
+                       "none": lambda: None}[args.pins]()
+    except ControlsError as exc:
+        # The camera works without its buttons: the control socket still shoots.
+        controls_error = f"{exc}; running without buttons and LED"
+        logger.error("%s (on a computer without GPIO, try `obscura run --pins mock` with "
+                     "camera.source = \"simulator\", or `obscura demo`)", controls_error)
+        pin_factory = None
 
     daemon = Daemon(
         config, camera=camera_from_config(config), store=PhotoStore(config["output.storage_path"]),
-        pin_factory=pin_factory, poweroff=power_off if args.poweroff else None,
+        pin_factory=pin_factory, controls_error=controls_error,
+        blocked_devices=blocked_camera_devices if config["camera.source"] == "picamera2" else None,
+        poweroff=power_off if args.poweroff else None,
     )
     daemons.append(daemon)
 
@@ -68,21 +80,37 @@ def run(args: argparse.Namespace) -> int:
     except (ControlError, OSError) as exc:
         logger.warning("no control socket: %s", exc)
     last_ping = [0.0]
+    shown = [""]
     with SystemdNotifier() as notifier:
         def on_tick() -> None:
             now = time.monotonic()
             if now - last_ping[0] >= WATCHDOG_PING_S:
                 notifier.watchdog()
                 last_ping[0] = now
+                line = status_line(daemon.status())
+                if line != shown[0]:
+                    notifier.status(line)
+                    shown[0] = line
+
+        def on_ready() -> None:
+            shown[0] = status_line(daemon.status())
+            notifier.ready(shown[0])
 
         try:
-            daemon.run(on_ready=lambda: notifier.ready("ready"), on_tick=on_tick)
+            daemon.run(on_ready=on_ready, on_tick=on_tick)
         finally:
             notifier.stopping()
             on_sighup.close()
             if server is not None:
                 server.close()
-    return 0
+    return daemon.exit_status
+
+
+def status_line(status: dict[str, Any]) -> str:
+    """systemd's STATUS= for a daemon status: ``ready``, or the error and its message."""
+    if status.get("error"):
+        return f"{status['state']}: {status['error']}: {status.get('error_message', '')}".strip()
+    return str(status["state"])
 
 
 class PowerOffError(ObscuraError):
