@@ -32,24 +32,27 @@ from pipeline.errors import InvalidParameterError
 MIN_SIZE = 8
 """Smallest height and width :func:`demosaic` accepts, in pixels."""
 
-_MARGIN = 24
-"""Halo of each tile in pixels: the reach of the green stage (8) and of the red and blue
-stage on it (22: MLRI's fits, the prediction errors and their 5x5-site sums), made even."""
+_MARGIN = 20
+"""Halo of each tile in pixels: the reach of the red and blue stage (12: MLRI's fits, the
+prediction errors and their 3x3-site sums) on green, plus the reach of green (8)."""
 
 _CORR_LOW = -0.75
 _CORR_HIGH = -0.25
 """Local green-colour correlations at which green is all intra-green and all GBTF."""
 
+_GBTF_ENERGY_SCALE = 0.7
+"""Factor on GBTF's colour-difference residual energy before it is weighed against
+intra-green's (a value below 1 favours GBTF, as on Kodak's soft colours)."""
+
 _VARIANCE_FLOOR = 6e-4
 _LEVEL_FLOOR = 2.5e-3
 _SLOPE_FLOOR = 0.45
-_ENERGY_FLOOR = 0.025
-_GBTF_ENERGY_SCALE = 0.7
+_ENERGY_FLOOR = 1e-3
 """Regularizers relative to the mosaic's mean level m: a variance of ``_VARIANCE_FLOOR`` m^2
-in the correlations, a difference of ``_LEVEL_FLOOR`` m in the intra-green weights, and a
-squared Laplacian sum of ``_SLOPE_FLOOR`` m^2 in MLRI's slopes, and ``_ENERGY_FLOOR`` m added to
-each 5x5-site sum of prediction errors that weighs the two red/blue estimates; so results
-scale with input."""
+in the correlations, a difference of ``_LEVEL_FLOOR`` m in the intra-green weights, a
+squared Laplacian sum of ``_SLOPE_FLOOR`` m^2 in MLRI's slopes, and ``_ENERGY_FLOOR`` m per
+summed site in the residual energies (green: 5x5 pixels; red and blue: 3x3 sites); so
+results scale with input."""
 
 _TILE_ROWS = 128
 _TILE_COLS = 256
@@ -128,9 +131,9 @@ def demosaic(
         (_VARIANCE_FLOOR * level**2) ** 2,
         _LEVEL_FLOOR * level,
         _SLOPE_FLOOR * level**2,
-        _ENERGY_FLOOR * level,
+        9 * _ENERGY_FLOOR * level,
         _GBTF_ENERGY_SCALE,
-        _ENERGY_FLOOR * level,
+        25 * _ENERGY_FLOOR * level,
         out,
     )
     return out
@@ -174,7 +177,7 @@ def _demosaic_adaptive_kernel(
     """Correlation-adaptive GBTF green, adaptive red and blue of ``cfa`` into ``out``, by tiles.
 
     Each tile of ``tile_rows`` x ``tile_cols`` (even) output pixels is computed from a copy of the
-    mosaic with a ``margin``-pixel halo (even, at least 24), mirror-reflected at the frame
+    mosaic with a ``margin``-pixel halo (even, at least 20), mirror-reflected at the frame
     edges. Green at red and blue sites follows GBTF (Pekkucuksen and Altunbasak, 2010):
     Hamilton-Adams horizontal and vertical colour differences; their gradients; weights for
     N, S, W and E that are the inverse squared sums of the gradients over 5x5 windows on that
@@ -185,7 +188,7 @@ def _demosaic_adaptive_kernel(
     (``corr_floor`` keeps flat areas finite). Red and blue are then GBTF's colour-difference
     estimate and MLRI's (Kiku et al., 2014, ``slope_floor`` regularizing the fitted slopes),
     both guided by that green, weighted by the inverse squares of their errors predicting
-    each sample from its 4 neighbouring sites, summed over 5x5 sites plus ``energy_floor``
+    each sample from its 4 neighbouring sites, summed over 3x3 sites plus ``energy_floor``
     (the criterion of ARI, Monno et al., 2017).
     """
     height, width = cfa.shape
@@ -235,7 +238,7 @@ def _demosaic_adaptive_kernel(
         quad = np.empty((8, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         quad_sum = np.empty((8, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         green_weight = np.empty((2, buf_rows // 2, buf_cols // 2), dtype=np.float32)
-        sub = np.empty((11, buf_rows // 2, buf_cols // 2), dtype=np.float32)
+        sub = np.empty((10, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         row_sum = np.empty((4, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         r0 = strip * tile_rows
         rows = min(tile_rows, height - r0)
@@ -478,6 +481,8 @@ def _demosaic_adaptive_kernel(
             for k in range(2):
                 py = red_y if k == 0 else 1 - red_y
                 px = red_x if k == 0 else 1 - red_x
+                # Red, then blue, into grad_h and grad_v (free once green is done).
+                plane = grad_h if k == 0 else grad_v
                 site_value = sub[0]
                 site_green = sub[1]
                 lap_c = sub[2]
@@ -566,7 +571,7 @@ def _demosaic_adaptive_kernel(
                         )
                         cross[i, j] = prb_near * near - prb_far * far
                 # Each one's error predicting every sample from its 4 neighbouring sites
-                # (their fits and residuals), summed over 5x5 sites.
+                # (their fits and residuals), summed over 3x3 sites.
                 error_cd = sub[4]
                 error_ml = sub[5]
                 for i in range(8, n_sr - 8):
@@ -594,56 +599,37 @@ def _demosaic_adaptive_kernel(
                         error_ml[i, j] = abs(site_value[i, j] - quarter * (a * g + b + r))
                         error_cd[i, j] = abs(diff[i, j] - quarter * d)
                 for i in range(8, n_sr - 8):
-                    for j in range(10, n_sc - 10):
-                        row_sum[0, i, j] = (
-                            error_cd[i, j - 2]
-                            + error_cd[i, j - 1]
-                            + error_cd[i, j]
-                            + error_cd[i, j + 1]
-                            + error_cd[i, j + 2]
+                    for j in range(9, n_sc - 9):
+                        row_sum[0, i, j] = error_cd[i, j - 1] + error_cd[i, j] + error_cd[i, j + 1]
+                        row_sum[1, i, j] = error_ml[i, j - 1] + error_ml[i, j] + error_ml[i, j + 1]
+                # The share of the colour-difference estimate at each site: the inverse
+                # squares of the two energies, normalized.
+                cd_share = sub[9]
+                for i in range(9, n_sr - 9):
+                    for j in range(9, n_sc - 9):
+                        energy_cd = energy_floor + (
+                            row_sum[0, i - 1, j] + row_sum[0, i, j] + row_sum[0, i + 1, j]
                         )
-                        row_sum[1, i, j] = (
-                            error_ml[i, j - 2]
-                            + error_ml[i, j - 1]
-                            + error_ml[i, j]
-                            + error_ml[i, j + 1]
-                            + error_ml[i, j + 2]
+                        energy_ml = energy_floor + (
+                            row_sum[1, i - 1, j] + row_sum[1, i, j] + row_sum[1, i + 1, j]
                         )
-                energy_cd = sub[9]
-                energy_ml = sub[10]
-                for i in range(10, n_sr - 10):
-                    for j in range(10, n_sc - 10):
-                        energy_cd[i, j] = energy_floor + (
-                            row_sum[0, i - 2, j]
-                            + row_sum[0, i - 1, j]
-                            + row_sum[0, i, j]
-                            + row_sum[0, i + 1, j]
-                            + row_sum[0, i + 2, j]
-                        )
-                        energy_ml[i, j] = energy_floor + (
-                            row_sum[1, i - 2, j]
-                            + row_sum[1, i - 1, j]
-                            + row_sum[1, i, j]
-                            + row_sum[1, i + 1, j]
-                            + row_sum[1, i + 2, j]
-                        )
+                        energy_cd *= energy_cd
+                        energy_ml *= energy_ml
+                        cd_share[i, j] = energy_ml / (energy_cd + energy_ml)
                 # Each output pixel: its own sample at a sampled site; elsewhere the two
-                # estimates weighted by the inverse squared energies of the nearest 2 or 4
-                # sites. At the other colour's sites (dy = dx = 1) the colour difference is
+                # estimates mixed by the mean share of the nearest 2 or 4 sites. At the other colour's sites (dy = dx = 1) the colour difference is
                 # cross[i, j]; at green sites it is the mean of 2 diffs and 2 crosses. Pixels
                 # go by their offset (dy, dx) from the site (i, j) above and left of them.
                 for y in range(margin, margin + rows):
                     i = (y - py) // 2
                     dy = (y - py) % 2
-                    row = r0 - margin + y
                     for dx in range(2):
                         x_first = margin + (px + dx) % 2
                         j_first = (x_first - px) // 2
-                        col_first = c0 - margin + x_first
                         n_pixels = (margin + cols - x_first + 1) // 2
                         if dy == 0 and dx == 0:
                             for t in range(n_pixels):
-                                out[row, col_first + 2 * t, 2 * k] = site_value[i, j_first + t]
+                                plane[y, x_first + 2 * t] = site_value[i, j_first + t]
                         elif dy == 1 and dx == 1:
                             for t in range(n_pixels):
                                 j = j_first + t
@@ -653,18 +639,14 @@ def _demosaic_adaptive_kernel(
                                 b += mean_offset[i + 1, j] + mean_offset[i + 1, j + 1]
                                 r = residual[i, j] + residual[i, j + 1]
                                 r += residual[i + 1, j] + residual[i + 1, j + 1]
-                                e_cd = energy_cd[i, j] + energy_cd[i, j + 1]
-                                e_cd += energy_cd[i + 1, j] + energy_cd[i + 1, j + 1]
-                                e_ml = energy_ml[i, j] + energy_ml[i, j + 1]
-                                e_ml += energy_ml[i + 1, j] + energy_ml[i + 1, j + 1]
+                                share = cd_share[i, j] + cd_share[i, j + 1]
+                                share += cd_share[i + 1, j] + cd_share[i + 1, j + 1]
                                 g = green[y, x_first + 2 * t]
-                                w_cd = e_ml * e_ml
-                                w_ml = e_cd * e_cd
                                 value_ml = quarter * (a * g + b + r)
                                 value_cd = g + cross[i, j]
-                                out[row, col_first + 2 * t, 2 * k] = (
-                                    w_cd * value_cd + w_ml * value_ml
-                                ) / (w_cd + w_ml)
+                                plane[y, x_first + 2 * t] = value_ml + quarter * share * (
+                                    value_cd - value_ml
+                                )
                         else:
                             # A green pixel between sites (i, j) and (i + dy, j + dx), and
                             # between the other colour's sites at cross[i - 1 + dy, j - dy]
@@ -674,8 +656,7 @@ def _demosaic_adaptive_kernel(
                                 a = mean_slope[i, j] + mean_slope[i + dy, j + dx]
                                 b = mean_offset[i, j] + mean_offset[i + dy, j + dx]
                                 r = residual[i, j] + residual[i + dy, j + dx]
-                                e_cd = energy_cd[i, j] + energy_cd[i + dy, j + dx]
-                                e_ml = energy_ml[i, j] + energy_ml[i + dy, j + dx]
+                                share = cd_share[i, j] + cd_share[i + dy, j + dx]
                                 colour_diff = quarter * (
                                     diff[i, j]
                                     + diff[i + dy, j + dx]
@@ -683,14 +664,14 @@ def _demosaic_adaptive_kernel(
                                     + cross[i, j]
                                 )
                                 g = green[y, x_first + 2 * t]
-                                w_cd = e_ml * e_ml
-                                w_ml = e_cd * e_cd
                                 value_ml = half * (a * g + b + r)
                                 value_cd = g + colour_diff
-                                out[row, col_first + 2 * t, 2 * k] = (
-                                    w_cd * value_cd + w_ml * value_ml
-                                ) / (w_cd + w_ml)
+                                plane[y, x_first + 2 * t] = value_ml + half * share * (
+                                    value_cd - value_ml
+                                )
             for y in range(margin, margin + rows):
                 row = r0 - margin + y
                 for x in range(margin, margin + cols):
+                    out[row, c0 - margin + x, 0] = grad_h[y, x]
                     out[row, c0 - margin + x, 1] = green[y, x]
+                    out[row, c0 - margin + x, 2] = grad_v[y, x]

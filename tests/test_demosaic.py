@@ -140,8 +140,8 @@ def test_result_is_consistent_across_patterns(pattern: str, dy: int, dx: int) ->
     shifted_pattern = CfaPattern.parse(pattern).shifted(dy, dx)
     crop = rgb[dy : dy + height, dx : dx + width]
     shifted = demosaic(mosaic_of(crop, shifted_pattern.value), shifted_pattern)
-    # Pixels further than the stencil reach (24) from either frame's edges must agree.
-    reach = 24
+    # Pixels further than the stencil reach (20) from either frame's edges must agree.
+    reach = 20
     np.testing.assert_allclose(
         shifted[reach : height - reach - dy, reach : width - reach - dx],
         base[reach + dy : height - reach, reach + dx : width - reach],
@@ -221,10 +221,10 @@ def test_golden_values() -> None:
     rng = np.random.default_rng(9)
     cfa = rng.uniform(0.0, 1.0, size=(40, 40)).astype(np.float32)
     expected = [
-        [0.881029, 0.739342, 0.793134],
-        [0.05739, 0.125393, 0.0790748],
-        [0.243822, 0.452249, 0.534929],
-        [0.283148, 0.58284, 0.720943],
+        [0.881029, 0.739342, 0.801446],
+        [0.0580561, 0.125393, 0.0706407],
+        [0.243822, 0.452249, 0.535074],
+        [0.283738, 0.58284, 0.719896],
     ]
     np.testing.assert_allclose(demosaic(cfa, "RGGB")[20, 18:22], expected, rtol=1e-4, atol=1e-5)
 
