@@ -41,8 +41,10 @@ _CORR_HIGH = -0.25
 """Local green-colour correlations at which green is all intra-green and all GBTF."""
 
 _GBTF_ENERGY_SCALE = 0.7
-"""Factor on GBTF's colour-difference residual energy before it is weighed against
-intra-green's (a value below 1 favours GBTF, as on Kodak's soft colours)."""
+_CD_ENERGY_SCALE = 0.6
+"""Factors on the colour-difference residual energies before they are weighed against the
+other estimate's: GBTF's green against intra-green, the colour-difference red and blue
+against MLRI's (below 1 favours colour differences, as on Kodak's soft colours)."""
 
 _VARIANCE_FLOOR = 6e-4
 _LEVEL_FLOOR = 2.5e-3
@@ -134,6 +136,7 @@ def demosaic(
         9 * _ENERGY_FLOOR * level,
         _GBTF_ENERGY_SCALE,
         25 * _ENERGY_FLOOR * level,
+        _CD_ENERGY_SCALE,
         out,
     )
     return out
@@ -172,6 +175,7 @@ def _demosaic_adaptive_kernel(
     energy_floor: float,
     gbtf_energy_scale: float,
     green_energy_floor: float,
+    cd_energy_scale: float,
     out: npt.NDArray[np.float32],
 ) -> None:
     """Correlation-adaptive GBTF green, adaptive red and blue of ``cfa`` into ``out``, by tiles.
@@ -184,12 +188,16 @@ def _demosaic_adaptive_kernel(
     side; the weighted mean of the colour differences averaged over 5 pixels in each
     direction. That estimate is blended with an intra-green one (neighbours weighted by the
     inverse of their difference plus ``level_floor``) by the local correlation of green with
-    the site's colour: all GBTF at ``corr_high`` and above, none at ``corr_low`` and below
-    (``corr_floor`` keeps flat areas finite). Red and blue are then GBTF's colour-difference
+    the site's colour (all GBTF at ``corr_high`` and above, none at ``corr_low`` and below;
+    ``corr_floor`` keeps flat areas finite) times a share by residual energies: with E_g the
+    smaller of the horizontal and vertical 5x5 sums of the colour differences' gradients,
+    times ``gbtf_energy_scale``, and E_i the same of intra-green's, each plus
+    ``green_energy_floor``, GBTF's share is E_i^4 / (E_i^4 + E_g^4). Red and blue are then GBTF's colour-difference
     estimate and MLRI's (Kiku et al., 2014, ``slope_floor`` regularizing the fitted slopes),
     both guided by that green, weighted by the inverse squares of their errors predicting
     each sample from its 4 neighbouring sites, summed over 3x3 sites plus ``energy_floor``
-    (the criterion of ARI, Monno et al., 2017).
+    (the criterion of ARI, Monno et al., 2017), the colour difference's times
+    ``cd_energy_scale``.
     """
     height, width = cfa.shape
     n_strips = (height + tile_rows - 1) // tile_rows
@@ -216,6 +224,7 @@ def _demosaic_adaptive_kernel(
     energy_floor = np.float32(energy_floor)
     gbtf_energy_scale = np.float32(gbtf_energy_scale)
     green_energy_floor = np.float32(green_energy_floor)
+    cd_energy_scale = np.float32(cd_energy_scale)
     prb_near = np.float32(10.0 / 32.0)
     prb_far = np.float32(1.0 / 32.0)
     # Inner loops index columns as x + (literal offset >= 0) so that numba needs no
@@ -613,6 +622,7 @@ def _demosaic_adaptive_kernel(
                         energy_ml = energy_floor + (
                             row_sum[1, i - 1, j] + row_sum[1, i, j] + row_sum[1, i + 1, j]
                         )
+                        energy_cd *= cd_energy_scale
                         energy_cd *= energy_cd
                         energy_ml *= energy_ml
                         cd_share[i, j] = energy_ml / (energy_cd + energy_ml)
