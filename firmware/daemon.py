@@ -88,6 +88,9 @@ from firmware.state_machine import ProcessingDone as ProcessingDoneEvent
 from hardware.camera import CameraError, CameraSource, take_shot
 from hardware.controls import ButtonEvent, ControlPins, Controls
 from hardware.device_access import EXIT_RESTART
+
+#: Least run time before exiting for a restart (systemd/obscura.service's start limit).
+RESTART_AFTER_S = 60.0
 from hardware.storage import (
     CardFullError,
     JournalEntry,
@@ -234,7 +237,8 @@ class Daemon:
         When the camera cannot be opened, the camera device nodes this process is kept
         from (:func:`hardware.device_access.blocked_camera_devices`); if there are any, the
         daemon stops with :attr:`exit_status` ``EXIT_RESTART`` so that systemd starts a
-        process that may open them.
+        process that may open them, once it has run ``restart_after_s`` (the unit's start
+        limit allows one such restart a minute for ever, not a loop).
     temperature_c : callable, optional
         SoC temperature in Celsius, or None (default: the kernel's thermal zone 0).
     poweroff : callable, optional
@@ -256,6 +260,7 @@ class Daemon:
         pin_factory: Any = None,
         controls_error: str | None = None,
         blocked_devices: Callable[[], list[str]] | None = None,
+        restart_after_s: float = RESTART_AFTER_S,
         temperature_c: Callable[[], float | None] | None = soc_temperature_c,
         poweroff: Callable[[], None] | None = None,
         tick_interval_s: float = TICK_INTERVAL_S,
@@ -268,6 +273,7 @@ class Daemon:
         self._pin_factory = pin_factory
         self._controls_errors: tuple[str, ...] = (controls_error,) if controls_error else ()
         self._blocked_devices = blocked_devices
+        self._restart_after_s = restart_after_s
         #: The process's exit status once :meth:`run` returns (0, or ``EXIT_RESTART``).
         self.exit_status = 0
         self._temperature_c = temperature_c or (lambda: None)
@@ -702,7 +708,10 @@ class Daemon:
         """Stop for a new process when the camera's devices exist but are closed to this
         one (they appeared after the service started)."""
         blocked = [] if self._blocked_devices is None else self._blocked_devices()
-        if blocked:
+        if blocked and time.monotonic() - self.started_at_s < self._restart_after_s:
+            logger.warning("camera devices closed to this process (%s): restarting once it "
+                           "has run %.0f s", ", ".join(blocked), self._restart_after_s)
+        elif blocked:
             logger.error("camera devices appeared after the service started and are closed "
                          "to it (%s): exiting with status %d for systemd to restart it",
                          ", ".join(blocked), EXIT_RESTART)

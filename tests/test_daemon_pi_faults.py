@@ -25,7 +25,8 @@ from tests.mock_gpio import busy_pin_factory
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_daemon(root: Path, pin_factory, faults=None, blocked_devices=None) -> Daemon:
+def make_daemon(root: Path, pin_factory, faults=None, blocked_devices=None,
+                restart_after_s: float = 60.0) -> Daemon:
     config = (default_config().with_value("output.storage_path", str(root))
               .with_value("camera.source", "simulator"))
     camera = SimulatedCamera(output_size=(128, 192), frame_interval_s=0.02, faults=faults,
@@ -33,6 +34,7 @@ def make_daemon(root: Path, pin_factory, faults=None, blocked_devices=None) -> D
     root.mkdir(exist_ok=True)
     return Daemon(config, camera=camera, store=PhotoStore(root, reserve_bytes=0),
                   pin_factory=pin_factory, blocked_devices=blocked_devices,
+                  restart_after_s=restart_after_s,
                   temperature_c=lambda: None, tick_interval_s=0.05, looks=("standard",))
 
 
@@ -49,8 +51,11 @@ def test_a_pin_the_kernel_holds_leaves_the_camera_running(tmp_path: Path) -> Non
 
 def test_camera_devices_closed_to_the_service_end_it_for_a_restart(tmp_path: Path) -> None:
     daemon = make_daemon(tmp_path / "card", None, faults=SimulatedFaults(missing=True),
-                         blocked_devices=lambda: ["/dev/media0"])
+                         blocked_devices=lambda: ["/dev/media0"], restart_after_s=3.0)
     daemon.start()
+    # Not at once: systemd's start limit allows one such restart a minute, not a loop.
+    assert daemon.wait_until(lambda s: s["error"] == "no_camera", 10)
+    assert daemon._thread.is_alive() and daemon.exit_status == 0
     daemon._thread.join(20)
     assert not daemon._thread.is_alive(), "the daemon should have stopped by itself"
     assert daemon.exit_status == EXIT_RESTART == 75
