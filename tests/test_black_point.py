@@ -59,4 +59,6 @@ def test_real_indoor_scene_has_black_blacks() -> None:
 
     image = develop(read_raw(DATA / "pi_arducam_pivariety_1920x1200/image1.dng"))
     luma = np.round(image * 255) @ np.array([0.299, 0.587, 0.114])
-    assert np.percentile(luma, 1) <= 24  # LibRaw 20, the Pi ISP 19; 41 before the black point
+    # 23.6-24.0 as the demosaic changed (LibRaw 20, the Pi ISP 19; 41 before the black
+    # point): a guard against lifted blacks coming back, with room for the demosaic.
+    assert np.percentile(luma, 1) <= 26
