@@ -192,12 +192,12 @@ def _demosaic_adaptive_kernel(
     ``corr_floor`` keeps flat areas finite) times a share by residual energies: with E_g the
     smaller of the horizontal and vertical 5x5 sums of the colour differences' gradients,
     times ``gbtf_energy_scale``, and E_i the same of intra-green's, each plus
-    ``green_energy_floor``, GBTF's share is E_i^4 / (E_i^4 + E_g^4). Red and blue are then GBTF's colour-difference
-    estimate and MLRI's (Kiku et al., 2014, ``slope_floor`` regularizing the fitted slopes),
-    both guided by that green, weighted by the inverse squares of their errors predicting
-    each sample from its 4 neighbouring sites, summed over 3x3 sites plus ``energy_floor``
-    (the criterion of ARI, Monno et al., 2017), the colour difference's times
-    ``cd_energy_scale``.
+    ``green_energy_floor``, GBTF's share is E_i^4 / (E_i^4 + E_g^4). Red and blue are then
+    GBTF's colour-difference estimate and MLRI's (Kiku et al., 2014; ``slope_floor``
+    regularizes the fitted slopes), both guided by that green, weighted by the inverse
+    squares of their errors predicting each sample from its 4 neighbouring sites, summed
+    over 3x3 sites plus ``energy_floor`` (the criterion of ARI, Monno et al., 2017), the
+    colour difference's times ``cd_energy_scale``.
     """
     height, width = cfa.shape
     n_strips = (height + tile_rows - 1) // tile_rows
@@ -368,7 +368,9 @@ def _demosaic_adaptive_kernel(
                     down = mosaic[y + 1, x + 1]
                     d_h = abs(left - right) + level_floor
                     d_v = abs(up - down) + level_floor
-                    intra[y, x + 1] = half * (d_v * (left + right) + d_h * (up + down)) / (d_h + d_v)
+                    intra[y, x + 1] = (
+                        half * (d_v * (left + right) + d_h * (up + down)) / (d_h + d_v)
+                    )
                 for x in range(2 - (y + green_parity) % 2, nc - 1, 2):
                     intra[y, x] = mosaic[y, x]
             # intra_grad_h: horizontal gradients of intra-green (in diff_v) summed over 5
@@ -426,19 +428,31 @@ def _demosaic_adaptive_kernel(
                     mean_r = quad_sum[0, qy - 1, qx] + quad_sum[0, qy, qx] + quad_sum[0, qy + 1, qx]
                     mean_g = quad_sum[1, qy - 1, qx] + quad_sum[1, qy, qx] + quad_sum[1, qy + 1, qx]
                     mean_b = quad_sum[2, qy - 1, qx] + quad_sum[2, qy, qx] + quad_sum[2, qy + 1, qx]
-                    mean_rr = quad_sum[3, qy - 1, qx] + quad_sum[3, qy, qx] + quad_sum[3, qy + 1, qx]
-                    mean_gg = quad_sum[4, qy - 1, qx] + quad_sum[4, qy, qx] + quad_sum[4, qy + 1, qx]
-                    mean_bb = quad_sum[5, qy - 1, qx] + quad_sum[5, qy, qx] + quad_sum[5, qy + 1, qx]
-                    mean_rg = quad_sum[6, qy - 1, qx] + quad_sum[6, qy, qx] + quad_sum[6, qy + 1, qx]
-                    mean_bg = quad_sum[7, qy - 1, qx] + quad_sum[7, qy, qx] + quad_sum[7, qy + 1, qx]
+                    mean_rr = (
+                        quad_sum[3, qy - 1, qx] + quad_sum[3, qy, qx] + quad_sum[3, qy + 1, qx]
+                    )
+                    mean_gg = (
+                        quad_sum[4, qy - 1, qx] + quad_sum[4, qy, qx] + quad_sum[4, qy + 1, qx]
+                    )
+                    mean_bb = (
+                        quad_sum[5, qy - 1, qx] + quad_sum[5, qy, qx] + quad_sum[5, qy + 1, qx]
+                    )
+                    mean_rg = (
+                        quad_sum[6, qy - 1, qx] + quad_sum[6, qy, qx] + quad_sum[6, qy + 1, qx]
+                    )
+                    mean_bg = (
+                        quad_sum[7, qy - 1, qx] + quad_sum[7, qy, qx] + quad_sum[7, qy + 1, qx]
+                    )
                     mean_r *= ninth
                     mean_g *= ninth
                     mean_b *= ninth
                     var_g = max(mean_gg * ninth - mean_g * mean_g, zero)
                     var_r = max(mean_rr * ninth - mean_r * mean_r, zero)
                     var_b = max(mean_bb * ninth - mean_b * mean_b, zero)
-                    corr_r = (mean_rg * ninth - mean_r * mean_g) / np.sqrt(var_r * var_g + corr_floor)
-                    corr_b = (mean_bg * ninth - mean_b * mean_g) / np.sqrt(var_b * var_g + corr_floor)
+                    cov_r = mean_rg * ninth - mean_r * mean_g
+                    cov_b = mean_bg * ninth - mean_b * mean_g
+                    corr_r = cov_r / np.sqrt(var_r * var_g + corr_floor)
+                    corr_b = cov_b / np.sqrt(var_b * var_g + corr_floor)
                     weight_r = (corr_r - corr_low) / (corr_high - corr_low)
                     weight_b = (corr_b - corr_low) / (corr_high - corr_low)
                     green_weight[0, qy, qx] = min(max(weight_r, zero), one)
@@ -627,9 +641,10 @@ def _demosaic_adaptive_kernel(
                         energy_ml *= energy_ml
                         cd_share[i, j] = energy_ml / (energy_cd + energy_ml)
                 # Each output pixel: its own sample at a sampled site; elsewhere the two
-                # estimates mixed by the mean share of the nearest 2 or 4 sites. At the other colour's sites (dy = dx = 1) the colour difference is
-                # cross[i, j]; at green sites it is the mean of 2 diffs and 2 crosses. Pixels
-                # go by their offset (dy, dx) from the site (i, j) above and left of them.
+                # estimates mixed by the mean share of the nearest 2 or 4 sites. At the other
+                # colour's sites (dy = dx = 1) the colour difference is cross[i, j]; at green
+                # sites it is the mean of 2 diffs and 2 crosses. Pixels go by their offset
+                # (dy, dx) from the site (i, j) above and left of them.
                 for y in range(margin, margin + rows):
                     i = (y - py) // 2
                     dy = (y - py) % 2
