@@ -80,6 +80,15 @@ IMX477_CT_CURVE: tuple[tuple[float, float, float], ...] = (
     (7217.0, 0.3014, 0.73), (7763.0, 0.295, 0.74), (9505.0, 0.2524, 0.7856),
 )  # fmt: skip
 
+#: The Pi 5's (PiSP) ``rpi.awb`` ``ct_curve`` of ``src/ipa/rpi/pisp/data/imx477.json``
+#: [RPiTuning]_: the same sensor calibrated again for the PiSP; its ``rpi.ccm`` is the same.
+IMX477_PISP_CT_CURVE: tuple[tuple[float, float, float], ...] = (
+    (2850.0, 0.4307, 0.3957), (2960.0, 0.4159, 0.4313), (3580.0, 0.3771, 0.5176),
+    (4559.0, 0.3031, 0.6573), (5881.0, 0.2809, 0.6942), (7600.0, 0.2263, 0.7762),
+)  # fmt: skip
+#: The tunings the simulator can follow: the Pi 4 and earlier (VC4) and the Pi 5 (PiSP).
+CT_CURVES = {"vc4": IMX477_CT_CURVE, "pisp": IMX477_PISP_CT_CURVE}
+
 #: ``rpi.ccm`` of imx477.json [RPiTuning]_: (ct K, row-major CCM from white-balanced camera
 #: RGB to linear sRGB).
 IMX477_CCMS: tuple[tuple[float, tuple[float, ...]], ...] = (
@@ -120,21 +129,26 @@ ANALOGUE_GAIN_LIMITS = (1.0, 16.0)
 SENSOR_TEMPERATURE_C = 40.0
 
 
-def awb_gains(colour_temperature_k: float) -> tuple[float, float]:
-    """Red and blue gains the Pi applies at ``colour_temperature_k`` (1 / ``ct_curve``).
+def awb_gains(colour_temperature_k: float, tuning: str = "vc4") -> tuple[float, float]:
+    """Red and blue gains the Pi applies at ``colour_temperature_k`` (1 / ``ct_curve`` of
+    the ``tuning``, "vc4" or "pisp": :data:`CT_CURVES`).
 
     Raises
     ------
     InvalidParameterError
-        Outside the curve's domain, 2360..9505 K.
+        Outside the curve's domain (2360..9505 K for VC4), or an unknown tuning.
     """
-    ct = np.array([p[0] for p in IMX477_CT_CURVE])
+    if tuning not in CT_CURVES:
+        raise InvalidParameterError(f"tuning={tuning!r}: expected one of {', '.join(CT_CURVES)}")
+    curve = CT_CURVES[tuning]
+    ct = np.array([p[0] for p in IMX477_CT_CURVE])  # the domain the VC4 tuning covers
     if not ct[0] <= colour_temperature_k <= ct[-1]:
         raise InvalidParameterError(
             f"colour_temperature_k={colour_temperature_k}: expected {ct[0]:.0f}..{ct[-1]:.0f} K"
         )
-    r = np.interp(colour_temperature_k, ct, [p[1] for p in IMX477_CT_CURVE])
-    b = np.interp(colour_temperature_k, ct, [p[2] for p in IMX477_CT_CURVE])
+    temperatures = [p[0] for p in curve]
+    r = np.interp(colour_temperature_k, temperatures, [p[1] for p in curve])
+    b = np.interp(colour_temperature_k, temperatures, [p[2] for p in curve])
     return (float(1.0 / r), float(1.0 / b))
 
 
@@ -463,6 +477,9 @@ class Imx477Simulator:
         capture sequence, the clean twins of a noisy simulator's frames.
     sensor : SensorModel
         Photometric and noise constants.
+    tuning : {"vc4", "pisp"}
+        Whose calibration the sensor's colour response and reported gains follow: a Pi 4's
+        libcamera tuning or a Pi 5's (:data:`CT_CURVES`).
     """
 
     def __init__(
@@ -479,7 +496,10 @@ class Imx477Simulator:
         moving_object: MovingObject | None = None,
         adds_noise: bool = True,
         sensor: SensorModel = SensorModel(),
+        tuning: str = "vc4",
     ) -> None:
+        awb_gains(6500.0, tuning)  # validates the tuning
+        self._tuning = tuning
         self._scene = _scene_to_linear(scene_srgb)
         if output_size is None:
             output_size = (self._scene.shape[0], self._scene.shape[1])
@@ -598,7 +618,7 @@ class Imx477Simulator:
         exposure_us = int(round(settings.exposure_time_us))
         gain = float(settings.analogue_gain)
         ct = float(settings.colour_temperature_k)
-        red_gain, blue_gain = awb_gains(ct)
+        red_gain, blue_gain = awb_gains(ct, self._tuning)
         ccm = colour_correction_matrix(ct)
         response = np.diag([1.0 / red_gain, 1.0, 1.0 / blue_gain]) @ np.linalg.inv(ccm)
 

@@ -36,7 +36,8 @@ API names and behaviour follow picamera2 (https://github.com/raspberrypi/picamer
   as picamera2's own ``wait_for_timestamp_`` takes it; a frame is delivered one frame
   time after its readout starts. ``frame_interval_s`` sets the fake's frame time (small,
   for fast tests) in place of the mode's.
-- The Pi 4 delivers ``SBGGR12_CSI2P``; a Pi 5 (``raw_format="BGGR_PISP_COMP1"``)
+- The Pi 4 delivers ``SBGGR12_CSI2P``; a Pi 5 (``raw_format="BGGR_PISP_COMP1"``), whose
+  frames follow the Pi 5's own tuning (``pisp/data/imx477.json``: its AWB curve),
   delivers the PiSP compressed raw of its front end (``sensor_modes`` still list the
   sensor's CSI-2 formats).
 
@@ -215,7 +216,12 @@ class Picamera2:
         self.camera_config = config
         self.configure_count += 1
         with self._lock:
-            self._sim = Imx477Simulator(self._scene, seed=1, output_size=(size[1], size[0]))
+            self._sim = Imx477Simulator(self._scene, seed=1, output_size=(size[1], size[0]),
+                                        tuning=self._tuning())
+
+    def _tuning(self) -> str:
+        """The libcamera tuning this camera's frames follow: a Pi 5 (PiSP raw) has its own."""
+        return "pisp" if self.module.settings["raw_format"].endswith("PISP_COMP1") else "vc4"
 
     def stream_configuration(self, name: str = "main") -> dict[str, Any]:
         assert self.camera_config is not None
@@ -282,7 +288,8 @@ class Picamera2:
     def set_scene(self, scene_srgb: np.ndarray) -> None:
         """What the sensor sees from the next frame on ((H, W, 3) sRGB)."""
         height, width = self._sim.output_size
-        sim = Imx477Simulator(scene_srgb, seed=1, output_size=(height, width))
+        sim = Imx477Simulator(scene_srgb, seed=1, output_size=(height, width),
+                              tuning=self._tuning())
         with self._lock:
             self._scene, self._sim = scene_srgb, sim
 

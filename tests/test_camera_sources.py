@@ -354,3 +354,25 @@ def test_picamera2_backend_streams_the_binned_mode_when_asked() -> None:
     assert frame.cfa.shape == binned.frame_shape
     assert abs(2 * binned.frame_shape[0] - full_shape[0]) <= 8
     assert abs(2 * binned.frame_shape[1] - full_shape[1]) <= 8
+
+
+def test_a_pi_5_reports_its_own_tunings_gains_and_grey_stays_grey() -> None:
+    from hardware.imx477_simulator import awb_gains
+    from pipeline.develop import DevelopParams, develop
+
+    results = {}
+    for raw_format in ("SBGGR12_CSI2P", "BGGR_PISP_COMP1"):
+        module = fake_picamera2.make_module(raw_format=raw_format)
+        with Picamera2Camera(picamera2_module=module) as camera:
+            module.instances[0].set_scene(np.full((64, 96, 3), 128, dtype=np.uint8))
+            camera.latest_frame()
+            frame = camera.grab_zsl(1, time.monotonic_ns() + 200_000_000).reference.frame
+        neutral = frame.metadata.as_shot_neutral
+        rgb = develop(frame, DevelopParams(look="neutral"))[16:-16, 16:-16].reshape(-1, 3)
+        results[raw_format] = neutral
+        mean = rgb.mean(axis=0)
+        assert np.ptp(mean) < 0.02 * mean.mean(), (raw_format, mean)  # grey stays grey
+    vc4, pisp = awb_gains(6500.0, "vc4"), awb_gains(6500.0, "pisp")
+    assert results["SBGGR12_CSI2P"][0] == pytest.approx(1 / vc4[0], rel=1e-3)
+    assert results["BGGR_PISP_COMP1"][0] == pytest.approx(1 / pisp[0], rel=1e-3)
+    assert abs(vc4[0] - pisp[0]) > 0.1  # the two tunings do differ
