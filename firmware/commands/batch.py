@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
     from firmware.progress import Progress
-# multiprocessing and concurrent.futures are imported in run(): every obscura command
+# multiprocessing and concurrent.futures are imported where used: every obscura command
 # imports this module to build its parser.
 
 #: Suffixes of the raw files a folder is searched for (any file named on the command
