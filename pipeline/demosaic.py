@@ -186,8 +186,9 @@ def _demosaic_adaptive_kernel(
     Hamilton-Adams horizontal and vertical colour differences; their gradients; weights for
     N, S, W and E that are the inverse squared sums of the gradients over 5x5 windows on that
     side; the weighted mean of the colour differences averaged over 5 pixels in each
-    direction. That estimate is blended with an intra-green one (neighbours weighted by the
-    inverse of their difference plus ``level_floor``) by the local correlation of green with
+    direction. That estimate is blended with an intra-green one (cubic interpolations along
+    the row and the column, weighted by the inverse of the nearest neighbours' difference
+    plus ``level_floor``) by the local correlation of green with
     the site's colour (all GBTF at ``corr_high`` and above, none at ``corr_low`` and below;
     ``corr_floor`` keeps flat areas finite) times a share by residual energies: with E_g the
     smaller of the horizontal and vertical 5x5 sums of the colour differences' gradients,
@@ -226,6 +227,8 @@ def _demosaic_adaptive_kernel(
     green_energy_floor = np.float32(green_energy_floor)
     cd_energy_scale = np.float32(cd_energy_scale)
     prb_near = np.float32(10.0 / 32.0)
+    cubic_near = np.float32(9.0 / 16.0)
+    cubic_far = np.float32(1.0 / 16.0)
     prb_far = np.float32(1.0 / 32.0)
     # Inner loops index columns as x + (literal offset >= 0) so that numba needs no
     # negative-index wraparound and LLVM can vectorize them.
@@ -354,24 +357,27 @@ def _demosaic_adaptive_kernel(
                     green_diff[y, x + 7] = fifth * weighted / (w_n + w_s + w_w + w_e)
 
             # Green at red and blue sites: GBTF's estimate, blended towards an intra-green
-            # directional one (neighbours weighted by the inverse of their difference plus
-            # level_floor) where green and the site's colour are anti-correlated, or where
-            # GBTF's colour differences vary more than intra-green does (residual energies
-            # in the best direction over 5x5 windows, as in ARI's criterion).
+            # one (cubic along the row and along the column, weighted by the inverse of the
+            # nearest neighbours' difference plus level_floor) where green and the site's
+            # colour are anti-correlated, or where GBTF's colour differences vary more than
+            # intra-green does (residual energies in the best direction over 5x5 windows, as
+            # in ARI's criterion).
             intra = diff_h
-            for y in range(1, nr - 1):
+            for y in range(3, nr - 3):
                 # Evaluated at every site for vectorization; green sites then get their sample.
-                for x in range(nc - 2):
-                    left = mosaic[y, x]
-                    right = mosaic[y, x + 2]
-                    up = mosaic[y - 1, x + 1]
-                    down = mosaic[y + 1, x + 1]
+                for x in range(nc - 6):
+                    left = mosaic[y, x + 2]
+                    right = mosaic[y, x + 4]
+                    up = mosaic[y - 1, x + 3]
+                    down = mosaic[y + 1, x + 3]
                     d_h = abs(left - right) + level_floor
                     d_v = abs(up - down) + level_floor
-                    intra[y, x + 1] = (
-                        half * (d_v * (left + right) + d_h * (up + down)) / (d_h + d_v)
-                    )
-                for x in range(2 - (y + green_parity) % 2, nc - 1, 2):
+                    far_h = mosaic[y, x] + mosaic[y, x + 6]
+                    far_v = mosaic[y - 3, x + 3] + mosaic[y + 3, x + 3]
+                    est_h = cubic_near * (left + right) - cubic_far * far_h
+                    est_v = cubic_near * (up + down) - cubic_far * far_v
+                    intra[y, x + 3] = (d_v * est_h + d_h * est_v) / (d_h + d_v)
+                for x in range(4 - (y + green_parity) % 2, nc - 3, 2):
                     intra[y, x] = mosaic[y, x]
             # intra_grad_h: horizontal gradients of intra-green (in diff_v) summed over 5
             # rows; intra_grad_v: vertical ones over 5 columns (as grad_h and grad_v).
