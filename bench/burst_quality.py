@@ -130,7 +130,7 @@ def real_burst(merge: str = "robust") -> float | None:
     frames' own noise included: a perfect merge measures :data:`REAL_BURST_IDEAL`)."""
     from pipeline.burst import align_and_merge
     from pipeline.burst.reference import select_reference_hasinoff2016
-    from pipeline.dng_reader import read_dng
+    from pipeline.formats.dng_reader import read_dng
 
     paths = sorted(REAL_BURST.glob("*.dng"))
     if len(paths) < 10:

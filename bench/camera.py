@@ -55,7 +55,7 @@ def rapid_shots(out: Path, size: tuple[int, int], shots: int, burst_frames: int)
     """Press the shutter ``shots`` times, each as soon as the camera is ready again."""
     from firmware.commands.demo import press, simulator_daemon
     from hardware.controls import DEBOUNCE_S
-    from pipeline.dng_reader import read_dng
+    from pipeline.formats.dng_reader import read_dng
 
     for mode in ("single", "burst"):
         daemon = simulator_daemon(out, size, burst_frames, mode)
@@ -106,8 +106,8 @@ def packed_frame_camera(size: tuple[int, int], ring_frames: int) -> object:
     from hardware.camera import CameraSource, FrameRecord
     from hardware.imx477_simulator import Imx477Simulator, SensorSettings
     from hardware.simulated_camera import default_scene
+    from pipeline.formats.picamera2_raw import pack_raw, unpack_raw
     from pipeline.raw_frame import RawFrame
-    from pipeline.raw_packing import pack_raw, unpack_raw
 
     height, width = size
     small = Imx477Simulator(default_scene(), seed=1, output_size=(-(-height // 8) * 2,

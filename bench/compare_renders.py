@@ -40,9 +40,9 @@ sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data" / "raw"
 PI_JPEGS = {"image1.dng": "cap_dng_jpg0.jpg"}
 
-from pipeline.colour_metrics import srgb_decode  # noqa: E402
+from pipeline.colour.metrics import srgb_decode  # noqa: E402
 from pipeline.develop import DevelopParams, develop  # noqa: E402
-from pipeline.raw_files import read_raw  # noqa: E402
+from pipeline.formats.raw_files import read_raw  # noqa: E402
 
 BLOCK_PX = 48
 CROP_PX = 256

@@ -36,7 +36,7 @@ from PIL import Image
 
 from bench.saturated_colour_set import saturated_colour_set
 from pipeline.cfa import CfaPattern
-from pipeline.demosaic import demosaic
+from pipeline.stages.demosaic import demosaic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GBTF_COMMIT = "8dc33bd"

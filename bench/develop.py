@@ -28,7 +28,7 @@ FULL_SIZE = (3040, 4056)
 def make_dng(scene_path: Path, destination: Path) -> None:
     """Simulate one HQ-camera frame of ``scene_path`` and write it as a DNG."""
     from hardware.imx477_simulator import Imx477Simulator, SensorSettings
-    from pipeline.encoders.dng import encode_dng
+    from pipeline.formats.encoders.dng import encode_dng
 
     scene = np.asarray(Image.open(scene_path).convert("RGB"))
     camera = Imx477Simulator(scene, seed=1, output_size=FULL_SIZE)
@@ -38,10 +38,10 @@ def make_dng(scene_path: Path, destination: Path) -> None:
 
 def develop_ours(dng: Path, timer=None) -> bytes:
     """The whole `obscura develop`: read, develop, quantise, encode JPEG."""
+    from pipeline.colour.output_transform import quantize
     from pipeline.develop import DevelopParams, develop
-    from pipeline.dng_reader import read_dng
-    from pipeline.encoders.jpeg import encode_jpeg
-    from pipeline.output_transform import quantize
+    from pipeline.formats.dng_reader import read_dng
+    from pipeline.formats.encoders.jpeg import encode_jpeg
 
     frame = read_dng(dng)
     image = quantize(develop(frame, DevelopParams(), timer=timer), np.uint8)

@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/looks.py [--repeat 5] [--size 3040x4056]
 
-Times :func:`pipeline.look_pass.apply_look` for every built-in look, each stage alone
+Times :func:`pipeline.looks.look_pass.apply_look` for every built-in look, each stage alone
 (grading, vignette, LUT, grain) and everything at once with a 33-point LUT, and the
-existing tone curve + sRGB stage (:func:`pipeline.tone_curve.apply`) on the same image
+existing tone curve + sRGB stage (:func:`pipeline.stages.tone_curve.apply`) on the same image
 in the same run. Best-of-N wall-clock, interleaved, on a shared machine: compare the ratios.
 """
 
@@ -16,14 +16,14 @@ import time
 
 import numpy as np
 
-from pipeline.colour_grading import GradingParams, SplitToning
-from pipeline.grain import GrainParams
-from pipeline.look import Look, builtin_looks, find_look
-from pipeline.look_pass import apply_look
-from pipeline.lut3d import LutParams, identity_lut
-from pipeline.tone_curve import FilmicCurve
-from pipeline.tone_curve import apply as apply_tone_curve
-from pipeline.vignette import VignetteParams
+from pipeline.looks.colour_grading import GradingParams, SplitToning
+from pipeline.looks.grain import GrainParams
+from pipeline.looks.look import Look, builtin_looks, find_look
+from pipeline.looks.look_pass import apply_look
+from pipeline.looks.lut3d import LutParams, identity_lut
+from pipeline.looks.vignette import VignetteParams
+from pipeline.stages.tone_curve import FilmicCurve
+from pipeline.stages.tone_curve import apply as apply_tone_curve
 
 
 def best_times(repeat: int, image: np.ndarray, jobs: dict) -> dict[str, float]:

@@ -35,7 +35,7 @@ GAIN = 4.0
 def make_burst(scene_path: Path, directory: Path, count: int) -> list[Path]:
     """Simulate a handheld burst of ``scene_path`` and write it as DNGs."""
     from hardware.imx477_simulator import Imx477Simulator, SensorSettings
-    from pipeline.encoders.dng import encode_dng
+    from pipeline.formats.encoders.dng import encode_dng
 
     scene = np.asarray(Image.open(scene_path).convert("RGB"))
     camera = Imx477Simulator(scene, seed=1, output_size=FULL_SIZE, motion_px=24.0)
@@ -70,7 +70,7 @@ def main() -> None:
         if args.child[0] == "--merge-only":  # align_and_merge alone, for its peak memory
             from pipeline.burst import BurstParams, align_and_merge
             from pipeline.burst.kernel_regression import KernelMergeParams
-            from pipeline.dng_reader import read_dng
+            from pipeline.formats.dng_reader import read_dng
 
             merge = KernelMergeParams() if args.child[1] == "kernel" else None
             frames = [read_dng(Path(p)) for p in args.child[2:]]
@@ -89,7 +89,7 @@ def main() -> None:
     from pipeline.burst import BurstParams, align_and_merge
     from pipeline.burst.kernel_regression import KernelMergeParams
     from pipeline.develop import DevelopParams, StageTimer
-    from pipeline.dng_reader import read_dng
+    from pipeline.formats.dng_reader import read_dng
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)

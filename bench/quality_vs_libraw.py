@@ -30,15 +30,15 @@ KODAK = REPO.parent / "shared" / "data" / "kodak24"
 BORDER_PX = 10
 
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings  # noqa: E402
-from pipeline.colour_metrics import (  # noqa: E402
+from pipeline.colour.metrics import (  # noqa: E402
     delta_e_ciede2000,
     linear_srgb_to_lab_d50,
     srgb_decode,
     srgb_encode,
 )
 from pipeline.develop import DevelopParams, develop  # noqa: E402
-from pipeline.dng_reader import read_dng  # noqa: E402
-from pipeline.encoders.dng import encode_dng  # noqa: E402
+from pipeline.formats.dng_reader import read_dng  # noqa: E402
+from pipeline.formats.encoders.dng import encode_dng  # noqa: E402
 
 #: Scene value that just reaches the white level: a little headroom over diffuse white.
 HEADROOM = 1.25

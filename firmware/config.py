@@ -130,7 +130,7 @@ def _one_of(*choices: str) -> Callable[[], tuple[str, ...]]:
 
 
 def _looks() -> tuple[str, ...]:
-    from pipeline.look import builtin_looks
+    from pipeline.looks.look import builtin_looks
 
     return tuple(builtin_looks())
 

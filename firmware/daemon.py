@@ -101,11 +101,11 @@ from hardware.storage import (
 from pipeline.burst import CaptureLimits
 from pipeline.burst.motion import image_motion_px_per_s
 from pipeline.errors import InvalidParameterError
-from pipeline.flat_field import lens_shading_from_flat
-from pipeline.focus import CENTRE, Region, focus_measure
-from pipeline.focus_peaking import focus_peaking_overlay, grey_preview_from_raw
-from pipeline.packed_raw import packed_nbytes
+from pipeline.focus.measure import CENTRE, Region, focus_measure
+from pipeline.focus.peaking import focus_peaking_overlay, grey_preview_from_raw
+from pipeline.formats.journal_frames import packed_nbytes
 from pipeline.raw_frame import LensShadingMap, RawFrame
+from pipeline.stages.flat_field import lens_shading_from_flat
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def lens_in_use(config: Config) -> LensInUse:
 
 def builtin_look_names() -> tuple[str, ...]:
     """The looks the look button cycles through."""
-    from pipeline.look import builtin_looks
+    from pipeline.looks.look import builtin_looks
 
     return tuple(builtin_looks())
 

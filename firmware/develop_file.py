@@ -17,12 +17,12 @@ import numpy as np
 
 from hardware.storage import write_atomic
 from pipeline.burst import BurstError, BurstMode, check_burst
+from pipeline.colour.output_transform import quantize
 from pipeline.develop import DevelopParams, StageTimer, develop
-from pipeline.encoders.jpeg import encode_jpeg
 from pipeline.errors import InvalidParameterError
+from pipeline.formats.encoders.jpeg import encode_jpeg
+from pipeline.formats.raw_files import read_raw
 from pipeline.numba_runtime import start_numba
-from pipeline.output_transform import quantize
-from pipeline.raw_files import read_raw
 from pipeline.raw_frame import CameraMetadata, RawFrame
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def _write_image(
     is_tiff = destination.suffix.lower() in (".tif", ".tiff")
     pixels = quantize(image, np.uint16 if is_tiff else np.uint8)
     if is_tiff:
-        from pipeline.encoders.tiff import encode_tiff16
+        from pipeline.formats.encoders.tiff import encode_tiff16
 
         data = encode_tiff16(pixels, metadata)
     else:
@@ -118,7 +118,7 @@ def read_burst(sources: Sequence[Path], timer: Timer | None = None) -> list[RawF
     Raises
     ------
     RawFormatError
-        A file is corrupt or not a raw file (named by :func:`pipeline.raw_files.read_raw`).
+        A file is corrupt or not a raw file (named by :func:`pipeline.formats.raw_files.read_raw`).
     BurstError
         Fewer than two files, or files of different sizes or CFA patterns.
     """
@@ -160,7 +160,7 @@ def develop_burst_files(
 def merge_files(sources: Sequence[Path], destination: Path, timer: Timer | None = None) -> Path:
     """Merge the DNGs of a burst into one 16-bit DNG (the reference's geometry), atomically."""
     from pipeline.burst import align_and_merge
-    from pipeline.encoders.dng import encode_dng
+    from pipeline.formats.encoders.dng import encode_dng
 
     check_output(destination, {".dng"}, sources)
     start_numba()

@@ -39,13 +39,13 @@ from hardware.storage import (
 from pipeline.burst import BURST_MODES, CaptureLimits, StreamedBurst, align_and_merge, plan_capture
 from pipeline.burst import Metering as BurstMetering
 from pipeline.burst.modes import finish_burst
+from pipeline.colour.output_transform import quantize
 from pipeline.develop import DevelopParams, develop
-from pipeline.dng_reader import read_dng
-from pipeline.encoders.dng import encode_dng
-from pipeline.encoders.jpeg import encode_jpeg
 from pipeline.errors import InvalidParameterError, RawFormatError
-from pipeline.output_transform import quantize
-from pipeline.packed_raw import metadata_from_fields, pack_frame, read_packed_frame
+from pipeline.formats.dng_reader import read_dng
+from pipeline.formats.encoders.dng import encode_dng
+from pipeline.formats.encoders.jpeg import encode_jpeg
+from pipeline.formats.journal_frames import metadata_from_fields, pack_frame, read_packed_frame
 from pipeline.raw_frame import LensShadingMap, RawFrame
 
 logger = logging.getLogger(__name__)
@@ -198,9 +198,9 @@ def develop_shot(frames: Sequence[RawFrame], settings: ShotSettings) -> dict[str
 #: Manifest field holding the lens shading table every frame of the shot shares.
 LENS_SHADING_FIELD = "lens_shading"
 #: Manifest field holding, per frame, the fields that read it back
-#: (:attr:`pipeline.packed_raw.PackedFrame.fields`).
+#: (:attr:`pipeline.formats.journal_frames.PackedFrame.fields`).
 FRAMES_FIELD = "frame_metadata"
-#: Suffix of the journal's frame files (:mod:`pipeline.packed_raw`).
+#: Suffix of the journal's frame files (:mod:`pipeline.formats.journal_frames`).
 FRAME_SUFFIX = ".raw"
 #: Metadata that frames journaled as DNGs (before the packed format) keep in their
 #: :data:`FRAMES_FIELD`, as the DNG reader does not return it.
@@ -219,9 +219,10 @@ def shading_manifest(frame: RawFrame) -> dict[str, Any]:
 def journal_frames(
     store: PhotoStore, name: ShotName, frames: Sequence[RawFrame], manifest: dict[str, Any]
 ) -> JournalEntry:
-    """Put a shot on the card: each frame packed (:func:`pipeline.packed_raw.pack_frame`)
-    and written straight from its buffer, then ``manifest`` with the first frame's lens
-    shading table and each frame's fields. Durable when this returns."""
+    """Put a shot on the card: each frame packed
+    (:func:`pipeline.formats.journal_frames.pack_frame`) and written straight from its
+    buffer, then ``manifest`` with the first frame's lens shading table and each frame's
+    fields. Durable when this returns."""
     packed = [pack_frame(frame) for frame in frames]
     if frames:
         manifest = {**manifest, **shading_manifest(frames[0]),

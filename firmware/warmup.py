@@ -9,17 +9,18 @@ from __future__ import annotations
 import numpy as np
 
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings
-from pipeline import chroma_denoise, lut3d
 from pipeline.burst.modes import develop_burst
+from pipeline.colour.output_transform import quantize
 from pipeline.develop import DevelopParams, develop
-from pipeline.focus import focus_measure
-from pipeline.focus_peaking import focus_peaking_overlay, grey_preview_from_raw
-from pipeline.look import builtin_looks
+from pipeline.focus.measure import focus_measure
+from pipeline.focus.peaking import focus_peaking_overlay, grey_preview_from_raw
+from pipeline.formats.journal_frames import pack_frame, unpack_frame
+from pipeline.formats.picamera2_raw import pack_raw, unpack_raw
+from pipeline.looks import lut3d
+from pipeline.looks.look import builtin_looks
 from pipeline.noise_model import estimate_noise_foi2008
-from pipeline.output_transform import quantize
-from pipeline.packed_raw import pack_frame, unpack_frame
 from pipeline.raw_frame import RawFrame
-from pipeline.raw_packing import pack_raw, unpack_raw
+from pipeline.stages import chroma_denoise
 
 WARM_FORMATS = ("SBGGR10_CSI2P", "SBGGR12_CSI2P", "SBGGR12", "BGGR_PISP_COMP1")
 
@@ -28,7 +29,7 @@ def warm_numba_cache() -> None:
     """Simulate a small frame, unpack it from every raw format, develop it with every look.
 
     Every look runs the look pass (vignette, baked colour LUT, grain); a user LUT is baked
-    with :func:`pipeline.lut3d.apply`, warmed here too.
+    with :func:`pipeline.looks.lut3d.apply`, warmed here too.
     """
     camera = Imx477Simulator(np.full((32, 48, 3), 128, dtype=np.uint8), seed=0, motion_px=2.0)
     frame = camera.capture(SensorSettings(exposure_time_us=camera.exposure_time_us_for(1.0)))

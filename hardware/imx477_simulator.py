@@ -65,11 +65,11 @@ import numpy as np
 import numpy.typing as npt
 
 from hardware.picamera2_metadata import camera_metadata_from_picamera2
-from pipeline import colour_metrics
 from pipeline.cfa import CfaPattern
+from pipeline.colour import metrics as colour_metrics
 from pipeline.errors import InvalidParameterError
+from pipeline.formats.picamera2_raw import pack_raw
 from pipeline.raw_frame import LensShadingMap, RawFrame
-from pipeline.raw_packing import pack_raw
 
 #: ``rpi.awb`` ``ct_curve`` of imx477.json [RPiTuning]_: (ct K, r, b), where the AWB gains
 #: at ``ct`` are ``1 / r`` (red) and ``1 / b`` (blue), as ``Awb::setColourTemperature`` sets them.
@@ -390,7 +390,7 @@ class ColorCheckerChart:
     image_srgb : (H, W, 3) float32
         sRGB-encoded image (extended encoding: the cyan patch is slightly out of gamut).
     patch_centres_yx : (24, 2) int64
-        Pixel centre of each patch, in :data:`pipeline.colour_metrics.COLORCHECKER_NAMES` order.
+        Pixel centre of each patch, in :data:`pipeline.colour.metrics.COLORCHECKER_NAMES` order.
     patch_size_px : int
         Side of each square patch.
     """
@@ -403,7 +403,7 @@ class ColorCheckerChart:
 def render_colorchecker(patch_size_px: int = 64, border_px: int = 16) -> ColorCheckerChart:
     """Render the 6 x 4 ColorChecker Classic with black borders, from the X-Rite reference.
 
-    Patch colours are :func:`pipeline.colour_metrics.colorchecker_linear_srgb` (D50
+    Patch colours are :func:`pipeline.colour.metrics.colorchecker_linear_srgb` (D50
     reference Bradford-adapted to D65), sRGB-encoded. The image is
     ``(4 * patch + 5 * border, 6 * patch + 7 * border)`` pixels, even when both sizes are.
     """
@@ -724,7 +724,7 @@ class Imx477Simulator:
         -------
         buffer : (H, stride) uint8
             The raw stream's array, as ``request.make_array("raw")`` returns it, with the
-            Pi 4 row alignment (:func:`pipeline.raw_packing.pack_raw`).
+            Pi 4 row alignment (:func:`pipeline.formats.picamera2_raw.pack_raw`).
         metadata : dict
             ``request.get_metadata()``: libcamera control names and units (ExposureTime
             in us, SensorBlackLevels in 16-bit units, SensorTimestamp in ns, ...).

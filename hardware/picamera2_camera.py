@@ -4,8 +4,9 @@ The camera streams a full-resolution, 12-bit raw still configuration (4056x3040 
 IMX477) with a small main stream the ISP must produce anyway. Each request is taken with
 ``captured_request`` in our own streaming thread (never in picamera2's event loop), its raw
 buffer copied out with ``make_array("raw")`` and the request released at once; the packed
-copy waits in the ring buffer and is unpacked (:func:`pipeline.raw_packing.unpack_raw`: CSI-2
-packed on a Pi 4, ``PISP_COMP1`` on a Pi 5) only when a shot takes it.
+copy waits in the ring buffer and is unpacked
+(:func:`pipeline.formats.picamera2_raw.unpack_raw`: CSI-2 packed on a Pi 4, ``PISP_COMP1``
+on a Pi 5) only when a shot takes it.
 
 With a display attached (``display.preview``, :mod:`hardware.display`), the main stream is
 also the display stream and picamera2 shows it in a preview started before the camera:
@@ -67,8 +68,8 @@ from hardware.picamera2_metadata import (
     imx477_mode,
 )
 from pipeline.errors import InvalidParameterError
+from pipeline.formats.picamera2_raw import bit_depth_of, cfa_pattern_of, unpack_raw
 from pipeline.raw_frame import RawFrame
-from pipeline.raw_packing import bit_depth_of, cfa_pattern_of, unpack_raw
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from hardware.camera import (
     FrameRecord,
     Metering,
 )
-from pipeline.dng_reader import read_dng
 from pipeline.errors import RawFormatError
+from pipeline.formats.dng_reader import read_dng
 from pipeline.raw_frame import RawFrame
 
 logger = logging.getLogger(__name__)

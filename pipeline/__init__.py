@@ -1,7 +1,10 @@
 """Obscura's image pipeline: pure functions on arrays, no hardware.
 
 The single-frame develop is composed in :mod:`pipeline.develop`; each stage is its own
-module. ``from pipeline import demosaic`` is the public demosaicing entry point.
+module in :mod:`pipeline.stages`. Beside them: file formats (:mod:`pipeline.formats`),
+colour science (:mod:`pipeline.colour`), looks and their data (:mod:`pipeline.looks`),
+bursts (:mod:`pipeline.burst`) and focus assist (:mod:`pipeline.focus`).
+``from pipeline import demosaic`` is the public demosaicing entry point.
 """
 
 from pipeline.numba_runtime import scipy_hidden
@@ -9,7 +12,7 @@ from pipeline.numba_runtime import scipy_hidden
 with scipy_hidden():  # numba's version check would import SciPy for nothing (numba_runtime)
     import numba  # noqa: F401
 
-from pipeline.demosaic import demosaic
+from pipeline.stages.demosaic import demosaic
 
 __all__ = ["demosaic"]
 

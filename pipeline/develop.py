@@ -16,11 +16,19 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from pipeline import (
+from pipeline.colour.matrix import camera_to_srgb_matrix
+from pipeline.colour.metrics import srgb_encode
+from pipeline.colour.output_transform import encode_srgb
+from pipeline.colour.transforms import apply_matrix, box_downsample, luminance
+from pipeline.errors import InvalidParameterError
+from pipeline.looks.look import Look, find_look
+from pipeline.looks.look_pass import apply_look
+from pipeline.noise_model import display_luma_sigma, noise_model_of
+from pipeline.raw_frame import CameraMetadata, RawFrame
+from pipeline.stages import (
     black_level,
     black_point,
     chroma_denoise,
-    colour,
     defect_pixels,
     highlights,
     lens_shading,
@@ -29,16 +37,8 @@ from pipeline import (
     tone_curve,
     white_balance,
 )
-from pipeline.colour_matrix import camera_to_srgb_matrix
-from pipeline.demosaic import demosaic
-from pipeline.errors import InvalidParameterError
-from pipeline.exposure import auto_exposure_ev
-from pipeline.look import Look, find_look
-from pipeline.look_pass import apply_look
-from pipeline.colour_metrics import srgb_encode
-from pipeline.noise_model import display_luma_sigma, noise_model_of
-from pipeline.output_transform import encode_srgb
-from pipeline.raw_frame import CameraMetadata, RawFrame
+from pipeline.stages.demosaic import demosaic
+from pipeline.stages.exposure import auto_exposure_ev
 
 logger = logging.getLogger(__name__)
 
@@ -144,18 +144,18 @@ def develop(
             # Scene-linear, 1.0 = the sensor's white: no BaselineExposure push, which would
             # clip the highlights the raw holds (only the user's own compensation).
             gain = 2.0 ** params.exposure_compensation_ev
-            colour.apply_matrix(rgb, matrix * gain)
+            apply_matrix(rgb, matrix * gain)
         with stage("output"):
             return encode_srgb(rgb)
     with stage("colour + exposure"):
         factor = max(1, round(max(rgb.shape[:2]) / STATS_LONG_SIDE_PX))
-        small = colour.apply_matrix(colour.box_downsample(rgb, factor), matrix)
-        small_luminance = colour.luminance(small)
+        small = apply_matrix(box_downsample(rgb, factor), matrix)
+        small_luminance = luminance(small)
         glare = black_point.estimate_glare(small_luminance)
         black_point.remove_glare(small_luminance, glare)
         ev = auto_exposure_ev(small_luminance) + params.exposure_compensation_ev
         gain = 2.0 ** (ev + look.tone.exposure_ev)
-        colour.apply_matrix(rgb, matrix * gain)
+        apply_matrix(rgb, matrix * gain)
     with stage("black point"):
         black_point.remove_glare(rgb, glare * gain)
 

@@ -166,14 +166,14 @@ def display_luma_sigma(
     deviation of its display-encoded luma: the raw variance of each white-balanced channel
     (``gain_c * scale * x + gain_c^2 * offset``) through the colour matrix to scene-linear
     luminance, times the exposure gain, then through the black point's toe
-    (:mod:`pipeline.black_point`) and ``to_display`` (tone curve and encoding), by its slope.
+    (:mod:`pipeline.stages.black_point`) and ``to_display`` (tone curve and encoding), by its slope.
     Local tone mapping is left out: it is smooth, and lifts signal and noise together.
 
     Returns
     -------
     (levels,) float32
     """
-    from pipeline.black_point import soft_toe  # noqa: PLC0415 - one-way helper
+    from pipeline.stages.black_point import soft_toe  # noqa: PLC0415 - one-way helper
 
     gains = np.asarray(white_balance_gains, dtype=np.float64)
     row = np.array([0.2126, 0.7152, 0.0722]) @ np.asarray(camera_to_srgb, dtype=np.float64)

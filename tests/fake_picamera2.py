@@ -70,7 +70,7 @@ from hardware.picamera2_metadata import (
     IMX477_PIXEL_ARRAY_SIZE,
     imx477_applied_exposure,
 )
-from pipeline.raw_packing import pack_raw, unpack_raw
+from pipeline.formats.picamera2_raw import pack_raw, unpack_raw
 
 #: Switches tests flip on the module: ``cameras`` (0 = none attached), ``stalled``,
 #: ``raw_format`` (what configure() settles on: Pi 4 "SBGGR12_CSI2P", Pi 5 "BGGR_PISP_COMP1"),

@@ -15,7 +15,7 @@ from PIL import Image
 from firmware.cli import main
 from firmware.commands import batch
 from firmware.commands.batch import find_raw_files, output_paths
-from pipeline.encoders.dng import encode_dng
+from pipeline.formats.encoders.dng import encode_dng
 from tests.conftest import mosaic_frame
 
 REPO = Path(__file__).resolve().parents[1]

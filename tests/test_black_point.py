@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.black_point import (
+from pipeline.stages.black_point import (
     MAX_FRACTION_OF_MEDIAN,
     estimate_glare,
     remove_glare,
@@ -55,7 +55,7 @@ def test_no_glare_leaves_the_image_alone() -> None:
                     reason="../shared/data is not here")
 def test_real_indoor_scene_has_black_blacks() -> None:
     from pipeline.develop import develop
-    from pipeline.raw_files import read_raw
+    from pipeline.formats.raw_files import read_raw
 
     image = develop(read_raw(DATA / "pi_arducam_pivariety_1920x1200/image1.dng"))
     luma = np.round(image * 255) @ np.array([0.299, 0.587, 0.114])

@@ -11,8 +11,8 @@ from PIL import Image
 from firmware.cli import main
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings
 from pipeline.cfa import CfaPattern
-from pipeline.dng_reader import read_dng
-from pipeline.encoders.dng import encode_dng
+from pipeline.formats.dng_reader import read_dng
+from pipeline.formats.encoders.dng import encode_dng
 from pipeline.raw_frame import RawFrame
 
 

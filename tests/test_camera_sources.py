@@ -21,7 +21,7 @@ from hardware.camera import (
 from hardware.picamera2_camera import Picamera2Camera, choose_raw_mode, import_picamera2
 from hardware.replay_camera import ReplayCamera
 from hardware.simulated_camera import SimulatedCamera, SimulatedFaults
-from pipeline.encoders.dng import encode_dng
+from pipeline.formats.encoders.dng import encode_dng
 from tests import fake_picamera2
 
 ROOT = Path(__file__).resolve().parents[1]

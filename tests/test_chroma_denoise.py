@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.chroma_denoise import chroma_noise_sigma, reduce_chroma_noise
+from pipeline.stages.chroma_denoise import chroma_noise_sigma, reduce_chroma_noise
 
 
 def _noisy(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:

@@ -96,7 +96,7 @@ def simulated_dng(tmp_path_factory):
 
 
 def test_simulate_writes_a_dng_that_develops(simulated_dng, tmp_path) -> None:
-    from pipeline.dng_reader import read_dng
+    from pipeline.formats.dng_reader import read_dng
 
     frame = read_dng(simulated_dng)
     assert frame.shape == (192, 256) and frame.metadata.model

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings, render_colorchecker
-from pipeline import colour_metrics
+from pipeline.colour import metrics as colour_metrics
 from pipeline.develop import DevelopParams, develop
 
 

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings, render_colorchecker
-from pipeline import colour_metrics as cm
-from pipeline.colour_grading import GradingParams, HueShift, SplitToning, grade, skin_weight
+from pipeline.colour import metrics as cm
 from pipeline.develop import DevelopParams, develop
-from pipeline.grain import GrainParams
-from pipeline.look import builtin_looks, find_look
-from pipeline.look_pass import apply_look
-from pipeline.tone_curve import FilmicCurve
-from pipeline.tone_curve import apply as apply_tone_curve
-from pipeline.vignette import VignetteParams
+from pipeline.looks.colour_grading import GradingParams, HueShift, SplitToning, grade, skin_weight
+from pipeline.looks.grain import GrainParams
+from pipeline.looks.look import builtin_looks, find_look
+from pipeline.looks.look_pass import apply_look
+from pipeline.looks.vignette import VignetteParams
+from pipeline.stages.tone_curve import FilmicCurve
+from pipeline.stages.tone_curve import apply as apply_tone_curve
 
 LOOKS = [name for name, look in builtin_looks().items() if not look.colorimetric]
 COLOUR_LOOKS = [n for n in LOOKS if not find_look(n).colour.monochrome]

@@ -1,4 +1,4 @@
-"""Tests of pipeline.colour_metrics against published data and colour-science."""
+"""Tests of pipeline.colour.metrics against published data and colour-science."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from pipeline import colour_metrics as cm
+from pipeline.colour import metrics as cm
 
 # Sharma, Wu, Dalal (2005), Table 1: (L1, a1, b1), (L2, a2, b2), Delta E 2000.
 SHARMA_2005_PAIRS = (

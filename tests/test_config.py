@@ -24,7 +24,7 @@ from firmware.config import (
     write_config_file,
 )
 from firmware.config_store import ConfigReloader, ConfigStore, reload_on_sighup
-from pipeline.look import builtin_looks
+from pipeline.looks.look import builtin_looks
 
 
 def _write(path, text: str):

@@ -26,8 +26,8 @@ from firmware.daemon import Daemon
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings
 from hardware.simulated_camera import SimulatedCamera, SimulatedFaults
 from hardware.storage import CardMissingError, JournalEntry, PhotoStore, ShotName
-from pipeline.dng_reader import read_dng
-from pipeline.encoders.dng import encode_dng
+from pipeline.formats.dng_reader import read_dng
+from pipeline.formats.encoders.dng import encode_dng
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,8 +22,14 @@ from firmware.lens_profiles import LensLibrary, LensProfile
 from hardware.imx477_simulator import Imx477Simulator
 from hardware.simulated_camera import SimulatedCamera
 from hardware.storage import PhotoStore
-from pipeline.dng_reader import read_dng
-from pipeline.encoders.exif import EXIF_IFD, F_NUMBER, FOCAL_LENGTH, FOCAL_LENGTH_35MM, LENS_MODEL
+from pipeline.formats.dng_reader import read_dng
+from pipeline.formats.encoders.exif import (
+    EXIF_IFD,
+    F_NUMBER,
+    FOCAL_LENGTH,
+    FOCAL_LENGTH_35MM,
+    LENS_MODEL,
+)
 
 LENS = "Fujinon 12.5mm"
 SIZE = (192, 256)  # a flat-field fit needs 30 blocks of 16x16 sites

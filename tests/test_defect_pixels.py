@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.defect_pixels import correct_hot_and_dead
 from pipeline.noise_model import NoiseModel
+from pipeline.stages.defect_pixels import correct_hot_and_dead
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"
 
@@ -45,9 +45,9 @@ def test_hot_site_is_replaced_by_its_neighbours_median() -> None:
 @pytest.mark.skipif(not (DATA / "pi_arducam_pivariety_1920x1200/image1.dng").exists(),
                     reason="../shared/data is not here")
 def test_the_dead_site_of_a_real_file_is_corrected() -> None:
-    from pipeline.black_level import normalize
+    from pipeline.formats.raw_files import read_raw
     from pipeline.noise_model import noise_model_of
-    from pipeline.raw_files import read_raw
+    from pipeline.stages.black_level import normalize
 
     frame = read_raw(DATA / "pi_arducam_pivariety_1920x1200/image1.dng")
     meta = frame.metadata

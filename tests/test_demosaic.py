@@ -9,8 +9,8 @@ import numpy.typing as npt
 import pytest
 
 from pipeline.cfa import CfaPattern
-from pipeline.demosaic import demosaic
 from pipeline.errors import InvalidParameterError
+from pipeline.stages.demosaic import demosaic
 
 PATTERNS = [p.value for p in CfaPattern]
 KODAK_DIR = Path(__file__).resolve().parents[2] / "shared/data/kodak24"

@@ -97,7 +97,7 @@ def test_bad_parameters_name_themselves() -> None:
 
 
 def test_real_dngs_develop_to_plausible_images(raw_data) -> None:
-    from pipeline.dng_reader import read_dng
+    from pipeline.formats.dng_reader import read_dng
 
     paths = sorted(raw_data.rglob("*.dng"))
     assert len(paths) >= 6
@@ -110,7 +110,7 @@ def test_real_dngs_develop_to_plausible_images(raw_data) -> None:
 def test_real_dng_colour_agrees_with_libraw(raw_data) -> None:
     """The average colour of whole real scenes matches LibRaw's, both with as-shot WB."""
     rawpy = pytest.importorskip("rawpy")
-    from pipeline.dng_reader import read_dng
+    from pipeline.formats.dng_reader import read_dng
 
     paths = [p for p in sorted(raw_data.rglob("*.dng")) if "minimal" not in str(p)][:5]
     for path in paths:

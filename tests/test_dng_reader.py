@@ -15,9 +15,9 @@ import rawpy
 import tifffile
 
 from pipeline.cfa import CfaPattern
-from pipeline.colour_matrix import camera_to_srgb_matrix, check_colour_metadata
-from pipeline.dng_reader import _TIFFFILE_MESSAGES, read_dng
+from pipeline.colour.matrix import camera_to_srgb_matrix, check_colour_metadata
 from pipeline.errors import InvalidParameterError, ObscuraError, RawFormatError
+from pipeline.formats.dng_reader import _TIFFFILE_MESSAGES, read_dng
 from pipeline.raw_frame import CameraMetadata
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "raw"
@@ -446,7 +446,7 @@ def test_garbage_exif_is_dropped_with_a_warning_naming_the_file(
     cfa = np.random.default_rng(35).integers(0, 4096, (8, 8), dtype=np.uint16)
     path = write_cfa_dng(tmp_path / "exif.dng", cfa, (34855, "d", 1, 4.7e18, True),
                          (33434, "d", 1, np.nan, True), (33437, "2I", 1, (28, 10), True))
-    with caplog.at_level("WARNING", logger="pipeline.dng_reader"):
+    with caplog.at_level("WARNING", logger="pipeline.formats.dng_reader"):
         meta = read_dng(path).metadata
     assert meta.iso is None and meta.exposure_time_s is None and meta.f_number == 2.8
     assert "exif.dng: ISOSpeedRatings 4.7e+18 ignored" in caplog.text

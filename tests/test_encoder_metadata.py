@@ -13,10 +13,10 @@ import tifffile
 from PIL import Image
 
 from pipeline.cfa import CfaPattern
-from pipeline.encoders import exif as tags
-from pipeline.encoders.dng import encode_dng
-from pipeline.encoders.jpeg import encode_jpeg
-from pipeline.encoders.tiff import encode_tiff16
+from pipeline.formats.encoders import exif as tags
+from pipeline.formats.encoders.dng import encode_dng
+from pipeline.formats.encoders.jpeg import encode_jpeg
+from pipeline.formats.encoders.tiff import encode_tiff16
 from pipeline.raw_frame import CameraMetadata, RawFrame
 
 GOOD = CameraMetadata(
@@ -56,7 +56,7 @@ def jpeg_exif(metadata: CameraMetadata) -> tuple[Image.Exif, dict]:
 
 
 def test_hostile_metadata_costs_its_tags_not_the_jpeg(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="pipeline.encoders"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.formats.encoders"):
         exif, ifd = jpeg_exif(HOSTILE)
     assert exif[tags.MAKE] == "Caf? ??cam" + "x" * (tags.MAX_TEXT_CHARS - 10)
     assert exif[tags.MODEL] == "?"
@@ -116,7 +116,7 @@ def test_jpeg_without_exif_rather_than_no_jpeg(monkeypatch, caplog) -> None:
         exif[0x010E] = "x" * 70_000  # ImageDescription
         return exif
 
-    monkeypatch.setattr("pipeline.encoders.jpeg.build_exif", oversized)
+    monkeypatch.setattr("pipeline.formats.encoders.jpeg.build_exif", oversized)
     with caplog.at_level(logging.WARNING):
         data = encode_jpeg(np.full((16, 16, 3), 128, np.uint8), GOOD)
     with Image.open(io.BytesIO(data)) as jpeg:

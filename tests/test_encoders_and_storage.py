@@ -13,10 +13,10 @@ from PIL import Image, ImageCms
 
 from hardware.storage import StorageError, write_atomic
 from pipeline.cfa import CfaPattern
-from pipeline.encoders import exif as tags
-from pipeline.encoders.jpeg import encode_jpeg
-from pipeline.encoders.tiff import encode_tiff16
 from pipeline.errors import InvalidParameterError
+from pipeline.formats.encoders import exif as tags
+from pipeline.formats.encoders.jpeg import encode_jpeg
+from pipeline.formats.encoders.tiff import encode_tiff16
 from pipeline.raw_frame import CameraMetadata
 
 META = CameraMetadata(

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings
-from pipeline import lens_shading
-from pipeline.black_level import normalize
 from pipeline.errors import InvalidParameterError
-from pipeline.flat_field import FlatFieldError, lens_shading_from_flat
+from pipeline.stages import lens_shading
+from pipeline.stages.black_level import normalize
+from pipeline.stages.flat_field import FlatFieldError, lens_shading_from_flat
 
 
 def _flat_frames(count: int, seed: int):
@@ -109,7 +109,7 @@ def test_calibrate_flat_refuses_a_real_scene_naming_its_file(raw_data, tmp_path,
 
 def test_calibrate_flat_refuses_a_synthetic_scene_among_flats(tmp_path, capsys) -> None:
     from firmware.cli import main
-    from pipeline.encoders.dng import encode_dng
+    from pipeline.formats.encoders.dng import encode_dng
 
     white = np.full((8, 8, 3), 255, dtype=np.uint8)
     texture = np.random.default_rng(1).normal(128, 60, size=(24, 32, 3)).clip(0, 255)

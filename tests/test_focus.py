@@ -9,7 +9,7 @@ from PIL import Image, ImageFilter
 from firmware.focus_assist import FocusMeter, blink_rate_hz
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings
 from pipeline.errors import InvalidParameterError
-from pipeline.focus import focus_measure
+from pipeline.focus.measure import focus_measure
 from tests.conftest import SHARED_DATA
 
 BLURS_PX = [3.0, 1.5, 0.0, 1.0, 2.0, 4.0]  # a focus ring swept through best focus

@@ -7,7 +7,7 @@ import pytest
 
 from hardware.simulated_camera import gaussian_blur
 from pipeline.errors import InvalidParameterError
-from pipeline.focus_peaking import (
+from pipeline.focus.peaking import (
     PEAKING_MIN_CONTRAST,
     focus_peaking_overlay,
     grey_preview_from_raw,

@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 
 from firmware.cli import main as obscura
+from pipeline.colour.output_transform import quantize
 from pipeline.develop import develop
-from pipeline.encoders.dng import encode_dng
-from pipeline.encoders.jpeg import encode_jpeg
 from pipeline.errors import ObscuraError, RawFormatError
-from pipeline.output_transform import quantize
-from pipeline.raw_files import read_raw
+from pipeline.formats.encoders.dng import encode_dng
+from pipeline.formats.encoders.jpeg import encode_jpeg
+from pipeline.formats.raw_files import read_raw
 from pipeline.raw_frame import LensShadingMap, RawFrame
 from tests.conftest import RAW_DATA, mosaic_frame
 
@@ -41,7 +41,7 @@ CLI_CASES = 24
 #: TIFF field type -> bytes per value (the types TIFF 6.0 and BigTIFF define).
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
 SUBIFD_TAGS = (330, 34665)  # SubIFDs, ExifIFD
-READER_LOGGERS = ("pipeline.dng_reader", "pipeline.raw_files")
+READER_LOGGERS = ("pipeline.formats.dng_reader", "pipeline.formats.raw_files")
 #: A line of tifffile's log as the CLI would format it (our errors may quote tifffile).
 TIFFFILE_LOG_LINE = re.compile(r"(?m)^(DEBUG|INFO|WARNING|ERROR|CRITICAL):? ?tifffile")
 DEVELOP_FIELDS = (

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from firmware.cli import main as obscura
-from pipeline.look import available_looks, builtin_looks
-from pipeline.lut3d import MAX_CUBE_SIZE, MAX_CUBE_VALUE, CubeFormatError, apply, read_cube
+from pipeline.looks.look import available_looks, builtin_looks
+from pipeline.looks.lut3d import MAX_CUBE_SIZE, MAX_CUBE_VALUE, CubeFormatError, apply, read_cube
 
 SEED = 20_260_119
 CASES = 300

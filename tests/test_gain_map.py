@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings
-from pipeline import lens_shading
-from pipeline.dng_reader import read_dng
-from pipeline.encoders.dng import encode_dng
 from pipeline.errors import RawFormatError
-from pipeline.gain_map import gain_map_opcodes, lens_shading_from_opcodes
+from pipeline.formats.dng_reader import read_dng
+from pipeline.formats.encoders.dng import encode_dng
+from pipeline.formats.gain_map import gain_map_opcodes, lens_shading_from_opcodes
 from pipeline.raw_frame import LensShadingMap, RawFrame
+from pipeline.stages import lens_shading
 
 
 def _opcode(top: int, left: int, bottom: int, right: int, gains: np.ndarray, pitch: int = 2,

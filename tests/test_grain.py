@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.grain import GrainParams, plan_grain
-from pipeline.look import Look
-from pipeline.look_pass import apply_look
+from pipeline.looks.grain import GrainParams, plan_grain
+from pipeline.looks.look import Look
+from pipeline.looks.look_pass import apply_look
 
 
 def _grainy(image: np.ndarray, amount: float = 0.1, size_um: float = 20.0, seed: int = 0):

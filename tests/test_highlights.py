@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.highlights import DESATURATE_FROM, clip_to_neutral, desaturate_near_clipping
+from pipeline.stages.highlights import DESATURATE_FROM, clip_to_neutral, desaturate_near_clipping
 
 
 def test_green_alone_clipped_is_white_not_mint() -> None:

@@ -25,10 +25,10 @@ from hardware.picamera2_metadata import (
     imx477_applied_exposure,
     imx477_mode,
 )
-from pipeline import colour_metrics
 from pipeline.cfa import CfaPattern
+from pipeline.colour import metrics as colour_metrics
 from pipeline.errors import InvalidParameterError
-from pipeline.raw_packing import unpack_raw
+from pipeline.formats.picamera2_raw import unpack_raw
 
 SIZE = (192, 256)
 BLACK = 256

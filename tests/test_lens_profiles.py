@@ -11,10 +11,16 @@ from PIL import Image
 
 from firmware.lens_profiles import IMX477_CROP_FACTOR, LensError, LensLibrary, LensProfile, with_lens
 from pipeline.cfa import CfaPattern
-from pipeline.dng_reader import read_dng
-from pipeline.encoders.dng import encode_dng
-from pipeline.encoders.exif import EXIF_IFD, FOCAL_LENGTH, FOCAL_LENGTH_35MM, F_NUMBER, LENS_MODEL
-from pipeline.encoders.jpeg import encode_jpeg
+from pipeline.formats.dng_reader import read_dng
+from pipeline.formats.encoders.dng import encode_dng
+from pipeline.formats.encoders.exif import (
+    EXIF_IFD,
+    F_NUMBER,
+    FOCAL_LENGTH,
+    FOCAL_LENGTH_35MM,
+    LENS_MODEL,
+)
+from pipeline.formats.encoders.jpeg import encode_jpeg
 from pipeline.raw_frame import CameraMetadata, LensShadingMap, RawFrame
 
 META = CameraMetadata(CfaPattern.BGGR, (256.0,) * 4, 4095.0, make="Raspberry Pi", model="imx477")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pipeline.errors import InvalidParameterError, ObscuraError
-from pipeline.look import available_looks, builtin_looks, find_look, load_look
-from pipeline.lut3d import CubeFormatError
+from pipeline.looks.look import available_looks, builtin_looks, find_look, load_look
+from pipeline.looks.lut3d import CubeFormatError
 
 SHIPPED = {"neutral", "standard", "authentic", "vibrant", "monochrome", "monochrome-hc",
            "classic", "contemporary", "sepia"}  # fmt: skip

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from firmware.cli import main
-from pipeline.encoders.dng import encode_dng
-from pipeline.look import builtin_looks
+from pipeline.formats.encoders.dng import encode_dng
+from pipeline.looks.look import builtin_looks
 from tests.conftest import mosaic_frame
 
 SMALL_DNG = "pi_minimal_640x480/test.dng"

@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from pipeline import lut3d
-from pipeline.lut3d import CubeFormatError, identity_lut, read_cube
+from pipeline.looks import lut3d
+from pipeline.looks.lut3d import CubeFormatError, identity_lut, read_cube
 
 
 def _rows(size: int, fn) -> list[str]:

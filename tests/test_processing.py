@@ -14,12 +14,12 @@ import pytest
 
 from firmware import processing
 from firmware.processing import ShotSettings, develop_shot, plan_shot, read_journal_frames
-from pipeline.burst import StreamedBurst
 from hardware.camera import Metering
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings
 from hardware.storage import PhotoStore
+from pipeline.burst import StreamedBurst
 from pipeline.burst import CaptureLimits
-from pipeline.encoders.dng import encode_dng
+from pipeline.formats.encoders.dng import encode_dng
 
 LIMITS = CaptureLimits(burst_frames=5)
 METERED = Metering(exposure_time_us=20_000.0, analogue_gain=2.0)

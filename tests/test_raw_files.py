@@ -12,10 +12,10 @@ import tifffile
 from PIL import Image
 
 from firmware.cli import main as obscura
-from pipeline.dng_reader import is_dng, read_dng
-from pipeline.encoders.dng import encode_dng
 from pipeline.errors import RawFormatError
-from pipeline.raw_files import read_raw, read_with_libraw
+from pipeline.formats.dng_reader import is_dng, read_dng
+from pipeline.formats.encoders.dng import encode_dng
+from pipeline.formats.raw_files import read_raw, read_with_libraw
 from tests.conftest import RAW_DATA, mosaic_frame
 
 PI_DNGS = sorted(RAW_DATA.rglob("*.dng"))

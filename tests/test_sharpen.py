@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import NoiseModel, display_luma_sigma
-from pipeline.sharpen import KEPT_NOISE, NOISE_GATE, unsharp_mask
+from pipeline.stages.sharpen import KEPT_NOISE, NOISE_GATE, unsharp_mask
 
 
 def _reference(rgb: np.ndarray, amount: float, radius: float, threshold: float,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import local_tone_mapping, tone_curve
 from pipeline.cfa import CfaPattern
-from pipeline.colour_matrix import camera_to_srgb_matrix, temperature_from_xy
-from pipeline.colour_metrics import srgb_decode
+from pipeline.colour.matrix import camera_to_srgb_matrix, temperature_from_xy
+from pipeline.colour.metrics import srgb_decode
 from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import CameraMetadata
+from pipeline.stages import local_tone_mapping, tone_curve
 
 
 @pytest.mark.parametrize("contrast", [1.0, 1.3, 1.8])
@@ -95,7 +95,7 @@ def test_mccamy_temperature_of_standard_illuminants() -> None:
 
 
 def test_plausible_whites_are_kept_and_impossible_ones_bounded() -> None:
-    from pipeline.colour_matrix import PLAUSIBLE_CCT_K, plausible_white_xy
+    from pipeline.colour.matrix import PLAUSIBLE_CCT_K, plausible_white_xy
 
     for xy in [(0.3127, 0.3290), (0.4476, 0.4074), (0.34567, 0.3585), (0.3805, 0.3768)]:
         assert plausible_white_xy(xy) == xy  # D65, A, D50, F-ish 4000 K
@@ -118,8 +118,8 @@ def test_an_implausible_white_gives_a_bounded_matrix_that_keeps_white_white() ->
 
 def test_nan_never_indexes_outside_a_table() -> None:
     # A NaN converts to any integer; before the integer clamp this was a segfault.
-    from pipeline import lut3d
-    from pipeline.output_transform import encode_srgb
+    from pipeline.colour.output_transform import encode_srgb
+    from pipeline.looks import lut3d
 
     rgb = np.full((4, 4, 3), np.nan, dtype=np.float32)
     tone_curve.apply(rgb, tone_curve.FilmicCurve())

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.colour_metrics import srgb_decode, srgb_encode
-from pipeline.look import Look
-from pipeline.look_pass import apply_look
-from pipeline.vignette import VignetteParams
+from pipeline.colour.metrics import srgb_decode, srgb_encode
+from pipeline.looks.look import Look
+from pipeline.looks.look_pass import apply_look
+from pipeline.looks.vignette import VignetteParams
 
 
 def _vignetted(image: np.ndarray, amount: float, midpoint: float = 0.5) -> np.ndarray:
@@ -33,7 +33,7 @@ def test_the_gain_is_on_linear_light(amount: float) -> None:
     radius = np.hypot(yy + 0.5 - h / 2, xx + 0.5 - w / 2) / np.hypot(h / 2, w / 2)
     exact = _exact(image, radius, amount, 0.3)
     # Exact where the result stays on the power segment; within a code value where the
-    # darkening carries it onto the linear segment (see pipeline.vignette).
+    # darkening carries it onto the linear segment (see pipeline.looks.vignette).
     power = exact > 0.04045
     assert np.abs(out - exact)[power].max() < 2e-4
     assert np.abs(out - exact).max() < 1 / 255

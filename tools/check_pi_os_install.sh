@@ -236,7 +236,7 @@ if [ "$have_data" = 1 ]; then
     cat >"$ROOT/tmp/obscura-check/check_outputs.py" <<'EOF'
 from PIL import Image
 
-from pipeline.dng_reader import read_dng
+from pipeline.formats.dng_reader import read_dng
 
 with Image.open("/tmp/obscura-check/photo.jpg") as photo:
     assert photo.format == "JPEG" and min(photo.size) > 100, (photo.format, photo.size)

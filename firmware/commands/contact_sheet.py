@@ -44,9 +44,9 @@ def contact_sheet(frame: RawFrame, tile_width_px: int = 480, columns: int = 3,
     from PIL import Image, ImageDraw
 
     from pipeline.burst.burst import untimed
+    from pipeline.colour.output_transform import quantize
     from pipeline.develop import DevelopParams, develop
-    from pipeline.look import available_looks
-    from pipeline.output_transform import quantize
+    from pipeline.looks.look import available_looks
 
     check_layout(tile_width_px, columns)
     stage = timer or untimed
@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     from firmware.develop_file import check_output
     from firmware.progress import Progress
     from hardware.storage import write_atomic
-    from pipeline.encoders.jpeg import encode_jpeg
-    from pipeline.raw_files import read_raw
+    from pipeline.formats.encoders.jpeg import encode_jpeg
+    from pipeline.formats.raw_files import read_raw
 
     output, source = Path(args.output), Path(args.input)
     check_output(output, (".jpg", ".jpeg"), [source])

@@ -63,8 +63,8 @@ def _calibrate_flat(args: argparse.Namespace) -> int:
     if not args.frames:
         return _calibrate_flat_on_camera(args)
     from firmware.lens_profiles import LensLibrary
-    from pipeline.dng_reader import read_dng
-    from pipeline.flat_field import FlatFieldError, lens_shading_from_flat
+    from pipeline.formats.dng_reader import read_dng
+    from pipeline.stages.flat_field import FlatFieldError, lens_shading_from_flat
 
     library = LensLibrary(args.lens_dir)
     library.get(args.lens)

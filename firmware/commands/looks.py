@@ -11,7 +11,7 @@ def run(args: argparse.Namespace) -> int:
 
     The user looks folder is created if missing, ready for a ``.cube`` to be copied in.
     """
-    from pipeline.look import available_looks, user_looks_dir
+    from pipeline.looks.look import available_looks, user_looks_dir
 
     looks, errors = available_looks()
     for look in looks.values():

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from hardware.imx477_simulator import ANALOGUE_GAIN_LIMITS, Imx477Simulator, SensorSettings
     from hardware.simulated_camera import default_scene
     from hardware.storage import write_atomic
-    from pipeline.encoders.dng import encode_dng
+    from pipeline.formats.encoders.dng import encode_dng
 
     if not 1 <= args.frames <= MAX_FRAMES:
         raise ObscuraError(f"--frames {args.frames}: expected 1..{MAX_FRAMES}")

@@ -27,8 +27,8 @@ import numpy.typing as npt
 
 from pipeline.burst.align import bayer_grey, downsample_grey, sample_bilinear
 from pipeline.errors import InvalidParameterError
-from pipeline.exposure import auto_exposure_ev
 from pipeline.raw_frame import RawFrame
+from pipeline.stages.exposure import auto_exposure_ev
 
 _DISPLAY_GAMMA = 2.2
 _GREY_FLOOR = 2.0**-16

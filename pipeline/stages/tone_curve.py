@@ -8,7 +8,7 @@ ratio, so hues do not shift; colours whose luminance approaches display white ar
 towards it
 ("path to white", as film and darktable's filmic do), so bright lights burn out to white
 rather than to a flat saturated colour. The display-linear result is sRGB-encoded in the
-same pass (:data:`pipeline.output_transform.srgb_encode_table`).
+same pass (:data:`pipeline.colour.output_transform.srgb_encode_table`).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.colour.output_transform import lookup_row, srgb_encode_table, table_position_row
 from pipeline.errors import InvalidParameterError
-from pipeline.exposure import MIDDLE_GREY
-from pipeline.output_transform import lookup_row, srgb_encode_table, table_position_row
 from pipeline.planar_rows import merge_row, split_row
+from pipeline.stages.exposure import MIDDLE_GREY
 
 
 @dataclass(frozen=True)

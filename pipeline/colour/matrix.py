@@ -14,7 +14,7 @@ import logging
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.colour_metrics import XYZ_TO_LINEAR_SRGB, bradford_matrix
+from pipeline.colour.metrics import XYZ_TO_LINEAR_SRGB, bradford_matrix
 from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import CameraMetadata, Matrix3x3, as_matrix
 

@@ -94,7 +94,7 @@ def lens_shading_from_flat(
     -------
     LensShadingMap
         Gains >= about 1 that make the flat field flat when applied by
-        :func:`pipeline.lens_shading.apply`.
+        :func:`pipeline.stages.lens_shading.apply`.
 
     Raises
     ------

@@ -4,7 +4,7 @@ As camera electronic viewfinders do for manual lenses, pixels of strong local co
 marked on an overlay above the preview; turning the focus ring, the marks crowd onto the
 subject that is in focus. Contrast is the Sobel gradient magnitude (Sobel and Feldman,
 "A 3x3 isotropic gradient operator for image processing", 1968; the operator the Tenengrad
-focus measure of :mod:`pipeline.focus` sums) of the square root of the linear signal,
+focus measure of :mod:`pipeline.focus.measure` sums) of the square root of the linear signal,
 which evens out photon noise across levels (Anscombe, Biometrika 35(3/4), 1948) and is
 close to a display's tone curve. It is divided by the image's mean, so the same scene
 gives the same marks at any exposure. The threshold is the larger of a high percentile
@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.errors import InvalidParameterError
-from pipeline.focus import binned_grey, sobel_squared
+from pipeline.focus.measure import binned_grey, sobel_squared
 from pipeline.raw_frame import RawFrame
 
 #: Percentile of the gradient magnitudes above which pixels may be marked.

@@ -1,4 +1,7 @@
-"""Colorimetry for tests and benchmarks: sRGB, CIE XYZ and CIELAB, CIEDE2000, OkLab, ColorChecker.
+"""Colorimetry: sRGB, CIE XYZ and CIELAB, CIEDE2000, OkLab, ColorChecker.
+
+The develop uses it on small arrays (camera matrices, a look's LUT grid, the noise model's
+display mapping); tests and benchmarks measure colour accuracy with it.
 
 Every function is vectorised over arrays of shape (..., 3) (the last axis holds the three
 components) and returns the input's floating dtype (float64 for integer or list input),

@@ -18,9 +18,9 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.colour import LUMINANCE_WEIGHTS
-from pipeline.exposure import MIDDLE_GREY
+from pipeline.colour.transforms import LUMINANCE_WEIGHTS
 from pipeline.guided_filter import box_mean
+from pipeline.stages.exposure import MIDDLE_GREY
 
 #: Luminance below this (about the read noise of a base-ISO frame) counts as black: the
 #: tone map must not lift sensor noise.

@@ -2,7 +2,7 @@
 
 One uncompressed 16-bit CFA image in IFD0 with the colour, white balance, noise and EXIF
 tags of its :class:`~pipeline.raw_frame.CameraMetadata`, and its lens shading table as
-GainMap opcodes (:mod:`pipeline.gain_map`); LibRaw, darktable and RawTherapee read this
+GainMap opcodes (:mod:`pipeline.formats.gain_map`); LibRaw, darktable and RawTherapee read this
 layout.
 """
 
@@ -15,7 +15,8 @@ from fractions import Fraction
 import numpy as np
 import tifffile
 
-from pipeline.encoders.exif import (
+from pipeline.errors import InvalidParameterError
+from pipeline.formats.encoders.exif import (
     MAX_SHORT,
     SOFTWARE,
     ascii_text,
@@ -23,8 +24,7 @@ from pipeline.encoders.exif import (
     checked_short,
     exif_datetime,
 )
-from pipeline.errors import InvalidParameterError
-from pipeline.gain_map import OPCODE_LIST_2, gain_map_opcodes
+from pipeline.formats.gain_map import OPCODE_LIST_2, gain_map_opcodes
 from pipeline.raw_frame import Matrix3x3, RawFrame
 
 # TIFF field types.

@@ -3,18 +3,18 @@
 After the tone curve (sRGB-encoded, display-referred) and sharpening, every pixel goes
 through, in this order:
 
-1. vignette (:mod:`pipeline.vignette`), a gain on linear light applied to encoded values;
+1. vignette (:mod:`pipeline.looks.vignette`), a gain on linear light applied to encoded values;
 2. the look's colour transform, a function of the colour alone, baked into a 3D LUT:
 
    a. sRGB decoding;
-   b. colour grading in OkLab (:mod:`pipeline.colour_grading`): per-hue saturation and
+   b. colour grading in OkLab (:mod:`pipeline.looks.colour_grading`): per-hue saturation and
       hue with skin protection, vibrance, monochrome, split toning, gamut mapping;
-   c. the user's LUT (:mod:`pipeline.lut3d`) if its input space is linear sRGB;
+   c. the user's LUT (:mod:`pipeline.looks.lut3d`) if its input space is linear sRGB;
    d. sRGB encoding;
    e. the user's LUT if its input space is sRGB-encoded (the default);
-   f. output levels (black and white points, :class:`pipeline.look.ToneParams`);
+   f. output levels (black and white points, :class:`pipeline.looks.look.ToneParams`);
 
-3. film grain (:mod:`pipeline.grain`), last, as on film it sits on top of everything.
+3. film grain (:mod:`pipeline.looks.grain`), last, as on film it sits on top of everything.
 
 Baking step 2 into a 33-point LUT over encoded RGB (as OpenColorIO bakes its transforms)
 makes a pixel's colour cost one tetrahedral lookup, whatever the look does; the grid is
@@ -32,13 +32,13 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from pipeline import lut3d
-from pipeline.colour_grading import grade
-from pipeline.colour_metrics import srgb_decode, srgb_encode
+from pipeline.colour.metrics import srgb_decode, srgb_encode
 from pipeline.errors import InvalidParameterError
-from pipeline.grain import fill_lattice, grain_row, lattice_row, noise_row, plan_grain
-from pipeline.look import Look
-from pipeline.lut3d import (
+from pipeline.looks import lut3d
+from pipeline.looks.colour_grading import grade
+from pipeline.looks.grain import fill_lattice, grain_row, lattice_row, noise_row, plan_grain
+from pipeline.looks.look import Look
+from pipeline.looks.lut3d import (
     BAND_ROWS,
     Lut3D,
     LutParams,
@@ -46,8 +46,8 @@ from pipeline.lut3d import (
     grid_transform,
     identity_lut,
 )
+from pipeline.looks.vignette import darken_row, plan_vignette, vignette_row
 from pipeline.planar_rows import merge_row, split_row
-from pipeline.vignette import darken_row, plan_vignette, vignette_row
 
 #: Grid points per axis of the baked colour transform.
 BAKED_LUT_SIZE = 33

@@ -1,6 +1,6 @@
 """Raw files: DNGs by our own reader, every other camera's raw format through LibRaw.
 
-DNG (ours, the Pi's, phones') is read by :mod:`pipeline.dng_reader`, which keeps every tag
+DNG (ours, the Pi's, phones') is read by :mod:`pipeline.formats.dng_reader`, which keeps every tag
 the develop uses. Other formats (CR2/CR3, NEF, ARW, RAF, ORF, RW2, PEF...) are decoded by
 LibRaw through rawpy, the reference decoder for them: the visible mosaic, its CFA pattern,
 black and white levels, the camera's white balance, exposure EXIF, and the colour matrix
@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.cfa import CfaPattern
-from pipeline.colour_matrix import check_colour_metadata
-from pipeline.demosaic import MIN_SIZE
-from pipeline.dng_reader import is_dng, read_dng
+from pipeline.colour.matrix import check_colour_metadata
 from pipeline.errors import InvalidParameterError, RawFormatError
+from pipeline.formats.dng_reader import is_dng, read_dng
 from pipeline.raw_frame import CameraMetadata, RawFrame, check_metadata
+from pipeline.stages.demosaic import MIN_SIZE
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +33,10 @@ _ORIENTATION = {0: 1, 3: 3, 5: 8, 6: 6}
 
 
 def read_raw(path: str | os.PathLike[str]) -> RawFrame:
-    """The raw frame in ``path``: a DNG by :func:`~pipeline.dng_reader.read_dng`, any other
+    """The raw frame in ``path``: a DNG by :func:`~pipeline.formats.dng_reader.read_dng`, any other
     raw format by :func:`read_with_libraw`. Raises :class:`RawFormatError` naming the file.
 
-    A DNG is known by its content (:func:`~pipeline.dng_reader.is_dng`), whatever its name,
+    A DNG is known by its content (:func:`~pipeline.formats.dng_reader.is_dng`), whatever its name,
     so a DNG renamed .nef keeps every tag our reader maps; a file named .dng always goes to
     our reader, which says what is wrong with it.
     """

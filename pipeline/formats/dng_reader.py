@@ -29,10 +29,9 @@ import numpy.typing as npt
 import tifffile
 
 from pipeline.cfa import CfaPattern
-from pipeline.colour_matrix import check_colour_metadata
-from pipeline.demosaic import MIN_SIZE
+from pipeline.colour.matrix import check_colour_metadata
 from pipeline.errors import InvalidParameterError, RawFormatError
-from pipeline.gain_map import lens_shading_from_opcodes
+from pipeline.formats.gain_map import lens_shading_from_opcodes
 from pipeline.raw_frame import (
     CameraMetadata,
     LensShadingMap,
@@ -40,6 +39,7 @@ from pipeline.raw_frame import (
     RawFrame,
     check_metadata,
 )
+from pipeline.stages.demosaic import MIN_SIZE
 
 logger = logging.getLogger(__name__)
 
@@ -419,7 +419,7 @@ def _active_area(raw: tifffile.TiffPage, height: int, width: int) -> tuple[int, 
 def _lens_shading(
     raw: tifffile.TiffPage, shape: tuple[int, int], warnings: list[str]
 ) -> LensShadingMap | None:
-    """The GainMaps of the raw IFD's OpcodeList2 (:mod:`pipeline.gain_map`); a malformed
+    """The GainMaps of the raw IFD's OpcodeList2 (:mod:`pipeline.formats.gain_map`); a malformed
     list is left out, with a warning appended, as the image is still usable without it."""
     tag = raw.tags.get(_Tag.OPCODE_LIST_2)
     if tag is None:

@@ -14,7 +14,7 @@ import pytest
 from hardware.storage import write_atomic
 from pipeline.cfa import CfaPattern
 from pipeline.errors import InvalidParameterError, RawFormatError
-from pipeline.packed_raw import (
+from pipeline.formats.journal_frames import (
     metadata_fields,
     metadata_from_fields,
     pack_frame,

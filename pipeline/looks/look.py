@@ -1,4 +1,4 @@
-"""Looks: named renderings, one TOML file each in ``pipeline/looks/`` or the user's folder.
+"""Looks: named renderings, one TOML file each beside this module or in the user's folder.
 
 A look only holds parameters; the stages that use them live in their own modules. The
 file format is versioned (``version = 2``; files without ``version`` are the original
@@ -20,14 +20,15 @@ import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from pipeline.colour_grading import GradingParams, SplitToning
 from pipeline.errors import InvalidParameterError, ObscuraError
-from pipeline.grain import GrainParams
-from pipeline.lut3d import LutParams, read_cube
+from pipeline.looks.colour_grading import GradingParams, SplitToning
+from pipeline.looks.grain import GrainParams
+from pipeline.looks.lut3d import LutParams, read_cube
+from pipeline.looks.vignette import VignetteParams
 from pipeline.parameters import bounded, check_bounds
-from pipeline.vignette import VignetteParams
 
-BUILTIN_LOOKS_DIR = Path(__file__).with_name("looks")
+#: The built-in looks: the TOML files beside this module.
+BUILTIN_LOOKS_DIR = Path(__file__).parent
 USER_LOOKS_ENV = "OBSCURA_LOOKS_DIR"
 FORMAT_VERSION = 2
 #: The look a bare .cube file is applied on top of.
@@ -59,7 +60,7 @@ class ToneParams:
 
 @dataclass(frozen=True)
 class SharpenParams:
-    """Unsharp mask on display luma (:func:`pipeline.sharpen.unsharp_mask`)."""
+    """Unsharp mask on display luma (:func:`pipeline.stages.sharpen.unsharp_mask`)."""
 
     amount: float = bounded(0.0, 0.0, 3.0, "detail gain (0 = off)")
     radius_px: float = bounded(1.0, 0.3, 5.0, "Gaussian radius, pixels")
@@ -159,7 +160,7 @@ def load_look(path: Path) -> Look:
     InvalidParameterError
         Naming the file and the key: syntax errors, unknown keys, wrong types, values out
         of bounds, an unknown ``version``.
-    pipeline.lut3d.CubeFormatError
+    pipeline.looks.lut3d.CubeFormatError
         Naming the LUT file and line, when ``[lut] file`` is malformed.
     """
     try:

@@ -134,7 +134,8 @@ def _encode_word(v):
 def decode_rows(rows, offset, out):
     """Decode PiSP mode-1 rows into ``out``, adding ``offset`` back and saturating at 65535.
 
-    Unchecked kernel: :func:`pipeline.raw_packing.decompress_pisp_comp1` validates and calls it.
+    Unchecked kernel: :func:`pipeline.formats.picamera2_raw.decompress_pisp_comp1` validates
+    and calls it.
 
     Parameters
     ----------
@@ -168,7 +169,8 @@ def decode_rows(rows, offset, out):
 def encode_rows(image, offset, out):
     """Encode ``image`` in PiSP mode 1 into ``out``, removing ``offset`` first.
 
-    Unchecked kernel: :func:`pipeline.raw_packing.compress_pisp_comp1` validates and calls it.
+    Unchecked kernel: :func:`pipeline.formats.picamera2_raw.compress_pisp_comp1` validates
+    and calls it.
 
     Parameters
     ----------

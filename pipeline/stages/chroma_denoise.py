@@ -23,7 +23,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.colour import box_downsample
+from pipeline.colour.transforms import box_downsample
 from pipeline.guided_filter import box_mean_kernel
 from pipeline.noise_model import NoiseModel
 from pipeline.planar_rows import merge_row, split_row

@@ -17,7 +17,7 @@ gives (H, stride) uint8, ``make_buffer`` the same bytes 1-D). Its Bayer format n
 ``{order}_PISP_COMP1``
     The Pi 5's fixed-rate lossy compression, 8 bytes per 8 pixels; Pi 5 delivers it whenever
     a ``_CSI2P`` format is asked for. Decodes to 16-bit scale like ``SRGGB16``; the codec
-    is in :mod:`pipeline.pisp_compression`.
+    is in :mod:`pipeline.formats.pisp_compression`.
 
 Sources: picamera2 ``formats.py``, ``request.py`` (``Helpers.decompress``); rpicam-apps
 ``image/dng.cpp`` (unpack_10bit/12bit, ``uncompress``); libcamera
@@ -40,7 +40,7 @@ from numba import njit
 
 from pipeline.cfa import CfaPattern
 from pipeline.errors import InvalidParameterError, RawFormatError
-from pipeline.pisp_compression import PISP_COMPRESSION_OFFSET, decode_rows, encode_rows
+from pipeline.formats.pisp_compression import PISP_COMPRESSION_OFFSET, decode_rows, encode_rows
 
 UNICAM_STRIDE_ALIGN_BYTES = 32
 """Pi 4 (unicam) raw row alignment: the kernel driver's ``BPL_ALIGNMENT``."""
@@ -295,8 +295,8 @@ def decompress_pisp_comp1(
     """Decode a PiSP compression mode 1 buffer into an (H, W) uint16 mosaic.
 
     Bit-exact with rpicam-apps ``uncompress`` and picamera2 ``Helpers.decompress``: the
-    :data:`~pipeline.pisp_compression.PISP_COMPRESSION_OFFSET` is added back and values
-    saturate at 65535. The format is described in :mod:`pipeline.pisp_compression`.
+    :data:`~pipeline.formats.pisp_compression.PISP_COMPRESSION_OFFSET` is added back and values
+    saturate at 65535. The format is described in :mod:`pipeline.formats.pisp_compression`.
 
     Parameters
     ----------

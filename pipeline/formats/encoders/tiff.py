@@ -8,9 +8,9 @@ import numpy as np
 import numpy.typing as npt
 import tifffile
 
-from pipeline.encoders.exif import SOFTWARE, ascii_text
-from pipeline.encoders.jpeg import srgb_icc_profile
 from pipeline.errors import InvalidParameterError
+from pipeline.formats.encoders.exif import SOFTWARE, ascii_text
+from pipeline.formats.encoders.jpeg import srgb_icc_profile
 from pipeline.raw_frame import CameraMetadata
 
 

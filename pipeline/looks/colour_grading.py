@@ -2,7 +2,7 @@
 
 Grading works on display-referred colour (after the tone curve) in OkLab, a perceptual
 space whose hue lines stay put when chroma changes (Ottosson 2020; see
-:mod:`pipeline.colour_metrics`): scaling (a, b) changes saturation without changing hue,
+:mod:`pipeline.colour.metrics`): scaling (a, b) changes saturation without changing hue,
 and rotating it changes hue without changing lightness.
 
 * Per-hue saturation and hue shift are given at eight named hues and interpolated
@@ -22,7 +22,7 @@ and rotating it changes hue without changing lightness.
   bisection), so saturated colours keep their gradations instead of clipping flat. Tints
   that still overshoot are pulled toward the grey of equal lightness just enough to fit.
 
-The functions work on arrays of colours in numpy: :mod:`pipeline.look_pass` runs them once
+The functions work on arrays of colours in numpy: :mod:`pipeline.looks.look_pass` runs them once
 per look on the nodes of a 3D LUT, so their cost does not depend on the image size.
 """
 
@@ -33,13 +33,13 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.colour import LUMINANCE_WEIGHTS
-from pipeline.colour_metrics import (
+from pipeline.colour.metrics import (
     linear_srgb_to_oklab,
     oklab_to_linear_srgb,
     oklab_to_oklch,
     oklch_to_oklab,
 )
+from pipeline.colour.transforms import LUMINANCE_WEIGHTS
 from pipeline.errors import InvalidParameterError
 from pipeline.parameters import bounded, check_bounds
 

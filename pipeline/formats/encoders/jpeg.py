@@ -16,8 +16,8 @@ import numpy.typing as npt
 import simplejpeg
 from PIL import ImageCms
 
-from pipeline.encoders.exif import build_exif
 from pipeline.errors import InvalidParameterError
+from pipeline.formats.encoders.exif import build_exif
 from pipeline.raw_frame import CameraMetadata
 
 logger = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.cfa import CfaPattern
 from pipeline.errors import InvalidParameterError, RawFormatError
-from pipeline.raw_packing import (
+from pipeline.formats.picamera2_raw import (
     RawFormat,
     bit_depth_of,
     cfa_pattern_of,

@@ -14,7 +14,7 @@ def gains_from_neutral(neutral: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """(3,) float32 gains for R, G, B that map ``neutral`` to grey, the smallest being 1.
 
     With the smallest gain at 1, every channel clips at 1.0 or above after balancing, so
-    clipping all of them at 1.0 (see :mod:`pipeline.highlights`) leaves blown areas white.
+    clipping all of them at 1.0 (see :mod:`pipeline.stages.highlights`) leaves blown areas white.
     """
     neutral = np.asarray(neutral, dtype=np.float64)
     if neutral.shape != (3,) or not np.all(np.isfinite(neutral)) or np.any(neutral <= 0):

@@ -2,7 +2,7 @@
 
 When the green channel clips first, white-balance gains lift the unclipped red and blue
 above it and clipped areas turn magenta. Clipping every channel at the level where the
-first one clips (1.0 after :func:`pipeline.white_balance.gains_from_neutral`) makes them
+first one clips (1.0 after :func:`pipeline.stages.white_balance.gains_from_neutral`) makes them
 white instead (dcraw's and LibRaw's default highlight mode, "-H 0"). The tone curve then
 rolls the approach to white off smoothly.
 """

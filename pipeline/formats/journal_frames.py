@@ -3,7 +3,7 @@
 The camera journals each frame of a shot this way before it acknowledges the shot: unlike
 a DNG, nothing is built in memory but the packed mosaic, which goes to the card as it is.
 Values that fit in 12 bits (the IMX477's) are packed two pixels in three bytes, the MIPI
-CSI-2 layout of :func:`pipeline.raw_packing.pack_csi2` without row padding; a frame with
+CSI-2 layout of :func:`pipeline.formats.picamera2_raw.pack_csi2` without row padding; a frame with
 a larger value (a merged, or a replayed 14/16-bit frame) is kept as little-endian 16-bit
 words. :func:`unpack_frame` gives back the same mosaic bit for bit and equal metadata.
 """
@@ -21,8 +21,8 @@ import numpy.typing as npt
 
 from pipeline.cfa import CfaPattern
 from pipeline.errors import InvalidParameterError, RawFormatError
+from pipeline.formats.picamera2_raw import pack_csi2, unpack_csi2_packed
 from pipeline.raw_frame import CameraMetadata, RawFrame
-from pipeline.raw_packing import pack_csi2, unpack_csi2_packed
 
 #: 12-bit CSI-2 groups (1.5 bytes a pixel), or little-endian 16-bit words (2 bytes a pixel).
 Packing = Literal["csi2_12", "uint16_le"]

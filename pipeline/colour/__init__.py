@@ -1,0 +1,1 @@
+"""Colour science: colour transforms, camera matrices, the sRGB output transform, metrics."""

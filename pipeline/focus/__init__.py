@@ -1,0 +1,1 @@
+"""Focus assist: the focus measure and the focus-peaking preview."""
