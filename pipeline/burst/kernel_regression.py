@@ -36,7 +36,6 @@ clipped samples and clipped references are handled as in :mod:`pipeline.burst.me
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -47,12 +46,14 @@ import numpy.typing as npt
 from pipeline.burst.align import TileFlow
 from pipeline.burst.merge import (
     _CLIPPED_AGREEMENT,
+    OutputLevels,
     _distance_row,
     _min_filter_row,
     _normalise_kernel,
     _positions_row,
     _robust_weight_row,
     _site_levels,
+    normalise_alternate,
 )
 from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import NoiseModel
@@ -512,16 +513,8 @@ class KernelRegressionMerge:
             Its own noise model (normalised units of the frame).
         """
         params = self._params
-        black, scale, clip = _site_levels(frame, params.clip_fraction)
-        ratio = float(exposure_ratio)
-        ref_noise = self._noise
-        noise_params = np.array(
-            [ref_noise.scale, ref_noise.offset, noise.scale / ratio, noise.offset / ratio**2],
-            dtype=np.float32,
-        )
-        gain = np.float32(1.0 / ratio)
-        _normalise_kernel(frame.cfa, black, scale, gain, self._alternate)
-        clip_units = ((clip - black) * scale * gain).astype(np.float32)
+        noise_params, clip_units = normalise_alternate(
+            frame, exposure_ratio, noise, self._noise, params.clip_fraction, self._alternate)
         _robustness_kernel(
             self._reference.cfa, self._black, self._scale, self._local_var, self._alternate,
             flow.flow, flow.tile_px, flow.stride_px, self._greens, self._others, noise_params,
@@ -530,7 +523,7 @@ class KernelRegressionMerge:
             _STRIP_ROWS, self._positions, self._robust,
         )  # fmt: skip
         self._accumulate(clip_units, noise_params, False)
-        self._brightest = max(self._brightest, 1.0 / ratio)
+        self._brightest = max(self._brightest, 1.0 / float(exposure_ratio))
         self._frames += 1.0
 
     def finish_rgb(self) -> npt.NDArray[np.float32]:
@@ -545,24 +538,10 @@ class KernelRegressionMerge:
         reference's metadata (levels and NoiseProfile as
         :meth:`pipeline.burst.merge.RobustMerge.finish` describes)."""
         meta = self._reference.metadata
-        depth_scale = 2.0 ** math.floor(math.log2((2**self._params.output_bits - 1) / meta.white_level))
-        white_out = np.float32(meta.white_level * depth_scale)
-        black_out = (self._black * np.float32(depth_scale)).astype(np.float32)
-        span_out = ((white_out - black_out) / np.float32(self._brightest)).astype(np.float32)
+        levels = OutputLevels.of(meta, self._black, self._brightest, self._params.output_bits)
         out = np.empty(self._reference.shape, dtype=np.uint16)
-        _finish_mosaic_kernel(self._num, self._den, self._channels, black_out, span_out, white_out, out)
+        _finish_mosaic_kernel(self._num, self._den, self._channels, levels.black, levels.span,
+                              levels.white, out)
         site = self._channels[0, 0]
         frames_merged = max(float(np.median(self._den[::8, ::8, site])), 1.0)
-        brightest = self._brightest
-        profile = (
-            self._noise.scale / (frames_merged * brightest),
-            self._noise.offset / (frames_merged * brightest**2),
-        )
-        metadata = dataclasses.replace(
-            meta,
-            black_level=tuple(float(v) for v in black_out.ravel()),
-            white_level=float(white_out),
-            noise_profile=(profile,) * max(len(meta.noise_profile or ()), 1),
-            baseline_exposure_ev=meta.baseline_exposure_ev + math.log2(brightest),
-        )
-        return RawFrame(out, metadata)
+        return RawFrame(out, levels.metadata(meta, self._noise, frames_merged, self._brightest))

@@ -45,7 +45,7 @@ import numpy.typing as npt
 from pipeline.burst.align import TileFlow
 from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import NoiseModel
-from pipeline.raw_frame import RawFrame
+from pipeline.raw_frame import CameraMetadata, RawFrame
 
 #: Where the reference is clipped, an alternate sample must reach this fraction of the
 #: clipping level (in reference units) to count as the same highlight.
@@ -444,16 +444,8 @@ class RobustMerge:
             Its own noise model (normalised units of the frame).
         """
         params = self._params
-        black, scale, clip = _site_levels(frame, params.clip_fraction)
-        ratio = float(exposure_ratio)
-        ref_noise = self._noise
-        noise_params = np.array(
-            [ref_noise.scale, ref_noise.offset, noise.scale / ratio, noise.offset / ratio**2],
-            dtype=np.float32,
-        )
-        gain = np.float32(1.0 / ratio)
-        _normalise_kernel(frame.cfa, black, scale, gain, self._alternate)
-        clip_units = ((clip - black) * scale * gain).astype(np.float32)
+        noise_params, clip_units = normalise_alternate(
+            frame, exposure_ratio, noise, self._noise, params.clip_fraction, self._alternate)
         _merge_frame_kernel(
             self._reference.cfa, self._black, self._scale, self._clip, self._grey,
             self._alternate, clip_units, flow.flow, flow.tile_px, flow.stride_px,
@@ -461,7 +453,7 @@ class RobustMerge:
             np.float32(_CLIPPED_AGREEMENT * params.clip_fraction), _STRIP_ROWS, self._num,
             self._den,
         )  # fmt: skip
-        self._brightest = max(self._brightest, 1.0 / ratio)
+        self._brightest = max(self._brightest, 1.0 / float(exposure_ratio))
 
     def finish(self) -> RawFrame:
         """The merged mosaic at ``output_bits``, with the reference's metadata.
@@ -472,23 +464,58 @@ class RobustMerge:
         is the reference's divided by the median number of frames merged per pixel.
         """
         meta = self._reference.metadata
-        depth_scale = 2.0 ** math.floor(math.log2((2**self._params.output_bits - 1) / meta.white_level))
-        white_out = np.float32(meta.white_level * depth_scale)
-        black_out = (self._black * np.float32(depth_scale)).astype(np.float32)
-        span_out = ((white_out - black_out) / np.float32(self._brightest)).astype(np.float32)
+        levels = OutputLevels.of(meta, self._black, self._brightest, self._params.output_bits)
         out = np.empty(self._reference.shape, dtype=np.uint16)
-        _finish_kernel(self._num, self._den, black_out, span_out, white_out, out)
+        _finish_kernel(self._num, self._den, levels.black, levels.span, levels.white, out)
         frames_merged = max(float(np.median(self._den[::8, ::8])), 1.0)
-        brightest = self._brightest
-        profile = (
-            self._noise.scale / (frames_merged * brightest),
-            self._noise.offset / (frames_merged * brightest**2),
-        )
-        metadata = dataclasses.replace(
+        return RawFrame(out, levels.metadata(meta, self._noise, frames_merged, self._brightest))
+
+
+def normalise_alternate(
+    frame: RawFrame, exposure_ratio: float, noise: NoiseModel, reference_noise: NoiseModel,
+    clip_fraction: float, out: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """An alternate frame normalised into ``out`` ((H, W) float32) at the reference's
+    exposure; returns the noise parameters the distance kernels take (the reference's
+    scale and offset, then the alternate's in the reference's units) and the alternate's
+    per-site clip levels in those units."""
+    black, scale, clip = _site_levels(frame, clip_fraction)
+    ratio = float(exposure_ratio)
+    noise_params = np.array(
+        [reference_noise.scale, reference_noise.offset, noise.scale / ratio,
+         noise.offset / ratio**2], dtype=np.float32)
+    gain = np.float32(1.0 / ratio)
+    _normalise_kernel(frame.cfa, black, scale, gain, out)
+    return noise_params, ((clip - black) * scale * gain).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputLevels:
+    """Black, white and span (black to the brightest frame's white) of a merged mosaic at
+    ``output_bits``: the reference's levels scaled to the output depth."""
+
+    black: npt.NDArray[np.float32]
+    white: np.float32
+    span: npt.NDArray[np.float32]
+
+    @classmethod
+    def of(cls, meta: CameraMetadata, black: npt.NDArray[np.float32], brightest: float,
+           output_bits: int) -> OutputLevels:
+        depth_scale = 2.0 ** math.floor(math.log2((2**output_bits - 1) / meta.white_level))
+        white = np.float32(meta.white_level * depth_scale)
+        black_out = (black * np.float32(depth_scale)).astype(np.float32)
+        return cls(black_out, white, ((white - black_out) / np.float32(brightest)).astype(np.float32))
+
+    def metadata(self, meta: CameraMetadata, noise: NoiseModel, frames_merged: float,
+                 brightest: float) -> CameraMetadata:
+        """The reference's metadata for the merge: these levels, the NoiseProfile divided by
+        the frames merged, BaselineExposure raised by a bracket's extra range."""
+        profile = (noise.scale / (frames_merged * brightest),
+                   noise.offset / (frames_merged * brightest**2))
+        return dataclasses.replace(
             meta,
-            black_level=tuple(float(v) for v in black_out.ravel()),
-            white_level=float(white_out),
+            black_level=tuple(float(v) for v in self.black.ravel()),
+            white_level=float(self.white),
             noise_profile=(profile,) * max(len(meta.noise_profile or ()), 1),
             baseline_exposure_ev=meta.baseline_exposure_ev + math.log2(brightest),
         )
-        return RawFrame(out, metadata)
