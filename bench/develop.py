@@ -87,8 +87,9 @@ def main() -> None:
         which, dng = args.child
         (develop_ours if which == "ours" else develop_libraw)(Path(dng))
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the parent.
-        status = Path("/proc/self/status").read_text()
-        print(int(status.split("VmHWM:")[1].split()[0]) / 1024)
+        from peak_memory import peak_rss_mb  # bench/ is the script's folder
+
+        print(peak_rss_mb())
         return
 
     from pipeline.develop import StageTimer

@@ -81,8 +81,9 @@ def main() -> None:
             if obscura(args.child) != 0:
                 raise SystemExit(1)
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the parent.
-        status = Path("/proc/self/status").read_text()
-        print(int(status.split("VmHWM:")[1].split()[0]) / 1024)
+        from peak_memory import peak_rss_mb  # bench/ is the script's folder
+
+        print(peak_rss_mb())
         return
 
     from firmware.develop_file import develop_burst_files, develop_file

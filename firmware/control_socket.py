@@ -39,6 +39,7 @@ from typing import Any, Protocol
 
 from firmware.config import KEYS, Config, ConfigError
 from firmware.config_store import ConfigStore
+from hardware.thermal import THERMAL_ZONE, soc_temperature_c
 from pipeline.errors import ObscuraError
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,6 @@ DEFAULT_SOCKET_PATH = Path("/run/obscura/control.sock")
 SOCKET_ENV = "OBSCURA_SOCKET"
 SOCKET_GROUP = "obscura"
 SOCKET_MODE = 0o660
-THERMAL_ZONE_PATH = Path("/sys/class/thermal/thermal_zone0/temp")
 MAX_REQUEST_BYTES = 64 * 1024
 #: Deepest nesting of arrays and objects a request may have (requests use 2).
 MAX_JSON_DEPTH = 32
@@ -92,14 +92,6 @@ class CameraDaemon(Protocol):
     def calibrate_flat(self, lens: str, frames: int) -> dict[str, Any]: ...
 
 
-def read_temperature_c(path: Path = THERMAL_ZONE_PATH) -> float | None:
-    """The SoC temperature in degrees Celsius, or None where the kernel does not report it."""
-    try:
-        return int(path.read_text(encoding="ascii").strip()) / 1000.0
-    except (OSError, ValueError):
-        return None
-
-
 class ControlHandler:
     """Turns one request into one reply by calling the daemon and the configuration store.
 
@@ -117,7 +109,7 @@ class ControlHandler:
         self,
         daemon: CameraDaemon,
         config_store: ConfigStore,
-        thermal_path: Path = THERMAL_ZONE_PATH,
+        thermal_path: Path = THERMAL_ZONE,
     ) -> None:
         self.daemon = daemon
         self.config_store = config_store
@@ -151,7 +143,7 @@ class ControlHandler:
     def _status(self, request: Mapping[str, Any]) -> dict[str, Any]:
         status = dict(self.daemon.status())
         if status.get("temperature_c") is None:
-            status["temperature_c"] = read_temperature_c(self.thermal_path)
+            status["temperature_c"] = soc_temperature_c(self.thermal_path)
         status["config_error"] = self.config_store.error
         return status
 

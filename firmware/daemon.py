@@ -88,6 +88,7 @@ from firmware.state_machine import ProcessingDone as ProcessingDoneEvent
 from hardware.camera import CameraError, CameraSource, take_shot
 from hardware.controls import ButtonEvent, ControlPins, Controls
 from hardware.device_access import EXIT_RESTART
+from hardware.thermal import soc_temperature_c
 
 #: Least run time before exiting for a restart (systemd/obscura.service's start limit).
 RESTART_AFTER_S = 60.0
@@ -113,7 +114,6 @@ logger = logging.getLogger(__name__)
 EVENT_QUEUE_SIZE = 64
 #: Seconds between ticks (retries, temperature).
 TICK_INTERVAL_S = 0.5
-THERMAL_ZONE = Path("/sys/class/thermal/thermal_zone0/temp")
 #: Frames of the evenly lit surface a flat-field calibration averages, by default and at most.
 FLAT_FRAMES = 4
 MAX_FLAT_FRAMES = 16
@@ -123,14 +123,6 @@ PEAKING_INTERVAL_S = 0.25
 PEAKING_SIZE = (540, 720)
 #: Card space a file takes beyond its pixels, at most (DNG/JPEG headers, EXIF, a thumbnail).
 FILE_OVERHEAD_BYTES = 256 * 1024
-
-
-def soc_temperature_c() -> float | None:
-    """The SoC temperature (Celsius) where the kernel reports one, else None."""
-    try:
-        return int(THERMAL_ZONE.read_text(encoding="ascii").strip()) / 1000.0
-    except (OSError, ValueError):
-        return None
 
 
 def control_pins(config: Config) -> ControlPins:
