@@ -164,9 +164,9 @@ def board_run(out: Path, size: tuple[int, int], board_mb: int | None,
               shots_per_mode: int, camera_kind: str = "simulator") -> dict:
     """Run the daemon with ``board_mb``'s memory defaults (None: the schema's), shoot
     every mode, wait for everything to be developed; the figures as a dict."""
-    from firmware.commands.demo import press
+    from firmware.commands.demo import press, select_mode
     from firmware.config import MB, default_config
-    from firmware.daemon import Daemon, camera_from_config
+    from firmware.daemon import Daemon, camera_from_config, mode_size
     from firmware.state_machine import MODES
     from hardware.controls import DEBOUNCE_S, mock_pin_factory
     from hardware.storage import PhotoStore
@@ -176,9 +176,7 @@ def board_run(out: Path, size: tuple[int, int], board_mb: int | None,
     config = (defaults.with_value("camera.source", "simulator")
               .with_value("output.storage_path", str(out)))
     out.mkdir(parents=True, exist_ok=True)
-    binned = (size[0] // 4 * 2, size[1] // 4 * 2)  # what camera_from_config does too
-    mode_size = binned if config["camera.resolution"] == "binned" else size
-    camera = (packed_frame_camera(mode_size, config["capture.ring_frames"])
+    camera = (packed_frame_camera(mode_size(config, size), config["capture.ring_frames"])
               if camera_kind == "packed" else camera_from_config(config, simulator_size=size))
     daemon = Daemon(config, camera=camera,
                     store=PhotoStore(out), pin_factory=mock_pin_factory(),
@@ -191,11 +189,8 @@ def board_run(out: Path, size: tuple[int, int], board_mb: int | None,
         idle_mb = peak_rss_mb()
         idle_anon_mb = anonymous.now_mb()
         shutter = daemon.controls.buttons["shutter"].pin
-        mode_button = daemon.controls.buttons["mode"].pin
         for mode in MODES:
-            while daemon.status()["mode"] != mode:
-                press(mode_button)
-                daemon.wait_until(lambda s: True, 0.05)
+            select_mode(daemon, mode)
             for _ in range(shots_per_mode):
                 before = daemon.status()["captured"]
                 for _attempt in range(3):  # a press while the camera restarts is refused

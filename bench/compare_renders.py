@@ -40,9 +40,11 @@ sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data" / "raw"
 PI_JPEGS = {"image1.dng": "cap_dng_jpg0.jpg"}
 
+from hardware.simulated_camera import gaussian_blur  # noqa: E402
 from pipeline.colour.metrics import srgb_decode  # noqa: E402
 from pipeline.develop import DevelopParams, develop  # noqa: E402
 from pipeline.formats.raw_files import read_raw  # noqa: E402
+from pipeline.stages.black_level import normalize  # noqa: E402
 
 BLOCK_PX = 48
 CROP_PX = 256
@@ -56,30 +58,15 @@ def luma_601(rgb8: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
     return rgb8.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
 
 
-def gaussian_blur(image: npt.NDArray[np.float64], sigma_px: float) -> npt.NDArray[np.float64]:
-    """Separable Gaussian blur of a 2-D image, edges repeated."""
-    radius = int(np.ceil(3 * sigma_px))
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma_px) ** 2)
-    taps /= taps.sum()
-    padded = np.pad(image, radius, mode="edge")
-    rows = sum(t * padded[:, i : i + image.shape[1]] for i, t in enumerate(taps))
-    return sum(t * rows[i : i + image.shape[0], :] for i, t in enumerate(taps))
-
-
 def raw_green(path: Path) -> tuple[npt.NDArray[np.float64], float]:
     """The raw's mean green per 2x2 cell, normalised 0-1 (half resolution), and the
     share of mosaic sites at the white level."""
     frame = read_raw(path)
     meta = frame.metadata
-    cfa = frame.cfa.astype(np.float64)
-    black = float(np.mean(meta.black_level))
-    norm = (cfa - black) / (meta.white_level - black)
-    pattern = meta.cfa_pattern.value if hasattr(meta.cfa_pattern, "value") else str(meta.cfa_pattern)
-    greens = [(i // 2, i % 2) for i, c in enumerate(str(pattern)) if c == "G"]
-    h, w = norm.shape[0] // 2 * 2, norm.shape[1] // 2 * 2
-    green = sum(norm[dy:h:2, dx:w:2] for dy, dx in greens) / len(greens)
-    clipped = float(np.mean(cfa >= meta.white_level))
-    return green, clipped
+    norm = normalize(frame.cfa, meta.black_level, meta.white_level)
+    greens = np.argwhere(meta.cfa_pattern.channels == 1)  # the 2x2 tile's green sites
+    green = sum(norm[dy::2, dx::2].astype(np.float64) for dy, dx in greens) / len(greens)
+    return green, float(np.mean(frame.cfa >= meta.white_level))
 
 
 def shadow_blocks(green_half: npt.NDArray[np.float64]) -> list[tuple[int, int]]:

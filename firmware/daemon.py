@@ -922,6 +922,13 @@ def camera_from_config(
         return ReplayCamera(config["camera.replay_dir"], ring_frames=ring, **options)
     from hardware.simulated_camera import SimulatedCamera
 
-    if config["camera.resolution"] == "binned":  # the binned mode: half the size each way
-        simulator_size = (simulator_size[0] // 4 * 2, simulator_size[1] // 4 * 2)
-    return SimulatedCamera(output_size=simulator_size, ring_frames=ring, **options)
+    return SimulatedCamera(output_size=mode_size(config, simulator_size), ring_frames=ring,
+                           **options)
+
+
+def mode_size(config: Config, full_size: tuple[int, int]) -> tuple[int, int]:
+    """(H, W) of the frames ``camera.resolution`` gives a sensor whose full mode is
+    ``full_size``: the binned mode is half the size each way (kept even)."""
+    if config["camera.resolution"] == "binned":
+        return (full_size[0] // 4 * 2, full_size[1] // 4 * 2)
+    return full_size

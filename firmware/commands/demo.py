@@ -37,6 +37,14 @@ def press(pin: Any, hold_s: float = 0.05) -> None:
     pin.drive_high()
 
 
+def select_mode(daemon: Any, mode: str) -> None:
+    """Press the daemon's mode button until ``mode`` is the mode in force."""
+    mode_button = daemon.controls.buttons["mode"].pin
+    while daemon.status()["mode"] != mode:
+        press(mode_button)
+        daemon.wait_until(lambda s: True, 0.05)
+
+
 def simulator_daemon(
     out: Path, size: tuple[int, int], burst_frames: int, mode: str = "single"
 ) -> Any:
@@ -80,11 +88,8 @@ def run_demo(out: Path, size: tuple[int, int], shots_per_mode: int, burst_frames
         figures["process_ready_s"] = None if age_at_start is None else age_at_start + ready_s
         assert daemon.controls is not None
         shutter = daemon.controls.buttons["shutter"].pin
-        mode_button = daemon.controls.buttons["mode"].pin
         for mode in MODES:
-            while daemon.status()["mode"] != mode:
-                press(mode_button)
-                daemon.wait_until(lambda s: True, 0.05)
+            select_mode(daemon, mode)
             intervals = []
             for _ in range(shots_per_mode):
                 before = daemon.status()["captured"]
