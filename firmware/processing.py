@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from firmware.state_machine import ErrorCode, Event, Failed, ProcessingDone, storage_error_code
-from hardware.camera import EXPOSURE_TOLERANCE, ExposurePlan, ExposureSettings, Metering
+from hardware.camera import EXPOSURE_TOLERANCE, CameraMetering, ExposurePlan, ExposureSettings
 from hardware.storage import (
     JournalEntry,
     PhotoStore,
@@ -98,7 +98,7 @@ def highlight_headroom_ev(frame: RawFrame | None, limits: CaptureLimits) -> floa
     return limits.max_underexposure_ev if bright >= black + CLIP_FRACTION * (white - black) else 0.0
 
 
-def burst_metering(metering: Metering, newest: RawFrame | None, limits: CaptureLimits,
+def burst_metering(metering: CameraMetering, newest: RawFrame | None, limits: CaptureLimits,
                    motion_px_per_s: float | None = None) -> BurstMetering:
     """The camera's metering as :func:`pipeline.burst.plan_capture` wants it.
 
@@ -116,7 +116,7 @@ def burst_metering(metering: Metering, newest: RawFrame | None, limits: CaptureL
 
 
 def plan_shot(
-    mode: str, metering: Metering, limits: CaptureLimits, newest: RawFrame | None = None,
+    mode: str, metering: CameraMetering, limits: CaptureLimits, newest: RawFrame | None = None,
     motion_px_per_s: float | None = None,
 ) -> ExposurePlan:
     """Which frames a shot in ``mode`` takes.
@@ -135,7 +135,7 @@ def plan_shot(
     return ExposurePlan(count=0, exposures=tuple(ExposureSettings(t, g) for t, g in frames))
 
 
-def _is_metered(time_us: float, gain: float, metering: Metering) -> bool:
+def _is_metered(time_us: float, gain: float, metering: CameraMetering) -> bool:
     return (abs(time_us - metering.exposure_time_us) <= EXPOSURE_TOLERANCE * time_us + 1
             and abs(gain - metering.analogue_gain) <= EXPOSURE_TOLERANCE * gain)
 

@@ -72,7 +72,7 @@ class CameraTimeoutError(CameraError, TimeoutError):
 
 
 @dataclass(frozen=True)
-class Metering:
+class CameraMetering:
     """What the camera's auto exposure / white balance last decided (libcamera metadata).
 
     Attributes
@@ -95,7 +95,7 @@ class Metering:
     sensor_temperature_c: float | None = None
 
     @classmethod
-    def from_picamera2(cls, metadata: dict[str, Any]) -> Metering:
+    def from_picamera2(cls, metadata: dict[str, Any]) -> CameraMetering:
         """From libcamera control names (ExposureTime, AnalogueGain, ColourGains, ...)."""
         gains = metadata.get("ColourGains")
         return cls(
@@ -168,11 +168,11 @@ class CapturedFrame:
     exposure_start_ns: int
     exposure_end_ns: int
     sequence: int
-    metering: Metering
+    metering: CameraMetering
 
 
 @dataclass(frozen=True)
-class Shot:
+class CapturedFrames:
     """The frames of one shot and which of them is the reference (the one at the press)."""
 
     frames: tuple[CapturedFrame, ...]
@@ -252,7 +252,7 @@ class CameraSource:
         self._stopping = threading.Event()
         self._failure: BaseException | None = None
         self._sequence = 0
-        self._metering: Metering | None = None
+        self._metering: CameraMetering | None = None
         # Manual exposures (as applied) whose frames may still arrive, and the sequence
         # number at which auto exposure was asked back (None: a shot is still running).
         self._manual_in_flight: tuple[ExposureSettings, ...] = ()
@@ -283,7 +283,7 @@ class CameraSource:
         """(H, W) of a record's mosaic: its payload's shape, where that is the mosaic."""
         return (int(record.payload.shape[0]), int(record.payload.shape[1]))
 
-    def _set_exposure(self, settings: ExposureSettings | None, metering: Metering | None) -> None:
+    def _set_exposure(self, settings: ExposureSettings | None, metering: CameraMetering | None) -> None:
         """Switch to a manual exposure (AE/AWB off, AWB gains held at ``metering``'s), or,
         with ``settings=None``, back to automatic."""
         raise NotImplementedError
@@ -394,7 +394,7 @@ class CameraSource:
                 )
                 self._ring.append(record)
                 if record.is_auto_exposed:
-                    self._metering = Metering.from_picamera2(record.metadata)
+                    self._metering = CameraMetering.from_picamera2(record.metadata)
                 self._cond.notify_all()
 
     def _is_auto_exposed(self, metadata: dict[str, Any], sequence: int) -> bool:
@@ -424,7 +424,7 @@ class CameraSource:
             self._ring = collections.deque(self._ring, maxlen=capacity)
 
     # ------------------------------------------------------------------- capturing
-    def metering(self, timeout_s: float | None = None) -> Metering:
+    def metering(self, timeout_s: float | None = None) -> CameraMetering:
         """The auto exposure's latest decision (waits for a first frame)."""
         deadline = time.monotonic() + (self._frame_timeout_s if timeout_s is None else timeout_s)
         with self._cond:
@@ -483,7 +483,7 @@ class CameraSource:
                 )
             self._cond.wait(remaining)
 
-    def grab_zsl(self, count: int, pressed_at_ns: int | None = None) -> Shot:
+    def grab_zsl(self, count: int, pressed_at_ns: int | None = None) -> CapturedFrames:
         """The frame nearest ``pressed_at_ns`` and the ``count - 1`` frames before it.
 
         The reference is the frame whose exposure's middle is nearest the press, among
@@ -522,11 +522,11 @@ class CameraSource:
                 chosen += self._auto_records(last_seq)[: count - len(chosen)]
             reference_index = chosen.index(reference)
         frames = tuple(self._captured(r) for r in chosen)
-        return Shot(frames, reference_index, pressed_at_ns)
+        return CapturedFrames(frames, reference_index, pressed_at_ns)
 
     def capture_exposures(
         self, exposures: Sequence[ExposureSettings], pressed_at_ns: int | None = None
-    ) -> Shot:
+    ) -> CapturedFrames:
         """One frame per manual exposure of ``exposures``, then back to auto exposure.
 
         A frame counts once its metadata shows the exposure and gain the device applies
@@ -554,9 +554,9 @@ class CameraSource:
                 with self._cond:
                     self._auto_restored_at = self._sequence
         frames = tuple(self._captured(r) for r in records)
-        return Shot(frames, 0, pressed_at_ns)
+        return CapturedFrames(frames, 0, pressed_at_ns)
 
-    def next_frames(self, count: int, pressed_at_ns: int | None = None) -> Shot:
+    def next_frames(self, count: int, pressed_at_ns: int | None = None) -> CapturedFrames:
         """The next ``count`` frames to arrive, as they come (reference: the first)."""
         records: list[FrameRecord] = []
         with self._cond:
@@ -568,7 +568,7 @@ class CameraSource:
                 new = [r for r in self._ring if r.sequence > last_seq]
                 records += new[: count - len(records)]
                 last_seq = records[-1].sequence
-        return Shot(tuple(self._captured(r) for r in records), 0, pressed_at_ns)
+        return CapturedFrames(tuple(self._captured(r) for r in records), 0, pressed_at_ns)
 
     def _next_matching(self, settings: ExposureSettings, target: ExposureSettings) -> FrameRecord:
         """The next frame showing ``target``, what the device applies for ``settings``."""
@@ -594,7 +594,7 @@ class CameraSource:
             exposure_start_ns=record.exposure_start_ns,
             exposure_end_ns=record.exposure_end_ns,
             sequence=record.sequence,
-            metering=Metering.from_picamera2(record.metadata),
+            metering=CameraMetering.from_picamera2(record.metadata),
         )
 
 
@@ -632,7 +632,7 @@ class ExposurePlan:
         return self.count + len(self.exposures)
 
 
-def take_shot(camera: CameraSource, plan: ExposurePlan, pressed_at_ns: int | None) -> Shot:
+def take_shot(camera: CameraSource, plan: ExposurePlan, pressed_at_ns: int | None) -> CapturedFrames:
     """Run ``plan`` on ``camera``; the reference is the frame at the press when there is one."""
     zsl = camera.grab_zsl(plan.count, pressed_at_ns) if plan.count else None
     if not plan.exposures:
@@ -641,4 +641,4 @@ def take_shot(camera: CameraSource, plan: ExposurePlan, pressed_at_ns: int | Non
     manual = camera.capture_exposures(plan.exposures, pressed_at_ns)
     if zsl is None:
         return manual
-    return Shot(zsl.frames + manual.frames, zsl.reference_index, pressed_at_ns)
+    return CapturedFrames(zsl.frames + manual.frames, zsl.reference_index, pressed_at_ns)

@@ -44,14 +44,14 @@ from typing import Any, Literal
 import numpy.typing as npt
 
 from hardware.camera import (
-    EXPOSURE_TOLERANCE,
     CameraError,
+    CameraMetering,
     CameraMissingError,
     CameraSource,
     CameraTimeoutError,
+    EXPOSURE_TOLERANCE,
     ExposureSettings,
     FrameRecord,
-    Metering,
 )
 from hardware.display import (
     DRM_ROOT,
@@ -285,7 +285,7 @@ class Picamera2Camera(CameraSource):
         width, height = self._raw_size
         return (height, width)
 
-    def _set_exposure(self, settings: ExposureSettings | None, metering: Metering | None) -> None:
+    def _set_exposure(self, settings: ExposureSettings | None, metering: CameraMetering | None) -> None:
         picam2 = self._picam2
         if picam2 is None:
             raise CameraError("picamera2: camera not open")

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 from hardware.camera import (
+    CameraMetering,
     CameraMissingError,
     CameraSource,
     ExposureSettings,
     FrameRecord,
-    Metering,
 )
 from pipeline.errors import RawFormatError
 from pipeline.formats.dng_reader import read_dng
@@ -105,7 +105,7 @@ class ReplayCamera(CameraSource):
     def _decode(self, record: FrameRecord) -> RawFrame:
         return record.metadata[_FRAME_KEY]
 
-    def _set_exposure(self, settings: ExposureSettings | None, metering: Metering | None) -> None:
+    def _set_exposure(self, settings: ExposureSettings | None, metering: CameraMetering | None) -> None:
         if settings is not None:
             logger.info("replay: manual exposure asked for; frames are replayed as recorded")
 

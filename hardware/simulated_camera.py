@@ -26,12 +26,12 @@ import numpy as np
 import numpy.typing as npt
 
 from hardware.camera import (
+    CameraMetering,
     CameraMissingError,
     CameraSource,
     CameraTimeoutError,
     ExposureSettings,
     FrameRecord,
-    Metering,
 )
 from hardware.imx477_simulator import (
     ANALOGUE_GAIN_LIMITS,
@@ -251,7 +251,7 @@ class SimulatedCamera(CameraSource):
             metadata = dataclasses.replace(metadata, lens_shading=None)
         return RawFrame(record.payload, metadata)
 
-    def _set_exposure(self, settings: ExposureSettings | None, metering: Metering | None) -> None:
+    def _set_exposure(self, settings: ExposureSettings | None, metering: CameraMetering | None) -> None:
         with self._settings_lock:
             self._pending_manual = (settings, CONTROL_LATENCY_FRAMES)
 

@@ -14,7 +14,7 @@ import pytest
 
 from firmware import processing
 from firmware.processing import ShotSettings, develop_shot, plan_shot, read_journal_frames
-from hardware.camera import Metering
+from hardware.camera import CameraMetering
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings
 from hardware.storage import PhotoStore
 from pipeline.burst import StreamedBurst
@@ -22,7 +22,7 @@ from pipeline.burst import CaptureLimits
 from pipeline.formats.encoders.dng import encode_dng
 
 LIMITS = CaptureLimits(burst_frames=5)
-METERED = Metering(exposure_time_us=20_000.0, analogue_gain=2.0)
+METERED = CameraMetering(exposure_time_us=20_000.0, analogue_gain=2.0)
 
 
 def _frame(white_share: float):
@@ -50,7 +50,7 @@ def test_hdr_underexposes_only_when_highlights_clip() -> None:
 
 
 def test_night_exposures_follow_the_measured_motion() -> None:
-    dark = Metering(exposure_time_us=50_000.0, analogue_gain=16.0)
+    dark = CameraMetering(exposure_time_us=50_000.0, analogue_gain=16.0)
     tripod = plan_shot("night", dark, LIMITS, motion_px_per_s=0.1).exposures[0]
     handheld = plan_shot("night", dark, LIMITS).exposures[0]
     shaky = plan_shot("night", dark, LIMITS, motion_px_per_s=100.0).exposures[0]
@@ -60,7 +60,7 @@ def test_night_exposures_follow_the_measured_motion() -> None:
 
 
 def test_night_trades_gain_for_handheld_time() -> None:
-    dark = Metering(exposure_time_us=50_000.0, analogue_gain=16.0)
+    dark = CameraMetering(exposure_time_us=50_000.0, analogue_gain=16.0)
     night = plan_shot("night", dark, LIMITS)
     assert night.count == 0 and LIMITS.night_min_frames <= night.frames <= LIMITS.night_max_frames
     first = night.exposures[0]
@@ -173,7 +173,7 @@ def test_night_frames_follow_the_configured_limit() -> None:
 
     limits = capture_limits(default_config().with_value("capture.night_max_frames", 4))
     assert limits.night_max_frames == 4 and limits.night_min_frames == 4
-    dark = Metering(exposure_time_us=200_000.0, analogue_gain=16.0)
+    dark = CameraMetering(exposure_time_us=200_000.0, analogue_gain=16.0)
     assert plan_shot("night", dark, limits).frames == 4
 
 
