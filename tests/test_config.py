@@ -459,7 +459,8 @@ def test_config_get_sources_and_check_show_the_board_defaults(monkeypatch, capsy
     import tempfile
     from pathlib import Path
 
-    from firmware.control_socket import ControlHandler, ControlServer
+    from firmware.control_server import ControlServer
+    from firmware.control_socket import ControlHandler
 
     with tempfile.TemporaryDirectory(prefix="obs") as directory:  # AF_UNIX: a short path
         path = _write(Path(directory) / "config.toml", "[capture]\nring_frames = 3\n")

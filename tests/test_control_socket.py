@@ -16,15 +16,9 @@ import pytest
 from firmware.cli import main
 from firmware.config import read_config_file
 from firmware.config_store import ConfigStore
-from firmware.control_socket import (
-    ControlClient,
-    ControlError,
-    ControlHandler,
-    MAX_CONNECTIONS,
-    ControlServer,
-    RemoteError,
-    socket_path,
-)
+from firmware.control_client import ControlClient
+from firmware.control_server import MAX_CONNECTIONS, ControlServer
+from firmware.control_socket import ControlError, ControlHandler, RemoteError, socket_path
 
 
 class FakeDaemon:

@@ -16,7 +16,8 @@ from PIL import Image
 from firmware.cli import main
 from firmware.config import write_config_file
 from firmware.config_store import ConfigStore
-from firmware.control_socket import ControlHandler, ControlServer
+from firmware.control_server import ControlServer
+from firmware.control_socket import ControlHandler
 from firmware.daemon import Daemon
 from firmware.lens_profiles import LensLibrary, LensProfile
 from hardware.imx477_simulator import Imx477Simulator

@@ -24,7 +24,7 @@ from firmware.config import (
     render_config,
     write_config_file,
 )
-from firmware.control_socket import add_client_arguments, connect
+from firmware.control_client import add_client_arguments, connect
 
 
 def _print_values(values: dict, as_json: bool, sources: dict | None = None) -> None:

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from firmware.control_socket import add_client_arguments, connect
+from firmware.control_client import add_client_arguments, connect
 from firmware.focus_assist import FocusMeter
 
 #: Seconds between readings: a few a second, as fast as the camera streams at 12 MP.

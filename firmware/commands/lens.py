@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from firmware.control_socket import add_client_arguments, connect
+from firmware.control_client import add_client_arguments, connect
 
 
 def _list(args: argparse.Namespace) -> int:

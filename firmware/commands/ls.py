@@ -9,7 +9,8 @@ from pathlib import Path
 
 from firmware.commands.status import format_size
 from firmware.config import DEFAULT_CONFIG_PATHS, load_config
-from firmware.control_socket import ControlError, add_client_arguments, connect
+from firmware.control_client import add_client_arguments, connect
+from firmware.control_socket import ControlError
 from pipeline.errors import ObscuraError
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".dng", ".tif", ".tiff")

@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM/SIGINT or the power button."""
     from firmware.config import DEFAULT_CONFIG_PATHS, board_memory_bytes
     from firmware.config_store import ConfigReloader, ConfigStore, reload_on_sighup
-    from firmware.control_socket import ControlError, ControlHandler, ControlServer, socket_path
+    from firmware.control_server import ControlServer
+    from firmware.control_socket import ControlError, ControlHandler, socket_path
     from firmware.daemon import Daemon, camera_from_config
     from firmware.state_machine import ShutdownRequested
     from firmware.systemd_notify import SystemdNotifier

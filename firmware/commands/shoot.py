@@ -7,7 +7,7 @@ import json
 import sys
 
 from firmware.config import CAPTURE_MODES
-from firmware.control_socket import add_client_arguments, connect
+from firmware.control_client import add_client_arguments, connect
 
 
 def run(args: argparse.Namespace) -> int:

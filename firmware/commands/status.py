@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from firmware.control_socket import add_client_arguments, connect
+from firmware.control_client import add_client_arguments, connect
 
 #: The fields shown first, with their labels; any others follow under their own names.
 STATUS_LABELS = {
