@@ -46,15 +46,13 @@ from pipeline.formats.dng_reader import read_dng
 from pipeline.formats.encoders.dng import encode_dng
 from pipeline.formats.encoders.jpeg import encode_jpeg
 from pipeline.formats.journal_frames import metadata_from_fields, pack_frame, read_packed_frame
-from pipeline.raw_frame import LensShadingMap, RawFrame
+from pipeline.raw_frame import CLIP_FRACTION, LensShadingMap, RawFrame
 
 logger = logging.getLogger(__name__)
 
 #: The brightest share of the frame whose clipping means the highlights need headroom
 #: (the 0.5% of :class:`pipeline.burst.Metering`'s ``highlight_headroom_ev``).
 HIGHLIGHT_SHARE = 0.005
-#: Raw values above this fraction of the black-to-white range count as clipped.
-CLIP_FRACTION = 0.98
 #: Shots queued or being developed below which the worker takes a shot's frames from
 #: memory; beyond, a shot waits as its journal entry and is read back from the card. 1: only
 #: a shot that goes straight into development (the worker was idle) skips the read.

@@ -13,6 +13,8 @@ from pipeline.cfa import CfaPattern
 from pipeline.errors import InvalidParameterError
 
 Matrix3x3 = tuple[float, float, float, float, float, float, float, float, float]
+#: Raw values above this fraction of the black-to-white range count as clipped.
+CLIP_FRACTION = 0.98
 
 
 def as_matrix(values: Matrix3x3) -> npt.NDArray[np.float64]:

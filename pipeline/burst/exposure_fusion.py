@@ -27,13 +27,11 @@ import numpy.typing as npt
 
 from pipeline.burst.align import bayer_grey, downsample_grey, sample_bilinear
 from pipeline.errors import InvalidParameterError
-from pipeline.raw_frame import RawFrame
+from pipeline.raw_frame import CLIP_FRACTION, RawFrame
 from pipeline.stages.exposure import auto_exposure_ev
 
 _DISPLAY_GAMMA = 2.2
 _GREY_FLOOR = 2.0**-16
-#: Raw values above this fraction of the black-to-white range count as clipped.
-_CLIP_FRACTION = 0.98
 
 
 @dataclass(frozen=True)
@@ -195,7 +193,7 @@ def fuse_exposures_mertens2007(frame: RawFrame, params: FusionParams | None = No
     gain, _, _ = fusion_gain_map(small, params)
     black = np.asarray(meta.black_level, dtype=np.float32).reshape(2, 2)
     white = np.float32(meta.white_level)
-    clip = (black + np.float32(_CLIP_FRACTION) * (white - black)).astype(np.float32)
+    clip = (black + np.float32(CLIP_FRACTION) * (white - black)).astype(np.float32)
     out = np.empty_like(frame.cfa)
     _apply_gain_kernel(
         frame.cfa, black, clip, gain, np.float32(2 * factor),

@@ -57,7 +57,7 @@ from pipeline.burst.merge import (
 )
 from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import NoiseModel
-from pipeline.raw_frame import RawFrame
+from pipeline.raw_frame import CLIP_FRACTION, RawFrame
 
 #: Bayer-tile rows per strip of the robustness pass.
 _STRIP_ROWS = 32
@@ -115,7 +115,7 @@ class KernelMergeParams:
     reject_at: float = 4.0
     texture_tolerance: float = 0.0
     flow_uniform_px: float = 0.5
-    clip_fraction: float = 0.98
+    clip_fraction: float = CLIP_FRACTION
     output_bits: int = 16
 
     def __post_init__(self) -> None:

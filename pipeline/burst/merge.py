@@ -45,7 +45,7 @@ import numpy.typing as npt
 from pipeline.burst.align import TileFlow
 from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import NoiseModel
-from pipeline.raw_frame import CameraMetadata, RawFrame
+from pipeline.raw_frame import CLIP_FRACTION, CameraMetadata, RawFrame
 
 #: Where the reference is clipped, an alternate sample must reach this fraction of the
 #: clipping level (in reference units) to count as the same highlight.
@@ -71,7 +71,7 @@ class MergeParams:
 
     reject_from: float = 1.5
     reject_at: float = 4.0
-    clip_fraction: float = 0.98
+    clip_fraction: float = CLIP_FRACTION
     output_bits: int = 16
 
     def __post_init__(self) -> None:

@@ -8,6 +8,7 @@ import numpy.typing as npt
 
 from pipeline.cfa import CfaPattern
 from pipeline.errors import InvalidParameterError
+from pipeline.raw_frame import CLIP_FRACTION
 
 
 def gains_from_neutral(neutral: npt.ArrayLike) -> npt.NDArray[np.float32]:
@@ -66,7 +67,7 @@ def estimate_neutral_shades_of_grey(
     """
     tiles = (cfa.shape[0] // 2) * (cfa.shape[1] // 2)
     step = max(1, int(np.sqrt(tiles / max_samples)))
-    sums, count = _shades_of_grey_sums(cfa, pattern.channels, p, 1e-3, 0.98, step)
+    sums, count = _shades_of_grey_sums(cfa, pattern.channels, p, 1e-3, CLIP_FRACTION, step)
     if count == 0 or np.any(sums <= 0):
         return np.ones(3)
     neutral = (sums / count) ** (1.0 / p)
