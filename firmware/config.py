@@ -1,9 +1,10 @@
-"""Configuration: one schema gives every key its type, default, validator and help.
+"""Configuration: a value for every key of the schema, where each came from, and the files.
 
-Files are TOML (``/etc/obscura/config.toml``, then optional overlays such as one on the
-boot partition): later files override earlier ones key by key. Errors name the file, the
-key (``section.name``) and the value; unknown keys are errors (the schema of Radicale's
-``config.py``). The commented default file is generated from the schema
+The keys are declared once, in :mod:`firmware.config_schema`; a :class:`Config` reads them
+typed (``config.capture.mode``). Files are TOML (``/etc/obscura/config.toml``, then optional
+overlays such as one on the boot partition): later files override earlier ones key by key.
+Errors name the file, the key (``section.name``) and the value; unknown keys are errors (the
+schema of Radicale's ``config.py``). The commented default file is generated from the schema
 (:func:`render_config`), and ``obscura config set`` rewrites a file the same way.
 """
 
@@ -11,219 +12,28 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from firmware.config_schema import (
+    KEYS,
+    SCHEMA,
+    ConfigError,
+    Key,
+    PinSettings,
+    Settings,
+    sections_of,
+    shown,
+)
 from hardware.storage import write_atomic
-from pipeline.errors import ObscuraError
 
 DEFAULT_CONFIG_PATH = Path("/etc/obscura/config.toml")
 BOOT_OVERLAY_PATH = Path("/boot/firmware/obscura.toml")
 DEFAULT_CONFIG_PATHS = (DEFAULT_CONFIG_PATH, BOOT_OVERLAY_PATH)
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               list: "a list"}
-_TRUE_WORDS = ("true", "yes", "on", "1")
-_FALSE_WORDS = ("false", "no", "off", "0")
-
-
-class ConfigError(ObscuraError, ValueError):
-    """A configuration file or value is invalid; the message names file, key and value."""
-
-
-def shown(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` for an error message: shortened, and never raising (a table nested
-    thousands deep, an integer of thousands of digits)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
-        return f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
-    try:
-        text = repr(value)
-    except (RecursionError, ValueError):
-        return f"<a {type(value).__name__} nested too deep to show>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-@dataclass(frozen=True)
-class Key:
-    """One configuration key: ``section.name``, its type, default, check and help text.
-
-    ``choices``, when given, returns the allowed values at validation time (the looks
-    installed now, not those at import).
-    """
-
-    name: str
-    type: type
-    default: Any
-    help: str
-    check: Callable[[Any], bool] = lambda value: True
-    expected: str = ""
-    choices: Callable[[], tuple[str, ...]] | None = None
-
-    @property
-    def section(self) -> str:
-        """The TOML table the key lives in (``output`` for ``output.look``)."""
-        return self.name.partition(".")[0]
-
-    @property
-    def short_name(self) -> str:
-        """The name inside its table (``look`` for ``output.look``)."""
-        return self.name.partition(".")[2]
-
-    def validate(self, value: Any, source: str) -> Any:
-        """``value`` converted to the key's type, or a ConfigError naming source/key/value."""
-        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
-            try:
-                value = float(value)
-            except OverflowError:
-                pass  # refused below as out of range
-        if self.type is list and isinstance(value, tuple):
-            value = list(value)
-        if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
-            raise self.error(value, source, f"expected {_TYPE_NAMES[self.type]}")
-        if any("\0" in item for item in (value if self.type is list else [value])
-               if isinstance(item, str)):
-            raise self.error(value, source, "contains a NUL character")
-        if self.choices is not None:
-            allowed = self.choices()
-            if value not in allowed:
-                raise self.error(value, source, f"expected one of {', '.join(allowed)}")
-        if not self.check(value):
-            raise self.error(value, source, f"expected {self.expected}")
-        return value
-
-    def error(self, value: Any, source: str, problem: str) -> ConfigError:
-        """``source: section.name = value: problem``."""
-        return ConfigError(f"{source}: {self.name} = {shown(value)}: {problem}")
-
-    def parse(self, text: str, source: str) -> Any:
-        """A value typed on a command line (``monochrome``, ``90``, ``jpeg,dng``), validated."""
-        text = text.strip()
-        value: Any = text
-        try:
-            if self.type is bool:
-                if text.lower() not in _TRUE_WORDS + _FALSE_WORDS:
-                    raise ValueError
-                value = text.lower() in _TRUE_WORDS
-            elif self.type is int:
-                value = int(text)
-            elif self.type is float:
-                value = float(text)
-            elif self.type is list:
-                value = (
-                    tomllib.loads(f"v = {text}")["v"]
-                    if text.startswith("[")
-                    else [item.strip() for item in text.split(",") if item.strip()]
-                )
-            elif text[:1] in ("'", '"'):
-                value = tomllib.loads(f"v = {text}")["v"]
-        except (ValueError, RecursionError, tomllib.TOMLDecodeError):
-            raise self.error(text, source, f"expected {_TYPE_NAMES[self.type]}") from None
-        return self.validate(value, source)
-
-
-def _one_of(*choices: str) -> Callable[[], tuple[str, ...]]:
-    return lambda: choices
-
-
-def _looks() -> tuple[str, ...]:
-    from pipeline.looks.look import builtin_looks
-
-    return tuple(builtin_looks())
-
-
-def _between(lo: float, hi: float) -> tuple[Callable[[Any], bool], str]:
-    return (lambda value: lo <= value <= hi), f"{lo}..{hi}"
-
-
-def _gpio_pin() -> tuple[Callable[[Any], bool], str]:
-    return (lambda value: 0 <= value <= 27), "a BCM GPIO number 0..27"
-
-
-#: Folders of the operating system, never a place for photos or lens data (nor anything in them).
-SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/sbin",
-                "/sys", "/usr")
-#: Folders that hold other programs' data: refused themselves, their subfolders allowed.
-SYSTEM_FOLDERS = ("/", "/home", "/media", "/mnt", "/opt", "/root", "/run", "/srv", "/tmp",
-                  "/var", "/var/lib")
-
-
-def is_data_folder(path: str) -> bool:
-    """True for an absolute path that is neither a system folder nor inside one."""
-    if not path.startswith("/"):
-        return False
-    normal = os.path.normpath(path).replace("//", "/")
-    return normal not in SYSTEM_FOLDERS and not any(
-        normal == tree or normal.startswith(tree + "/") for tree in SYSTEM_TREES
-    )
-
-
-def _data_folder(may_be_empty: bool = False) -> tuple[Callable[[Any], bool], str]:
-    expected = "an absolute path of a data folder, not a system folder such as /etc or /var"
-    if may_be_empty:
-        return (lambda value: value == "" or is_data_folder(value)), expected + " or empty"
-    return is_data_folder, expected
-
-
-def _key(name: str, type_: type, default: Any, help_: str, rule=None, choices=None) -> Key:
-    check, expected = rule if rule else ((lambda value: True), "")
-    return Key(name, type_, default, help_, check, expected, choices)
-
-
-OUTPUT_KINDS = ("jpeg", "dng", "merged_dng")
-CAPTURE_MODES = ("single", "burst", "hdr", "night")
-
-SCHEMA: tuple[Key, ...] = (
-    _key("camera.source", str, "picamera2", "where frames come from",
-         choices=_one_of("picamera2", "simulator", "replay")),
-    _key("camera.resolution", str, "full",
-         "sensor mode: full (4056x3040, 12 MP) or binned (2028x1520, 3 MP, 2x2 binned: a "
-         "quarter of the memory and of the work, the whole field of view)",
-         choices=_one_of("full", "binned")),
-    _key("camera.replay_dir", str, "", "folder of DNGs served as bursts by the replay source",
-         _data_folder(may_be_empty=True)),
-    _key("capture.mode", str, "single", "mode at start-up", choices=_one_of(*CAPTURE_MODES)),
-    _key("capture.burst_frames", int, 6, "frames in a burst", _between(2, 15)),
-    _key("capture.night_max_frames", int, 15,
-         "most frames of a night shot; capturing 12 MP holds about 19 MB a frame until "
-         "it is on the card", _between(2, 15)),
-    _key("capture.exposure_compensation_ev", float, 0.0, "exposure compensation",
-         _between(-4.0, 4.0)),
-    _key("capture.ring_frames", int, 8, "frames kept for zero shutter lag", _between(1, 30)),
-    _key("capture.write_behind_shots", int, 1,
-         "captured shots that may wait in memory for the card while the camera shoots on "
-         "(0: each shot is on the card before the next; 12 MP: 2.5-38 MB a frame)",
-         _between(0, 4)),
-    _key("output.look", str, "standard", "look of the JPEGs (see `obscura looks`)",
-         choices=_looks),
-    _key("output.jpeg_quality", int, 92, "JPEG quality", _between(1, 100)),
-    _key("output.keep", list, ["jpeg", "dng"], "files each shot leaves",
-         ((lambda value: bool(value) and all(v in OUTPUT_KINDS for v in value)),
-          "a non-empty list of " + ", ".join(OUTPUT_KINDS))),
-    _key("output.storage_path", str, "/var/lib/obscura", "card mount point; photos go in DCIM/",
-         _data_folder()),
-    _key("pins.shutter", int, 17, "shutter button (BCM)", _gpio_pin()),
-    _key("pins.mode", int, 27, "mode button (BCM)", _gpio_pin()),
-    _key("pins.look", int, 22, "look button (BCM)", _gpio_pin()),
-    _key("pins.power", int, 3, "power button (BCM; GPIO3 also wakes a halted Pi)", _gpio_pin()),
-    _key("pins.led", int, 4, "status LED (BCM)", _gpio_pin()),
-    _key("led.enabled", bool, True, "drive the status LED"),
-    _key("led.active_high", bool, True, "LED lights when the pin is high"),
-    _key("lens.name", str, "", "lens in use, for EXIF/DNG and its shading table (obscura lens set)"),
-    _key("lens.focal_length_mm", float, 0.0, "focal length (0 = unknown)", _between(0.0, 2000.0)),
-    _key("lens.f_number", float, 0.0, "aperture in use (0 = unknown)", _between(0.0, 64.0)),
-    _key("lens.library_dir", str, "/var/lib/obscura/lenses",
-         "lens profiles and flat-field calibrations (obscura lens, obscura calibrate)",
-         _data_folder()),
-    _key("display.preview", str, "auto",
-         "live preview with focus peaking on an HDMI/DSI display (auto: when one is connected)",
-         choices=_one_of("auto", "on", "off")),
-)  # fmt: skip
-
-KEYS: dict[str, Key] = {key.name: key for key in SCHEMA}
 
 #: Short names that would be ambiguous (``pins.look``, ``pins.mode``) mean these keys.
 ALIASES = {"look": "output.look", "mode": "capture.mode"}
@@ -278,21 +88,29 @@ def resolve_key(name: str, source: str = "command line") -> Key:
 
 
 #: The keys naming GPIO pins; no two may share a pin (the LED's only while it is enabled).
-PIN_KEYS = ("pins.shutter", "pins.mode", "pins.look", "pins.power", "pins.led")
+PIN_KEYS = tuple(f"pins.{item.name}" for item in fields(PinSettings))
 DEFAULT_SOURCE = "default"
 
 
-@dataclass(frozen=True)
-class Config:
+@dataclass(frozen=True, init=False)
+class Config(Settings):
     """A complete, validated configuration: every key of :data:`SCHEMA` has a value.
 
-    ``sources`` says where each value came from (a file, ``command line``, a board default);
-    keys it does not name are at the schema's default. Two configurations with the same
-    values are equal wherever the values came from.
+    Read a key typed, through its frozen section (``config.capture.mode``,
+    ``config.output.keep``: a tuple); ``config["capture.mode"]`` is for names chosen at run
+    time (``obscura config get KEY``). ``sources`` says where each value came from (a file,
+    ``command line``, a board default); keys it does not name are at the schema's default.
+    Two configurations with the same values are equal wherever the values came from.
     """
 
     values: Mapping[str, Any]
-    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    sources: Mapping[str, str] = field(compare=False)
+
+    def __init__(self, values: Mapping[str, Any], sources: Mapping[str, str] | None = None):
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "sources", {} if sources is None else sources)
+        for section, settings in sections_of(values).items():
+            object.__setattr__(self, section, settings)
 
     def __getitem__(self, name: str) -> Any:
         if name not in KEYS:
@@ -335,7 +153,7 @@ def check_config(config: Config) -> Config:
     key and value at fault: no two buttons (nor a button and the enabled LED) on one pin."""
     claimed: dict[int, str] = {}
     for name in PIN_KEYS:
-        if name == "pins.led" and not config["led.enabled"]:
+        if name == "pins.led" and not config.led.enabled:
             continue
         pin = config[name]
         other = claimed.setdefault(pin, name)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from firmware.config import CAPTURE_MODES
+from firmware.config_schema import CAPTURE_MODES
 from firmware.control_client import add_client_arguments, connect
 
 
