@@ -17,7 +17,7 @@ from pipeline.focus.peaking import focus_peaking_overlay, grey_preview_from_raw
 from pipeline.formats.journal_frames import pack_frame, unpack_frame
 from pipeline.formats.picamera2_raw import pack_raw, unpack_raw
 from pipeline.looks import lut3d
-from pipeline.looks.look import builtin_looks
+from pipeline.looks.look import look_names
 from pipeline.noise_model import estimate_noise_foi2008
 from pipeline.raw_frame import RawFrame
 from pipeline.stages import chroma_denoise
@@ -51,7 +51,7 @@ def warm_numba_cache() -> None:
     focus_peaking_overlay(grey_preview_from_raw(frame, (8, 12)))
     # A clean simulated frame skips chroma noise reduction: warm it on its own.
     chroma_denoise.reduce_chroma_noise(np.zeros((16, 16, 3), dtype=np.float32), sigma=1.0)
-    for name in builtin_looks():
+    for name in look_names():
         rgb = develop(frame, DevelopParams(look=name))
         quantize(rgb, np.uint8)
         quantize(rgb, np.uint16)

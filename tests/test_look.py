@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from pipeline.errors import InvalidParameterError, ObscuraError
-from pipeline.looks.look import available_looks, builtin_looks, find_look, load_look
+from pipeline.looks.look import (
+    available_looks,
+    builtin_looks,
+    find_look,
+    load_look,
+    look_names,
+)
 from pipeline.looks.lut3d import CubeFormatError
 
 SHIPPED = {"neutral", "standard", "authentic", "vibrant", "monochrome", "monochrome-hc",
@@ -33,6 +39,18 @@ def test_every_shipped_look_loads_with_a_description() -> None:
     assert all(look.description for look in looks.values())
     assert find_look("neutral").colorimetric and not find_look("standard").colorimetric
     assert find_look("monochrome").colour.monochrome
+
+
+def test_look_names_are_the_shipped_looks_in_order_without_reading_them(monkeypatch) -> None:
+    names = look_names()
+    assert names == tuple(builtin_looks()) and SHIPPED <= set(names)
+    assert names.index("monochrome-hc") < names.index("monochrome")  # file-name order
+
+    def unreadable(path):
+        raise AssertionError(f"{path} read only to list its name")
+
+    monkeypatch.setattr("pipeline.looks.look.load_look", unreadable)
+    assert look_names() == names
 
 
 def test_version_1_flat_files_still_load(tmp_path) -> None:

@@ -220,9 +220,15 @@ def _load_user_look(path: Path) -> Look:
     return load_cube_look(path) if path.suffix.lower() == ".cube" else load_look(path)
 
 
+def look_names() -> tuple[str, ...]:
+    """The names of the looks shipped in ``pipeline/looks/``, in file-name order; no file is
+    read."""
+    return tuple(p.stem for p in sorted(BUILTIN_LOOKS_DIR.glob("*.toml")))
+
+
 def builtin_looks() -> dict[str, Look]:
     """Every look shipped in ``pipeline/looks/``, by name."""
-    return {p.stem: load_look(p) for p in sorted(BUILTIN_LOOKS_DIR.glob("*.toml"))}
+    return {name: load_look(BUILTIN_LOOKS_DIR / f"{name}.toml") for name in look_names()}
 
 
 def available_looks() -> tuple[dict[str, Look], list[ObscuraError]]:
