@@ -176,7 +176,7 @@ def board_run(out: Path, size: tuple[int, int], board_mb: int | None,
     config = (defaults.with_value("camera.source", "simulator")
               .with_value("output.storage_path", str(out)))
     out.mkdir(parents=True, exist_ok=True)
-    camera = (packed_frame_camera(mode_size(config, size), config["capture.ring_frames"])
+    camera = (packed_frame_camera(mode_size(config, size), config.capture.ring_frames)
               if camera_kind == "packed" else camera_from_config(config, simulator_size=size))
     daemon = Daemon(config, camera=camera,
                     store=PhotoStore(out), pin_factory=mock_pin_factory(),
@@ -205,10 +205,12 @@ def board_run(out: Path, size: tuple[int, int], board_mb: int | None,
         daemon.wait_until(lambda s: s["unsaved"] == 0 and s["pending"] == 0, 900)
         shots = daemon.status()["shots"]
     files = sorted(p.suffix for p in (out / "DCIM").rglob("OBS_*"))
-    keys = ("capture.ring_frames", "capture.burst_frames", "capture.night_max_frames",
-            "capture.write_behind_shots", "output.keep")
+    capture = config.capture
+    board_defaults = {"ring": capture.ring_frames, "burst": capture.burst_frames,
+                      "night": capture.night_max_frames, "behind": capture.write_behind_shots,
+                      "keep": config.output.keep}
     return {"board": "default" if board_mb is None else f"{board_mb} MB",
-            "defaults": {k: config[k] for k in keys}, "shots": shots,
+            "defaults": board_defaults, "shots": shots,
             "jpegs": files.count(".JPG"), "dngs": files.count(".DNG"),
             "seconds": time.monotonic() - start, "idle_mb": idle_mb, "peak_mb": peak_rss_mb(),
             "idle_anon_mb": idle_anon_mb, "peak_anon_mb": anonymous.peak_mb}
@@ -269,9 +271,8 @@ def compare_boards(size: tuple[int, int], boards: list[str], shots_per_mode: int
           f"{'anon idle':>10}{'anon peak':>10}")
     for row in rows:
         d = row["defaults"]
-        print(f"{row['board']:<9}{d['capture.ring_frames']:>5}{d['capture.burst_frames']:>6}"
-              f"{d['capture.night_max_frames']:>6}{d['capture.write_behind_shots']:>7}  "
-              f"{','.join(d['output.keep']):<14}{row['shots']:>6}{row['jpegs']:>5}"
+        print(f"{row['board']:<9}{d['ring']:>5}{d['burst']:>6}{d['night']:>6}{d['behind']:>7}  "
+              f"{','.join(d['keep']):<14}{row['shots']:>6}{row['jpegs']:>5}"
               f"{row['dngs']:>5}{row['seconds']:>6.0f}{row['idle_mb']:>9.0f}"
               f"{row['peak_mb']:>10.0f}{row['peak_mb'] - row['idle_mb']:>7.0f}"
               f"{row['idle_anon_mb']:>10.0f}{row['peak_anon_mb']:>10.0f}")

@@ -293,7 +293,9 @@ def _key(section: str, item: Field[Any], annotation: Any) -> Key:
         kind = list
     if kind not in _TYPE_NAMES:
         raise TypeError(f"{section}.{item.name}: unsupported setting type {annotation!r}")
-    default = list(item.default) if kind is list else item.default
+    default: Any = item.default
+    if kind is list:
+        default = list(default)
     check, expected = item.metadata["rule"] or ((lambda value: True), "")
     return Key(f"{section}.{item.name}", kind, default, item.metadata["help"], check, expected,
                choices)

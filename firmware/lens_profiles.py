@@ -83,7 +83,7 @@ def default_library_dir() -> Path:
     configured = os.environ.get("OBSCURA_LENS_DIR")
     if configured:
         return Path(configured)
-    return Path(load_config(DEFAULT_CONFIG_PATHS)["lens.library_dir"])
+    return Path(load_config(DEFAULT_CONFIG_PATHS).lens.library_dir)
 
 
 def _slug(name: str) -> str:

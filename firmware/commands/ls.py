@@ -38,7 +38,7 @@ def _storage_path(args: argparse.Namespace) -> Path:
             reply = client.request("config.get", key="output.storage_path")
         return Path(reply["output.storage_path"])
     except ControlError:
-        return Path(load_config(DEFAULT_CONFIG_PATHS)["output.storage_path"])
+        return Path(load_config(DEFAULT_CONFIG_PATHS).output.storage_path)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
         pin_factory = None
 
     daemon = Daemon(
-        config, camera=camera_from_config(config), store=PhotoStore(config["output.storage_path"]),
+        config, camera=camera_from_config(config), store=PhotoStore(config.output.storage_path),
         pin_factory=pin_factory, controls_error=controls_error,
-        blocked_devices=blocked_camera_devices if config["camera.source"] == "picamera2" else None,
+        blocked_devices=blocked_camera_devices if config.camera.source == "picamera2" else None,
         poweroff=power_off if args.poweroff else None,
     )
     daemons.append(daemon)
