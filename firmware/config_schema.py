@@ -315,6 +315,7 @@ def sections_of(values: Mapping[str, Any]) -> dict[str, Any]:
         return tuple(value) if isinstance(value, list) else value
 
     return {
-        section: cls(**{item.name: frozen(values[f"{section}.{item.name}"]) for item in fields(cls)})
+        section: cls(**{item.name: frozen(values[f"{section}.{item.name}"])
+                        for item in fields(cls)})
         for section, cls in SECTIONS.items()
     }
