@@ -74,7 +74,7 @@ def rapid_shots(out: Path, size: tuple[int, int], shots: int, burst_frames: int)
             daemon.wait_until(lambda s: s["unsaved"] == 0 and s["pending"] == 0, 600)
             total_s = time.monotonic() - start
             shots_taken = daemon.status()["shots"]
-            records = daemon.shot_records()
+            taken = daemon.shots()
         jpgs = sorted((out / "DCIM").rglob("OBS_*.JPG"))
         for path in sorted((out / "DCIM").rglob("OBS_*.DNG")):
             read_dng(path)
@@ -82,8 +82,8 @@ def rapid_shots(out: Path, size: tuple[int, int], shots: int, burst_frames: int)
               f"({shooting_s / shots * 1000:.0f} ms per shot), all developed after "
               f"{total_s:.2f} s; taken {shots_taken}, up to {max_pending} waiting to be "
               f"developed; {len(jpgs)} JPEGs on the card so far")
-        print(f"  shutter lag ms: {spread([r.shutter_lag_s for r in records])}; "
-              f"acknowledged after ms: {spread([r.acknowledged_s for r in records])}")
+        print(f"  shutter lag ms: {spread([s.shutter_lag_s for s in taken])}; "
+              f"acknowledged after ms: {spread([s.acknowledged_s for s in taken])}")
 
 
 #: MemTotal a board of each size reports (the kernel keeps some; the GPU and CMA more).
@@ -166,8 +166,9 @@ def board_run(out: Path, size: tuple[int, int], board_mb: int | None,
     every mode, wait for everything to be developed; the figures as a dict."""
     from firmware.commands.demo import press, select_mode
     from firmware.config import MB, default_config
-    from firmware.daemon import Daemon, camera_from_config, mode_size
-    from firmware.state_machine import MODES
+    from firmware.capture_mode import MODE_NAMES
+    from firmware.daemon import Daemon
+    from firmware.devices import camera_from_config, mode_size
     from hardware.controls import DEBOUNCE_S, mock_pin_factory
     from hardware.storage import PhotoStore
 
@@ -189,7 +190,7 @@ def board_run(out: Path, size: tuple[int, int], board_mb: int | None,
         idle_mb = peak_rss_mb()
         idle_anon_mb = anonymous.now_mb()
         shutter = daemon.controls.buttons["shutter"].pin
-        for mode in MODES:
+        for mode in MODE_NAMES:
             select_mode(daemon, mode)
             for _ in range(shots_per_mode):
                 before = daemon.status()["captured"]

@@ -5,7 +5,7 @@
 Journals a night shot of simulated IMX477 frames to a temporary card, then develops it
 (merge, exposure fusion, develop, JPEG) in two fresh processes: once with every frame read
 into memory first (as the daemon did before), once as the worker does now, reading each
-frame from the journal when the merge needs it (:func:`firmware.processing.journal_burst`).
+frame from the journal when the merge needs it (:func:`firmware.journal.read_burst`).
 Prints each one's peak RSS (VmHWM) and wall-clock time, and their ratio.
 """
 
@@ -29,28 +29,32 @@ def journal_night_shot(root: Path, frames: int, size: tuple[int, int]) -> None:
     import numpy as np
     from PIL import Image
 
-    from firmware.processing import ShotSettings, journal_frames
+    from firmware.journal import Journal
+    from firmware.shot import Shot
     from hardware.imx477_simulator import Imx477Simulator, SensorSettings
     from hardware.storage import PhotoStore
 
     scene = np.asarray(Image.open(REPO.parent / "shared/data/kodak24/kodim08.png").convert("RGB"))
     camera = Imx477Simulator(scene, seed=4, output_size=size, motion_px=4.0)
     settings = SensorSettings(camera.exposure_time_us_for(4.0, 8.0), analogue_gain=8.0)
-    store = PhotoStore(root, reserve_bytes=0).open()
-    shot = [camera.capture(settings) for _ in range(frames)]
-    manifest = ShotSettings(mode="night", keep=("jpeg",)).to_manifest()
-    journal_frames(store, store.reserve_name(), shot, manifest)
+    journal = Journal(PhotoStore(root, reserve_bytes=0))
+    journal.open()
+    shot = Shot(0, mode="night", keep=("jpeg",), name=journal.store.reserve_name())
+    journal.write(shot.with_frames(tuple(camera.capture(settings) for _ in range(frames))))
 
 
 def develop(root: Path, streamed: bool) -> None:
     """Develop the journaled shot; print seconds and peak RSS."""
-    from firmware import processing
+    from firmware.development import develop_shot
+    from firmware.journal import Journal, read_burst, read_frames
     from hardware.storage import PhotoStore
 
-    (entry,) = PhotoStore(root, reserve_bytes=0).open().pending()
+    journal = Journal(PhotoStore(root, reserve_bytes=0))
+    journal.open()
+    (shot,) = journal.pending()
     start = time.perf_counter()
-    frames = processing.journal_burst(entry) if streamed else processing.read_journal_frames(entry)
-    outputs = processing.develop_shot(frames, processing.ShotSettings.from_manifest(entry.manifest))
+    frames = read_burst(shot) if streamed else read_frames(shot)
+    outputs = develop_shot(frames, shot)
     seconds = time.perf_counter() - start
     print(f"{seconds:.2f} {peak_rss_mb():.0f} {len(outputs['jpeg'])}")
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
+from firmware.capture_mode import CaptureModeName
 from pipeline.errors import ObscuraError
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
@@ -176,9 +177,7 @@ def _data_folder(may_be_empty: bool = False) -> Rule:
     return is_data_folder, expected
 
 
-CaptureModeName = Literal["single", "burst", "hdr", "night"]
 OutputKind = Literal["jpeg", "dng", "merged_dng"]
-CAPTURE_MODES: tuple[str, ...] = get_args(CaptureModeName)
 OUTPUT_KINDS: tuple[str, ...] = get_args(OutputKind)
 
 

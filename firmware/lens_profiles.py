@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import logging
 import os
 import re
 import tomllib
@@ -25,6 +26,8 @@ from firmware.config import DEFAULT_CONFIG_PATHS, load_config
 from hardware.storage import write_atomic
 from pipeline.errors import ObscuraError
 from pipeline.raw_frame import CameraMetadata, LensShadingMap
+
+logger = logging.getLogger(__name__)
 
 #: Diagonal of a 36x24 mm frame over the IMX477's active area (4056x3040 at 1.55 um:
 #: 6.287 x 4.712 mm, diagonal 7.857 mm).
@@ -281,3 +284,56 @@ def lens_settings(library: LensLibrary, name: str, f_number: float | None) -> di
         "lens.focal_length_mm": repr(lens.focal_length_mm),
         "lens.f_number": repr(float(f_number or 0.0)),
     }
+
+
+@dataclass(frozen=True)
+class LensInUse:
+    """The lens the ``lens.*`` keys name, resolved in the lens library.
+
+    ``profile`` is None when ``lens.name`` is empty or unknown: ``name`` and
+    ``focal_length_mm`` (the ``lens.*`` values) then go to EXIF as they are.
+    """
+
+    name: str = ""
+    focal_length_mm: float = 0.0
+    profile: LensProfile | None = None
+    f_number: float | None = None
+    shading: LensShadingMap | None = None
+
+    def stamp(self, metadata: CameraMetadata) -> CameraMetadata:
+        """``metadata`` with this lens: EXIF/DNG fields and its flat-field shading table
+        (which the develop's lens shading stage applies)."""
+        if self.profile is not None:
+            return with_lens(metadata, self.profile, self.f_number, self.shading)
+        return dataclasses.replace(
+            metadata,
+            lens_model=self.name or metadata.lens_model,
+            focal_length_mm=self.focal_length_mm or metadata.focal_length_mm,
+            f_number=self.f_number or metadata.f_number,
+        )
+
+
+def lens_in_use(name: str, focal_length_mm: float, f_number: float, library_dir: str | Path
+                ) -> LensInUse:
+    """The lens of the ``lens.*`` keys (``f_number`` 0: unknown); problems are logged,
+    never raised: the shot goes ahead without the profile."""
+    known_f_number = f_number or None
+    bare = LensInUse(name, focal_length_mm, f_number=known_f_number)
+    if not name:
+        return bare
+    library = LensLibrary(Path(library_dir))
+    try:
+        profile = library.get(name)
+    except LensError as exc:
+        logger.warning("lens.name: %s (no lens profile or shading table applied)", exc)
+        return bare
+    try:
+        shading = library.shading(name)
+    except LensError as exc:  # the lens is still known: its name and focal length go on
+        logger.warning("lens.name: %s (no shading table applied)", exc)
+        shading = None
+    if known_f_number is not None and known_f_number < profile.max_f_number - 1e-6:
+        logger.warning("lens.f_number = %g is wider than %s's f/%g: not recorded",
+                       known_f_number, name, profile.max_f_number)
+        known_f_number = None
+    return LensInUse(name, focal_length_mm, profile, known_f_number, shading)

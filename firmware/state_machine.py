@@ -29,18 +29,42 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
-from typing import Union
 
+from firmware.capture_mode import MODE_NAMES
 from firmware.focus_assist import blink_rate_hz
-from hardware.storage import (
-    CardFullError,
-    CardMissingError,
-    CardReadOnlyError,
-    OutOfResourcesError,
-    StorageError,
+from firmware.shot import Shot
+from firmware.events import (
+    Acknowledge,
+    Action,
+    Announce,
+    CameraStarted,
+    Capture,
+    CaptureDone,
+    CaptureRefused,
+    Develop,
+    ErrorCode,
+    Event,
+    Failed,
+    FocusMeasured,
+    FramesCaptured,
+    LookPressed,
+    ModePressed,
+    PowerHeld,
+    ProcessingDone,
+    Recover,
+    Recovered,
+    Refuse,
+    ReloadConfig,
+    ReloadRequested,
+    SettingsChanged,
+    ShotQueued,
+    ShowLed,
+    Shutdown,
+    ShutdownRequested,
+    ShutterPressed,
+    Tick,
 )
 
-MODES = ("single", "burst", "hdr", "night")
 #: Seconds between recovery attempts in the error state.
 RETRY_INTERVAL_S = 2.0
 #: Overheating starts at this SoC temperature and ends below the lower one.
@@ -62,244 +86,6 @@ class Phase(str, enum.Enum):
     SHUTTING_DOWN = "shutting_down"
 
 
-class ErrorCode(str, enum.Enum):
-    """Why the camera cannot shoot; each has its own LED blink code."""
-
-    NO_CAMERA = "no_camera"
-    CAPTURE_FAILED = "capture_failed"
-    CARD_FULL = "card_full"
-    CARD_MISSING = "card_missing"
-    OVERHEATING = "overheating"
-    PROCESSING_FAILED = "processing_failed"
-    CARD_READ_ONLY = "card_read_only"
-    CARD_FAILED = "card_failed"
-    OUT_OF_RESOURCES = "out_of_resources"
-
-
-#: The error each kind of :class:`~hardware.storage.StorageError` shows.
-_STORAGE_ERROR_CODES: tuple[tuple[type[StorageError], ErrorCode], ...] = (
-    (CardFullError, ErrorCode.CARD_FULL),
-    (CardMissingError, ErrorCode.CARD_MISSING),
-    (CardReadOnlyError, ErrorCode.CARD_READ_ONLY),
-    (OutOfResourcesError, ErrorCode.OUT_OF_RESOURCES),
-)
-
-
-def storage_error_code(exc: StorageError) -> ErrorCode:
-    """The :class:`ErrorCode` a storage error shows: card full, missing, read-only, or the
-    system out of resources; any other (EIO...) is a failing card."""
-    for kind, code in _STORAGE_ERROR_CODES:
-        if isinstance(exc, kind):
-            return code
-    return ErrorCode.CARD_FAILED
-
-
-# ----------------------------------------------------------------------------- events
-@dataclass(frozen=True)
-class ShotRequest:
-    """A press of the shutter (``source`` "button") or a ``shoot`` from the socket.
-
-    ``mode`` None means the current mode; ``ticket`` lets a socket client wait for the
-    answer; ``pressed_at_ns`` is the press on the ``time.monotonic_ns()`` clock.
-    """
-
-    pressed_at_ns: int
-    mode: str | None = None
-    source: str = "button"
-    ticket: int | None = None
-
-
-@dataclass(frozen=True)
-class ShutterPressed:
-    request: ShotRequest
-
-
-@dataclass(frozen=True)
-class ModePressed:
-    pass
-
-
-@dataclass(frozen=True)
-class LookPressed:
-    pass
-
-
-@dataclass(frozen=True)
-class PowerHeld:
-    pass
-
-
-@dataclass(frozen=True)
-class ShutdownRequested:
-    """SIGTERM/SIGINT: stop the daemon (without powering off)."""
-
-
-@dataclass(frozen=True)
-class CameraStarted:
-    pass
-
-
-@dataclass(frozen=True)
-class Failed:
-    """Something failed: the camera, the card, a capture or a development.
-
-    ``request``: the shot that was refused because of it; ``shot``: the acknowledged
-    shot whose development stopped (it is no longer pending; its raw stays on the card);
-    ``unsaved``: the refused shot had been captured and was lost writing it to the card.
-    """
-
-    error: ErrorCode
-    message: str = ""
-    request: ShotRequest | None = None
-    shot: str | None = None
-    unsaved: bool = False
-
-
-@dataclass(frozen=True)
-class CaptureRefused:
-    """A shot was not taken for a reason of its own (a burst larger than the space left
-    when a single shot still fits): refused, and the camera shoots on, no error."""
-
-    request: ShotRequest
-    reason: str
-
-
-@dataclass(frozen=True)
-class Recovered:
-    """A :class:`Recover` check found the problem gone."""
-
-
-@dataclass(frozen=True)
-class FramesCaptured:
-    """A shot's frames are in memory, on their way to the card: the camera may shoot on."""
-
-    request: ShotRequest
-    shot: str
-
-
-@dataclass(frozen=True)
-class CaptureDone:
-    """A shot's frames are journaled on the card: it is acknowledged."""
-
-    request: ShotRequest
-    shot: str
-    mode: str
-
-
-@dataclass(frozen=True)
-class ShotQueued:
-    """A journaled shot (e.g. left over from before a crash) waits to be developed."""
-
-    shot: str
-
-
-@dataclass(frozen=True)
-class ProcessingDone:
-    shot: str
-
-
-@dataclass(frozen=True)
-class Tick:
-    """Time passes; ``now_s`` is ``time.monotonic()``, ``temperature_c`` the SoC's (or None)."""
-
-    now_s: float
-    temperature_c: float | None = None
-
-
-@dataclass(frozen=True)
-class FocusMeasured:
-    """Focus assist measured a frame: ``fraction`` of the peak so far (0..1), at ``now_s``
-    (``time.monotonic()``)."""
-
-    fraction: float
-    now_s: float
-
-
-@dataclass(frozen=True)
-class SettingsChanged:
-    """The configuration changed the mode, look or write-behind depth (None: unchanged)."""
-
-    mode: str | None = None
-    look: str | None = None
-    looks: tuple[str, ...] | None = None
-    write_behind: int | None = None
-
-
-Event = Union[
-    ShutterPressed, ModePressed, LookPressed, PowerHeld, ShutdownRequested, CameraStarted,
-    Failed, CaptureRefused, Recovered, FramesCaptured, CaptureDone, ShotQueued, ProcessingDone, Tick, SettingsChanged,
-    FocusMeasured,
-]  # fmt: skip
-
-
-# ---------------------------------------------------------------------------- actions
-@dataclass(frozen=True)
-class Capture:
-    """Take a shot: check space, capture (posts FramesCaptured), journal, acknowledge
-    (posts CaptureDone); or post Failed."""
-
-    request: ShotRequest
-    mode: str
-    look: str
-
-
-@dataclass(frozen=True)
-class Develop:
-    """Hand a journaled shot to the processing worker."""
-
-    shot: str
-
-
-@dataclass(frozen=True)
-class Recover:
-    """Check whether ``error`` is gone (reopen the camera, look at the card...)."""
-
-    error: ErrorCode
-
-
-@dataclass(frozen=True)
-class Refuse:
-    """Tell whoever asked for a shot that it was not taken, and why."""
-
-    request: ShotRequest
-    reason: str
-
-
-@dataclass(frozen=True)
-class Acknowledge:
-    """Tell whoever asked for a shot that it is safely on the card."""
-
-    request: ShotRequest
-    shot: str
-
-
-@dataclass(frozen=True)
-class ShowLed:
-    """Show an LED pattern (names in :data:`hardware.controls.LED_PATTERNS`), or with
-    ``blink_hz``, blink at that rate (the "focus" pattern)."""
-
-    pattern: str
-    blink_hz: float | None = None
-
-
-@dataclass(frozen=True)
-class Announce:
-    """Something the user changed (mode, look): logged, and shown by a short LED flash."""
-
-    what: str
-    value: str
-
-
-@dataclass(frozen=True)
-class Shutdown:
-    poweroff: bool
-
-
-Action = Union[
-    Capture, Develop, Recover, Refuse, Acknowledge, ShowLed, Announce, Shutdown
-]
-
-
 # ------------------------------------------------------------------------------ state
 @dataclass(frozen=True)
 class State:
@@ -317,7 +103,7 @@ class State:
     taking: bool = False
     unsaved: int = 0
     write_behind: int = 1
-    latched: ShotRequest | None = None
+    latched: Shot | None = None
     retry_at_s: float | None = None
     overheated: bool = False
     focus_blink_hz: float | None = None
@@ -347,7 +133,7 @@ class State:
 def initial_state(mode: str = "single", look: str = "standard",
                   looks: tuple[str, ...] = ("standard",), write_behind: int = 1) -> State:
     """The state at start-up; the daemon then posts :class:`CameraStarted` or a failure."""
-    return State(mode=mode if mode in MODES else MODES[0], look=look,
+    return State(mode=mode if mode in MODE_NAMES else MODE_NAMES[0], look=look,
                  looks=looks if look in looks else (look, *looks),
                  write_behind=max(0, write_behind))
 
@@ -369,10 +155,11 @@ def _enter_error(state: State, error: ErrorCode, message: str) -> State:
     )
 
 
-def _capture(state: State, request: ShotRequest) -> tuple[State, Capture]:
-    mode = request.mode if request.mode in MODES else state.mode
+def _capture(state: State, request: Shot) -> tuple[State, Capture]:
+    mode = request.mode if request.mode in MODE_NAMES else state.mode
+    shot = dataclasses.replace(request, mode=mode, look=state.look)
     return dataclasses.replace(state, phase=Phase.CAPTURING, latched=None, taking=True), Capture(
-        request, mode, state.look
+        shot
     )
 
 
@@ -407,7 +194,8 @@ def _transition(state: State, event: Event) -> tuple[State, list[Action]]:  # no
         if state.latched is not None:
             actions.append(Refuse(state.latched, "shutting down"))
         new = dataclasses.replace(state, phase=Phase.SHUTTING_DOWN, latched=None)
-        return new, [*actions, Shutdown(poweroff=isinstance(event, PowerHeld))]
+        exit_status = event.exit_status if isinstance(event, ShutdownRequested) else 0
+        return new, [*actions, Shutdown(isinstance(event, PowerHeld), exit_status)]
 
     if isinstance(event, CameraStarted):
         if phase is Phase.STARTING:
@@ -439,7 +227,7 @@ def _transition(state: State, event: Event) -> tuple[State, list[Action]]:  # no
             state, shots=state.shots + 1, pending=state.pending + 1,
             unsaved=max(0, state.unsaved - 1),
         )  # fmt: skip
-        return _shoot_on(counted, [Acknowledge(event.request, event.shot), Develop(event.shot)])
+        return _shoot_on(counted, [Acknowledge(event.shot), Develop(event.shot)])
 
     if isinstance(event, ShotQueued):
         return dataclasses.replace(state, pending=state.pending + 1), [Develop(event.shot)]
@@ -475,7 +263,7 @@ def _transition(state: State, event: Event) -> tuple[State, list[Action]]:  # no
         return state, []
 
     if isinstance(event, ModePressed):
-        mode = _next(MODES, state.mode)
+        mode = _next(MODE_NAMES, state.mode)
         return dataclasses.replace(state, mode=mode), [Announce("mode", mode)]
 
     if isinstance(event, LookPressed):
@@ -485,12 +273,15 @@ def _transition(state: State, event: Event) -> tuple[State, list[Action]]:  # no
     if isinstance(event, SettingsChanged):
         looks = event.looks or state.looks
         look = event.look or state.look
-        mode = event.mode if event.mode in MODES else state.mode
+        mode = event.mode if event.mode in MODE_NAMES else state.mode
         write_behind = state.write_behind if event.write_behind is None else event.write_behind
         return dataclasses.replace(
             state, mode=mode, look=look, looks=looks if look in looks else (look, *looks),
             write_behind=max(0, write_behind),
         ), []
+
+    if isinstance(event, ReloadRequested):
+        return state, [ReloadConfig()]
 
     if isinstance(event, FocusMeasured):
         rate = round(blink_rate_hz(event.fraction) / FOCUS_RATE_STEP_HZ) * FOCUS_RATE_STEP_HZ

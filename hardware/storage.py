@@ -17,7 +17,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -159,7 +159,6 @@ PHOTO_MODE = 0o644
 #: Extension and prefix of each kind of output (``output.keep``).
 OUTPUT_FILES = {"jpeg": (DCF_FILE_PREFIX, ".JPG"), "dng": (DCF_FILE_PREFIX, ".DNG"),
                 "merged_dng": (MERGED_FILE_PREFIX, ".DNG")}  # fmt: skip
-MANIFEST_NAME = "manifest.json"
 
 
 def free_bytes(path: Path) -> int:
@@ -230,33 +229,21 @@ class CardIdentity:
     is_mount_point: bool
 
 
-@dataclass(frozen=True)
-class JournalEntry:
-    """A shot whose raw frames are safely on the card, waiting to be developed."""
-
-    name: ShotName
-    directory: Path
-    manifest: dict[str, Any]
-
-    @property
-    def frame_paths(self) -> list[Path]:
-        """The frames' files, in capture order."""
-        return [self.directory / f for f in self.manifest["frames"]]
-
-
 class PhotoStore:
-    """The card: DCF folders of photos, and a journal of shots not yet developed.
+    """The card: DCF folders of photos, numbering, free space, and the folders the journal
+    (:mod:`firmware.journal`, which owns what is in them) keeps its shots in.
 
     Layout under ``root``::
 
         DCIM/100OBSCU/OBS_0001.JPG, OBS_0001.DNG, OBSM0001.DNG
         .obscura/counter.json        last DCF number used (survives emptied folders)
-        .obscura/journal/100-0001/   frame_00.raw ... and manifest.json (written last)
-        .obscura/failed/             journal entries whose development failed
+        .obscura/journal/100-0001/   a shot not yet developed, one folder per shot name
+        .obscura/failed/             shots whose development failed, by shot name
         .obscura/tmp/                temporary files, renamed into place when complete
 
-    Every file is written temp -> fsync -> rename -> fsync(dir). A journal entry exists
-    once its manifest does; one without (a capture cut short) is removed at start-up.
+    Every file is written temp -> fsync -> rename -> fsync(dir); leftover temporary files
+    are removed when a card is opened. Folder names under ``journal/`` and ``failed/``
+    are shot names (:attr:`ShotName.key`): numbering never reuses them.
 
     :meth:`open` remembers the card (:class:`CardIdentity`); before each write, and for
     each temporary file, the folder must still be that file system. A card pulled from
@@ -343,11 +330,6 @@ class PhotoStore:
         for leftover in self.tmp_dir.iterdir():
             logger.warning("removing the partial file %s", leftover)
             _remove(leftover)
-        for entry in self.journal_dir.iterdir():
-            if not (entry / MANIFEST_NAME).is_file():
-                logger.warning("removing the incomplete capture %s (never acknowledged)", entry)
-                _remove(entry)
-        _fsync_directory(self.journal_dir)
 
     @property
     def card(self) -> CardIdentity | None:
@@ -464,86 +446,57 @@ class PhotoStore:
         return write_atomic_in(path, data, self.tmp_dir, mode=PHOTO_MODE,
                                device=card.journal_device)
 
-    # ------------------------------------------------------------------ the journal
-    def journal_shot(
-        self, name: ShotName, frames: Sequence[Buffer], manifest: dict[str, Any],
-        suffix: str = ".raw",
-    ) -> JournalEntry:
-        """Put a shot's raw frames on the card, then its manifest; durable when this returns.
-
-        Each frame (in the caller's format, named ``frame_00`` + ``suffix``...) is written
-        from its buffer as it is; the manifest gets ``name`` and the ``frames`` file names.
-        """
-        device = self._check_card().journal_device
-        directory = self.journal_dir / name.key
+    # -------------------------------------------- files under .obscura (the journal's)
+    def new_folder(self, directory: Path) -> Path:
+        """Make ``directory`` (under :attr:`state_dir`) empty, durably: an older one of the
+        same name is removed first."""
+        self._check_card()
         try:
             try:
                 directory.mkdir()
             except FileExistsError:
                 _remove(directory)
                 directory.mkdir()
-            _fsync_directory(self.journal_dir)
+            _fsync_directory(directory.parent)
         except OSError as exc:
             raise storage_error(directory, exc) from None
-        names = []
-        for i, data in enumerate(frames):
-            names.append(f"frame_{i:02d}{suffix}")
-            write_atomic_in(directory / names[-1], data, self.tmp_dir, device=device)
-        manifest = {**manifest, "name": name.key, "frames": names}
-        write_atomic_in(directory / MANIFEST_NAME, json.dumps(manifest, indent=1).encode(),
-                        self.tmp_dir, device=device)
-        return JournalEntry(name, directory, manifest)
+        return directory
 
-    def pending(self) -> list[JournalEntry]:
-        """Journaled shots not yet developed, oldest first."""
-        self._check_card()
-        entries = []
-        try:
-            directories = list(self.journal_dir.iterdir())
-        except OSError as exc:
-            raise storage_error(self.journal_dir, exc) from None
-        for directory in directories:
-            manifest_path = directory / MANIFEST_NAME
-            try:
-                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-                name = ShotName.parse_key(directory.name)
-            except FileNotFoundError:
-                continue
-            except (OSError, ValueError) as exc:
-                logger.error("%s: unreadable manifest (%s): moved to failed", directory, exc)
-                self._move_to_failed(directory)
-                continue
-            entries.append(JournalEntry(name, directory, manifest))
-        return sorted(entries, key=lambda e: e.name)
+    def write_file(self, path: Path, data: Buffer) -> Path:
+        """Write a file on the card atomically (temp in ``.obscura/tmp`` -> fsync ->
+        rename -> fsync(folder)), from ``data``'s buffer as it is."""
+        device = self._check_card().journal_device
+        return write_atomic_in(path, data, self.tmp_dir, device=device)
 
-    def retire(self, entry: JournalEntry) -> None:
-        """Forget a developed shot: the manifest goes first, so a cut leaves no entry."""
+    def remove_file(self, path: Path) -> None:
+        """Remove a file durably (fsync of its folder); a missing one is no error."""
         self._check_card()
         try:
-            (entry.directory / MANIFEST_NAME).unlink()
-            _fsync_directory(entry.directory)
+            path.unlink()
+            _fsync_directory(path.parent)
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise storage_error(entry.directory, exc) from None
-        _remove(entry.directory)
+            raise storage_error(path, exc) from None
+
+    def remove_folder(self, directory: Path) -> None:
+        """Remove a folder and what is in it, durably."""
+        self._check_card()
+        _remove(directory)
         try:
-            _fsync_directory(self.journal_dir)
+            _fsync_directory(directory.parent)
         except OSError as exc:
-            raise storage_error(self.journal_dir, exc) from None
+            raise storage_error(directory.parent, exc) from None
 
-    def fail(self, entry: JournalEntry) -> Path:
-        """Keep a shot that could not be developed in ``.obscura/failed/``."""
-        return self._move_to_failed(entry.directory)
-
-    def _move_to_failed(self, directory: Path) -> Path:
+    def set_aside(self, directory: Path) -> Path:
+        """Move a folder into ``.obscura/failed/`` (replacing one of the same name)."""
         self._check_card()
         target = self.failed_dir / directory.name
         if target.exists():
             _remove(target)
         try:
             os.replace(directory, target)
-            _fsync_directory(self.journal_dir)
+            _fsync_directory(directory.parent)
             _fsync_directory(self.failed_dir)
         except OSError as exc:
             raise storage_error(directory, exc, "cannot set it aside") from None

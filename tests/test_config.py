@@ -490,7 +490,7 @@ def test_config_get_sources_and_check_show_the_board_defaults(monkeypatch, capsy
 
 
 def test_a_512_mb_board_streams_the_binned_mode() -> None:
-    from firmware.daemon import camera_from_config
+    from firmware.devices import camera_from_config
 
     small = default_config(427 * MB).with_value("camera.source", "simulator")
     assert small["camera.resolution"] == "binned"

@@ -19,13 +19,14 @@ from gpiozero.pins.mock import MockFactory
 from PIL import Image
 
 import pipeline
-from firmware import daemon as daemon_module
-from firmware import processing
+from firmware import development
 from firmware.config import default_config
 from firmware.daemon import Daemon
+from firmware.journal import Journal, JournalEntry, read_frame, shading_manifest
+from firmware.shot import Shot
 from hardware.imx477_simulator import Imx477Simulator, SensorSettings
 from hardware.simulated_camera import SimulatedCamera, SimulatedFaults
-from hardware.storage import CardMissingError, JournalEntry, PhotoStore, ShotName
+from hardware.storage import CardMissingError, PhotoStore, ShotName
 from pipeline.formats.dng_reader import read_dng
 from pipeline.formats.encoders.dng import encode_dng
 
@@ -116,8 +117,9 @@ def test_buttons_change_mode_and_look_and_shoot(tmp_path: Path) -> None:
         assert daemon.wait_until(lambda s: s["look"] == "neutral", 5)
         tap(buttons["shutter"].pin)
         assert daemon.wait_until(lambda s: s["shots"] == 1 and s["state"] == "ready", 20)
-        records = daemon.shot_records()
-        assert records[0].mode == "burst" and records[0].frames == 3
+        (shot,) = daemon.shots()
+        assert shot.mode == "burst" and shot.frame_count == 3 and shot.look == "neutral"
+        assert shot.frames == ()  # the record keeps no pixels
         assert daemon.wait_until(lambda s: s["pending"] == 0, 60)
         assert daemon.status()["led"] == "ready"
         assert daemon.controls.pattern == "ready"
@@ -154,7 +156,7 @@ def test_button_storm_keeps_the_daemon_alive_and_bounded(tmp_path: Path) -> None
             lambda s: s["state"] == "ready" and s["unsaved"] == 0 and s["pending"] == 0, 120
         )
         status = daemon.status()
-        acknowledged = {r.shot for r in daemon.shot_records() if r.acknowledged_s is not None}
+        acknowledged = {s.key for s in daemon.shots() if s.acknowledged_s is not None}
     assert 1 <= status["shots"] == len(acknowledged) == status["captured"]
     assert_card_is_consistent(tmp_path, acknowledged)
 
@@ -164,13 +166,13 @@ def test_the_camera_shoots_on_while_the_card_writes(tmp_path: Path, monkeypatch)
     # (capture.write_behind_shots = 1); shot 3 must wait for the card; nothing is
     # acknowledged before it is written, and a clean stop writes what was captured.
     card = threading.Event()
-    journal_frames = daemon_module.journal_frames
+    write = Journal.write
 
-    def slow_card(*args, **kwargs):
+    def slow_card(journal, shot):
         card.wait(30)
-        return journal_frames(*args, **kwargs)
+        return write(journal, shot)
 
-    monkeypatch.setattr(daemon_module, "journal_frames", slow_card)
+    monkeypatch.setattr(Journal, "write", slow_card)
     daemon = make_daemon(tmp_path).start()
     try:
         assert daemon.wait_ready(20)
@@ -208,16 +210,16 @@ def test_a_shot_the_card_could_not_take_is_written_once_it_is_back(tmp_path: Pat
                                                                    monkeypatch) -> None:
     # The card disappears while a captured shot waits for it: the camera shows the error,
     # keeps the shot in memory, and writes it (under a new number) when the card is back.
-    journal_frames = daemon_module.journal_frames
+    write = Journal.write
     failures = []
 
-    def card_pulled_once(store, name, frames, manifest):
+    def card_pulled_once(journal, shot):
         if not failures:
-            failures.append(name.key)
-            raise CardMissingError(f"{store.root}: card missing or not writable")
-        return journal_frames(store, name, frames, manifest)
+            failures.append(shot.key)
+            raise CardMissingError(f"{journal.store.root}: card missing or not writable")
+        return write(journal, shot)
 
-    monkeypatch.setattr(daemon_module, "journal_frames", card_pulled_once)
+    monkeypatch.setattr(Journal, "write", card_pulled_once)
     with make_daemon(tmp_path) as daemon:
         assert daemon.wait_ready(20)
         result = daemon.request_shot()
@@ -272,7 +274,7 @@ def test_failed_development_keeps_the_raw_and_carries_on(tmp_path: Path, monkeyp
     def broken(frames, settings):
         raise RuntimeError("simulated ISP bug")
 
-    monkeypatch.setattr(processing, "develop_shot", broken)
+    monkeypatch.setattr(development, "develop_shot", broken)
     with make_daemon(tmp_path) as daemon:
         assert daemon.wait_ready(20)
         assert daemon.request_shot("burst")["taken"]
@@ -285,8 +287,8 @@ def test_failed_development_keeps_the_raw_and_carries_on(tmp_path: Path, monkeyp
     assert len(list(failed.glob("frame_*.raw"))) == 3
     # The kept DNG is the burst's reference frame, encoded by the worker.
     manifest = json.loads((failed / "manifest.json").read_text())
-    reference = processing.read_journal_frame(
-        JournalEntry(ShotName(100, 1), failed, manifest), manifest["reference_index"])
+    failed_shot = Shot.from_manifest(manifest, ShotName(100, 1), JournalEntry(failed, manifest))
+    reference = read_frame(failed_shot, failed_shot.reference_index)
     kept = read_dng(tmp_path / "DCIM/100OBSCU/OBS_0001.DNG")
     np.testing.assert_array_equal(kept.cfa, reference.cfa)
     assert kept.metadata.exposure_time_s == reference.metadata.exposure_time_s
@@ -297,10 +299,14 @@ def test_dng_journals_of_earlier_firmware_are_developed_after_an_upgrade(tmp_pat
     camera = Imx477Simulator(np.full((8, 8, 3), 120, np.uint8), seed=2, output_size=(64, 96))
     frames = [camera.capture(SensorSettings(exposure_time_us=1000)) for _ in range(3)]
     store = PhotoStore(tmp_path).open()
-    manifest = {**processing.ShotSettings(mode="burst").to_manifest(),
-                **processing.shading_manifest(frames[0])}
-    store.journal_shot(store.reserve_name(), [encode_dng(f) for f in frames], manifest,
-                       suffix=".dng")
+    names = [f"frame_{i:02d}.dng" for i in range(len(frames))]
+    manifest = {**Shot(0, mode="burst").to_manifest(), **shading_manifest(frames[0]),
+                "frames": names}
+    folder = store.journal_dir / store.reserve_name().key
+    folder.mkdir()
+    for name, frame in zip(names, frames, strict=True):
+        (folder / name).write_bytes(encode_dng(frame))
+    (folder / "manifest.json").write_text(json.dumps(manifest))
     with make_daemon(tmp_path) as daemon:
         assert daemon.wait_ready(20)
         assert daemon.wait_until(lambda s: s["pending"] == 0 and s["processing_queue"] == 0, 60)
@@ -316,11 +322,11 @@ def test_shots_queued_behind_a_busy_worker_wait_on_the_card(tmp_path: Path,
     captured: list[tuple] = []  # each shot's frames as the capture journaled them
     developed: list[tuple] = []  # (frames, settings, outputs) as the worker developed them
     release = threading.Event()
-    real_journal, real_develop = daemon_module.journal_frames, processing.develop_shot
+    real_journal, real_develop = Journal.write, development.develop_shot
 
-    def recording_journal(store, name, frames, manifest):
-        captured.append(tuple(frames))
-        return real_journal(store, name, frames, manifest)
+    def recording_journal(journal, shot):
+        captured.append(shot.frames)
+        return real_journal(journal, shot)
 
     def stuck_develop(frames, settings):
         assert release.wait(60), "the test never released the worker"
@@ -329,17 +335,17 @@ def test_shots_queued_behind_a_busy_worker_wait_on_the_card(tmp_path: Path,
         developed.append((tuple(frames), settings, outputs))
         return outputs
 
-    monkeypatch.setattr(daemon_module, "journal_frames", recording_journal)
-    monkeypatch.setattr(processing, "develop_shot", stuck_develop)
+    monkeypatch.setattr(Journal, "write", recording_journal)
+    monkeypatch.setattr(development, "develop_shot", stuck_develop)
     modes = ("single", "burst", "hdr", "single")
     with make_daemon(tmp_path) as daemon:
         assert daemon.wait_ready(20)
         results = [daemon.request_shot(mode) for mode in modes]
         assert all(r["taken"] for r in results), results
         assert daemon.status()["processing_queue"] == len(modes)
-        waiting = daemon._worker.waiting()
-        assert [job.entry.name.key for job in waiting] == [r["shot"] for r in results[1:]]
-        assert all(job.frames is None for job in waiting)
+        waiting = daemon._development.waiting()
+        assert [shot.key for shot in waiting] == [r["shot"] for r in results[1:]]
+        assert all(shot.frames == () for shot in waiting)
         release.set()
         assert daemon.wait_until(lambda s: s["pending"] == 0, 120), daemon.status()
     assert_card_is_consistent(tmp_path, {r["shot"] for r in results})

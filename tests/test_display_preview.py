@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from firmware.config import ConfigError, default_config
-from firmware.daemon import Daemon, camera_from_config
+from firmware.daemon import Daemon
+from firmware.devices import camera_from_config
 from hardware.display import Display, connected_displays, preview_display
 from hardware.picamera2_camera import Picamera2Camera
 from hardware.simulated_camera import SimulatedCamera, gaussian_blur

@@ -15,7 +15,8 @@ from gpiozero.pins.mock import MockFactory
 
 from firmware.cli import main as obscura
 from firmware.config import SCHEMA, ConfigError, load_config, render_config
-from firmware.daemon import camera_from_config, capture_limits, control_pins
+from firmware.capture import capture_limits
+from firmware.devices import camera_from_config, control_pins
 from hardware.controls import Controls
 from hardware.storage import PhotoStore
 

@@ -169,16 +169,13 @@ def test_a_corrupt_shading_table_is_refused_at_lens_set_and_named(tmp_path, corr
 
 
 def test_a_corrupt_shading_table_at_shot_time_is_a_warning(tmp_path, caplog) -> None:
-    from firmware.config import default_config
-    from firmware.daemon import lens_in_use
+    from firmware.lens_profiles import lens_in_use
 
     library = LensLibrary(tmp_path)
     library.add(LensProfile("Fujinon 12.5mm", 12.5, 1.4, "C"))
     (tmp_path / "fujinon-12-5mm.shading.npz").write_bytes(b"PK\x03\x04 garbage")
-    config = (default_config().with_value("lens.library_dir", str(tmp_path))
-              .with_value("lens.name", "Fujinon 12.5mm"))
     with caplog.at_level("WARNING"):
-        lens = lens_in_use(config)  # never raises: the shot goes ahead
+        lens = lens_in_use("Fujinon 12.5mm", 0.0, 0.0, tmp_path)  # never raises: the shot goes ahead
     assert lens.shading is None
     assert "fujinon-12-5mm.shading.npz" in caplog.text
     assert lens.profile is not None and lens.profile.name == "Fujinon 12.5mm"  # still in EXIF

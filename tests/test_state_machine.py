@@ -6,9 +6,8 @@ import dataclasses
 
 import pytest
 
-from firmware.state_machine import (
-    FOCUS_HOLD_S,
-    MODES,
+from firmware.capture_mode import MODE_NAMES
+from firmware.events import (
     Acknowledge,
     Capture,
     CameraStarted,
@@ -20,7 +19,6 @@ from firmware.state_machine import (
     FramesCaptured,
     LookPressed,
     ModePressed,
-    Phase,
     PowerHeld,
     ProcessingDone,
     Recover,
@@ -28,16 +26,16 @@ from firmware.state_machine import (
     Refuse,
     SettingsChanged,
     ShotQueued,
-    ShotRequest,
+    Shot,
     ShowLed,
     Shutdown,
     ShutdownRequested,
     ShutterPressed,
-    State,
     Tick,
-    initial_state,
-    transition,
 )
+from firmware.shot import Shot
+from firmware.state_machine import FOCUS_HOLD_S, Phase, State, initial_state, transition
+from hardware.storage import ShotName
 
 
 def run(state: State, *events: object) -> tuple[State, list[object]]:
@@ -49,7 +47,17 @@ def run(state: State, *events: object) -> tuple[State, list[object]]:
 
 
 def press(at: int = 0, **kwargs: object) -> ShutterPressed:
-    return ShutterPressed(ShotRequest(at, **kwargs))  # type: ignore[arg-type]
+    return ShutterPressed(Shot(at, **kwargs))  # type: ignore[arg-type]
+
+
+def decided(request: Shot, mode: str = "single", look: str = "standard") -> Shot:
+    """The shot the state machine asks to capture for ``request``."""
+    return dataclasses.replace(request, mode=mode, look=look)
+
+
+def named(shot: Shot, key: str) -> Shot:
+    """``shot`` once captured as ``key``."""
+    return dataclasses.replace(shot, name=ShotName.parse_key(key))
 
 
 def ready() -> State:
@@ -60,17 +68,17 @@ def ready() -> State:
 def test_start_then_shoot_then_acknowledge() -> None:
     state, actions = run(initial_state(), CameraStarted())
     assert state.phase is Phase.READY and ShowLed("ready") in actions
-    request = ShotRequest(5)
+    request = Shot(5)
     state, actions = run(state, ShutterPressed(request))
     assert state.phase is Phase.CAPTURING
-    assert actions == [Capture(request, "single", "standard"), ShowLed("capturing")]
-    state, actions = run(state, FramesCaptured(request, "100-0001"))
+    assert actions == [Capture(decided(request)), ShowLed("capturing")]
+    state, actions = run(state, FramesCaptured(named(request, "100-0001")))
     assert state.phase is Phase.READY and (state.captured, state.unsaved, state.shots) == (1, 1, 0)
     assert not any(isinstance(a, (Acknowledge, Develop)) for a in actions)
-    state, actions = run(state, CaptureDone(request, "100-0001", "single"))
+    state, actions = run(state, CaptureDone(named(request, "100-0001")))
     assert state.phase is Phase.READY and state.pending == 1 and state.shots == 1
     assert state.unsaved == 0
-    assert actions[:2] == [Acknowledge(request, "100-0001"), Develop("100-0001")]
+    assert actions[:2] == [Acknowledge(named(request, "100-0001")), Develop(named(request, "100-0001"))]
     assert ShowLed("processing") in actions
     state, actions = run(state, ProcessingDone("100-0001"))
     assert state.pending == 0 and actions == [ShowLed("ready")]
@@ -78,63 +86,63 @@ def test_start_then_shoot_then_acknowledge() -> None:
 
 def test_mode_and_look_buttons_cycle() -> None:
     state, actions = run(ready(), *[ModePressed()] * 3)
-    assert state.mode == MODES[3]
+    assert state.mode == MODE_NAMES[3]
     state, _ = run(state, ModePressed())
-    assert state.mode == MODES[0]
+    assert state.mode == MODE_NAMES[0]
     state, _ = run(state, LookPressed())
     assert state.look == "neutral"
     state, _ = run(state, LookPressed())
     assert state.look == "standard"
     state, actions = run(state, ModePressed(), press())
-    assert isinstance(actions[-2], Capture) and actions[-2].mode == "burst"
+    assert isinstance(actions[-2], Capture) and actions[-2].shot.mode == "burst"
 
 
 def test_socket_request_may_choose_the_mode() -> None:
     _, actions = run(ready(), press(mode="night", source="socket", ticket=3))
-    assert actions[0].mode == "night"  # type: ignore[attr-defined]
+    assert actions[0].shot.mode == "night"  # type: ignore[attr-defined]
 
 
 def test_one_press_during_a_capture_is_latched_more_are_refused() -> None:
     state, _ = run(ready(), press(1))
     state, actions = run(state, press(2), press(3), press(4))
-    assert state.latched == ShotRequest(2)
+    assert state.latched == Shot(2)
     assert [type(a) for a in actions] == [Refuse, Refuse]
-    state, actions = run(state, FramesCaptured(ShotRequest(1), "100-0001"))
+    state, actions = run(state, FramesCaptured(named(Shot(1), "100-0001")))
     assert state.phase is Phase.CAPTURING and state.latched is None
-    assert Capture(ShotRequest(2), "single", "standard") in actions
+    assert Capture(decided(Shot(2))) in actions
 
 
 def test_write_behind_lets_the_camera_shoot_while_the_card_writes() -> None:
     # Depth 1: shot 1 waits for the card while shot 2 is taken; shot 3 waits for shot 1.
-    first, second, third = ShotRequest(1), ShotRequest(2), ShotRequest(3)
-    state, _ = run(ready(), ShutterPressed(first), FramesCaptured(first, "100-0001"))
+    first, second, third = Shot(1), Shot(2), Shot(3)
+    state, _ = run(ready(), ShutterPressed(first), FramesCaptured(named(first, "100-0001")))
     state, actions = run(state, ShutterPressed(second))
-    assert Capture(second, "single", "standard") in actions
-    state, _ = run(state, FramesCaptured(second, "100-0002"), ShutterPressed(third))
+    assert Capture(decided(second)) in actions
+    state, _ = run(state, FramesCaptured(named(second, "100-0002")), ShutterPressed(third))
     assert state.phase is Phase.CAPTURING and state.unsaved == 2 and state.latched == third
-    state, actions = run(state, CaptureDone(first, "100-0001", "single"))
-    assert Acknowledge(first, "100-0001") in actions
-    assert Capture(third, "single", "standard") in actions and state.unsaved == 1
-    state, actions = run(state, CaptureDone(second, "100-0002", "single"))
+    state, actions = run(state, CaptureDone(named(first, "100-0001")))
+    assert Acknowledge(named(first, "100-0001")) in actions
+    assert Capture(decided(third)) in actions and state.unsaved == 1
+    state, actions = run(state, CaptureDone(named(second, "100-0002")))
     assert state.phase is Phase.CAPTURING  # shot 3 is still being taken
-    state, _ = run(state, FramesCaptured(third, "100-0003"), CaptureDone(third, "100-0003", "single"))
+    state, _ = run(state, FramesCaptured(named(third, "100-0003")), CaptureDone(named(third, "100-0003")))
     assert state.phase is Phase.READY and state.shots == 3 and state.unsaved == 0
 
 
 def test_without_write_behind_each_shot_is_on_the_card_before_the_next() -> None:
-    request = ShotRequest(1)
+    request = Shot(1)
     state, _ = run(initial_state(write_behind=0), CameraStarted(), ShutterPressed(request),
-                   FramesCaptured(request, "100-0001"), press(2))
-    assert state.phase is Phase.CAPTURING and state.latched == ShotRequest(2)
-    state, actions = run(state, CaptureDone(request, "100-0001", "single"))
-    assert Capture(ShotRequest(2), "single", "standard") in actions
+                   FramesCaptured(named(request, "100-0001")), press(2))
+    assert state.phase is Phase.CAPTURING and state.latched == Shot(2)
+    state, actions = run(state, CaptureDone(named(request, "100-0001")))
+    assert Capture(decided(Shot(2))) in actions
     state, _ = run(state, SettingsChanged(write_behind=2))
     assert state.write_behind == 2
 
 
 def test_a_shot_lost_writing_to_the_card_is_refused_not_acknowledged() -> None:
-    request = ShotRequest(1, ticket=4)
-    state, _ = run(ready(), ShutterPressed(request), FramesCaptured(request, "100-0001"))
+    request = Shot(1, ticket=4)
+    state, _ = run(ready(), ShutterPressed(request), FramesCaptured(named(request, "100-0001")))
     state, actions = run(state, Failed(ErrorCode.CARD_MISSING, "gone", request=request,
                                        unsaved=True))
     assert state.phase is Phase.ERROR and state.unsaved == 0 and state.shots == 0
@@ -143,7 +151,7 @@ def test_a_shot_lost_writing_to_the_card_is_refused_not_acknowledged() -> None:
 
 
 def test_card_full_refuses_and_recovers_on_tick() -> None:
-    request = ShotRequest(1, ticket=9)
+    request = Shot(1, ticket=9)
     state, actions = run(ready(), ShutterPressed(request),
                          Failed(ErrorCode.CARD_FULL, "0 MB free", request=request))
     assert state.phase is Phase.ERROR and state.error is ErrorCode.CARD_FULL
@@ -177,7 +185,7 @@ def test_overheating_stops_shooting_until_cool() -> None:
 
 
 def test_failed_development_counts_the_shot_and_recovers() -> None:
-    state, _ = run(ready(), ShotQueued("100-0001"), ShotQueued("100-0002"))
+    state, _ = run(ready(), ShotQueued(named(Shot(0), "100-0001")), ShotQueued(named(Shot(0), "100-0002")))
     assert state.pending == 2
     state, _ = run(state, Failed(ErrorCode.PROCESSING_FAILED, "bad", shot="100-0001"))
     assert state.pending == 1 and state.phase is Phase.ERROR
@@ -190,7 +198,7 @@ def test_power_hold_shuts_down_and_refuses_latched_and_later_shots() -> None:
     state, actions = run(state, PowerHeld())
     assert state.phase is Phase.SHUTTING_DOWN
     assert Shutdown(poweroff=True) in actions
-    assert any(isinstance(a, Refuse) and a.request == ShotRequest(2) for a in actions)
+    assert any(isinstance(a, Refuse) and a.request == Shot(2) for a in actions)
     state, actions = run(state, press(3), ModePressed(), CameraStarted())
     assert state.phase is Phase.SHUTTING_DOWN and [type(a) for a in actions] == [Refuse]
     _, actions = run(ready(), ShutdownRequested())
@@ -198,17 +206,17 @@ def test_power_hold_shuts_down_and_refuses_latched_and_later_shots() -> None:
 
 
 def test_capture_done_after_an_error_still_acknowledges() -> None:
-    request = ShotRequest(1)
+    request = Shot(1)
     state, _ = run(ready(), ShutterPressed(request), Tick(0.0, 90.0))
-    state, actions = run(state, CaptureDone(request, "100-0001", "single"))
-    assert Acknowledge(request, "100-0001") in actions and state.pending == 1
+    state, actions = run(state, CaptureDone(named(request, "100-0001")))
+    assert Acknowledge(named(request, "100-0001")) in actions and state.pending == 1
 
 
 def test_settings_changed_and_button_storm_stay_bounded() -> None:
     state, _ = run(ready(), SettingsChanged(mode="hdr", look="neutral"))
     assert (state.mode, state.look) == ("hdr", "neutral")
     state, actions = run(state, *[press(i) for i in range(1000)])
-    assert state.phase is Phase.CAPTURING and state.latched == ShotRequest(1)
+    assert state.phase is Phase.CAPTURING and state.latched == Shot(1)
     assert sum(isinstance(a, Capture) for a in actions) == 1
     assert dataclasses.replace(state) == state
 

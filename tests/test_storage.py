@@ -1,4 +1,4 @@
-"""The card: DCF numbering, the journal, atomic writes, free space."""
+"""The card: DCF numbering, atomic writes, free space, a pulled or failing card."""
 
 from __future__ import annotations
 
@@ -52,52 +52,31 @@ def test_numbering_survives_restarts_and_emptied_folders(tmp_path: Path) -> None
     assert PhotoStore(tmp_path).open().reserve_name() == ShotName(100, 51)
 
 
-def test_journal_write_resume_retire(tmp_path: Path) -> None:
-    store = PhotoStore(tmp_path).open()
-    name = store.reserve_name()
-    entry = store.journal_shot(name, [b"frame0", b"frame1"], {"mode": "burst"})
-    pending = PhotoStore(tmp_path).open().pending()
-    assert [e.name for e in pending] == [name]
-    assert [p.read_bytes() for p in pending[0].frame_paths] == [b"frame0", b"frame1"]
-    assert pending[0].manifest["mode"] == "burst"
-    store.retire(entry)
-    assert store.pending() == [] and not entry.directory.exists()
-
-
-def test_frames_are_written_from_their_buffers(tmp_path: Path) -> None:
+def test_files_are_written_from_their_buffers(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     mosaic = rng.integers(0, 2**16, size=(7, 13), dtype=np.uint16)
     packed = rng.integers(0, 256, size=(3, 21), dtype=np.uint8)
     store = PhotoStore(tmp_path).open()
-    entry = store.journal_shot(store.reserve_name(), [mosaic, packed, memoryview(b"abc")],
-                               {}, suffix=".bin")
-    assert entry.manifest["frames"] == ["frame_00.bin", "frame_01.bin", "frame_02.bin"]
-    assert [p.read_bytes() for p in entry.frame_paths] == [
-        mosaic.tobytes(), packed.tobytes(), b"abc"]
+    folder = store.new_folder(store.journal_dir / "100-0001")
+    for name, data in (("a", mosaic), ("b", packed), ("c", memoryview(b"abc"))):
+        store.write_file(folder / name, data)
+    assert [(folder / n).read_bytes() for n in "abc"] == [mosaic.tobytes(), packed.tobytes(), b"abc"]
     with pytest.raises(TypeError):  # not contiguous: refused before any file is made
         write_atomic_in(tmp_path / "strided", mosaic[:, ::2], store.tmp_dir)
     assert not (tmp_path / "strided").exists() and list(store.tmp_dir.iterdir()) == []
 
 
-def test_incomplete_capture_and_partial_files_are_removed_at_start(tmp_path: Path) -> None:
+def test_partial_files_are_removed_at_start_and_shot_folders_keep_their_numbers(
+        tmp_path: Path) -> None:
     store = PhotoStore(tmp_path).open()
-    name = store.reserve_name()
-    cut = store.journal_dir / name.key
-    cut.mkdir()
-    (cut / "frame_00.raw").write_bytes(b"half a fr")  # power cut before the manifest
+    (store.journal_dir / store.reserve_name().key).mkdir()
+    (store.failed_dir / "100-0007").mkdir()
     (store.tmp_dir / "OBS_0001.JPG.abc.tmp").write_bytes(b"partial")
+    (store.tmp_dir / "counter.json.tmp").unlink(missing_ok=True)
+    (tmp_path / ".obscura/counter.json").unlink()  # numbering from the folders alone
     store = PhotoStore(tmp_path).open()
-    assert store.pending() == [] and not cut.exists()
     assert list(store.tmp_dir.iterdir()) == []
-    assert store.reserve_name() == ShotName(100, 2)  # the cut number is not reused
-
-
-def test_unreadable_manifest_is_set_aside_not_lost(tmp_path: Path) -> None:
-    store = PhotoStore(tmp_path).open()
-    entry = store.journal_shot(store.reserve_name(), [b"f"], {})
-    (entry.directory / "manifest.json").write_text("{not json")
-    assert store.pending() == []
-    assert (store.failed_dir / entry.name.key / "frame_00.raw").read_bytes() == b"f"
+    assert store.reserve_name() == ShotName(100, 8)  # neither folder's number is reused
 
 
 def test_free_space_is_checked_with_an_injected_provider(tmp_path: Path) -> None:
@@ -217,22 +196,23 @@ def test_a_pulled_card_is_missing_and_nothing_goes_to_the_folder_left_behind(
     store = PhotoStore(mounted_card.path).open()
     assert store.card is not None and store.card.is_mount_point
     first = store.reserve_name()
-    store.journal_shot(first, [b"frame"], {"mode": "single"})
+    journaled = store.write_file(store.new_folder(store.journal_dir / first.key) / "f", b"frame")
     store.write_output(first, "jpeg", b"jpeg")
     mounted_card.pull()
     assert os.listdir(mounted_card.path) == []  # the mount point, on the system's disk
     with pytest.raises(CardMissingError, match="card missing"):
         store.check_present()
-    for attempt in (store.reserve_name, store.free_bytes, store.pending, store.open,
+    for attempt in (store.reserve_name, store.free_bytes, store.open,
                     lambda: store.write_output(first, "dng", b"dng"),
-                    lambda: store.journal_shot(ShotName(100, 2), [b"f"], {})):
+                    lambda: store.new_folder(store.journal_dir / "100-0002"),
+                    lambda: store.write_file(journaled, b"again")):
         with pytest.raises(CardMissingError):
             attempt()
     assert os.listdir(mounted_card.path) == []  # no DCIM/, no .obscura/ recreated there
     # The same card back: numbering goes on from it, its journaled shot is still there.
     mounted_card.insert()
     store.open()
-    assert [e.name for e in store.pending()] == [first]
+    assert journaled.read_bytes() == b"frame"
     assert store.reserve_name() == ShotName(100, 2)
     assert store.output_path(first, "jpeg").read_bytes() == b"jpeg"
 
@@ -268,7 +248,7 @@ def test_a_full_card_is_card_full_not_card_missing(tmp_path: Path) -> None:
     try:
         store = PhotoStore(card.path, reserve_bytes=0).open()
         with pytest.raises(CardFullError, match="card full"):
-            store.journal_shot(store.reserve_name(), [bytes(2 * 1024 * 1024)], {})
+            store.write_file(store.journal_dir / "frame", bytes(2 * 1024 * 1024))
         assert list(store.tmp_dir.iterdir()) == []
     finally:
         card.close()
@@ -299,7 +279,7 @@ def test_each_write_error_says_what_it_is(tmp_path: Path, monkeypatch, code: int
 
     monkeypatch.setattr(os, "write", failing_write)
     with pytest.raises(kind, match=words) as raised:
-        store.journal_shot(ShotName(100, 1), [b"frame"], {})
+        store.write_file(store.journal_dir / "frame", b"frame")
     assert raised.value.errno == code
     if kind is OutOfResourcesError:
         assert not isinstance(raised.value, (CardMissingError, CardFullError))
@@ -312,19 +292,19 @@ def test_the_daemon_waits_for_a_pulled_card_then_resumes_its_journal(
     # The camera shows card_missing and writes nothing to the folder left behind; when the
     # card is back, the shot is developed from its journal without a restart and numbering
     # goes on from the card.
-    from firmware import processing
+    from firmware import development
     from tests.test_daemon import assert_card_is_consistent, make_daemon
 
     developing, release = threading.Event(), threading.Event()
-    develop_shot = processing.develop_shot
+    develop_shot = development.develop_shot
 
     def develop_after_the_pull(frames, settings):
         developing.set()
         release.wait(30)
         return develop_shot(frames, settings)
 
-    monkeypatch.setattr(processing, "develop_shot", develop_after_the_pull)
-    caplog.set_level(logging.INFO, logger="firmware.daemon")
+    monkeypatch.setattr(development, "develop_shot", develop_after_the_pull)
+    caplog.set_level(logging.INFO, logger="firmware")
     with make_daemon(mounted_card.path) as daemon:
         assert daemon.wait_ready(20)
         first = daemon.request_shot()
@@ -338,7 +318,7 @@ def test_the_daemon_waits_for_a_pulled_card_then_resumes_its_journal(
         assert not refused["taken"] and "card_missing" in refused["reason"]
         assert daemon.wait_until(lambda s: "still failing" in caplog.text, 20)  # a retry ran
         assert os.listdir(mounted_card.path) == []
-        monkeypatch.setattr(processing, "develop_shot", develop_shot)
+        monkeypatch.setattr(development, "develop_shot", develop_shot)
         mounted_card.insert()
         assert daemon.wait_until(lambda s: s["state"] == "ready" and s["pending"] == 0, 60), \
             daemon.status()
@@ -357,7 +337,7 @@ def test_a_burst_too_big_for_the_card_is_refused_alone(tmp_path: Path) -> None:
     free = {"bytes": 10**12}
     with make_daemon(tmp_path, free_space=lambda path: free["bytes"]) as daemon:
         assert daemon.wait_ready(20)
-        single, burst = daemon._shot_bytes(1, 0), daemon._shot_bytes(3, 0)
+        single, burst = daemon._capture.shot_bytes(1, 0), daemon._capture.shot_bytes(3, 0)
         free["bytes"] = (single + burst) // 2
         refused = daemon.request_shot("burst")
         assert not refused["taken"] and "card full" in refused["reason"], refused
@@ -381,19 +361,19 @@ def test_a_burst_too_big_for_the_card_is_refused_alone(tmp_path: Path) -> None:
     (CardFullError("x: card full"), "card_full"),
 ])
 def test_the_daemon_shows_what_a_write_error_is(tmp_path: Path, monkeypatch, error, code) -> None:
-    from firmware import daemon as daemon_module
+    from firmware.journal import Journal
     from tests.test_daemon import make_daemon
 
-    journal_frames = daemon_module.journal_frames
+    write = Journal.write
     failures = []
 
-    def failing_once(store, name, frames, manifest):
+    def failing_once(journal, shot):
         if not failures:
-            failures.append(name.key)
+            failures.append(shot.key)
             raise error
-        return journal_frames(store, name, frames, manifest)
+        return write(journal, shot)
 
-    monkeypatch.setattr(daemon_module, "journal_frames", failing_once)
+    monkeypatch.setattr(Journal, "write", failing_once)
     with make_daemon(tmp_path) as daemon:
         assert daemon.wait_ready(20)
         shot = threading.Thread(target=daemon.request_shot)  # acknowledged after recovery

@@ -50,7 +50,8 @@ def simulator_daemon(
 ) -> Any:
     """The real daemon on the IMX477 simulator with mock pins, storing under ``out``."""
     from firmware.config import default_config
-    from firmware.daemon import Daemon, camera_from_config
+    from firmware.daemon import Daemon
+    from firmware.devices import camera_from_config
     from hardware.controls import mock_pin_factory
     from hardware.storage import PhotoStore
 
@@ -71,7 +72,7 @@ def simulator_daemon(
 def run_demo(out: Path, size: tuple[int, int], shots_per_mode: int, burst_frames: int,
              report: Any = print) -> dict[str, Any]:
     """Run the demo; returns the figures (also used by ``bench/camera.py``)."""
-    from firmware.state_machine import MODES
+    from firmware.capture_mode import MODE_NAMES
     from hardware.controls import DEBOUNCE_S
 
     age_at_start = process_age_s()
@@ -88,7 +89,7 @@ def run_demo(out: Path, size: tuple[int, int], shots_per_mode: int, burst_frames
         figures["process_ready_s"] = None if age_at_start is None else age_at_start + ready_s
         assert daemon.controls is not None
         shutter = daemon.controls.buttons["shutter"].pin
-        for mode in MODES:
+        for mode in MODE_NAMES:
             select_mode(daemon, mode)
             intervals = []
             for _ in range(shots_per_mode):
@@ -105,9 +106,9 @@ def run_demo(out: Path, size: tuple[int, int], shots_per_mode: int, burst_frames
                 intervals.append(time.monotonic() - pressed)
             figures["modes"][mode] = {"shot_to_shot_s": intervals}
         daemon.wait_until(lambda s: s["unsaved"] == 0 and s["pending"] == 0, 300)
-        for record in daemon.shot_records():
-            stats = figures["modes"][record.mode]
-            stats.setdefault("records", []).append(record)
+        for shot in daemon.shots():
+            stats = figures["modes"][shot.mode]
+            stats.setdefault("shots", []).append(shot)
     figures["files"] = sorted(p.name for p in (out / "DCIM").rglob("*") if p.is_file())
     return figures
 
@@ -125,12 +126,12 @@ def print_table(figures: dict[str, Any], size: tuple[int, int], report: Any = pr
     report(f"{'mode':<8}{'frames':>7}{'lag ms':>9}{'ack ms':>9}{'shot-to-shot ms':>17}"
            f"{'processing ms':>15}")
     for mode, stats in figures["modes"].items():
-        records = stats.get("records", [])
-        frames = records[0].frames if records else 0
+        shots = stats.get("shots", [])
+        frames = shots[0].frame_count if shots else 0
         report(
-            f"{mode:<8}{frames:>7}{mean([r.shutter_lag_s for r in records]):>9}"
-            f"{mean([r.acknowledged_s for r in records]):>9}"
-            f"{mean(stats['shot_to_shot_s']):>17}{mean([r.processing_s for r in records]):>15}"
+            f"{mode:<8}{frames:>7}{mean([s.shutter_lag_s for s in shots]):>9}"
+            f"{mean([s.acknowledged_s for s in shots]):>9}"
+            f"{mean(stats['shot_to_shot_s']):>17}{mean([s.developed_s for s in shots]):>15}"
         )
     report(f"{len(figures['files'])} files: " + " ".join(figures["files"]))
 

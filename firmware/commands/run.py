@@ -29,11 +29,12 @@ POWEROFF_TIMEOUT_S = 60.0
 def run(args: argparse.Namespace) -> int:
     """Run the daemon until SIGTERM/SIGINT or the power button."""
     from firmware.config import DEFAULT_CONFIG_PATHS, board_memory_bytes
-    from firmware.config_store import ConfigReloader, ConfigStore, reload_on_sighup
+    from firmware.config_store import ConfigStore, reload_on_sighup
     from firmware.control_server import ControlServer
     from firmware.control_socket import ControlError, ControlHandler, socket_path
-    from firmware.daemon import Daemon, camera_from_config
-    from firmware.state_machine import ShutdownRequested
+    from firmware.daemon import Daemon
+    from firmware.devices import camera_from_config
+    from firmware.events import ReloadRequested, ShutdownRequested
     from firmware.systemd_notify import SystemdNotifier
     from hardware.controls import ControlsError, hardware_pin_factory, mock_pin_factory
     from hardware.device_access import blocked_camera_devices
@@ -64,16 +65,16 @@ def run(args: argparse.Namespace) -> int:
         config, camera=camera_from_config(config), store=PhotoStore(config.output.storage_path),
         pin_factory=pin_factory, controls_error=controls_error,
         blocked_devices=blocked_camera_devices if config.camera.source == "picamera2" else None,
-        poweroff=power_off if args.poweroff else None,
+        poweroff=power_off if args.poweroff else None, reload_config=config_store.reload,
     )
     daemons.append(daemon)
 
-    # Signal handlers only enqueue: the main loop (SIGTERM), the reload thread (SIGHUP) decide.
+    # Signal handlers only enqueue; the daemon's main loop decides (SIGHUP: it reads the
+    # files again, through config_store.reload, and applies them).
     signal.signal(signal.SIGTERM, lambda signum, frame: daemon.post(ShutdownRequested()))
     signal.signal(signal.SIGINT, lambda signum, frame: daemon.post(ShutdownRequested()))
     on_sighup = contextlib.ExitStack()
-    reloader = on_sighup.enter_context(ConfigReloader(config_store))
-    on_sighup.enter_context(reload_on_sighup(reloader.request))
+    on_sighup.enter_context(reload_on_sighup(lambda: daemon.post(ReloadRequested())))
 
     server = None
     try:

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from firmware.config_schema import CAPTURE_MODES
+from firmware.capture_mode import MODE_NAMES
 from firmware.control_client import add_client_arguments, connect
 
 
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``shoot`` subcommand."""
     parser = subparsers.add_parser("shoot", help="take a photo (the remote shutter)")
     parser.add_argument(
-        "--mode", choices=CAPTURE_MODES, help="this shot's mode (default: the camera's)"
+        "--mode", choices=MODE_NAMES, help="this shot's mode (default: the camera's)"
     )
     add_client_arguments(parser)
     parser.set_defaults(run=run)
