@@ -92,7 +92,7 @@ def main() -> None:
         print(peak_rss_mb())
         return
 
-    from pipeline.develop import StageTimer
+    from pipeline.stage_timer import StageTimer
 
     with tempfile.TemporaryDirectory() as tmp:
         dng = Path(tmp) / "frame.dng"

@@ -89,7 +89,8 @@ def main() -> None:
     from firmware.develop_file import develop_burst_files, develop_file
     from pipeline.burst import BurstParams, align_and_merge
     from pipeline.burst.kernel_regression import KernelMergeParams
-    from pipeline.develop import DevelopParams, StageTimer
+    from pipeline.develop import DevelopParams
+    from pipeline.stage_timer import StageTimer
     from pipeline.formats.dng_reader import read_dng
 
     with tempfile.TemporaryDirectory() as tmp:

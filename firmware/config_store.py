@@ -3,14 +3,13 @@
 A bad file never stops the camera: :meth:`ConfigStore.reload` keeps the last good
 configuration (at start, the defaults) and remembers the error for ``obscura status``.
 ``obscura config set`` validates, writes the file atomically and applies the result
-without a restart. SIGHUP (``systemctl reload obscura``) only enqueues a reload; the
-:class:`ConfigReloader` thread performs it.
+without a restart. SIGHUP (``systemctl reload obscura``) only enqueues a reload
+(:func:`reload_on_sighup`); the daemon's main loop performs it.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -185,52 +184,10 @@ class ConfigStore:
             return values
 
 
-class ConfigReloader:
-    """A thread that reloads ``store`` each time it is asked (several requests at once make
-    one reload); :meth:`request` is safe to call from a signal handler.
-
-    Examples
-    --------
-    >>> with ConfigReloader(store) as reloader, reload_on_sighup(reloader.request):
-    ...     daemon.run()
-    """
-
-    def __init__(self, store: ConfigStore) -> None:
-        self._store = store
-        self._requests: queue.SimpleQueue[bool] = queue.SimpleQueue()  # reentrant put()
-        self.reloads = 0
-        self._thread = threading.Thread(target=self._run, name="config-reload", daemon=True)
-        self._thread.start()
-
-    def request(self) -> None:
-        """Ask for a reload; returns at once."""
-        self._requests.put(True)
-
-    def close(self, timeout_s: float = 5.0) -> None:
-        """Stop the thread (idempotent)."""
-        self._requests.put(False)
-        self._thread.join(timeout_s)
-
-    def __enter__(self) -> ConfigReloader:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _run(self) -> None:
-        while self._requests.get():
-            running = True
-            while not self._requests.empty():  # requests made meanwhile: one reload
-                running = self._requests.get() and running
-            self._store.reload()  # never raises
-            self.reloads += 1
-            if not running:
-                return
-
-
 @contextmanager
 def reload_on_sighup(enqueue: Callable[[], None]) -> Iterator[None]:
-    """While active, SIGHUP only calls ``enqueue()`` (e.g. :meth:`ConfigReloader.request`).
+    """While active, SIGHUP only calls ``enqueue()`` (``obscura run``: the daemon's
+    ``post(ReloadRequested())``, so its main loop reloads).
 
     Install from the main thread (Python delivers signals there). The previous handler is
     restored on exit.

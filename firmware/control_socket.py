@@ -141,7 +141,7 @@ class ControlHandler:
         if f_number is not None and (isinstance(f_number, bool)
                                      or not isinstance(f_number, int | float)):
             raise ConfigError(f"lens.set: f_number = {f_number!r}: expected a number")
-        library = LensLibrary(Path(self.config_store.config["lens.library_dir"]))
+        library = LensLibrary(Path(self.config_store.config.lens.library_dir))
         return self.config_store.set(lens_settings(library, name, f_number), source="lens set")
 
     def _calibrate_flat(self, request: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,22 +11,19 @@ import os
 import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hardware.storage import write_atomic
 from pipeline.burst import BurstError, BurstMode, check_burst
 from pipeline.colour.output_transform import quantize
-from pipeline.develop import DevelopParams, StageTimer, develop
+from pipeline.develop import DevelopParams, develop
 from pipeline.errors import InvalidParameterError
 from pipeline.formats.encoders.jpeg import encode_jpeg
 from pipeline.formats.raw_files import read_raw
 from pipeline.numba_runtime import start_numba
 from pipeline.raw_frame import CameraMetadata, RawFrame
-
-if TYPE_CHECKING:
-    from pipeline.burst.burst import Timer
+from pipeline.stage_timer import Timer, untimed
 
 # The TIFF and DNG encoders and the burst pipeline are imported where used: a command-line
 # develop of one file to JPEG does not pay for them.
@@ -103,7 +100,7 @@ def develop_file(
     """
     check_output(destination, IMAGE_SUFFIXES, [source])
     start_numba()
-    stage = timer or StageTimer(enabled=False)
+    stage = timer or untimed
     with stage("reading"):
         frame = read_raw(source)
     image = develop(frame, params, timer)
@@ -122,7 +119,7 @@ def read_burst(sources: Sequence[Path], timer: Timer | None = None) -> list[RawF
     BurstError
         Fewer than two files, or files of different sizes or CFA patterns.
     """
-    stage = timer or StageTimer(enabled=False)
+    stage = timer or untimed
     frames = []
     for number, path in enumerate(sources, 1):
         with stage(f"reading {number} of {len(sources)}"):
@@ -153,7 +150,7 @@ def develop_burst_files(
     image = develop_burst(frames, mode, params, timer=timer)
     metadata = frames[0].metadata
     del frames
-    with (timer or StageTimer(enabled=False))("writing"):
+    with (timer or untimed)("writing"):
         return _write_image(image, metadata, destination, jpeg_quality)
 
 
@@ -165,7 +162,7 @@ def merge_files(sources: Sequence[Path], destination: Path, timer: Timer | None 
     check_output(destination, {".dng"}, sources)
     start_numba()
     merged = align_and_merge(read_burst(sources, timer), timer=timer)
-    with (timer or StageTimer(enabled=False))("writing"):
+    with (timer or untimed)("writing"):
         data = encode_dng(merged)
         logger.info("writing %s (%d bytes)", destination, len(data))
         return write_atomic(destination, data)

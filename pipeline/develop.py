@@ -6,10 +6,7 @@ sRGB -> display-linear -> sRGB-encoded float32 in [0, 1]. Encoders take it from 
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,6 +22,7 @@ from pipeline.looks.look import Look, find_look
 from pipeline.looks.look_pass import apply_look
 from pipeline.noise_model import display_luma_sigma, noise_model_of
 from pipeline.raw_frame import CameraMetadata, RawFrame
+from pipeline.stage_timer import Timer, untimed
 from pipeline.stages import (
     black_level,
     black_point,
@@ -83,29 +81,12 @@ def scene_neutral(
     return white_balance.estimate_neutral_shades_of_grey(cfa, metadata.cfa_pattern)
 
 
-class StageTimer:
-    """Wall-clock seconds per stage, for ``bench/``; a disabled timer costs nothing."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.seconds: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        if not self.enabled:
-            yield
-            return
-        start = time.perf_counter()
-        yield
-        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
-
-
 def develop(
-    frame: RawFrame, params: DevelopParams | None = None, timer: StageTimer | None = None
+    frame: RawFrame, params: DevelopParams | None = None, timer: Timer | None = None
 ) -> npt.NDArray[np.float32]:
     """Develop one raw frame into an sRGB-encoded (H, W, 3) float32 image in [0, 1]."""
     params = params or DevelopParams()
-    stage = timer or StageTimer(enabled=False)
+    stage = timer or untimed
     look = params.resolved_look
     meta = frame.metadata
     pattern = meta.cfa_pattern

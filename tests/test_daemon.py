@@ -437,3 +437,37 @@ def test_kill_9_loses_no_acknowledged_shot(tmp_path: Path, kill_after_acks: int)
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "child":
     child_main(sys.argv[2], sys.argv[3])
+
+
+def test_sighup_reloads_the_files_in_the_main_loop(tmp_path: Path) -> None:
+    """SIGHUP only posts ReloadRequested; the daemon's main loop reads the files (a bad
+    file keeps the last good configuration) and applies what changed."""
+    from firmware.config_store import ConfigStore, reload_on_sighup
+    from firmware.events import ReloadRequested
+
+    path = tmp_path / "config.toml"
+    path.write_text('[capture]\nmode = "burst"\n')
+    daemons: list[Daemon] = []
+    store = ConfigStore([path], apply=lambda config: [d.apply_config(config) for d in daemons])
+    reloaded_on: list[str] = []
+
+    def reload() -> bool:
+        reloaded_on.append(threading.current_thread().name)
+        return store.reload()
+
+    daemon = make_daemon(tmp_path / "card")
+    daemon._reload_config = reload
+    daemons.append(daemon)
+    (tmp_path / "card").mkdir()
+    with daemon, reload_on_sighup(lambda: daemon.post(ReloadRequested())):
+        assert daemon.wait_ready(20)
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert daemon.wait_until(lambda s: s["mode"] == "burst", 10)
+        path.write_text("[capture\nmode = ")  # broken: the camera keeps burst
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert daemon.wait_until(lambda s: len(reloaded_on) == 2, 10)
+        assert store.error is not None and daemon.status()["mode"] == "burst"
+        path.write_text('[capture]\nmode = "night"\n')
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert daemon.wait_until(lambda s: s["mode"] == "night", 10)
+    assert reloaded_on == ["daemon"] * 3  # the loop's own thread, never the signal's

@@ -103,3 +103,41 @@ def test_dng_journals_of_earlier_firmware_still_read(tmp_path) -> None:
     (older,) = read_frames(_legacy_journal(tmp_path / "b", frame, Shot(0).to_manifest()))
     np.testing.assert_array_equal(older.cfa, frame.cfa)
     assert older.metadata.lens_shading is None and older.metadata.analogue_gain is None
+
+
+def _frames(count: int = 2):
+    camera = Imx477Simulator(np.full((8, 8, 3), 120, np.uint8), seed=5, output_size=(16, 24))
+    return [camera.capture(SensorSettings(exposure_time_us=1000)) for _ in range(count)]
+
+
+def test_a_shot_is_written_resumed_with_its_settings_and_retired(tmp_path) -> None:
+    journal = open_journal(tmp_path)
+    written = journal_shot(journal, _frames(), mode="burst", look="neutral", keep=("jpeg",),
+                           exposure_compensation_ev=-0.7, jpeg_quality=80, reference_index=1)
+    (resumed,) = open_journal(tmp_path).pending()  # as after a restart
+    assert resumed == dataclasses.replace(written, frames=())
+    assert (resumed.mode, resumed.look, resumed.keep, resumed.frame_count) == (
+        "burst", "neutral", ("jpeg",), 2)
+    journal.retire(resumed)
+    assert journal.pending() == [] and not written.journal.directory.exists()
+
+
+def test_a_capture_cut_short_is_removed_when_the_card_is_opened(tmp_path) -> None:
+    journal = open_journal(tmp_path)
+    cut = journal.store.journal_dir / journal.store.reserve_name().key
+    cut.mkdir()
+    (cut / "frame_00.raw").write_bytes(b"half a fr")  # power cut before the manifest
+    kept = journal_shot(journal, _frames(1))
+    journal.open()  # the same card again (a recovery): a write may be in flight, keep it
+    assert cut.exists()
+    restarted = open_journal(tmp_path)
+    assert not cut.exists() and [s.key for s in restarted.pending()] == [kept.key]
+    assert restarted.store.reserve_name().number == 3  # the cut number is not reused
+
+
+def test_an_unreadable_manifest_is_set_aside_not_lost(tmp_path) -> None:
+    journal = open_journal(tmp_path)
+    shot = journal_shot(journal, _frames(1))
+    (shot.journal.directory / "manifest.json").write_text("{not json")
+    assert journal.pending() == []
+    assert (journal.store.failed_dir / shot.key / "frame_00.raw").stat().st_size > 0

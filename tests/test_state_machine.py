@@ -24,6 +24,8 @@ from firmware.events import (
     Recover,
     Recovered,
     Refuse,
+    ReloadConfig,
+    ReloadRequested,
     SettingsChanged,
     ShotQueued,
     Shot,
@@ -32,6 +34,7 @@ from firmware.events import (
     ShutdownRequested,
     ShutterPressed,
     Tick,
+    event_for_button,
 )
 from firmware.shot import Shot
 from firmware.state_machine import FOCUS_HOLD_S, Phase, State, initial_state, transition
@@ -241,3 +244,24 @@ def test_errors_and_captures_outrank_focus_assist() -> None:
     assert busy.led_pattern == "capturing" and ShowLed("capturing") in actions
     failed, actions = run(state, Failed(ErrorCode.CARD_FULL, "full"))
     assert failed.led_pattern == "error_card_full" and failed.led_blink_hz is None
+
+
+def test_reload_and_shutdown_requests_become_actions() -> None:
+    state, actions = run(ready(), ReloadRequested())
+    assert actions == [ReloadConfig()] and state == ready()
+    state, actions = run(ready(), ShutdownRequested(exit_status=75))
+    assert state.phase is Phase.SHUTTING_DOWN and Shutdown(False, 75) in actions
+
+
+@pytest.mark.parametrize(("button", "kind", "expected"), [
+    ("shutter", "pressed", ShutterPressed(Shot(7))),
+    ("mode", "pressed", ModePressed()),
+    ("look", "pressed", LookPressed()),
+    ("power", "held", PowerHeld()),
+    ("power", "pressed", None),
+    ("shutter", "held", None),
+])
+def test_each_button_posts_its_event(button: str, kind: str, expected: object) -> None:
+    from hardware.controls import ButtonEvent
+
+    assert event_for_button(ButtonEvent(button, kind, 7)) == expected

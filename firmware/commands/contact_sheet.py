@@ -12,7 +12,7 @@ import numpy as np
 from pipeline.errors import InvalidParameterError
 
 if TYPE_CHECKING:
-    from pipeline.burst.burst import Timer
+    from pipeline.stage_timer import Timer
     from pipeline.raw_frame import RawFrame
 
 LABEL_HEIGHT_PX = 18
@@ -43,7 +43,7 @@ def contact_sheet(frame: RawFrame, tile_width_px: int = 480, columns: int = 3,
     """
     from PIL import Image, ImageDraw
 
-    from pipeline.burst.burst import untimed
+    from pipeline.stage_timer import untimed
     from pipeline.colour.output_transform import quantize
     from pipeline.develop import DevelopParams, develop
     from pipeline.looks.look import available_looks

@@ -9,10 +9,8 @@ converter, as a DNG) finishes.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ContextManager
 
 from pipeline.burst import BURST_MODES, BurstMode  # noqa: F401 (defined in the light package)
 from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_grey, grey_pyramid
@@ -23,15 +21,7 @@ from pipeline.burst.reference import exposure_product, select_reference_hasinoff
 from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import noise_model_of
 from pipeline.raw_frame import RawFrame
-
-#: A stage timer: ``with timer("align"): ...`` (e.g. :class:`pipeline.develop.StageTimer`).
-Timer = Callable[[str], ContextManager[None]]
-
-
-def untimed(name: str) -> ContextManager[None]:
-    """A timer that times nothing."""
-    return contextlib.nullcontext()
-
+from pipeline.stage_timer import Timer, untimed
 
 @dataclass(frozen=True)
 class BurstParams:
@@ -62,7 +52,7 @@ def align_and_merge(
         reference candidates, then each other frame once, as it is merged.
     params : BurstParams, optional
     timer : callable, optional
-        A :class:`pipeline.develop.StageTimer`: collects "reference", "align" and "merge".
+        A :data:`pipeline.stage_timer.Timer` (e.g. a :class:`~pipeline.stage_timer.StageTimer`): collects "reference", "align" and "merge".
 
     Returns
     -------

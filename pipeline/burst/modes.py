@@ -13,11 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.burst.burst import BURST_MODES, BurstMode, BurstParams, Timer, align_and_merge, untimed
+from pipeline.burst.burst import BURST_MODES, BurstMode, BurstParams, align_and_merge
 from pipeline.burst.exposure_fusion import FusionParams, fuse_exposures_mertens2007
 from pipeline.develop import DevelopParams, develop
 from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import RawFrame
+from pipeline.stage_timer import Timer, untimed
 
 
 def develop_burst(
