@@ -27,10 +27,12 @@ from pipeline.stages import (
     black_level,
     black_point,
     chroma_denoise,
+    colour_shading,
     defect_pixels,
     highlights,
     lens_shading,
     local_tone_mapping,
+    luma_denoise,
     sharpen,
     tone_curve,
     white_balance,
@@ -48,19 +50,26 @@ class DevelopParams:
     """How to develop a frame.
 
     ``white_balance``: "as-shot" uses the camera's AsShotNeutral (falling back to "auto"
-    when the file has none); "auto" estimates it from the image.
+    when the file has none); "auto" estimates it from the image. ``luma_noise_reduction``
+    (0..1): how much of the luminance noise the noise model finds is smoothed away
+    (:mod:`pipeline.stages.luma_denoise`; not in colorimetric looks).
     """
 
     look: str | Look = "standard"
     white_balance: Literal["as-shot", "auto"] = "as-shot"
     exposure_compensation_ev: float = 0.0
     correct_defects: bool = True
+    luma_noise_reduction: float = 0.5
     resolved_look: Look = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.white_balance not in ("as-shot", "auto"):
             raise InvalidParameterError(
                 f"white_balance={self.white_balance!r}: expected 'as-shot' or 'auto'"
+            )
+        if not 0.0 <= self.luma_noise_reduction <= 1.0:
+            raise InvalidParameterError(
+                f"luma_noise_reduction={self.luma_noise_reduction}: expected 0..1"
             )
         if not -8.0 <= self.exposure_compensation_ev <= 8.0:
             raise InvalidParameterError(
@@ -103,6 +112,9 @@ def develop(
     if meta.lens_shading is not None:
         with stage("lens shading"):
             lens_shading.apply(cfa, meta.lens_shading, out=cfa)
+    elif colour_shading.applies_to(meta):  # the Pi's own tables for the HQ camera's lens
+        with stage("colour shading"):
+            colour_shading.apply(cfa, meta, scene_neutral(cfa, meta, params.white_balance), out=cfa)
     with stage("white balance + highlights"):
         neutral = scene_neutral(cfa, meta, params.white_balance)
         gains = white_balance.gains_from_neutral(neutral)
@@ -117,6 +129,8 @@ def develop(
         with stage("chroma noise"):
             sigma = chroma_denoise.chroma_noise_sigma(noise.scale, noise.offset, gains)
             chroma_denoise.reduce_chroma_noise(rgb, sigma, noise=noise, gains=gains)
+        with stage("luma noise"):
+            luma_denoise.reduce_luma_noise(rgb, noise, gains, params.luma_noise_reduction)
 
     # Scene-referred colour.
     matrix = camera_to_srgb_matrix(meta, neutral)

@@ -1,0 +1,112 @@
+"""Colour shading: the HQ Camera lens's colour and luminance shading, corrected as the Pi does.
+
+For a frame from the IMX477 (the sensor of the Raspberry Pi HQ Camera, named by the
+camera metadata's model, as libcamera picks the tuning file by the sensor's name), the
+Pi's ISP multiplies the raw by its ALSC tables before the white balance
+(:mod:`pipeline.colour.alsc_tuning`): the chrominance tables at the frame's colour
+temperature and the luminance table at its ``luminance_strength``. This stage applies the
+same tables, at the colour temperature of the frame's white balance (the point of the
+tuning's ``ct_curve`` nearest it), so the Pi's white balance, which is meant for the raw
+after the tables, renders neutrals neutral across the frame, corners included.
+
+A lens profile's flat field (``CameraMetadata.lens_shading``, applied by
+:mod:`pipeline.stages.lens_shading`) wins over the tuning: it was measured on this lens
+and already corrects both its colour and its luminance shading, so with one present this
+stage does nothing. Frames from other sensors are left untouched: the tables belong to
+the HQ camera's sensor and its lenses.
+
+The Pi's cell tables give a value at each cell's centre; its ISPs interpolate them
+bilinearly onto a grid of vertices at the cells' corners (``resampleTable`` of
+libcamera's ``vc4.cpp`` and ``pisp.cpp``; the VC4 uses two vertices per cell for the
+4056 x 3040 mode, the PiSP one), which the hardware interpolates bilinearly per pixel:
+this stage builds that vertex grid and applies it with :func:`pipeline.stages.lens_shading.apply`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.cfa import CfaPattern
+from pipeline.colour.alsc_tuning import Platform, imx477_alsc
+from pipeline.raw_frame import CameraMetadata, LensShadingMap
+from pipeline.stages import lens_shading
+
+#: The model names (lower case) of the sensor whose tuning ships with Obscura.
+IMX477_MODELS = ("imx477",)
+#: Vertices per table cell of each ISP's shading grid (VC4 at 4056 x 3040: 33 x 25).
+VERTICES_PER_CELL: dict[Platform, int] = {"vc4": 2, "pisp": 1}
+
+
+def is_imx477(metadata: CameraMetadata) -> bool:
+    """Whether the frame comes from an IMX477 (its model names the sensor, as picamera2's does)."""
+    return metadata.model.strip().lower() in IMX477_MODELS
+
+
+def applies_to(metadata: CameraMetadata) -> bool:
+    """Whether the tuning's shading applies: an IMX477 frame without a lens profile's flat field."""
+    return metadata.lens_shading is None and is_imx477(metadata)
+
+
+def _vertex_grid(cells: npt.NDArray[np.float64], points: tuple[int, int]) -> npt.NDArray[np.float64]:
+    """``resampleTable``: a cell-centred (rows, cols) table sampled bilinearly at ``points``
+    vertices spanning the frame edge to edge, held at the outermost cell centres."""
+    rows, cols = cells.shape
+
+    def axis(n_cells: int, n_points: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        position = -0.5 + np.arange(n_points) * (n_cells / (n_points - 1))
+        low = np.floor(position).astype(np.int64)
+        fraction = position - low
+        high = np.minimum(low + 1, n_cells - 1)
+        return np.maximum(low, 0), high, fraction
+
+    y_low, y_high, fy = axis(rows, points[0])
+    x_low, x_high, fx = axis(cols, points[1])
+    above = cells[y_low][:, x_low] * (1 - fx) + cells[y_low][:, x_high] * fx
+    below = cells[y_high][:, x_low] * (1 - fx) + cells[y_high][:, x_high] * fx
+    return above * (1 - fy[:, None]) + below * fy[:, None]
+
+
+def shading_map(
+    pattern: CfaPattern, neutral: npt.ArrayLike, platform: Platform = "vc4"
+) -> LensShadingMap:
+    """The IMX477 tuning's gains for a frame whose white is ``neutral``, per CFA site.
+
+    Parameters
+    ----------
+    pattern : CfaPattern
+        The frame's Bayer pattern.
+    neutral : (3,) array_like
+        The camera's response to the scene white (AsShotNeutral), which sets the colour
+        temperature of the chrominance tables.
+    platform : {"vc4", "pisp"}
+        Whose tuning: a Pi 4 and earlier, or a Pi 5.
+    """
+    tuning = imx477_alsc(platform)
+    cells = tuning.rgb_gains(tuning.colour_temperature_k(neutral))
+    per_cell = VERTICES_PER_CELL[platform]
+    points = (cells.shape[1] * per_cell + 1, cells.shape[2] * per_cell + 1)
+    rgb = np.stack([_vertex_grid(table, points) for table in cells])
+    return LensShadingMap(gains=rgb[pattern.channels.ravel()].astype(np.float32))
+
+
+def apply(
+    cfa: npt.NDArray[np.float32],
+    metadata: CameraMetadata,
+    neutral: npt.ArrayLike,
+    platform: Platform = "vc4",
+    out: npt.NDArray[np.float32] | None = None,
+) -> npt.NDArray[np.float32]:
+    """Correct an (H, W) float32 mosaic's lens shading with the Pi's IMX477 tuning.
+
+    Only when :func:`applies_to` ``metadata`` (an IMX477 frame with no lens profile's flat
+    field, which wins); otherwise the mosaic is returned unchanged (copied into ``out``
+    when given one that is not ``cfa``). ``neutral`` is the frame's white balance, the
+    camera's response to the scene white; see :func:`shading_map`.
+    """
+    if not applies_to(metadata):
+        if out is None or out is cfa:
+            return cfa
+        out[...] = cfa
+        return out
+    return lens_shading.apply(cfa, shading_map(metadata.cfa_pattern, neutral, platform), out=out)
