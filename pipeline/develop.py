@@ -59,7 +59,7 @@ class DevelopParams:
     white_balance: Literal["as-shot", "auto"] = "as-shot"
     exposure_compensation_ev: float = 0.0
     correct_defects: bool = True
-    luma_noise_reduction: float = 0.5
+    luma_noise_reduction: float = 0.6
     resolved_look: Look = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
