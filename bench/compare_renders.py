@@ -1,6 +1,7 @@
 """Side by side: our looks, LibRaw and the Pi's own JPEG of the same raw, with figures.
 
     .venv/bin/python bench/compare_renders.py [DNG ...] [--pi-jpeg DNG=JPG ...] [--out DIR]
+        [--imx477-sim grey|SCENE.png ...]
 
 Look at every rendering change here before it lands. For each raw file (default: the real
 Pi DNGs in ../shared/data) it writes ``DIR/<name>_full.png``, each render in full view
@@ -9,7 +10,11 @@ region, the brightest region and the busiest (most detailed) one. Renders: our `
 look, our ``neutral`` look (the colorimetric output, as its 8-bit JPEG), LibRaw's default
 develop through rawpy (AHD, camera white balance, sRGB, auto-brightness as dcraw does), and
 the Raspberry Pi ISP's own JPEG where one is given (image1's ``cap_dng_jpg0.jpg`` is found
-by default).
+by default). An HQ camera (IMX477) frame with no lens profile also gets our standard look
+without the colour shading the Pi's tuning corrects (:mod:`pipeline.stages.colour_shading`),
+so its effect is seen. No real HQ camera DNG is at hand, so ``--imx477-sim`` renders one with
+the IMX477 simulator (2028x1520, the binned full field of view, 4850 K, no lens profile):
+``grey`` is an evenly lit mid-grey wall, anything else an sRGB image of the scene.
 
 Figures printed for each render, all measured the same way on the same pixels:
 
@@ -19,7 +24,10 @@ Figures printed for each render, all measured the same way on the same pixels:
   raw (chosen once from the raw's green channel, so every render is measured on the same
   blocks), the standard deviation of the linear luminance's high-pass (minus a Gaussian of
   2 px) over the block's mean, median over the blocks;
-- ``clip%``: share of pixels with a channel at 255.
+- ``clip%``: share of pixels with a channel at 255;
+- ``corner_dab``: the largest CIELAB (D50) a*b* distance of a corner (a tenth of each side)
+  from the centre: how neutral the corners stay where the centre is, which means something
+  only on an evenly lit uniform surface (``--imx477-sim grey``).
 
 For the neutral look's 16-bit TIFF, the share of pixels with a channel at 65535 is printed
 next to the raw's own clipped share (``raw_clip%``: mosaic sites at the white level).
@@ -28,6 +36,7 @@ next to the raw's own clipped share (``raw_clip%``: mosaic sites at the white le
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -41,9 +50,13 @@ DATA = REPO.parent / "shared" / "data" / "raw"
 PI_JPEGS = {"image1.dng": "cap_dng_jpg0.jpg"}
 
 from hardware.simulated_camera import gaussian_blur  # noqa: E402
-from pipeline.colour.metrics import srgb_decode  # noqa: E402
+from hardware.imx477_simulator import Imx477Simulator, SensorSettings  # noqa: E402
+from pipeline.colour.metrics import linear_srgb_to_lab_d50, srgb_decode  # noqa: E402
 from pipeline.develop import DevelopParams, develop  # noqa: E402
+from pipeline.formats.encoders.dng import encode_dng  # noqa: E402
 from pipeline.formats.raw_files import read_raw  # noqa: E402
+from pipeline.raw_frame import RawFrame  # noqa: E402
+from pipeline.stages import colour_shading  # noqa: E402
 from pipeline.stages.black_level import normalize  # noqa: E402
 
 BLOCK_PX = 48
@@ -51,6 +64,9 @@ CROP_PX = 256
 FULL_WIDTH_PX = 640
 #: Blocks measured for shadow noise: the flattest of the darkest quarter.
 SHADOW_BLOCKS = 12
+#: The simulated HQ camera frame: the binned full field of view, and its light.
+SIM_SIZE = (1520, 2028)
+SIM_COLOUR_TEMPERATURE_K = 4850.0
 
 
 def luma_601(rgb8: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
@@ -105,10 +121,40 @@ def shadow_highpass(rgb8: npt.NDArray[np.uint8], blocks: list[tuple[int, int]]) 
     return float(np.median(ratios)) if ratios else float("nan")
 
 
-def render_ours(path: Path, look: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+def render_ours(frame: RawFrame, look: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
     """Our develop: 8-bit (as the JPEG encoder gets it) and the float result."""
-    image = develop(read_raw(path), DevelopParams(look=look))
+    image = develop(frame, DevelopParams(look=look))
     return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8), image
+
+
+def corner_dab(rgb8: npt.NDArray[np.uint8]) -> float:
+    """Largest a*b* distance (CIELAB D50) of a corner's mean colour from the centre's."""
+    h, w, _ = rgb8.shape
+    bh, bw = h // 10, w // 10
+    blocks = [rgb8[:bh, :bw], rgb8[:bh, -bw:], rgb8[-bh:, :bw], rgb8[-bh:, -bw:],
+              rgb8[(h - bh) // 2 : (h + bh) // 2, (w - bw) // 2 : (w + bw) // 2]]
+    lab = [linear_srgb_to_lab_d50(srgb_decode(b.reshape(-1, 3) / 255.0).mean(axis=0))
+           for b in blocks]
+    return max(float(np.hypot(*(corner[1:] - lab[-1][1:]))) for corner in lab[:-1])
+
+
+def write_imx477_sim(scene: str, out_dir: Path) -> Path:
+    """A simulated HQ camera DNG of ``scene`` ("grey": a mid-grey wall) with no lens profile."""
+    if scene == "grey":
+        image = np.full((64, 64, 3), 118, dtype=np.uint8)  # 18 % grey, sRGB-encoded
+        name = "imx477_sim_grey"
+    else:
+        image = np.asarray(Image.open(scene).convert("RGB"))
+        name = f"imx477_sim_{Path(scene).stem}"
+    camera = Imx477Simulator(image, seed=1, output_size=SIM_SIZE)
+    settings = SensorSettings(exposure_time_us=camera.exposure_time_us_for(1.3),
+                              colour_temperature_k=SIM_COLOUR_TEMPERATURE_K)
+    frame = camera.capture(settings)
+    # A Pi frame carries no flat field: only a lens profile adds one.
+    frame = RawFrame(frame.cfa, dataclasses.replace(frame.metadata, lens_shading=None))
+    path = out_dir / f"{name}.dng"
+    path.write_bytes(encode_dng(frame))
+    return path
 
 
 def render_libraw(path: Path) -> npt.NDArray[np.uint8]:
@@ -181,8 +227,13 @@ def compare(path: Path, pi_jpeg: Path | None, out_dir: Path, docs: Path | None =
     green, raw_clipped = raw_green(path)
     blocks = shadow_blocks(green)
     renders: dict[str, npt.NDArray[np.uint8]] = {}
-    renders["obscura standard"], _ = render_ours(path, "standard")
-    renders["obscura neutral"], neutral = render_ours(path, "neutral")
+    frame = read_raw(path)
+    renders["obscura standard"], _ = render_ours(frame, "standard")
+    if colour_shading.applies_to(frame.metadata):
+        unshaded = dataclasses.replace(frame.metadata, model=f"{frame.metadata.model} (untuned)")
+        renders["standard, no col. shading"], _ = render_ours(RawFrame(frame.cfa, unshaded),
+                                                               "standard")
+    renders["obscura neutral"], neutral = render_ours(frame, "neutral")
     renders["LibRaw (rawpy)"] = render_libraw(path)
     if pi_jpeg is not None and pi_jpeg.is_file():
         renders["Pi ISP JPEG"] = np.asarray(Image.open(pi_jpeg).convert("RGB"))
@@ -195,7 +246,8 @@ def compare(path: Path, pi_jpeg: Path | None, out_dir: Path, docs: Path | None =
         luma = luma_601(rgb8)
         print(f"  {name:<18} dark1 {np.percentile(luma, 1):5.1f}   "
               f"shadow_hp {shadow_highpass(rgb8, blocks):.3f}   "
-              f"clip% {100 * float(np.mean(np.any(rgb8 == 255, axis=2))):.2f}")
+              f"clip% {100 * float(np.mean(np.any(rgb8 == 255, axis=2))):.2f}   "
+              f"corner_dab {corner_dab(rgb8):.2f}")
     full, crops = compose(renders, crop_places(renders["obscura standard"], blocks))
     full.save(out_dir / f"{path.stem}_full.png")
     crops.save(out_dir / f"{path.stem}_crops.png")
@@ -216,12 +268,15 @@ def main() -> None:
     parser.add_argument("--docs", type=Path, default=None, metavar="JPG",
                         help="also write ours next to the Pi ISP's JPEG, full and at 100 %%, "
                              "for the README (docs/image1_vs_pi_isp.jpg)")
+    parser.add_argument("--imx477-sim", action="append", default=[], metavar="grey|SCENE",
+                        help="also compare a simulated HQ camera frame (no lens profile)")
     args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    simulated = [write_imx477_sim(scene, args.out) for scene in args.imx477_sim]
     raws = args.raws or sorted(DATA.glob("pi_arducam_pivariety_1920x1200/*.dng")) + sorted(
         DATA.glob("pi_imx296_mex2025/*.dng"))
     jpegs = {Path(k).name: Path(v) for k, v in (item.split("=", 1) for item in args.pi_jpeg)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    for raw in raws:
+    for raw in simulated + raws:
         default = raw.parent / PI_JPEGS[raw.name] if raw.name in PI_JPEGS else None
         compare(raw, jpegs.get(raw.name, default), args.out, args.docs)
 

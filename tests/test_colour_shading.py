@@ -165,3 +165,12 @@ def test_the_metadata_model_names_the_sensor() -> None:
     meta = CameraMetadata(CfaPattern.BGGR, (256.0,) * 4, 4095.0, model=" IMX477 ")
     assert colour_shading.is_imx477(meta)
     assert not colour_shading.is_imx477(replace(meta, model="imx296"))
+
+
+def test_real_pidng_files_are_not_taken_for_an_imx477(raw_data) -> None:
+    # image1 is an Arducam Pivariety; PiDNG writes "PiDNG / PiCamera2" as every camera's
+    # Model, so nothing in the file names the sensor and the Pi's HQ tables stay off.
+    from pipeline.formats.raw_files import read_raw
+
+    frame = read_raw(raw_data / "pi_arducam_pivariety_1920x1200" / "image1.dng")
+    assert not colour_shading.applies_to(frame.metadata)
