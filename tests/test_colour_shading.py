@@ -85,6 +85,9 @@ def _shaded_grey(pattern: CfaPattern, neutral: np.ndarray, platform: str, shape=
     for c in range(3):
         along_x = np.array([np.interp(u, np.arange(cols), row) for row in cells[c]])
         per_pixel[c] = np.array([np.interp(v, np.arange(rows), col) for col in along_x.T]).T
+    # The white balance holds at the frame centre (colour_shading.shading_map).
+    centre = per_pixel[:, (h - 1) // 2 : h // 2 + 1, (w - 1) // 2 : w // 2 + 1].mean(axis=(1, 2))
+    per_pixel *= (centre[1] / centre)[:, None, None]
     camera = 0.4 * neutral[None, None, :] / np.moveaxis(per_pixel, 0, -1)
     return camera
 

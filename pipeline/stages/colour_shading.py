@@ -6,8 +6,9 @@ Pi's ISP multiplies the raw by its ALSC tables before the white balance
 (:mod:`pipeline.colour.alsc_tuning`): the chrominance tables at the frame's colour
 temperature and the luminance table at its ``luminance_strength``. This stage applies the
 same tables, at the colour temperature of the frame's white balance (the point of the
-tuning's ``ct_curve`` nearest it), so the Pi's white balance, which is meant for the raw
-after the tables, renders neutrals neutral across the frame, corners included.
+tuning's ``ct_curve`` nearest it), with red and blue scaled so that the frame centre keeps
+its white balance (:func:`shading_map`), so neutrals stay neutral across the frame, corners
+included.
 
 A lens profile's flat field (``CameraMetadata.lens_shading``, applied by
 :mod:`pipeline.stages.lens_shading`) wins over the tuning: it was measured on this lens
@@ -67,10 +68,27 @@ def _vertex_grid(cells: npt.NDArray[np.float64], points: tuple[int, int]) -> npt
     return above * (1 - fy[:, None]) + below * fy[:, None]
 
 
+def _at_centre(grid: npt.NDArray[np.float64]) -> float:
+    """A corner-sampled grid's bilinear value at the frame centre."""
+    rows, cols = grid.shape
+    y, x = (rows - 1) / 2, (cols - 1) / 2
+    y0, x0 = min(int(y), rows - 2), min(int(x), cols - 2)
+    fy, fx = y - y0, x - x0
+    top = grid[y0, x0] * (1 - fx) + grid[y0, x0 + 1] * fx
+    bottom = grid[y0 + 1, x0] * (1 - fx) + grid[y0 + 1, x0 + 1] * fx
+    return float(top * (1 - fy) + bottom * fy)
+
+
 def shading_map(
     pattern: CfaPattern, neutral: npt.ArrayLike, platform: Platform = "vc4"
 ) -> LensShadingMap:
     """The IMX477 tuning's gains for a frame whose white is ``neutral``, per CFA site.
+
+    The red and blue gains are scaled to the green's at the frame centre, so the frame's
+    white balance holds there unchanged: the Pi's own AWB gains are meant for the raw after
+    its tables (on the VC4 at 4850 K its blue table is 1.7 % above its minimum at the
+    centre), but a simulated HQ frame's white balance, and a lens profile's flat field
+    (normalised to its centre), are meant for the raw as the centre sees it.
 
     Parameters
     ----------
@@ -87,6 +105,7 @@ def shading_map(
     per_cell = VERTICES_PER_CELL[platform]
     points = (cells.shape[1] * per_cell + 1, cells.shape[2] * per_cell + 1)
     rgb = np.stack([_vertex_grid(table, points) for table in cells])
+    rgb *= (_at_centre(rgb[1]) / np.array([_at_centre(plane) for plane in rgb]))[:, None, None]
     return LensShadingMap(gains=rgb[pattern.channels.ravel()].astype(np.float32))
 
 
