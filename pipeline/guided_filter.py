@@ -7,6 +7,10 @@ import numpy as np
 import numpy.typing as npt
 
 
+#: Columns summed together in the vertical pass (a few cache lines of a row).
+_COLUMN_BLOCK = 64
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
 def box_mean_kernel(image, radius, out):
     """Compiled :func:`box_mean` into ``out``, for other kernels (float64 (H, W) arrays)."""
@@ -25,18 +29,27 @@ def box_mean_kernel(image, radius, out):
                 acc += image[y, hi + 1]
             if lo >= 0:
                 acc -= image[y, lo]
-    for x in numba.prange(w):
-        acc = 0.0
+    # Down the columns a block of them at a time, walking the rows in memory order.
+    blocks = (w + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+    for block in numba.prange(blocks):
+        x0 = block * _COLUMN_BLOCK
+        x1 = min(x0 + _COLUMN_BLOCK, w)
+        acc = np.zeros(x1 - x0, dtype=np.float64)
         for y in range(min(radius, h - 1) + 1):
-            acc += rows[y, x]
+            for x in range(x0, x1):
+                acc[x - x0] += rows[y, x]
         for y in range(h):
             lo = y - radius
             hi = y + radius
-            out[y, x] = acc / (min(hi, h - 1) - max(lo, 0) + 1)
+            inv = 1.0 / (min(hi, h - 1) - max(lo, 0) + 1)
+            for x in range(x0, x1):
+                out[y, x] = acc[x - x0] * inv
             if hi + 1 < h:
-                acc += rows[hi + 1, x]
+                for x in range(x0, x1):
+                    acc[x - x0] += rows[hi + 1, x]
             if lo >= 0:
-                acc -= rows[lo, x]
+                for x in range(x0, x1):
+                    acc[x - x0] -= rows[lo, x]
 
 
 def box_mean(image: npt.NDArray[np.floating], radius: int) -> npt.NDArray[np.float64]:

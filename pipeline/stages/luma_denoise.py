@@ -34,41 +34,37 @@ RADIUS_PX = 2
 EPS_NOISE_VARIANCES = 2.0
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _fit_kernel(small, radius, noise_scale, noise_offset, gain_sum, gain_sq_sum, downsampling,
                 eps_noise_variances, a, b):
     """Self-guided filter coefficients of the small grid's luminance (float32 (h, w))."""
     h, w, _ = small.shape
-    lum = np.empty((h, w), dtype=np.float64)
-    for y in range(h):
+    lum = np.empty((h, w), dtype=np.float32)
+    square = np.empty((h, w), dtype=np.float32)
+    for y in numba.prange(h):
         for x in range(w):
-            lum[y, x] = (small[y, x, 0] + small[y, x, 1] + small[y, x, 2]) / 3.0
-    mean = np.empty((h, w), dtype=np.float64)
+            value = (small[y, x, 0] + small[y, x, 1] + small[y, x, 2]) / np.float32(3.0)
+            lum[y, x] = value
+            square[y, x] = value * value
+    mean = np.empty((h, w), dtype=np.float32)
     box_mean_kernel(lum, radius, mean)
-    square = lum * lum
-    mean_square = np.empty((h, w), dtype=np.float64)
+    mean_square = np.empty((h, w), dtype=np.float32)
     box_mean_kernel(square, radius, mean_square)
-    a_raw = np.empty((h, w), dtype=np.float64)
-    b_raw = np.empty((h, w), dtype=np.float64)
-    for y in range(h):
+    # Each window's coefficients, into the buffers no longer needed (a in square, b in lum).
+    for y in numba.prange(h):
         for x in range(w):
-            level = max(mean[y, x], 0.0)
+            level = max(np.float64(mean[y, x]), 0.0)
             # (R + G + B) / 3 of white-balanced raw channels at this level: each channel's
             # variance is g^2 (scale * level / g + offset); the grid averages
             # ``downsampling`` pixels.
             noise_var = (noise_scale * level * gain_sum + noise_offset * gain_sq_sum) / 9.0
             eps = eps_noise_variances * noise_var / downsampling
-            var = max(mean_square[y, x] - mean[y, x] * mean[y, x], 0.0)
-            a_raw[y, x] = var / (var + eps + 1e-20)
-            b_raw[y, x] = mean[y, x] * (1.0 - a_raw[y, x])
-    mean_a = np.empty((h, w), dtype=np.float64)
-    box_mean_kernel(a_raw, radius, mean_a)
-    mean_b = np.empty((h, w), dtype=np.float64)
-    box_mean_kernel(b_raw, radius, mean_b)
-    for y in range(h):
-        for x in range(w):
-            a[y, x] = mean_a[y, x]
-            b[y, x] = mean_b[y, x]
+            var = max(np.float64(mean_square[y, x]) - level * level, 0.0)
+            coefficient = var / (var + eps + 1e-20)
+            square[y, x] = coefficient
+            lum[y, x] = mean[y, x] * (1.0 - coefficient)
+    box_mean_kernel(square, radius, a)
+    box_mean_kernel(lum, radius, b)
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
