@@ -122,8 +122,7 @@ def estimate_noise_foi2008(frame: RawFrame, bins: int = 16, max_samples: int = 4
     keep = levels < 0.9  # near clipping the noise is truncated
     levels, residuals, activities = levels[keep], residuals[keep], activities[keep]
     if len(levels) < _MIN_BIN_COUNT:
-        sigma = _MAD_TO_SIGMA * float(np.median(np.abs(residuals))) if len(residuals) else 1e-3
-        return NoiseModel(0.0, max(sigma * sigma / 1.25, 1e-12))
+        return _constant_noise(residuals)
     lo, hi = np.percentile(levels, [1.0, 99.0])
     edges = np.linspace(lo, hi + 1e-9, bins + 1)
     index = np.digitize(levels, edges) - 1
@@ -139,6 +138,8 @@ def estimate_noise_foi2008(frame: RawFrame, bins: int = 16, max_samples: int = 4
         xs.append(float(np.median(levels[index == b])))
         vs.append((_MAD_TO_SIGMA * mad) ** 2 / 1.25)
         ws.append(float(len(chosen)))
+    if not xs:  # too few samples at any one level (a small frame): one constant
+        return _constant_noise(residuals)
     x, v, wt = np.array(xs), np.array(vs), np.array(ws)
     if len(x) >= 2 and np.ptp(x) > 1e-6:
         design = np.stack([np.maximum(x, 0.0), np.ones_like(x)], axis=1) * np.sqrt(wt)[:, None]
@@ -149,6 +150,12 @@ def estimate_noise_foi2008(frame: RawFrame, bins: int = 16, max_samples: int = 4
         fit_scale, fit_offset = 0.0, float(np.average(v, weights=wt))
     # A read noise below what the fit resolves (offset <= 0) is kept small but positive.
     return NoiseModel(float(fit_scale), max(float(fit_offset), 1e-3 * float(np.min(v)), 1e-12))
+
+
+def _constant_noise(residuals: npt.NDArray[np.float32]) -> NoiseModel:
+    """A level-independent model from the residuals' median absolute value (few samples)."""
+    sigma = _MAD_TO_SIGMA * float(np.median(np.abs(residuals))) if len(residuals) else 1e-3
+    return NoiseModel(0.0, max(sigma * sigma / 1.25, 1e-12))
 
 
 def display_luma_sigma(

@@ -22,6 +22,7 @@ from pipeline.burst.kernel_regression import (
 from pipeline.burst.modes import develop_burst
 from pipeline.burst.reference import select_reference_hasinoff2016
 from pipeline.cfa import CfaPattern
+from pipeline.develop import develop
 from pipeline.errors import InvalidParameterError, ObscuraError
 from pipeline.noise_model import estimate_noise_foi2008, noise_model_of
 from pipeline.raw_frame import RawFrame
@@ -147,6 +148,16 @@ def test_noise_fit_finds_the_simulated_noise_profile() -> None:
     model = estimate_noise_foi2008(frame)
     for x in (0.05, 0.2, 0.6):
         assert model.variance(x) == pytest.approx(scale * x + offset, rel=0.25)
+
+
+def test_a_small_frame_without_a_noise_profile_still_develops() -> None:
+    # Too few samples at any one level for the fit: a constant model, not a crash.
+    camera = Imx477Simulator(np.full((8, 8, 3), 120, np.uint8), seed=1, output_size=(32, 48))
+    frame = camera.capture(SensorSettings(exposure_time_us=1000))
+    bare = RawFrame(frame.cfa, dataclasses.replace(frame.metadata, noise_profile=None))
+    model = estimate_noise_foi2008(bare)
+    assert model.scale == 0.0 and model.offset > 0.0
+    assert develop(bare).shape == (32, 48, 3)
 
 
 @pytest.mark.parametrize("mode", ["burst", "hdr", "night"])
