@@ -15,6 +15,10 @@
    ``--merge`` chooses the merge (``robust``: the resampling merge of
    :mod:`pipeline.burst.merge`; ``kernel``: the kernel regression of
    :mod:`pipeline.burst.kernel_regression`; ``both``: each on the same bursts).
+   Diagnostics: ``--static`` holds the camera still (no shake, no rotation: a merge
+   should then reach about 10 log10(frames) dB, +9 for 8); ``--noiseless`` renders every
+   frame without noise, so the "merged" column is the floor the alignment and the
+   merge's geometry leave on their own (the "single" column is then infinite).
 2. The real static burst (Pi Global Shutter camera, 10 frames, no NoiseProfile, so the
    noise model is fitted to the frames): frames 0-7 are merged; the other two frames'
    mean is the comparison. That comparison carries noise of its own (sigma**2 / 2), so
@@ -52,9 +56,11 @@ def psnr_db(image: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None
     return float(10.0 * np.log10(1.0 / np.mean(error if mask is None else error[mask])))
 
 
-def simulated_burst(image: Path, gain: float, frames: int, scale: int, seed: int):
-    """A noisy simulated burst of ``image``, the clean reference frame (raw, white = 1) and
-    the moving object's footprint seen from the reference."""
+def simulated_burst(image: Path, gain: float, frames: int, scale: int, seed: int,
+                    static: bool = False, noisy: bool = True):
+    """A simulated burst of ``image`` (noisy unless ``noisy`` is False; shaken unless
+    ``static``), the clean reference frame (raw, white = 1) and the moving object's
+    footprint seen from the reference."""
     from hardware.imx477_simulator import Imx477Simulator, MovingObject, SensorSettings
     from pipeline.burst.reference import select_reference_hasinoff2016
 
@@ -67,15 +73,16 @@ def simulated_burst(image: Path, gain: float, frames: int, scale: int, seed: int
     size = (sh * scale, sw * scale)
     cameras = [
         Imx477Simulator(
-            scene, seed=seed, output_size=size, motion_px=20.0, motion_rotation_deg=0.2,
-            hot_pixel_count=0, moving_object=obj, adds_noise=is_noisy,
+            scene, seed=seed, output_size=size, motion_px=0.0 if static else 20.0,
+            motion_rotation_deg=0.0 if static else 0.2, hot_pixel_count=0, moving_object=obj,
+            adds_noise=is_noisy,
         )  # fmt: skip
-        for is_noisy in (True, False)
+        for is_noisy in (noisy, False)
     ]
     settings = SensorSettings(cameras[0].exposure_time_us_for(1.0, gain), analogue_gain=gain)
-    noisy = [cameras[0].capture(settings) for _ in range(frames)]
+    shots = [cameras[0].capture(settings) for _ in range(frames)]
     clean = [cameras[1].capture(settings) for _ in range(frames)]
-    ref = select_reference_hasinoff2016(noisy)
+    ref = select_reference_hasinoff2016(shots)
     # The object's footprint in every frame, seen from the reference frame's pose
     # (rotation of 0.2 degrees moves it by under 2 px: a 2 px margin covers it).
     pose = cameras[0].poses[ref]
@@ -85,7 +92,7 @@ def simulated_burst(image: Path, gain: float, frames: int, scale: int, seed: int
         x0 = (obj.top_left_yx[1] + i * obj.velocity_yx_px_per_frame[1]) * scale + pose.dx_px
         y1, x1 = y0 + obj.size_yx[0] * scale, x0 + obj.size_yx[1] * scale
         mask[max(int(y0) - 2, 0) : max(int(y1) + 3, 0), max(int(x0) - 2, 0) : max(int(x1) + 3, 0)] = True
-    return noisy, normalised(clean[ref]), mask, ref
+    return shots, normalised(clean[ref]), mask, ref
 
 
 def merge_params(merge: str):
@@ -98,17 +105,18 @@ def merge_params(merge: str):
 
 
 def simulated(image: Path, gain: float, frames: int, scale: int, seed: int,
-              merges: tuple[str, ...] = ("robust",)) -> dict[str, dict[str, float]]:
+              merges: tuple[str, ...] = ("robust",), static: bool = False,
+              noisy: bool = True) -> dict[str, dict[str, float]]:
     """Per merge: PSNR of the reference frame and of the merge, whole frame and object
     region, and the merge's seconds."""
     from pipeline.burst import align_and_merge
 
-    noisy, truth, mask, ref = simulated_burst(image, gain, frames, scale, seed)
-    single = normalised(noisy[ref])
+    burst, truth, mask, ref = simulated_burst(image, gain, frames, scale, seed, static, noisy)
+    single = normalised(burst[ref])
     results = {}
     for merge in merges:
         start = time.perf_counter()
-        merged = align_and_merge(noisy, merge_params(merge))
+        merged = align_and_merge(burst, merge_params(merge))
         seconds = time.perf_counter() - start
         fused = normalised(merged)
         results[merge] = {
@@ -150,17 +158,22 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--images", nargs="+", default=["kodim01", "kodim05", "kodim13", "kodim23"])
     parser.add_argument("--merge", choices=("robust", "kernel", "both"), default="both")
+    parser.add_argument("--static", action="store_true", help="no shake, no rotation")
+    parser.add_argument("--noiseless", action="store_true", help="frames without noise")
     args = parser.parse_args()
     merges = ("robust", "kernel") if args.merge == "both" else (args.merge,)
 
-    print(f"simulated: {args.frames} frames, Kodak photos at {args.scale}x, shake 20 px + 0.2 deg, "
+    motion = "no shake" if args.static else "shake 20 px + 0.2 deg"
+    noise = ", no noise" if args.noiseless else ""
+    print(f"simulated: {args.frames} frames, Kodak photos at {args.scale}x, {motion}{noise}, "
           "a moving object; PSNR in dB against the clean reference frame (raw, white = 1)")  # fmt: skip
     print(f"{'image':<9}{'gain':>5}{'merge':>7}{'single':>8}{'merged':>8}{'gain dB':>8}"
           f"{'obj single':>11}{'obj merged':>11}{'obj dB':>7}{'s':>6}")  # fmt: skip
     summary: dict[tuple[str, float], list[tuple[float, float]]] = {}
     for seed, name in enumerate(args.images):
         for gain in GAINS:
-            results = simulated(KODAK / f"{name}.png", gain, args.frames, args.scale, seed, merges)
+            results = simulated(KODAK / f"{name}.png", gain, args.frames, args.scale, seed, merges,
+                                args.static, not args.noiseless)
             for merge, r in results.items():
                 gain_db = r["merged"] - r["single"]
                 obj_db = r["merged_object"] - r["single_object"]
