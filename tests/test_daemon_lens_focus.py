@@ -135,7 +135,9 @@ def test_lens_set_calibrate_and_shoot(running_camera, short_tmp, capsys) -> None
     assert (dng.lens_model, dng.focal_length_mm, dng.f_number, dng.focal_length_35mm) == (
         LENS, 12.5, 2.8, 69)
     # The shading table is applied: the vignetted corners come back to the centre's level.
-    assert _corner_over_centre(before[".JPG"]) < 0.85
+    # (Before it, the Pi's own tuning corrected half the IMX477's vignetting, as the Pi's
+    # ISP does: pipeline/stages/colour_shading.py.)
+    assert _corner_over_centre(before[".JPG"]) < 0.94
     assert _corner_over_centre(after[".JPG"]) == pytest.approx(1.0, abs=0.05)
     assert oct(after[".JPG"].stat().st_mode & 0o777) == "0o644"
 
