@@ -13,10 +13,10 @@ _COLUMN_BLOCK = 64
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def box_mean_kernel(image, radius, out):
-    """Compiled :func:`box_mean` into ``out``, for other kernels (float64 (H, W) arrays)."""
+    """Compiled :func:`box_mean` into ``out``, for other kernels ((H, W) float arrays)."""
     # Separable running sums; windows are clipped at the edges and renormalised.
     h, w = image.shape
-    rows = np.empty((h, w), dtype=np.float64)
+    rows = np.empty_like(out)  # row means, in the output's precision
     for y in numba.prange(h):
         acc = 0.0
         for x in range(min(radius, w - 1) + 1):

@@ -20,10 +20,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.colour.transforms import box_downsample
 from pipeline.guided_filter import box_mean_kernel
 from pipeline.noise_model import NoiseModel
-from pipeline.planar_rows import merge_row, split_row
 
 #: Downsampling of the filter's grid.
 FACTOR = 2
@@ -35,36 +33,39 @@ EPS_NOISE_VARIANCES = 2.0
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _fit_kernel(small, radius, noise_scale, noise_offset, gain_sum, gain_sq_sum, downsampling,
-                eps_noise_variances, a, b):
-    """Self-guided filter coefficients of the small grid's luminance (float32 (h, w))."""
-    h, w, _ = small.shape
-    lum = np.empty((h, w), dtype=np.float32)
-    square = np.empty((h, w), dtype=np.float32)
+def _grid_kernel(rgb, factor, lum, square):
+    """Luminance (R + G + B) / 3 of ``factor`` x ``factor`` blocks, and its square."""
+    h, w = lum.shape
+    norm = np.float32(1.0 / (3 * factor * factor))
     for y in numba.prange(h):
         for x in range(w):
-            value = (small[y, x, 0] + small[y, x, 1] + small[y, x, 2]) / np.float32(3.0)
+            total = np.float32(0.0)
+            for dy in range(factor):
+                for dx in range(factor):
+                    pixel = rgb[y * factor + dy, x * factor + dx]
+                    total += pixel[0] + pixel[1] + pixel[2]
+            value = total * norm
             lum[y, x] = value
             square[y, x] = value * value
-    mean = np.empty((h, w), dtype=np.float32)
-    box_mean_kernel(lum, radius, mean)
-    mean_square = np.empty((h, w), dtype=np.float32)
-    box_mean_kernel(square, radius, mean_square)
-    # Each window's coefficients, into the buffers no longer needed (a in square, b in lum).
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _coefficients_kernel(mean, mean_square, noise_scale, noise_offset, gain_sum, gain_sq_sum,
+                         downsampling, eps_noise_variances, a, b):
+    """Each window's guided-filter coefficients (into ``a``, ``b``)."""
+    h, w = mean.shape
     for y in numba.prange(h):
         for x in range(w):
             level = max(np.float64(mean[y, x]), 0.0)
             # (R + G + B) / 3 of white-balanced raw channels at this level: each channel's
-            # variance is g^2 (scale * level / g + offset); the grid averages
+            # variance is g^2 (scale * level / g + offset); a grid cell averages
             # ``downsampling`` pixels.
             noise_var = (noise_scale * level * gain_sum + noise_offset * gain_sq_sum) / 9.0
             eps = eps_noise_variances * noise_var / downsampling
             var = max(np.float64(mean_square[y, x]) - level * level, 0.0)
             coefficient = var / (var + eps + 1e-20)
-            square[y, x] = coefficient
-            lum[y, x] = mean[y, x] * (1.0 - coefficient)
-    box_mean_kernel(square, radius, a)
-    box_mean_kernel(lum, radius, b)
+            a[y, x] = coefficient
+            b[y, x] = mean[y, x] * (1.0 - coefficient)
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
@@ -92,23 +93,18 @@ def _apply_kernel(rgb, a, b, factor, strength):
         for i in range(gw):
             a_row[i] = a[y0, i] + ty * (a[y1, i] - a[y0, i])
             b_row[i] = b[y0, i] + ty * (b[y1, i] - b[y0, i])
-        planes = np.empty((3, w), dtype=np.float32)
-        split_row(rgb, y, planes)
         for x in range(w):
             x0 = column[x]
             tx = column_t[x]
             ax = a_row[x0] + tx * (a_row[x0 + 1] - a_row[x0])
             bx = b_row[x0] + tx * (b_row[x0 + 1] - b_row[x0])
-            lum = (planes[0, x] + planes[1, x] + planes[2, x]) * third
-            if lum <= tiny:
-                continue
-            filtered = ax * lum + bx
-            ratio = (lum + strength * (filtered - lum)) / lum
-            ratio = max(ratio, np.float32(0.0))
-            planes[0, x] *= ratio
-            planes[1, x] *= ratio
-            planes[2, x] *= ratio
-        merge_row(planes, rgb, y)
+            lum = (rgb[y, x, 0] + rgb[y, x, 1] + rgb[y, x, 2]) * third
+            if lum > tiny:
+                ratio = max(np.float32(1.0) + strength * (ax + bx / lum - np.float32(1.0)),
+                            np.float32(0.0))
+                rgb[y, x, 0] *= ratio
+                rgb[y, x, 1] *= ratio
+                rgb[y, x, 2] *= ratio
 
 
 def reduce_luma_noise(
@@ -134,11 +130,15 @@ def reduce_luma_noise(
     if strength <= 0.0 or min(rgb.shape[:2]) < 4 * FACTOR:
         return rgb
     g = np.asarray(gains, dtype=np.float64)
-    small = box_downsample(rgb, FACTOR)
-    a = np.empty(small.shape[:2], dtype=np.float32)
-    b = np.empty_like(a)
-    _fit_kernel(small, RADIUS_PX, float(noise.scale), float(max(noise.offset, 0.0)),
-                float(g.sum()), float((g * g).sum()), float(FACTOR * FACTOR),
-                EPS_NOISE_VARIANCES, a, b)
+    shape = (rgb.shape[0] // FACTOR, rgb.shape[1] // FACTOR)
+    lum, square, a, b = (np.empty(shape, dtype=np.float32) for _ in range(4))
+    _grid_kernel(rgb, FACTOR, lum, square)
+    box_mean_kernel(lum, RADIUS_PX, a)  # the windows' mean and mean square, for now
+    box_mean_kernel(square, RADIUS_PX, b)
+    _coefficients_kernel(a, b, float(noise.scale), float(max(noise.offset, 0.0)),
+                         float(g.sum()), float((g * g).sum()), float(FACTOR * FACTOR),
+                         EPS_NOISE_VARIANCES, lum, square)
+    box_mean_kernel(lum, RADIUS_PX, a)  # then the coefficients averaged over each window
+    box_mean_kernel(square, RADIUS_PX, b)
     _apply_kernel(rgb, a, b, FACTOR, np.float32(strength))
     return rgb
