@@ -1,4 +1,6 @@
-"""Box means for the guided filter (He, Sun, Tang, IEEE TPAMI 35(6), 2013)."""
+"""Box means for the guided filter (He, Sun, Tang, IEEE TPAMI 35(6), 2013), and the
+bilinear upsampling of coefficients fitted on a coarser grid ("Fast Guided Filter", He and
+Sun, arXiv:1505.00996, 2015), for the kernels that apply them."""
 
 from __future__ import annotations
 
@@ -57,3 +59,28 @@ def box_mean(image: npt.NDArray[np.floating], radius: int) -> npt.NDArray[np.flo
     out = np.empty(image.shape, dtype=np.float64)
     box_mean_kernel(np.ascontiguousarray(image, dtype=np.float64), int(radius), out)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def grid_columns(width, grid_width, factor):
+    """For each of ``width`` columns: the grid column at or left of its centre on a grid
+    ``factor`` times coarser (``int32``), and the weight of the next one (``float32``)."""
+    inv = np.float32(1.0) / np.float32(factor)
+    half = np.float32(0.5)
+    column = np.empty(width, dtype=np.int32)
+    weight = np.empty(width, dtype=np.float32)
+    for x in range(width):
+        position = min(max((x + half) * inv - half, np.float32(0.0)), np.float32(grid_width - 1))
+        left = min(int(position), max(grid_width - 2, 0))
+        column[x] = left
+        weight[x] = position - left
+    return column, weight
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def grid_rows(y, grid_height, factor):
+    """Row ``y``'s two grid rows (above, below) and the weight of the one below."""
+    position = min(max((y + np.float32(0.5)) / np.float32(factor) - np.float32(0.5),
+                       np.float32(0.0)), np.float32(grid_height - 1))
+    above = min(int(position), max(grid_height - 2, 0))
+    return above, min(above + 1, grid_height - 1), position - above

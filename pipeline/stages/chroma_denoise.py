@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.colour.transforms import box_downsample
-from pipeline.guided_filter import box_mean_kernel
+from pipeline.guided_filter import box_mean_kernel, grid_columns, grid_rows
 from pipeline.noise_model import NoiseModel
 from pipeline.planar_rows import merge_row, split_row
 
@@ -88,22 +88,11 @@ def _chroma_fit(lum, d_red, d_green, d_blue):
 def _apply_kernel(rgb, a, b, factor, strength, noise_scale, noise_offset, gains, gate):
     h, w, _ = rgb.shape
     gh, gw = a.shape[1], a.shape[2]
-    inv = np.float32(1.0) / np.float32(factor)
-    half = np.float32(0.5)
     third = np.float32(1.0 / 3.0)
     # Where each column falls on the grid, for every row alike.
-    column = np.empty(w, dtype=np.int32)
-    column_t = np.empty(w, dtype=np.float32)
-    for x in range(w):
-        fx = min(max((x + half) * inv - half, np.float32(0.0)), np.float32(gw - 1))
-        x0 = min(int(fx), max(gw - 2, 0))
-        column[x] = x0
-        column_t[x] = fx - x0
+    column, column_t = grid_columns(w, gw, factor)
     for y in numba.prange(h):
-        fy = min(max((y + half) * inv - half, np.float32(0.0)), np.float32(gh - 1))
-        y0 = min(int(fy), max(gh - 2, 0))
-        y1 = min(y0 + 1, gh - 1)
-        ty = fy - y0
+        y0, y1, ty = grid_rows(y, gh, factor)
         # The grid interpolated to this row (a_red, b_red, a_blue, b_blue per grid column),
         # then to every pixel of it; then the arithmetic, on planes (pipeline.planar_rows).
         grid_row = np.empty((4, gw), dtype=np.float32)

@@ -20,7 +20,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.guided_filter import box_mean_kernel
+from pipeline.guided_filter import box_mean_kernel, grid_columns, grid_rows
 from pipeline.noise_model import NoiseModel
 
 #: Downsampling of the filter's grid.
@@ -72,22 +72,11 @@ def _coefficients_kernel(mean, mean_square, noise_scale, noise_offset, gain_sum,
 def _apply_kernel(rgb, a, b, factor, strength):
     h, w, _ = rgb.shape
     gh, gw = a.shape
-    inv = np.float32(1.0) / np.float32(factor)
-    half = np.float32(0.5)
     third = np.float32(1.0 / 3.0)
     tiny = np.float32(1e-6)
-    column = np.empty(w, dtype=np.int32)
-    column_t = np.empty(w, dtype=np.float32)
-    for x in range(w):
-        fx = min(max((x + half) * inv - half, np.float32(0.0)), np.float32(gw - 1))
-        x0 = min(int(fx), max(gw - 2, 0))
-        column[x] = x0
-        column_t[x] = fx - x0
+    column, column_t = grid_columns(w, gw, factor)
     for y in numba.prange(h):
-        fy = min(max((y + half) * inv - half, np.float32(0.0)), np.float32(gh - 1))
-        y0 = min(int(fy), max(gh - 2, 0))
-        y1 = min(y0 + 1, gh - 1)
-        ty = fy - y0
+        y0, y1, ty = grid_rows(y, gh, factor)
         a_row = np.empty(gw, dtype=np.float32)
         b_row = np.empty(gw, dtype=np.float32)
         for i in range(gw):
