@@ -34,6 +34,14 @@ MANIFEST_FIELDS = ("mode", "look", "exposure_compensation_ev", "keep", "jpeg_qua
                    "reference_index", "pressed_at_ns")
 
 
+#: The JSON type of each manifest field, and its name for errors.
+_MANIFEST_TYPES: dict[str, tuple[Any, str]] = {
+    "mode": (str, "a string"), "look": (str, "a string"), "keep": (list, "a list"),
+    "exposure_compensation_ev": ((int, float), "a number"), "jpeg_quality": (int, "an integer"),
+    "reference_index": (int, "an integer"), "pressed_at_ns": (int, "an integer"),
+}
+
+
 @dataclass(frozen=True)
 class Shot:
     """A shot and everything known about it so far (see the module's table).
@@ -93,9 +101,16 @@ class Shot:
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any], name: ShotName | None = None,
                       journal: JournalEntry | None = None) -> Shot:
-        """The inverse of :meth:`to_manifest` (missing fields take their defaults)."""
-        values = {k: manifest[k] for k in MANIFEST_FIELDS if k in manifest}
+        """The inverse of :meth:`to_manifest` (missing fields take their defaults); a
+        field of the wrong type is a ValueError naming it."""
+        values = {k: manifest[k] for k in MANIFEST_FIELDS if manifest.get(k) is not None}
+        for key, value in values.items():
+            json_type, described = _MANIFEST_TYPES[key]
+            if not isinstance(value, json_type) or isinstance(value, bool):
+                raise ValueError(f"manifest field {key}={value!r}: not {described}")
         if "keep" in values:
+            if not all(isinstance(kind, str) for kind in values["keep"]):
+                raise ValueError(f"manifest field keep={values['keep']!r}: not a list of names")
             values["keep"] = tuple(values["keep"])
         values.setdefault("pressed_at_ns", 0)
         count = len(journal.frame_paths) if journal is not None else 0

@@ -7,6 +7,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 
 from firmware import journal as journal_module
 from firmware.development import develop_shot
@@ -141,3 +142,15 @@ def test_an_unreadable_manifest_is_set_aside_not_lost(tmp_path) -> None:
     (shot.journal.directory / "manifest.json").write_text("{not json")
     assert journal.pending() == []
     assert (journal.store.failed_dir / shot.key / "frame_00.raw").stat().st_size > 0
+
+
+@pytest.mark.parametrize("field", [{"keep": "jpeg"}, {"keep": [1]}, {"reference_index": "1"},
+                                   {"exposure_compensation_ev": "x"}, {"jpeg_quality": True}])
+def test_a_manifest_with_a_field_of_the_wrong_type_is_set_aside(tmp_path, field) -> None:
+    journal = open_journal(tmp_path)
+    shot = journal_shot(journal, _frames(1))
+    manifest_path = shot.journal.directory / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps({**manifest, **field}))
+    assert journal.pending() == []
+    assert (journal.store.failed_dir / shot.key / "manifest.json").exists()
