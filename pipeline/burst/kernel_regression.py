@@ -48,11 +48,11 @@ from pipeline.burst.merge import (
     _CLIPPED_AGREEMENT,
     OutputLevels,
     _distance_row,
-    _min_filter_row,
     _normalise_kernel,
     _positions_row,
-    _robust_weight_row,
     _site_levels,
+    _strip_weights,
+    check_robustness_and_output,
     normalise_alternate,
 )
 from pipeline.errors import InvalidParameterError
@@ -126,20 +126,12 @@ class KernelMergeParams:
             raise InvalidParameterError(
                 f"snr_low={self.snr_low}, snr_high={self.snr_high}: expected 0 < snr_low < snr_high"
             )
-        if not 0 < self.reject_from < self.reject_at:
-            raise InvalidParameterError(
-                f"reject_from={self.reject_from}, reject_at={self.reject_at}: "
-                "expected 0 < reject_from < reject_at"
-            )
         if self.texture_tolerance < 0 or self.flow_uniform_px < 0:
             raise InvalidParameterError(
                 f"texture_tolerance={self.texture_tolerance}, flow_uniform_px="
                 f"{self.flow_uniform_px}: expected >= 0"
             )
-        if not 0.5 <= self.clip_fraction <= 1.0:
-            raise InvalidParameterError(f"clip_fraction={self.clip_fraction}: expected 0.5..1")
-        if not 12 <= self.output_bits <= 16:
-            raise InvalidParameterError(f"output_bits={self.output_bits}: expected 12..16")
+        check_robustness_and_output(self)
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
@@ -291,17 +283,7 @@ def _robustness_kernel(
                     if _flow_spread(flow, tile, stride, by, bx) <= flow_uniform:
                         extra = texture_tolerance * ref_local_var[by, bx]
                         distance[by - d0, bx] /= np.float32(1.0) + extra
-        r0 = max(y0 - 1, 0)
-        r1 = min(y1 + 1, gh)
-        ramp = np.empty((r1 - r0, gw), dtype=np.float32)
-        column = np.empty(gw, dtype=np.float32)
-        for y in range(r0, r1):
-            _robust_weight_row(
-                distance[max(y - 1, 0) - d0 : min(y + 2, gh) - d0], reject_from, reject_at,
-                column, ramp[y - r0],
-            )  # fmt: skip
-        for y in range(y0, y1):
-            _min_filter_row(ramp[max(y - 1, 0) - r0 : min(y + 2, gh) - r0], column, robust_out[y])
+        _strip_weights(distance, d0, y0, y1, gh, reject_from, reject_at, robust_out[y0:y1])
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -46,6 +47,9 @@ from pipeline.burst.align import TileFlow
 from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import NoiseModel
 from pipeline.raw_frame import CLIP_FRACTION, CameraMetadata, RawFrame
+
+if TYPE_CHECKING:
+    from pipeline.burst.kernel_regression import KernelMergeParams
 
 #: Where the reference is clipped, an alternate sample must reach this fraction of the
 #: clipping level (in reference units) to count as the same highlight.
@@ -75,15 +79,21 @@ class MergeParams:
     output_bits: int = 16
 
     def __post_init__(self) -> None:
-        if not 0 < self.reject_from < self.reject_at:
-            raise InvalidParameterError(
-                f"reject_from={self.reject_from}, reject_at={self.reject_at}: "
-                "expected 0 < reject_from < reject_at"
-            )
-        if not 0.5 <= self.clip_fraction <= 1.0:
-            raise InvalidParameterError(f"clip_fraction={self.clip_fraction}: expected 0.5..1")
-        if not 12 <= self.output_bits <= 16:
-            raise InvalidParameterError(f"output_bits={self.output_bits}: expected 12..16")
+        check_robustness_and_output(self)
+
+
+def check_robustness_and_output(params: MergeParams | KernelMergeParams) -> None:
+    """The checks of what every merge's parameters share: the robustness ramp
+    (``reject_from``, ``reject_at``), ``clip_fraction`` and ``output_bits``."""
+    if not 0 < params.reject_from < params.reject_at:
+        raise InvalidParameterError(
+            f"reject_from={params.reject_from}, reject_at={params.reject_at}: "
+            "expected 0 < reject_from < reject_at"
+        )
+    if not 0.5 <= params.clip_fraction <= 1.0:
+        raise InvalidParameterError(f"clip_fraction={params.clip_fraction}: expected 0.5..1")
+    if not 12 <= params.output_bits <= 16:
+        raise InvalidParameterError(f"output_bits={params.output_bits}: expected 12..16")
 
 
 def _site_levels(frame: RawFrame, clip_fraction: float):
@@ -328,6 +338,25 @@ def _min_filter_row(weights, column, out):
         out[x] = m
 
 
+@numba.njit(cache=True, nogil=True)
+def _strip_weights(distance, d0, y0, y1, gh, reject_from, reject_at, out):
+    # The robustness weights of tile rows y0..y1 (into ``out``, a row each) from the
+    # distances of rows d0.. (two rows of halo each side): the 3x3 mean distance mapped
+    # by the linear ramp (one row of halo), then the 3x3 minimum of that.
+    gw = distance.shape[1]
+    r0 = max(y0 - 1, 0)
+    r1 = min(y1 + 1, gh)
+    ramp = np.empty((r1 - r0, gw), dtype=np.float32)
+    column = np.empty(gw, dtype=np.float32)
+    for y in range(r0, r1):
+        _robust_weight_row(
+            distance[max(y - 1, 0) - d0 : min(y + 2, gh) - d0], reject_from, reject_at,
+            column, ramp[y - r0],
+        )  # fmt: skip
+    for y in range(y0, y1):
+        _min_filter_row(ramp[max(y - 1, 0) - r0 : min(y + 2, gh) - r0], column, out[y - y0])
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _merge_frame_kernel(
     ref_cfa, ref_black, ref_scale, ref_clip, ref_grey, alt, alt_clip, flow, tile, stride,
@@ -357,20 +386,11 @@ def _merge_frame_kernel(
                 ref_cfa, ref_black, ref_scale, by, bilinear, greens, others, noise, diff,
                 distance[by - d0],
             )  # fmt: skip
-        r0 = max(y0 - 1, 0)
-        r1 = min(y1 + 1, gh)
-        ramp = np.empty((r1 - r0, gw), dtype=np.float32)
-        column = np.empty(gw, dtype=np.float32)
-        for y in range(r0, r1):
-            _robust_weight_row(
-                distance[max(y - 1, 0) - d0 : min(y + 2, gh) - d0], reject_from, reject_at,
-                column, ramp[y - r0],
-            )  # fmt: skip
-        weights = np.empty(gw, dtype=np.float32)
+        weights = np.empty((y1 - y0, gw), dtype=np.float32)
+        _strip_weights(distance, d0, y0, y1, gh, reject_from, reject_at, weights)
         for y in range(y0, y1):
-            _min_filter_row(ramp[max(y - 1, 0) - r0 : min(y + 2, gh) - r0], column, weights)
             _accumulate_row(
-                ref_cfa, ref_clip, ref_grey, y, samples[y - d0], clipped[y - d0], weights,
+                ref_cfa, ref_clip, ref_grey, y, samples[y - d0], clipped[y - d0], weights[y - y0],
                 noise, accept_level, num, den,
             )  # fmt: skip
 
