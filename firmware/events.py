@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from firmware.shot import Shot
-from hardware.controls import ButtonEvent
 from hardware.storage import (
     CardFullError,
     CardMissingError,
@@ -21,6 +20,9 @@ from hardware.storage import (
     OutOfResourcesError,
     StorageError,
 )
+
+if TYPE_CHECKING:  # the buttons' module imports gpiozero: the state machine needs none of it
+    from hardware.controls import ButtonEvent
 
 
 class ErrorCode(str, enum.Enum):
