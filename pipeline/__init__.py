@@ -7,18 +7,22 @@ bursts (:mod:`pipeline.burst`) and focus assist (:mod:`pipeline.focus`).
 ``from pipeline import demosaic`` is the public demosaicing entry point.
 """
 
-from pipeline.numba_runtime import scipy_hidden
+from pipeline.numba_runtime import import_numba_without_scipy
 
-with scipy_hidden():  # numba's version check would import SciPy for nothing (numba_runtime)
-    import numba  # noqa: F401
-
-from pipeline.stages.demosaic import demosaic
+import_numba_without_scipy()  # when a kernel module first imports numba (numba_runtime)
 
 __all__ = ["demosaic"]
 
 
 def __getattr__(name: str) -> object:
-    """``align_and_merge`` (public API, :mod:`pipeline.burst`), imported on first use."""
+    """The public API, imported on first use, so that importing a light module of the
+    package (``pipeline.errors`` for the command line's ``status`` or ``config``) does
+    not load numba and the kernels: ``demosaic`` (:mod:`pipeline.stages.demosaic`) and
+    ``align_and_merge`` (:mod:`pipeline.burst`)."""
+    if name == "demosaic":
+        from pipeline.stages.demosaic import demosaic
+
+        return demosaic
     if name == "align_and_merge":
         from pipeline.burst import align_and_merge
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib.abc
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
 from importlib.machinery import ModuleSpec
+from types import ModuleType
 
 
 class _ScipyHider(importlib.abc.MetaPathFinder):
@@ -50,6 +52,44 @@ def scipy_hidden() -> Iterator[None]:
         yield
     finally:
         sys.meta_path.remove(hider)
+
+
+class _NumbaWithoutScipy(importlib.abc.MetaPathFinder):
+    """An import finder that lets the first ``import numba`` run with SciPy hidden."""
+
+    def find_spec(self, fullname: str, path: object = None,
+                  target: object = None) -> ModuleSpec | None:
+        if fullname != "numba":
+            return None
+        sys.meta_path.remove(self)  # once: later imports are the normal ones
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and isinstance(spec.loader, importlib.abc.Loader):
+            spec.loader = _LoaderWithoutScipy(spec.loader)
+        return spec
+
+
+class _LoaderWithoutScipy(importlib.abc.Loader):
+    """Wraps a module's loader: the module runs with SciPy hidden."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        with scipy_hidden():
+            self._loader.exec_module(module)
+
+
+def import_numba_without_scipy() -> None:
+    """Make the process's first ``import numba``, wherever it is, run with SciPy hidden
+    (its version check would import SciPy for nothing), without importing numba now:
+    a command that needs no kernel (``obscura status``) never loads it."""
+    if "numba" in sys.modules:
+        return
+    if not any(isinstance(finder, _NumbaWithoutScipy) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _NumbaWithoutScipy())
 
 
 def start_numba() -> None:

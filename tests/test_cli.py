@@ -258,3 +258,21 @@ def test_looks_creates_the_user_looks_folder(tmp_path, monkeypatch, capsys) -> N
     monkeypatch.setenv("OBSCURA_LOOKS_DIR", str(folder))
     assert main(["looks"]) == 0
     assert folder.is_dir() and str(folder) in capsys.readouterr().out
+
+
+def test_commands_that_need_no_kernel_do_not_load_numba(tmp_path: Path) -> None:
+    """`obscura config check` over SSH starts in a fraction of a second: the ISP's
+    numba is loaded by the first kernel module, not by `import pipeline`; and numba
+    still starts without SciPy when it is loaded."""
+    (tmp_path / "c.toml").write_text('capture.mode = "single"\n')
+    code = (
+        "import sys\n"
+        "from firmware.cli import main\n"
+        f"assert main(['config', 'check', {str(tmp_path / 'c.toml')!r}]) == 0\n"
+        "print('numba' in sys.modules)\n"
+        "from pipeline import demosaic\n"
+        "print('numba' in sys.modules, 'scipy' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1], check=True)
+    assert result.stdout.split()[-3:] == ["False", "True", "False"], result.stdout
