@@ -3,10 +3,13 @@
 Green at red and blue sites is GBTF's estimate (section 2 of Pekkucuksen and Altunbasak 2010)
 where green and the site's colour are locally correlated, blended towards an intra-green
 directional estimate where they are anti-correlated (saturated edges, where colour
-differences build mazes). Red and blue mix two residual interpolations guided by that green,
-GBTF's colour differences and minimized-Laplacian residual interpolation (MLRI, section 3 of
-Kiku et al. 2014), per pixel by how well each predicts the nearby samples (the criterion of
-adaptive residual interpolation, Monno et al. 2017, section 3).
+differences build mazes), and where they are strongly anti-correlated also towards the same
+directional estimate of the colour sum (green plus the site's colour, which is flat where
+one rises as the other falls). Red and blue mix two residual interpolations guided by that
+green, GBTF's colour differences and minimized-Laplacian residual interpolation (MLRI,
+section 3 of Kiku et al. 2014), per pixel by how well each predicts the nearby samples (the
+criterion of adaptive residual interpolation, Monno et al. 2017, section 3); MLRI's value at
+the other colour's sites weighs its two diagonals by how well each pair agrees.
 
     I. Pekkucuksen and Y. Altunbasak, "Gradient based threshold free color filter array
     interpolation", Proc. IEEE ICIP 2010. DOI 10.1109/ICIP.2010.5654327
@@ -40,7 +43,12 @@ _CORR_LOW = -0.75
 _CORR_HIGH = -0.25
 """Local green-colour correlations at which green is all intra-green and all GBTF."""
 
-_GBTF_ENERGY_SCALE = 0.7
+_SUM_CORR_LOW = -1.0
+_SUM_CORR_HIGH = -0.6
+"""Local green-colour correlations at which the colour-sum estimate may take all of green
+(weighed against intra-green by residual energies) and none of it."""
+
+_GBTF_ENERGY_SCALE = 0.8
 _CD_ENERGY_SCALE = 0.6
 """Factors on the colour-difference residual energies before they are weighed against the
 other estimate's: GBTF's green against intra-green, the colour-difference red and blue
@@ -130,6 +138,8 @@ def demosaic(
         _MARGIN,
         _CORR_LOW,
         _CORR_HIGH,
+        _SUM_CORR_LOW,
+        _SUM_CORR_HIGH,
         (_VARIANCE_FLOOR * level**2) ** 2,
         _LEVEL_FLOOR * level,
         _SLOPE_FLOOR * level**2,
@@ -169,6 +179,8 @@ def _demosaic_adaptive_kernel(
     margin: int,
     corr_low: float,
     corr_high: float,
+    sum_corr_low: float,
+    sum_corr_high: float,
     corr_floor: float,
     level_floor: float,
     slope_floor: float,
@@ -193,12 +205,19 @@ def _demosaic_adaptive_kernel(
     ``corr_floor`` keeps flat areas finite) times a share by residual energies: with E_g the
     smaller of the horizontal and vertical 5x5 sums of the colour differences' gradients,
     times ``gbtf_energy_scale``, and E_i the same of intra-green's, each plus
-    ``green_energy_floor``, GBTF's share is E_i^4 / (E_i^4 + E_g^4). Red and blue are then
+    ``green_energy_floor``, GBTF's share is E_i^4 / (E_i^4 + E_g^4). The colour-sum
+    estimate (the same stencils on green plus colour, averaged with GBTF's directional
+    weights, less the site's sample) takes what GBTF leaves by the same rule, E_i^4 /
+    (E_i^4 + E_s^4) with E_s from the sums' gradients, ramped in by the correlation from
+    none at ``sum_corr_high`` to all at ``sum_corr_low``. Red and blue are then
     GBTF's colour-difference estimate and MLRI's (Kiku et al., 2014; ``slope_floor``
     regularizes the fitted slopes), both guided by that green, weighted by the inverse
     squares of their errors predicting each sample from its 4 neighbouring sites, summed
     over 3x3 sites plus ``energy_floor`` (the criterion of ARI, Monno et al., 2017), the
-    colour difference's times ``cd_energy_scale``.
+    colour difference's times ``cd_energy_scale``. At the other colour's sites, MLRI's
+    value is the mean of its two diagonals' (the fits and residuals of the sites at either
+    end), each weighted by the other's squared difference of its ends plus
+    ``level_floor``^2.
     """
     height, width = cfa.shape
     n_strips = (height + tile_rows - 1) // tile_rows
@@ -219,6 +238,9 @@ def _demosaic_adaptive_kernel(
     one = np.float32(1.0)
     corr_low = np.float32(corr_low)
     corr_high = np.float32(corr_high)
+    sum_corr_low = np.float32(sum_corr_low)
+    sum_corr_high = np.float32(sum_corr_high)
+    diagonal_floor = level_floor * level_floor
     corr_floor = np.float32(corr_floor)
     level_floor = np.float32(level_floor)
     slope_floor = np.float32(slope_floor)
@@ -249,7 +271,13 @@ def _demosaic_adaptive_kernel(
         green = np.empty((buf_rows, buf_cols), dtype=np.float32)
         quad = np.empty((8, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         quad_sum = np.empty((8, buf_rows // 2, buf_cols // 2), dtype=np.float32)
-        green_weight = np.empty((2, buf_rows // 2, buf_cols // 2), dtype=np.float32)
+        sum_h = np.empty((buf_rows, buf_cols), dtype=np.float32)
+        sum_v = np.empty((buf_rows, buf_cols), dtype=np.float32)
+        sum_grad_h = np.empty((buf_rows, buf_cols), dtype=np.float32)
+        sum_grad_v = np.empty((buf_rows, buf_cols), dtype=np.float32)
+        green_sum = np.empty((buf_rows, buf_cols), dtype=np.float32)
+        sum_grad_row = np.empty(buf_cols, dtype=np.float32)
+        green_weight = np.empty((4, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         sub = np.empty((10, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         row_sum = np.empty((4, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         r0 = strip * tile_rows
@@ -279,7 +307,9 @@ def _demosaic_adaptive_kernel(
 
             # G - R (or G - B) from Hamilton-Adams estimates along rows and columns;
             # the same stencil estimates green at red/blue sites and red/blue at green sites,
-            # so only the sign differs: + at red/blue sites, - at green ones.
+            # so only the sign differs: + at red/blue sites, - at green ones. The colour sum
+            # G + R (or G + B) is the same stencil with the Laplacian's sign flipped, plus
+            # the centre: the same at every site.
             for y in range(2, nr - 2):
                 sign_even = np.float32(-1.0) if y % 2 == green_parity else np.float32(1.0)
                 for x in range(nc - 4):
@@ -293,10 +323,16 @@ def _demosaic_adaptive_kernel(
                     )
                     diff_h[y, x + 2] = sign * (est_h - centre)
                     diff_v[y, x + 2] = sign * (est_v - centre)
+                    sum_h[y, x + 2] = half * (
+                        mosaic[y, x + 1] + mosaic[y, x + 3] + centre
+                    ) + quarter * (mosaic[y, x] + mosaic[y, x + 4])
+                    sum_v[y, x + 2] = half * (
+                        mosaic[y - 1, x + 2] + mosaic[y + 1, x + 2] + centre
+                    ) + quarter * (mosaic[y - 2, x + 2] + mosaic[y + 2, x + 2])
 
             # Gradients of the colour differences: grad_h sums horizontal ones over 5 rows,
             # grad_v vertical ones over 5 columns, so that a 5x5 window sum is a 5-tap sum
-            # of these along the other axis.
+            # of these along the other axis. sum_grad_h and sum_grad_v: the same of the sums.
             for y in range(4, nr - 4):
                 for x in range(nc - 6):
                     grad_h[y, x + 3] = (
@@ -306,9 +342,17 @@ def _demosaic_adaptive_kernel(
                         + abs(diff_h[y + 1, x + 2] - diff_h[y + 1, x + 4])
                         + abs(diff_h[y + 2, x + 2] - diff_h[y + 2, x + 4])
                     )
+                    sum_grad_h[y, x + 3] = (
+                        abs(sum_h[y - 2, x + 2] - sum_h[y - 2, x + 4])
+                        + abs(sum_h[y - 1, x + 2] - sum_h[y - 1, x + 4])
+                        + abs(sum_h[y, x + 2] - sum_h[y, x + 4])
+                        + abs(sum_h[y + 1, x + 2] - sum_h[y + 1, x + 4])
+                        + abs(sum_h[y + 2, x + 2] - sum_h[y + 2, x + 4])
+                    )
             for y in range(3, nr - 3):
                 for x in range(nc - 4):
                     grad_row[x + 2] = abs(diff_v[y - 1, x + 2] - diff_v[y + 1, x + 2])
+                    sum_grad_row[x + 2] = abs(sum_v[y - 1, x + 2] - sum_v[y + 1, x + 2])
                 for x in range(nc - 8):
                     grad_v[y, x + 4] = (
                         grad_row[x + 2]
@@ -317,11 +361,19 @@ def _demosaic_adaptive_kernel(
                         + grad_row[x + 5]
                         + grad_row[x + 6]
                     )
+                    sum_grad_v[y, x + 4] = (
+                        sum_grad_row[x + 2]
+                        + sum_grad_row[x + 3]
+                        + sum_grad_row[x + 4]
+                        + sum_grad_row[x + 5]
+                        + sum_grad_row[x + 6]
+                    )
 
             # Directional weights and the weighted colour difference, evaluated at every site
             # (column x + 7) for vectorization and used at red and blue ones. The weights are
             # scaled by the smallest window sum: their ratios, and so the result, are as in
-            # the paper, but they stay in [0, 1] at any input scale.
+            # the paper, but they stay in [0, 1] at any input scale. The colour sum is
+            # averaged with the same weights.
             for y in range(7, nr - 7):
                 for x in range(nc - 14):
                     centre_v = grad_v[y, x + 7] + tiny
@@ -354,7 +406,20 @@ def _demosaic_adaptive_kernel(
                     mean_e = centre_h + diff_h[y, x + 8] + diff_h[y, x + 9]
                     mean_e += diff_h[y, x + 10] + diff_h[y, x + 11]
                     weighted = w_n * mean_n + w_s * mean_s + w_w * mean_w + w_e * mean_e
-                    green_diff[y, x + 7] = fifth * weighted / (w_n + w_s + w_w + w_e)
+                    w_total = w_n + w_s + w_w + w_e
+                    green_diff[y, x + 7] = fifth * weighted / w_total
+                    centre_v = sum_v[y, x + 7]
+                    centre_h = sum_h[y, x + 7]
+                    mean_n = centre_v + sum_v[y - 4, x + 7] + sum_v[y - 3, x + 7]
+                    mean_n += sum_v[y - 2, x + 7] + sum_v[y - 1, x + 7]
+                    mean_s = centre_v + sum_v[y + 1, x + 7] + sum_v[y + 2, x + 7]
+                    mean_s += sum_v[y + 3, x + 7] + sum_v[y + 4, x + 7]
+                    mean_w = centre_h + sum_h[y, x + 3] + sum_h[y, x + 4]
+                    mean_w += sum_h[y, x + 5] + sum_h[y, x + 6]
+                    mean_e = centre_h + sum_h[y, x + 8] + sum_h[y, x + 9]
+                    mean_e += sum_h[y, x + 10] + sum_h[y, x + 11]
+                    weighted = w_n * mean_n + w_s * mean_s + w_w * mean_w + w_e * mean_e
+                    green_sum[y, x + 7] = fifth * weighted / w_total
 
             # Green at red and blue sites: GBTF's estimate, blended towards an intra-green
             # one (cubic along the row and along the column, weighted by the inverse of the
@@ -463,9 +528,15 @@ def _demosaic_adaptive_kernel(
                     weight_b = (corr_b - corr_low) / (corr_high - corr_low)
                     green_weight[0, qy, qx] = min(max(weight_r, zero), one)
                     green_weight[1, qy, qx] = min(max(weight_b, zero), one)
-            # The share of GBTF's estimate by the residual energies, at every site (in
-            # diff_v, free again), then green at red and blue sites.
+                    weight_r = (corr_r - sum_corr_high) / (sum_corr_low - sum_corr_high)
+                    weight_b = (corr_b - sum_corr_high) / (sum_corr_low - sum_corr_high)
+                    green_weight[2, qy, qx] = min(max(weight_r, zero), one)
+                    green_weight[3, qy, qx] = min(max(weight_b, zero), one)
+            # The shares of GBTF's and of the colour-sum estimate against intra-green by the
+            # residual energies, at every site (in diff_v and sum_h, free again), then green
+            # at red and blue sites.
             gbtf_share = diff_v
+            sum_share = sum_h
             for y in range(8, nr - 8):
                 for x in range(nc - 16):
                     energy_gbtf = gbtf_energy_scale * min(
@@ -486,16 +557,30 @@ def _demosaic_adaptive_kernel(
                     energy_intra *= energy_intra
                     energy_intra *= energy_intra
                     gbtf_share[y, x + 8] = energy_intra / (energy_intra + energy_gbtf)
+                    energy_sum = min(
+                        sum_grad_h[y, x + 6] + sum_grad_h[y, x + 7] + sum_grad_h[y, x + 8]
+                        + sum_grad_h[y, x + 9] + sum_grad_h[y, x + 10],
+                        sum_grad_v[y - 2, x + 8] + sum_grad_v[y - 1, x + 8]
+                        + sum_grad_v[y, x + 8] + sum_grad_v[y + 1, x + 8]
+                        + sum_grad_v[y + 2, x + 8],
+                    ) + green_energy_floor
+                    energy_sum *= energy_sum
+                    energy_sum *= energy_sum
+                    sum_share[y, x + 8] = energy_intra / (energy_intra + energy_sum)
             for y in range(8, nr - 8):
                 k_site = 0 if (y % 2) == red_y else 1
                 x0 = 8 + (y + green_parity + 1) % 2
                 for x in range(17 - x0, nc - 8, 2):
                     green[y, x] = mosaic[y, x]
                 for x in range(x0, nc - 8, 2):
-                    weight = green_weight[k_site, (y - red_y) // 2, (x - red_x) // 2]
-                    weight *= gbtf_share[y, x]
-                    green[y, x] = intra[y, x] + weight * (
-                        mosaic[y, x] + green_diff[y, x] - intra[y, x]
+                    qy = (y - red_y) // 2
+                    qx = (x - red_x) // 2
+                    weight = green_weight[k_site, qy, qx] * gbtf_share[y, x]
+                    weight_sum = min(green_weight[2 + k_site, qy, qx] * sum_share[y, x], one - weight)
+                    green[y, x] = (
+                        intra[y, x]
+                        + weight * (mosaic[y, x] + green_diff[y, x] - intra[y, x])
+                        + weight_sum * (green_sum[y, x] - mosaic[y, x] - intra[y, x])
                     )
 
             # Red and blue: two residual interpolations on each one's sub-lattice, mixed per
@@ -664,16 +749,31 @@ def _demosaic_adaptive_kernel(
                         elif dy == 1 and dx == 1:
                             for t in range(n_pixels):
                                 j = j_first + t
-                                a = mean_slope[i, j] + mean_slope[i, j + 1]
-                                a += mean_slope[i + 1, j] + mean_slope[i + 1, j + 1]
-                                b = mean_offset[i, j] + mean_offset[i, j + 1]
-                                b += mean_offset[i + 1, j] + mean_offset[i + 1, j + 1]
-                                r = residual[i, j] + residual[i, j + 1]
-                                r += residual[i + 1, j] + residual[i + 1, j + 1]
                                 share = cd_share[i, j] + cd_share[i, j + 1]
                                 share += cd_share[i + 1, j] + cd_share[i + 1, j + 1]
                                 g = green[y, x_first + 2 * t]
-                                value_ml = quarter * (a * g + b + r)
+                                # MLRI along each diagonal: the mean of its ends' values.
+                                ml_nw = mean_slope[i, j] * g + mean_offset[i, j] + residual[i, j]
+                                ml_se = (
+                                    mean_slope[i + 1, j + 1] * g
+                                    + mean_offset[i + 1, j + 1]
+                                    + residual[i + 1, j + 1]
+                                )
+                                ml_ne = (
+                                    mean_slope[i, j + 1] * g
+                                    + mean_offset[i, j + 1]
+                                    + residual[i, j + 1]
+                                )
+                                ml_sw = (
+                                    mean_slope[i + 1, j] * g
+                                    + mean_offset[i + 1, j]
+                                    + residual[i + 1, j]
+                                )
+                                spread_1 = (ml_nw - ml_se) * (ml_nw - ml_se) + diagonal_floor
+                                spread_2 = (ml_ne - ml_sw) * (ml_ne - ml_sw) + diagonal_floor
+                                value_ml = half * (
+                                    spread_2 * (ml_nw + ml_se) + spread_1 * (ml_ne + ml_sw)
+                                ) / (spread_1 + spread_2)
                                 value_cd = g + cross[i, j]
                                 plane[y, x_first + 2 * t] = value_ml + quarter * share * (
                                     value_cd - value_ml
