@@ -376,16 +376,11 @@ def _demosaic_adaptive_kernel(
             # averaged with the same weights.
             for y in range(7, nr - 7):
                 for x in range(nc - 14):
-                    centre_v = grad_v[y, x + 7] + tiny
-                    centre_h = grad_h[y, x + 7] + tiny
-                    sum_n = centre_v + grad_v[y - 4, x + 7] + grad_v[y - 3, x + 7]
-                    sum_n += grad_v[y - 2, x + 7] + grad_v[y - 1, x + 7]
-                    sum_s = centre_v + grad_v[y + 1, x + 7] + grad_v[y + 2, x + 7]
-                    sum_s += grad_v[y + 3, x + 7] + grad_v[y + 4, x + 7]
-                    sum_w = centre_h + grad_h[y, x + 3] + grad_h[y, x + 4]
-                    sum_w += grad_h[y, x + 5] + grad_h[y, x + 6]
-                    sum_e = centre_h + grad_h[y, x + 8] + grad_h[y, x + 9]
-                    sum_e += grad_h[y, x + 10] + grad_h[y, x + 11]
+                    sum_n, sum_s, sum_w, sum_e = _directional_runs(grad_v, grad_h, y, x)
+                    sum_n += tiny
+                    sum_s += tiny
+                    sum_w += tiny
+                    sum_e += tiny
                     smallest = min(min(sum_n, sum_s), min(sum_w, sum_e))
                     w_n = smallest / sum_n
                     w_s = smallest / sum_s
@@ -395,31 +390,15 @@ def _demosaic_adaptive_kernel(
                     w_s *= w_s
                     w_w *= w_w
                     w_e *= w_e
-                    centre_v = diff_v[y, x + 7]
-                    centre_h = diff_h[y, x + 7]
-                    mean_n = centre_v + diff_v[y - 4, x + 7] + diff_v[y - 3, x + 7]
-                    mean_n += diff_v[y - 2, x + 7] + diff_v[y - 1, x + 7]
-                    mean_s = centre_v + diff_v[y + 1, x + 7] + diff_v[y + 2, x + 7]
-                    mean_s += diff_v[y + 3, x + 7] + diff_v[y + 4, x + 7]
-                    mean_w = centre_h + diff_h[y, x + 3] + diff_h[y, x + 4]
-                    mean_w += diff_h[y, x + 5] + diff_h[y, x + 6]
-                    mean_e = centre_h + diff_h[y, x + 8] + diff_h[y, x + 9]
-                    mean_e += diff_h[y, x + 10] + diff_h[y, x + 11]
-                    weighted = w_n * mean_n + w_s * mean_s + w_w * mean_w + w_e * mean_e
-                    w_total = w_n + w_s + w_w + w_e
-                    green_diff[y, x + 7] = fifth * weighted / w_total
-                    centre_v = sum_v[y, x + 7]
-                    centre_h = sum_h[y, x + 7]
-                    mean_n = centre_v + sum_v[y - 4, x + 7] + sum_v[y - 3, x + 7]
-                    mean_n += sum_v[y - 2, x + 7] + sum_v[y - 1, x + 7]
-                    mean_s = centre_v + sum_v[y + 1, x + 7] + sum_v[y + 2, x + 7]
-                    mean_s += sum_v[y + 3, x + 7] + sum_v[y + 4, x + 7]
-                    mean_w = centre_h + sum_h[y, x + 3] + sum_h[y, x + 4]
-                    mean_w += sum_h[y, x + 5] + sum_h[y, x + 6]
-                    mean_e = centre_h + sum_h[y, x + 8] + sum_h[y, x + 9]
-                    mean_e += sum_h[y, x + 10] + sum_h[y, x + 11]
-                    weighted = w_n * mean_n + w_s * mean_s + w_w * mean_w + w_e * mean_e
-                    green_sum[y, x + 7] = fifth * weighted / w_total
+                    scale = fifth / (w_n + w_s + w_w + w_e)
+                    run_n, run_s, run_w, run_e = _directional_runs(diff_v, diff_h, y, x)
+                    green_diff[y, x + 7] = scale * (
+                        w_n * run_n + w_s * run_s + w_w * run_w + w_e * run_e
+                    )
+                    run_n, run_s, run_w, run_e = _directional_runs(sum_v, sum_h, y, x)
+                    green_sum[y, x + 7] = scale * (
+                        w_n * run_n + w_s * run_s + w_w * run_w + w_e * run_e
+                    )
 
             # Green at red and blue sites: GBTF's estimate, blended towards an intra-green
             # one (cubic along the row and along the column, weighted by the inverse of the
@@ -806,3 +785,22 @@ def _demosaic_adaptive_kernel(
                     out[row, c0 - margin + x, 0] = grad_h[y, x]
                     out[row, c0 - margin + x, 1] = green[y, x]
                     out[row, c0 - margin + x, 2] = grad_v[y, x]
+
+
+@njit(inline="always")
+def _directional_runs(
+    along_v: npt.NDArray[np.float32], along_h: npt.NDArray[np.float32], y: int, x: int
+) -> tuple[np.float32, np.float32, np.float32, np.float32]:
+    """GBTF's four 5-pixel runs from (y, x + 7): of ``along_v`` to the north and to the south,
+    of ``along_h`` to the west and to the east (sums, each including (y, x + 7))."""
+    centre_v = along_v[y, x + 7]
+    centre_h = along_h[y, x + 7]
+    run_n = centre_v + along_v[y - 4, x + 7] + along_v[y - 3, x + 7]
+    run_n += along_v[y - 2, x + 7] + along_v[y - 1, x + 7]
+    run_s = centre_v + along_v[y + 1, x + 7] + along_v[y + 2, x + 7]
+    run_s += along_v[y + 3, x + 7] + along_v[y + 4, x + 7]
+    run_w = centre_h + along_h[y, x + 3] + along_h[y, x + 4]
+    run_w += along_h[y, x + 5] + along_h[y, x + 6]
+    run_e = centre_h + along_h[y, x + 8] + along_h[y, x + 9]
+    run_e += along_h[y, x + 10] + along_h[y, x + 11]
+    return run_n, run_s, run_w, run_e
