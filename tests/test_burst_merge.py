@@ -18,6 +18,7 @@ from pipeline.burst.kernel_regression import (
     KernelMergeParams,
     KernelRegressionMerge,
     _kernel_covariance_kernel,
+    _tile_chroma_kernel,
 )
 from pipeline.burst.modes import develop_burst
 from pipeline.burst.reference import select_reference_hasinoff2016
@@ -306,23 +307,47 @@ def test_kernel_regression_demosaics_in_the_merge() -> None:
             assert float(patch[..., c].mean()) == pytest.approx(float(mosaic[sites].mean()), rel=0.02)
 
 
-def test_kernel_covariance_follows_the_edges_of_the_reference() -> None:
-    # A vertical edge: the kernel is narrow across it (x) and wide along it (y); in the
-    # flat parts it is wide both ways (Wronski et al. sec. 4).
-    grey = np.zeros((32, 32), dtype=np.float32)
-    grey[:, 16:] = 0.5
-    grey += 0.2
-    inv_cov = np.empty((32, 32, 3), dtype=np.float32)
-    kp = KernelMergeParams()
+def _kernel_inverse_covariance(mosaic: np.ndarray, kp: KernelMergeParams) -> np.ndarray:
+    # The kernel of a neutral (white-balanced) RGGB mosaic at a low noise level.
+    channels = CfaPattern.RGGB.channels.astype(np.int64)
+    wb = np.ones(3, dtype=np.float32)
+    gh, gw = mosaic.shape[0] // 2, mosaic.shape[1] // 2
+    chroma = np.empty((gh, gw, 3), dtype=np.float32)
+    _tile_chroma_kernel(mosaic, channels, wb, chroma)
+    inv_cov = np.empty((gh, gw, 3), dtype=np.float32)
     _kernel_covariance_kernel(
-        grey, np.array([1e-4, 1e-6], dtype=np.float32),
-        np.array([kp.k_detail, kp.k_denoise, kp.d_th, kp.d_tr, kp.k_stretch, kp.k_shrink,
-                  kp.k_detail_clean, kp.snr_low, kp.snr_high], dtype=np.float32),
-        inv_cov,
+        mosaic, channels, wb, chroma, np.array([1e-4, 1e-6], dtype=np.float32),
+        np.array([kp.noise_to_gradient, kp.k_max, kp.k_min], dtype=np.float32), inv_cov,
     )  # fmt: skip
-    edge = inv_cov[16, 16]
-    flat = inv_cov[16, 4]
+    return inv_cov
+
+
+def test_kernel_covariance_follows_the_edges_of_the_reference() -> None:
+    # A vertical edge: the kernel is narrow across it (x) and k_max wide along it (y);
+    # in the flat parts it is k_max wide both ways (a, c = 1 / k**2).
+    mosaic = np.full((64, 64), 0.2, dtype=np.float32)
+    mosaic[:, 32:] = 0.7
+    kp = KernelMergeParams()
+    inv_cov = _kernel_inverse_covariance(mosaic, kp)
+    edge = inv_cov[8, 16]  # the Bayer tile whose 3x3 cells straddle x = 32
+    flat = inv_cov[8, 4]
     assert edge[0] > 4 * edge[2] and abs(edge[1]) < 1e-3 * edge[0]  # a / c: across >> along
-    assert flat[0] == pytest.approx(flat[2]) and flat[0] < edge[0] / 10
-    with pytest.raises(InvalidParameterError, match="k_detail=0"):
-        KernelMergeParams(k_detail=0)
+    assert edge[2] == pytest.approx(1 / kp.k_max**2, rel=1e-4)
+    assert flat[0] == pytest.approx(1 / kp.k_max**2, rel=1e-4) == flat[2]
+    assert edge[0] <= 1 / kp.k_min**2 * (1 + 1e-5)
+    with pytest.raises(InvalidParameterError, match="k_min=0"):
+        KernelMergeParams(k_min=0)
+    with pytest.raises(InvalidParameterError, match="noise_to_gradient=-1"):
+        KernelMergeParams(noise_to_gradient=-1)
+
+
+def test_kernel_sees_detail_finer_than_a_bayer_tile() -> None:
+    # Stripes one pixel wide (a scene sharp to the pixel, as at 1:1 scale): every 2x2
+    # Bayer tile has the same mean, so a half-resolution grey image is flat, but the
+    # kernel must still be narrow across them, or the merge blurs them away.
+    mosaic = np.full((64, 64), 0.2, dtype=np.float32)
+    mosaic[:, 1::2] = 0.6
+    kp = KernelMergeParams()
+    inv_cov = _kernel_inverse_covariance(mosaic, kp)
+    centre = inv_cov[16, 16]
+    assert centre[0] > 10 / kp.k_max**2  # across the stripes: a = 1 / width**2

@@ -11,14 +11,19 @@ Handheld Burst Super-Resolution", IPOL 13, 2023 (IPOL below):
    pixels around it, into its own colour channel, with a Gaussian weight
    ``exp(-d^T Omega^-1 d / 2)``; the output is ``sum(w r c) / sum(w r)`` per channel,
    so demosaicing happens in the merge (sec. 4, eq. 4; IPOL alg. 11);
-2. the kernel covariance ``Omega`` comes from the structure tensor of the reference's
-   grey image (sec. 4.1; IPOL alg. 5): its eigenvalues give the anisotropy
-   ``A = 1 + sqrt((l1 - l2) / (l1 + l2))`` and the detail/denoise blend
-   ``D = clip(1 - sqrt(l1) / D_tr + D_th, 0, 1)``, ``sqrt(l1)`` in units of the gradient
-   noise the noise model predicts (IPOL computes it on a variance-stabilised image);
-   across an edge the kernel shrinks by up to ``k_shrink``, along it it stretches by up
-   to ``k_stretch``, and in flat regions (``D`` near 1) it widens to
-   ``k_detail * k_denoise``;
+2. the kernel covariance ``Omega`` follows the reference's local structure (sec. 4.1;
+   IPOL alg. 5), but its size is set by noise over gradient instead of Wronski et al.'s
+   hand-tuned detail/denoise blend: a sample ``d`` away from a pixel misses the pixel's
+   value by about ``g . d`` (``g`` the local gradient) and carries the noise ``sigma``,
+   so its weight falls as ``exp(-(g . d)^2 / (2 c^2 sigma^2))``, i.e.
+   ``Omega^-1 = T / c^2 + I / k_max^2``, ``T`` the structure tensor less the noise, in
+   noise units (``c``: ``noise_to_gradient``). Where the gradient is within the noise
+   the kernel is ``k_max`` wide both ways; across an edge it narrows as the edge
+   sharpens (to ``k_min`` at least), along it it stays wide. ``T`` is measured at full
+   resolution (2x2 differences of the white-balanced mosaic less its local colour
+   differences, over the 3x3 cells around each Bayer tile), not on the half-resolution
+   grey image: detail finer than a Bayer tile (a scene sharp to the pixel, so aliased)
+   is invisible there and would be blurred;
 3. each alternate frame's weight per 2x2 Bayer tile is its robustness ``r`` (sec. 5):
    the local colour means of the frame at its aligned position against the
    reference's, over the variance the noise model predicts (the distance of
@@ -71,22 +76,16 @@ class KernelMergeParams:
 
     Attributes
     ----------
-    k_detail : float
-        Kernel standard deviation, raw pixels, on isotropic detail at low SNR
-        (``snr_low``); it falls to ``k_detail_clean`` at ``snr_high`` and above (the
-        SNR-dependent tuning of IPOL sec. 4.3: a sample farther away costs more than
-        its noise saves where the noise is low).
-    k_detail_clean : float
-        The same at high SNR.
-    snr_low, snr_high : float
-        Local SNR (signal over the noise model's standard deviation, one raw sample)
-        between which ``k_detail`` is interpolated.
-    k_denoise : float
-        Its factor in flat regions.
-    d_th, d_tr : float
-        ``D = clip(1 - sqrt(l1) / d_tr + d_th, 0, 1)``, ``sqrt(l1)`` in noise units.
-    k_stretch, k_shrink : float
-        Largest stretch along and shrink across an edge.
+    noise_to_gradient : float
+        ``c``: a sample's weight is ``exp(-1/2)`` where its distance times the local
+        gradient (across the structure) is ``c`` times the noise.
+    k_max : float
+        Kernel standard deviation, raw pixels, where the reference is flat (within
+        the noise) and along edges.
+    k_min : float
+        The narrowest kernel, raw pixels, across the sharpest edges. The defaults were
+        chosen on bench/burst_quality.py's four default scenes at 1:1 and 2x scale (a
+        smaller ``c`` favours 1:1, a larger one 2x; a wider ``k_max`` lost at both).
     reject_from, reject_at : float
         Normalised local distance (1 = the noise) where an alternate frame's weight
         starts to fall, and where it reaches 0.
@@ -102,15 +101,9 @@ class KernelMergeParams:
         Bit depth of the merged mosaic (at most 16).
     """
 
-    k_detail: float = 0.4
-    k_detail_clean: float = 0.15
-    snr_low: float = 10.0
-    snr_high: float = 60.0
-    k_denoise: float = 3.0
-    d_th: float = 0.0
-    d_tr: float = 2.0
-    k_stretch: float = 1.5
-    k_shrink: float = 2.0
+    noise_to_gradient: float = 0.7
+    k_max: float = 1.0
+    k_min: float = 0.1
     reject_from: float = 1.5
     reject_at: float = 4.0
     texture_tolerance: float = 0.0
@@ -119,13 +112,12 @@ class KernelMergeParams:
     output_bits: int = 16
 
     def __post_init__(self) -> None:
-        for name in ("k_detail", "k_detail_clean", "k_denoise", "d_tr", "k_stretch", "k_shrink"):
-            if not getattr(self, name) > 0:
-                raise InvalidParameterError(f"{name}={getattr(self, name)}: expected > 0")
-        if not 0 < self.snr_low < self.snr_high:
+        if not self.noise_to_gradient > 0:
             raise InvalidParameterError(
-                f"snr_low={self.snr_low}, snr_high={self.snr_high}: expected 0 < snr_low < snr_high"
-            )
+                f"noise_to_gradient={self.noise_to_gradient}: expected > 0")
+        if not 0 < self.k_min <= self.k_max:
+            raise InvalidParameterError(
+                f"k_min={self.k_min}, k_max={self.k_max}: expected 0 < k_min <= k_max")
         if self.texture_tolerance < 0 or self.flow_uniform_px < 0:
             raise InvalidParameterError(
                 f"texture_tolerance={self.texture_tolerance}, flow_uniform_px="
@@ -135,77 +127,104 @@ class KernelMergeParams:
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _kernel_covariance_kernel(grey, noise, kp, out):
-    # Structure tensor of the reference grey image from 2x2 finite differences, summed
-    # over the four gradient cells around each grey pixel (IPOL alg. 5), its eigen-
-    # analysis, and the inverse kernel covariance (a, b, c): d^T Omega^-1 d =
-    # a dx^2 + 2 b dx dy + c dy^2 in raw pixels. kp = (k_detail, k_denoise, d_th, d_tr,
-    # k_stretch, k_shrink); noise = (scale, offset) per raw sample.
-    gh, gw = grey.shape
-    k_noisy, k_denoise, d_th, d_tr, k_stretch, k_shrink = kp[0], kp[1], kp[2], kp[3], kp[4], kp[5]
-    k_clean, snr_low, snr_high = kp[6], kp[7], kp[8]
+def _tile_chroma_kernel(ref, channels, wb, out):
+    # Per Bayer tile, each site's colour difference from green (white-balanced, green's
+    # own 0), averaged over 3x3 tiles: subtracted from the mosaic, it leaves the
+    # luminance detail the kernel is shaped by.
+    gh, gw, _ = out.shape
+    for by in numba.prange(gh):
+        for bx in range(gw):
+            sums = np.zeros(3, dtype=np.float32)
+            n = 0
+            for ty in range(max(by - 1, 0), min(by + 2, gh)):
+                for tx in range(max(bx - 1, 0), min(bx + 2, gw)):
+                    green = np.float32(0.0)
+                    for site in range(4):
+                        ch = channels[site >> 1, site & 1]
+                        if ch == 1:
+                            green += np.float32(0.5) * wb[1] * ref[2 * ty + (site >> 1), 2 * tx + (site & 1)]
+                    for site in range(4):
+                        ch = channels[site >> 1, site & 1]
+                        if ch != 1:
+                            sums[ch] += wb[ch] * ref[2 * ty + (site >> 1), 2 * tx + (site & 1)] - green
+                    n += 1
+            for ch in range(3):
+                out[by, bx, ch] = sums[ch] / np.float32(n)
+
+
+@numba.njit(cache=True, nogil=True)
+def _luminance_at(ref, channels, wb, chroma, y, x):
+    ch = channels[y & 1, x & 1]
+    return wb[ch] * ref[y, x] - chroma[y >> 1, x >> 1, ch]
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _kernel_covariance_kernel(ref, channels, wb, chroma, noise, kp, out):
+    # Per Bayer tile: the structure tensor of the reference's luminance at full
+    # resolution (2x2 finite differences of the white-balanced mosaic less its local
+    # colour differences, over the 3x3 cells around the tile's centre), in units of the
+    # noise of those differences; the kernel's inverse covariance (a, b, c), with
+    # d^T Omega^-1 d = a dx^2 + 2 b dx dy + c dy^2 in raw pixels, is that tensor less
+    # the noise over noise_to_gradient**2, plus 1 / k_max**2 (no narrower than k_min).
+    # kp = (noise_to_gradient, k_max, k_min); noise = (scale, offset) per raw sample.
+    h, w = ref.shape
+    gh, gw, _ = out.shape
+    ratio2 = kp[0] * kp[0]
+    floor = np.float32(1.0) / (kp[1] * kp[1])
+    ceiling = np.float32(1.0) / (kp[2] * kp[2])
     half = np.float32(0.5)
-    one = np.float32(1.0)
-    for y in numba.prange(gh):
-        for x in range(gw):
+    wb2 = np.float32(0.0)
+    for site in range(4):
+        wb2 += np.float32(0.25) * wb[channels[site >> 1, site & 1]] ** 2
+    for by in numba.prange(gh):
+        for bx in range(gw):
             sxx = np.float32(0.0)
             sxy = np.float32(0.0)
             syy = np.float32(0.0)
-            for cy in range(y - 1, y + 1):
-                for cx in range(x - 1, x + 1):
-                    y0 = min(max(cy, 0), gh - 2)
-                    x0 = min(max(cx, 0), gw - 2)
-                    g00 = grey[y0, x0]
-                    g01 = grey[y0, x0 + 1]
-                    g10 = grey[y0 + 1, x0]
-                    g11 = grey[y0 + 1, x0 + 1]
-                    gx = half * ((g01 - g00) + (g11 - g10))
-                    gy = half * ((g10 - g00) + (g11 - g01))
+            level = np.float32(0.0)
+            for cy in range(2 * by - 1, 2 * by + 2):
+                y0 = min(max(cy, 0), h - 2)
+                for cx in range(2 * bx - 1, 2 * bx + 2):
+                    x0 = min(max(cx, 0), w - 2)
+                    l00 = _luminance_at(ref, channels, wb, chroma, y0, x0)
+                    l01 = _luminance_at(ref, channels, wb, chroma, y0, x0 + 1)
+                    l10 = _luminance_at(ref, channels, wb, chroma, y0 + 1, x0)
+                    l11 = _luminance_at(ref, channels, wb, chroma, y0 + 1, x0 + 1)
+                    gx = half * ((l01 - l00) + (l11 - l10))
+                    gy = half * ((l10 - l00) + (l11 - l01))
                     sxx += gx * gx
                     sxy += gx * gy
                     syy += gy * gy
-            # A grey pixel averages four samples: variance / 4; a gradient cell's
-            # component averages two differences of two: the same variance again.
-            u = max(grey[y, x], np.float32(0.0))
-            sample_var = max(noise[0] * u + noise[1], np.float32(1e-12))
-            gradient_var = sample_var * np.float32(0.25)
-            snr = u / np.float32(math.sqrt(sample_var))
-            t = min(max((snr - snr_low) / (snr_high - snr_low), np.float32(0.0)), one)
-            k_detail = k_noisy + t * (k_clean - k_noisy)
+            for site in range(4):
+                level += np.float32(0.25) * ref[2 * by + (site >> 1), 2 * bx + (site & 1)]
+            # A cell's gradient component has the variance of one luminance sample.
+            sample_var = max(noise[0] * max(level, np.float32(0.0)) + noise[1], np.float32(1e-12))
+            variance = np.float32(9.0) * wb2 * sample_var
+            sxx /= variance
+            sxy /= variance
+            syy /= variance
             trace = sxx + syy
             root = np.float32(math.sqrt(max((sxx - syy) * (sxx - syy) * np.float32(0.25) + sxy * sxy, 0.0)))
             l1 = half * trace + root
-            l2 = max(half * trace - root, np.float32(0.0))
-            # e1: the dominant gradient direction (across the edge).
+            l2 = half * trace - root
             if root > np.float32(1e-20):
                 ex = sxy
                 ey = l1 - sxx
-                if abs(ex) + abs(ey) < np.float32(1e-20) * (abs(sxx) + abs(syy) + np.float32(1e-30)):
+                if abs(ex) + abs(ey) < np.float32(1e-6) * (abs(sxx) + abs(syy) + np.float32(1e-30)):
                     ex = l1 - syy
                     ey = sxy
                 norm = np.float32(math.sqrt(ex * ex + ey * ey))
-                if norm > 0:
-                    ex /= norm
-                    ey /= norm
-                else:
-                    ex = one
-                    ey = np.float32(0.0)
-                anisotropy = np.float32(math.sqrt(max((l1 - l2) / max(l1 + l2, np.float32(1e-30)), 0.0)))
+                ex /= norm
+                ey /= norm
             else:
-                ex = one
+                ex = np.float32(1.0)
                 ey = np.float32(0.0)
-                anisotropy = np.float32(0.0)
-            # sqrt(l1) over the noise of a sum of four gradient cells (2 sigma).
-            strength = np.float32(math.sqrt(l1 / (np.float32(4.0) * gradient_var)))
-            d = min(max(one - strength / d_tr + d_th, np.float32(0.0)), one)
-            across = k_detail * ((one - d) * (one + anisotropy * (one / k_shrink - one)) + d * k_denoise)
-            along = k_detail * ((one - d) * (one + anisotropy * (k_stretch - one)) + d * k_denoise)
-            ia = one / (across * across)
-            ie = one / (along * along)
-            # Omega^-1 = e1 e1^T / across^2 + e2 e2^T / along^2, e2 = (-ey, ex).
-            out[y, x, 0] = ia * ex * ex + ie * ey * ey
-            out[y, x, 1] = (ia - ie) * ex * ey
-            out[y, x, 2] = ia * ey * ey + ie * ex * ex
+            ia = min(max(l1 - np.float32(1.0), np.float32(0.0)) / ratio2 + floor, ceiling)
+            ie = min(max(l2 - np.float32(1.0), np.float32(0.0)) / ratio2 + floor, ceiling)
+            # Omega^-1 = ia e1 e1^T + ie e2 e2^T, e2 = (-ey, ex).
+            out[by, bx, 0] = ia * ex * ex + ie * ey * ey
+            out[by, bx, 1] = (ia - ie) * ex * ey
+            out[by, bx, 2] = ia * ey * ey + ie * ex * ex
 
 
 @numba.njit(cache=True, nogil=True)
@@ -417,6 +436,14 @@ def _finish_rgb_kernel(num, den, brightest, out):
                     out[y, x, ch] = inv
 
 
+def _white_balance(frame: RawFrame) -> npt.NDArray[np.float32]:
+    """Gains (R, G, B) that make the frame's recorded neutral grey (ones without one)."""
+    neutral = frame.metadata.as_shot_neutral
+    if not neutral or min(neutral) <= 0:
+        return np.ones(3, dtype=np.float32)
+    return np.array([neutral[1] / n for n in neutral], dtype=np.float32)
+
+
 class KernelRegressionMerge:
     """Accumulates every frame's raw samples into RGB at the reference's geometry.
 
@@ -451,24 +478,24 @@ class KernelRegressionMerge:
         self._greens = np.flatnonzero(flat == 1)
         self._others = np.flatnonzero(flat != 1)
         noise = np.array([reference_noise.scale, reference_noise.offset], dtype=np.float32)
-        kp = np.array(
-            [params.k_detail, params.k_denoise, params.d_th, params.d_tr, params.k_stretch,
-             params.k_shrink, params.k_detail_clean, params.snr_low, params.snr_high],
-            dtype=np.float32,
-        )  # fmt: skip
         gh, gw = reference_grey.shape
+        self._alternate = np.empty(reference.shape, dtype=np.float32)
+        _normalise_kernel(reference.cfa, self._black, self._scale, np.float32(1.0), self._alternate)
+        wb = _white_balance(reference)
+        chroma = np.empty((gh, gw, 3), dtype=np.float32)
+        _tile_chroma_kernel(self._alternate, self._channels, wb, chroma)
+        kp = np.array([params.noise_to_gradient, params.k_max, params.k_min], dtype=np.float32)
         self._inv_cov = np.empty((gh, gw, 3), dtype=np.float32)
-        _kernel_covariance_kernel(reference_grey, noise, kp, self._inv_cov)
+        _kernel_covariance_kernel(self._alternate, self._channels, wb, chroma, noise, kp, self._inv_cov)
+        del chroma
         self._local_var = np.empty((gh, gw), dtype=np.float32)
         _local_variance_kernel(reference_grey, noise, self._local_var)
         self._num = np.zeros((*reference.shape, 3), dtype=np.float32)
         self._den = np.zeros((*reference.shape, 3), dtype=np.float32)
-        self._alternate = np.empty(reference.shape, dtype=np.float32)
         self._positions = np.empty((gh, gw, 2), dtype=np.float32)
         self._robust = np.ones((gh, gw), dtype=np.float32)
         self._brightest = 1.0
         self._frames = 1.0
-        _normalise_kernel(reference.cfa, self._black, self._scale, np.float32(1.0), self._alternate)
         clip_units = ((self._clip - self._black) * self._scale).astype(np.float32)
         self._accumulate(clip_units, np.zeros(4, dtype=np.float32), True)
 
