@@ -253,6 +253,18 @@ def test_demo_into_an_unusable_folder_is_one_line(tmp_path, capsys) -> None:
     assert "--out" in _one_line_error(capsys)
 
 
+def test_demo_takes_a_relative_card_folder(tmp_path, monkeypatch) -> None:
+    """`obscura demo --out card` (the config's storage path must be absolute)."""
+    from firmware.commands import demo
+
+    runs = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(demo, "run_demo", lambda out, *args: runs.append(out) or {})
+    monkeypatch.setattr(demo, "print_table", lambda *args: None)
+    assert main(["demo", "--out", "card"]) == 0
+    assert runs == [tmp_path / "card"] and (tmp_path / "card").is_dir()
+
+
 def test_looks_creates_the_user_looks_folder(tmp_path, monkeypatch, capsys) -> None:
     folder = tmp_path / "config" / "obscura" / "looks"
     monkeypatch.setenv("OBSCURA_LOOKS_DIR", str(folder))

@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo and print the table."""
     from hardware.storage import PhotoStore
 
-    out = Path(args.out)
+    out = Path(args.out).absolute()  # the config takes absolute paths only
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
