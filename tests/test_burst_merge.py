@@ -17,8 +17,7 @@ from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_gr
 from pipeline.burst.kernel_regression import (
     KernelMergeParams,
     KernelRegressionMerge,
-    _kernel_covariance_kernel,
-    _tile_chroma_kernel,
+    _kernel_inverse_covariance,
 )
 from pipeline.burst.modes import develop_burst
 from pipeline.burst.reference import select_reference_hasinoff2016
@@ -307,19 +306,12 @@ def test_kernel_regression_demosaics_in_the_merge() -> None:
             assert float(patch[..., c].mean()) == pytest.approx(float(mosaic[sites].mean()), rel=0.02)
 
 
-def _kernel_inverse_covariance(mosaic: np.ndarray, kp: KernelMergeParams) -> np.ndarray:
+def _neutral_kernel(mosaic: np.ndarray, kp: KernelMergeParams) -> np.ndarray:
     # The kernel of a neutral (white-balanced) RGGB mosaic at a low noise level.
-    channels = CfaPattern.RGGB.channels.astype(np.int64)
-    wb = np.ones(3, dtype=np.float32)
-    gh, gw = mosaic.shape[0] // 2, mosaic.shape[1] // 2
-    chroma = np.empty((gh, gw, 3), dtype=np.float32)
-    _tile_chroma_kernel(mosaic, channels, wb, chroma)
-    inv_cov = np.empty((gh, gw, 3), dtype=np.float32)
-    _kernel_covariance_kernel(
-        mosaic, channels, wb, chroma, np.array([1e-4, 1e-6], dtype=np.float32),
-        np.array([kp.noise_to_gradient, kp.k_max, kp.k_min], dtype=np.float32), inv_cov,
+    return _kernel_inverse_covariance(
+        mosaic, CfaPattern.RGGB.channels.astype(np.int64), np.ones(3, dtype=np.float32),
+        np.array([1e-4, 1e-6], dtype=np.float32), kp,
     )  # fmt: skip
-    return inv_cov
 
 
 def test_kernel_covariance_follows_the_edges_of_the_reference() -> None:
@@ -328,7 +320,7 @@ def test_kernel_covariance_follows_the_edges_of_the_reference() -> None:
     mosaic = np.full((64, 64), 0.2, dtype=np.float32)
     mosaic[:, 32:] = 0.7
     kp = KernelMergeParams()
-    inv_cov = _kernel_inverse_covariance(mosaic, kp)
+    inv_cov = _neutral_kernel(mosaic, kp)
     edge = inv_cov[8, 16]  # the Bayer tile whose 3x3 cells straddle x = 32
     flat = inv_cov[8, 4]
     assert edge[0] > 4 * edge[2] and abs(edge[1]) < 1e-3 * edge[0]  # a / c: across >> along
@@ -348,6 +340,6 @@ def test_kernel_sees_detail_finer_than_a_bayer_tile() -> None:
     mosaic = np.full((64, 64), 0.2, dtype=np.float32)
     mosaic[:, 1::2] = 0.6
     kp = KernelMergeParams()
-    inv_cov = _kernel_inverse_covariance(mosaic, kp)
+    inv_cov = _neutral_kernel(mosaic, kp)
     centre = inv_cov[16, 16]
     assert centre[0] > 10 / kp.k_max**2  # across the stripes: a = 1 / width**2

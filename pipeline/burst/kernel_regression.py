@@ -28,10 +28,7 @@ Handheld Burst Super-Resolution", IPOL 13, 2023 (IPOL below):
    the local colour means of the frame at its aligned position against the
    reference's, over the variance the noise model predicts (the distance of
    :mod:`pipeline.burst.merge`, averaged over 3x3 tiles, mapped through a linear ramp
-   and widened by a 3x3 minimum filter, so a moving object leaves no ghost), with the
-   tolerance raised by the reference's own local variance where the alignment field
-   is locally uniform (the motion prior of sec. 5.2: aliasing is not motion, but
-   where neighbouring tiles disagree on the motion, only noise is tolerated).
+   and widened by a 3x3 minimum filter, so a moving object leaves no ghost).
 
 For speed (IPOL gathers a 3x3 window per output pixel): the four output pixels of a
 Bayer tile share its displacement and kernel, hence the nine weights of their 3x3
@@ -89,12 +86,6 @@ class KernelMergeParams:
     reject_from, reject_at : float
         Normalised local distance (1 = the noise) where an alternate frame's weight
         starts to fall, and where it reaches 0.
-    texture_tolerance : float
-        Fraction of the reference's local variance (beyond the noise) added to the
-        tolerated difference where the motion field is locally uniform.
-    flow_uniform_px : float
-        Largest difference (raw pixels) between a tile's displacement and its
-        neighbours' for the field to count as uniform there.
     clip_fraction : float
         A raw sample above ``black + clip_fraction * (white - black)`` counts as clipped.
     output_bits : int
@@ -106,8 +97,6 @@ class KernelMergeParams:
     k_min: float = 0.1
     reject_from: float = 1.5
     reject_at: float = 4.0
-    texture_tolerance: float = 0.0
-    flow_uniform_px: float = 0.5
     clip_fraction: float = CLIP_FRACTION
     output_bits: int = 16
 
@@ -118,48 +107,59 @@ class KernelMergeParams:
         if not 0 < self.k_min <= self.k_max:
             raise InvalidParameterError(
                 f"k_min={self.k_min}, k_max={self.k_max}: expected 0 < k_min <= k_max")
-        if self.texture_tolerance < 0 or self.flow_uniform_px < 0:
-            raise InvalidParameterError(
-                f"texture_tolerance={self.texture_tolerance}, flow_uniform_px="
-                f"{self.flow_uniform_px}: expected >= 0"
-            )
         check_robustness_and_output(self)
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _tile_chroma_kernel(ref, channels, wb, out):
-    # Per Bayer tile, each site's colour difference from green (white-balanced, green's
-    # own 0), averaged over 3x3 tiles: subtracted from the mosaic, it leaves the
-    # luminance detail the kernel is shaped by.
+    # Per Bayer tile, each site's colour difference from green (white-balanced; green's
+    # own 0).
     gh, gw, _ = out.shape
+    half = np.float32(0.5)
     for by in numba.prange(gh):
         for bx in range(gw):
-            sums = np.zeros(3, dtype=np.float32)
-            n = 0
-            for ty in range(max(by - 1, 0), min(by + 2, gh)):
-                for tx in range(max(bx - 1, 0), min(bx + 2, gw)):
-                    green = np.float32(0.0)
-                    for site in range(4):
-                        ch = channels[site >> 1, site & 1]
-                        if ch == 1:
-                            green += np.float32(0.5) * wb[1] * ref[2 * ty + (site >> 1), 2 * tx + (site & 1)]
-                    for site in range(4):
-                        ch = channels[site >> 1, site & 1]
-                        if ch != 1:
-                            sums[ch] += wb[ch] * ref[2 * ty + (site >> 1), 2 * tx + (site & 1)] - green
-                    n += 1
-            for ch in range(3):
-                out[by, bx, ch] = sums[ch] / np.float32(n)
-
-
-@numba.njit(cache=True, nogil=True)
-def _luminance_at(ref, channels, wb, chroma, y, x):
-    ch = channels[y & 1, x & 1]
-    return wb[ch] * ref[y, x] - chroma[y >> 1, x >> 1, ch]
+            green = np.float32(0.0)
+            for site in range(4):
+                if channels[site >> 1, site & 1] == 1:
+                    green += half * wb[1] * ref[2 * by + (site >> 1), 2 * bx + (site & 1)]
+            out[by, bx, 1] = np.float32(0.0)
+            for site in range(4):
+                ch = channels[site >> 1, site & 1]
+                if ch != 1:
+                    out[by, bx, ch] = wb[ch] * ref[2 * by + (site >> 1), 2 * bx + (site & 1)] - green
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _kernel_covariance_kernel(ref, channels, wb, chroma, noise, kp, out):
+def _luminance_kernel(ref, channels, wb, chroma, out):
+    # The white-balanced mosaic less its local colour differences (each tile's averaged
+    # over the 3x3 tiles around it): the luminance detail the kernel is shaped by.
+    gh, gw, _ = chroma.shape
+    for by in numba.prange(gh):
+        for bx in range(gw):
+            r = np.float32(0.0)
+            b = np.float32(0.0)
+            n = 0
+            for ty in range(max(by - 1, 0), min(by + 2, gh)):
+                for tx in range(max(bx - 1, 0), min(bx + 2, gw)):
+                    r += chroma[ty, tx, 0]
+                    b += chroma[ty, tx, 2]
+                    n += 1
+            r /= np.float32(n)
+            b /= np.float32(n)
+            for site in range(4):
+                y = 2 * by + (site >> 1)
+                x = 2 * bx + (site & 1)
+                ch = channels[site >> 1, site & 1]
+                v = wb[ch] * ref[y, x]
+                if ch == 0:
+                    v -= r
+                elif ch == 2:
+                    v -= b
+                out[y, x] = v
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _kernel_covariance_kernel(ref, luminance, channels, wb, noise, kp, out):
     # Per Bayer tile: the structure tensor of the reference's luminance at full
     # resolution (2x2 finite differences of the white-balanced mosaic less its local
     # colour differences, over the 3x3 cells around the tile's centre), in units of the
@@ -167,8 +167,8 @@ def _kernel_covariance_kernel(ref, channels, wb, chroma, noise, kp, out):
     # d^T Omega^-1 d = a dx^2 + 2 b dx dy + c dy^2 in raw pixels, is that tensor less
     # the noise over noise_to_gradient**2, plus 1 / k_max**2 (no narrower than k_min).
     # kp = (noise_to_gradient, k_max, k_min); noise = (scale, offset) per raw sample.
-    h, w = ref.shape
     gh, gw, _ = out.shape
+    h, w = 2 * gh, 2 * gw  # an odd last row or column belongs to no Bayer tile
     ratio2 = kp[0] * kp[0]
     floor = np.float32(1.0) / (kp[1] * kp[1])
     ceiling = np.float32(1.0) / (kp[2] * kp[2])
@@ -186,10 +186,10 @@ def _kernel_covariance_kernel(ref, channels, wb, chroma, noise, kp, out):
                 y0 = min(max(cy, 0), h - 2)
                 for cx in range(2 * bx - 1, 2 * bx + 2):
                     x0 = min(max(cx, 0), w - 2)
-                    l00 = _luminance_at(ref, channels, wb, chroma, y0, x0)
-                    l01 = _luminance_at(ref, channels, wb, chroma, y0, x0 + 1)
-                    l10 = _luminance_at(ref, channels, wb, chroma, y0 + 1, x0)
-                    l11 = _luminance_at(ref, channels, wb, chroma, y0 + 1, x0 + 1)
+                    l00 = luminance[y0, x0]
+                    l01 = luminance[y0, x0 + 1]
+                    l10 = luminance[y0 + 1, x0]
+                    l11 = luminance[y0 + 1, x0 + 1]
                     gx = half * ((l01 - l00) + (l11 - l10))
                     gy = half * ((l10 - l00) + (l11 - l01))
                     sxx += gx * gx
@@ -254,25 +254,10 @@ def _bilinear_sites_row(alt, positions, out):
             out[bx, site] = top + ty * (bottom - top)
 
 
-@numba.njit(cache=True, nogil=True)
-def _flow_spread(flow, tile, stride, by, bx):
-    # Largest difference, grey pixels, between the displacement of the tile holding
-    # Bayer tile (by, bx) and its 8 neighbours' (the motion prior of sec. 5.2).
-    ny, nx, _ = flow.shape
-    ty = min(by // stride, ny - 1)
-    tx = min(bx // stride, nx - 1)
-    spread = np.float32(0.0)
-    for j in range(max(ty - 1, 0), min(ty + 2, ny)):
-        for i in range(max(tx - 1, 0), min(tx + 2, nx)):
-            spread = max(spread, abs(flow[j, i, 0] - flow[ty, tx, 0]), abs(flow[j, i, 1] - flow[ty, tx, 1]))
-    return spread
-
-
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _robustness_kernel(
-    ref_cfa, ref_black, ref_scale, ref_local_var, alt, flow, tile, stride, greens, others,
-    noise, reject_from, reject_at, texture_tolerance, flow_uniform, strip_rows, positions_out,
-    robust_out,
+    ref_cfa, ref_black, ref_scale, alt, flow, tile, stride, greens, others, noise,
+    reject_from, reject_at, strip_rows, positions_out, robust_out,
 ):  # fmt: skip
     # Per Bayer tile: where it lies in the alternate frame, and its robustness weight.
     gh, gw = robust_out.shape
@@ -295,119 +280,208 @@ def _robustness_kernel(
                 ref_cfa, ref_black, ref_scale, by, bilinear, greens, others, noise, diff,
                 distance[by - d0],
             )  # fmt: skip
-            if texture_tolerance > 0:
-                # Aliasing is not motion: where the motion field is uniform, the
-                # reference's own local variance beyond the noise is tolerated too.
-                for bx in range(gw):
-                    if _flow_spread(flow, tile, stride, by, bx) <= flow_uniform:
-                        extra = texture_tolerance * ref_local_var[by, bx]
-                        distance[by - d0, bx] /= np.float32(1.0) + extra
         _strip_weights(distance, d0, y0, y1, gh, reject_from, reject_at, robust_out[y0:y1])
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _local_variance_kernel(grey, noise, out):
-    # The reference grey image's variance over 3x3 pixels, in units of its noise
-    # variance, minus 1 (0 where it is only noise): the texture tolerance's measure.
-    gh, gw = grey.shape
-    for y in numba.prange(gh):
-        for x in range(gw):
-            total = np.float32(0.0)
-            total2 = np.float32(0.0)
-            n = 0
-            for yy in range(max(y - 1, 0), min(y + 2, gh)):
-                for xx in range(max(x - 1, 0), min(x + 2, gw)):
-                    v = grey[yy, xx]
-                    total += v
-                    total2 += v * v
-                    n += 1
-            mean = total / np.float32(n)
-            var = max(total2 / np.float32(n) - mean * mean, np.float32(0.0))
-            u = max(grey[y, x], np.float32(0.0))
-            noise_var = max((noise[0] * u + noise[1]) * np.float32(0.25), np.float32(1e-12))
-            out[y, x] = max(var / noise_var - np.float32(1.0), np.float32(0.0))
+@numba.njit(cache=True, nogil=True)
+def _exp_of_nonpositive(x):
+    # exp(x) for x in [-40, 0], as float32 to within expf's rounding: (exp(x / 64))**64,
+    # the inner exp by its Taylor series to degree 11 (error < 1e-9 there), in float64.
+    # Unlike a call to expf, the compiler vectorises it.
+    t = np.float64(x) * (1.0 / 64.0)
+    p = 1.0 / 39916800.0
+    p = p * t + 1.0 / 3628800.0
+    p = p * t + 1.0 / 362880.0
+    p = p * t + 1.0 / 40320.0
+    p = p * t + 1.0 / 5040.0
+    p = p * t + 1.0 / 720.0
+    p = p * t + 1.0 / 120.0
+    p = p * t + 1.0 / 24.0
+    p = p * t + 1.0 / 6.0
+    p = p * t + 0.5
+    p = p * t + 1.0
+    p = p * t + 1.0
+    for _ in range(6):
+        p = p * p
+    return np.float32(p)
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_weights_row(inv_cov, positions, by, is_reference, floor_exp, offsets, weights):
+    # For each Bayer tile of row ``by``: its displacement rounded to whole raw pixels
+    # (offsets[bx] = (ry, rx)), and the kernel's weights at the 3x3 window's samples
+    # (weights[9 bx + 3 j + i]; row j, column i lies (ry - dy + j - 1, rx - dx + i - 1)
+    # raw pixels from the output pixel; d^T Omega^-1 d = a dx^2 + 2 b dx dy + c dy^2),
+    # none below exp(floor_exp). The exponentials run as one loop, which vectorises.
+    gw = offsets.shape[0]
+    neg_half = np.float32(-0.5)
+    for bx in range(gw):
+        if is_reference:
+            dy = np.float32(0.0)
+            dx = np.float32(0.0)
+        else:
+            dy = np.float32(2.0) * (positions[by, bx, 0] - np.float32(by))
+            dx = np.float32(2.0) * (positions[by, bx, 1] - np.float32(bx))
+        ry = int(math.floor(dy + np.float32(0.5)))
+        rx = int(math.floor(dx + np.float32(0.5)))
+        offsets[bx, 0] = ry
+        offsets[bx, 1] = rx
+        a = inv_cov[by, bx, 0]
+        b = inv_cov[by, bx, 1]
+        c = inv_cov[by, bx, 2]
+        for j in range(3):
+            oy = np.float32(ry) - dy + np.float32(j - 1)
+            for i in range(3):
+                ox = np.float32(rx) - dx + np.float32(i - 1)
+                q = a * ox * ox + np.float32(2.0) * b * ox * oy + c * oy * oy
+                weights[9 * bx + 3 * j + i] = max(neg_half * q, floor_exp)
+    for k in range(9 * gw):
+        weights[k] = _exp_of_nonpositive(weights[k])
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate_tile_samples(
+    ref_cfa, ref_clip, channels, alt, alt_clip, by, bx, ry, rx, weights, robust_weight,
+    precision, accept_level, acc, num, den,
+):  # fmt: skip
+    # Every sample of the four 3x3 windows on its own: windows that leave the frame, and
+    # tiles where a clipped sample or a clipped reference pixel needs its own rule.
+    h, w = alt.shape
+    for site in range(4):
+        y = 2 * by + (site >> 1)
+        x = 2 * bx + (site & 1)
+        own = channels[y & 1, x & 1]
+        is_ref_clipped = np.float32(ref_cfa[y, x]) >= ref_clip[y & 1, x & 1]
+        for k in range(6):
+            acc[k] = np.float32(0.0)
+        for j in range(3):
+            sy = y + ry + j - 1
+            if sy < 0 or sy >= h:
+                continue
+            for i in range(3):
+                sx = x + rx + i - 1
+                if sx < 0 or sx >= w:
+                    continue
+                u = alt[sy, sx]
+                if u >= alt_clip[sy & 1, sx & 1]:
+                    continue  # a clipped sample is no evidence of the value
+                ch = channels[sy & 1, sx & 1]
+                weight = weights[3 * j + i]
+                if is_ref_clipped and ch == own:
+                    if u < accept_level:
+                        continue  # darker than the clipped reference: not it
+                    weight *= precision
+                else:
+                    weight *= robust_weight
+                acc[ch] += weight * u
+                acc[3 + ch] += weight
+        for ch in range(3):
+            num[y, x, ch] += acc[ch]
+            den[y, x, ch] += acc[3 + ch]
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_classes(
+    channels, py, px, corners, rows, columns, centre, w_corners, w_rows, w_columns, w_centre,
+    num, den,
+):  # fmt: skip
+    # Adds a window's four parity classes to one pixel's (3,) sums: the corners' samples
+    # lie at parity (py, px), the top and bottom middles' at (py, 1 - px), the left and
+    # right middles' at (1 - py, px), the centre's at (1 - py, 1 - px). In a Bayer tile
+    # the greens are one diagonal pair, the red and blue the other.
+    if channels[py, px] == 1:
+        green, w_green = corners + centre, w_corners + w_centre
+        one, w_one, one_channel = rows, w_rows, channels[py, px ^ 1]
+        two, w_two = columns, w_columns
+    else:
+        green, w_green = rows + columns, w_rows + w_columns
+        one, w_one, one_channel = corners, w_corners, channels[py, px]
+        two, w_two = centre, w_centre
+    if one_channel == 0:
+        red, w_red, blue, w_blue = one, w_one, two, w_two
+    else:
+        red, w_red, blue, w_blue = two, w_two, one, w_one
+    num[0] += red
+    num[1] += green
+    num[2] += blue
+    den[0] += w_red
+    den[1] += w_green
+    den[2] += w_blue
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _accumulate_kernel(
     ref_cfa, ref_clip, ref_grey, inv_cov, channels, alt, alt_clip, positions, robust,
-    noise, accept_level, is_reference, num, den,
+    noise, accept_level, floor_exp, is_reference, num, den,
 ):  # fmt: skip
     # Gathers, for each output pixel, the alternate's raw samples in the 3x3 window
     # around its aligned position, each into its colour channel with the kernel weight
     # (Wronski et al. eq. 4). The four pixels of a Bayer tile share the tile's
-    # displacement and kernel, so the window's nine weights are computed once.
+    # displacement and kernel, so their windows, which cover a 4x4 block of samples,
+    # share the nine weights. Within a window, the samples of one colour are those of
+    # one parity class (the corners, the middles of the top and bottom rows, of the
+    # left and right columns, the centre): where no sample of the block is clipped, each
+    # class's weights sum to the same for all four pixels.
     gh, gw = robust.shape
     h, w = alt.shape
-    neg_half = np.float32(-0.5)
-    floor_exp = np.float32(_MIN_EXPONENT)
     for by in numba.prange(gh):
-        weights = np.empty(9, dtype=np.float32)
+        row_weights = np.empty(9 * gw, dtype=np.float32)
+        offsets = np.empty((gw, 2), dtype=np.int64)
         acc = np.empty(6, dtype=np.float32)
+        block = np.empty(16, dtype=np.float32)
+        _window_weights_row(inv_cov, positions, by, is_reference, floor_exp, offsets, row_weights)
         for bx in range(gw):
             r = robust[by, bx]
             if is_reference:
-                dy = np.float32(0.0)
-                dx = np.float32(0.0)
                 precision = np.float32(1.0)
             else:
-                dy = np.float32(2.0) * (positions[by, bx, 0] - np.float32(by))
-                dx = np.float32(2.0) * (positions[by, bx, 1] - np.float32(bx))
                 level = max(ref_grey[by, bx], np.float32(0.0))
                 precision = (noise[0] * level + noise[1]) / (noise[2] * level + noise[3])
-            ry = int(math.floor(dy + np.float32(0.5)))
-            rx = int(math.floor(dx + np.float32(0.5)))
-            fy = np.float32(ry) - dy  # sample row offset from the pixel, for window row 0
-            fx = np.float32(rx) - dx
-            a = inv_cov[by, bx, 0]
-            b = inv_cov[by, bx, 1]
-            c = inv_cov[by, bx, 2]
-            for j in range(3):
-                oy = fy + np.float32(j - 1)
-                for i in range(3):
-                    ox = fx + np.float32(i - 1)
-                    q = a * ox * ox + np.float32(2.0) * b * ox * oy + c * oy * oy
-                    weights[3 * j + i] = np.float32(math.exp(max(neg_half * q, floor_exp)))
-            if r == 0 and not is_reference:
-                # Rejected (it moved): only a clipped reference pixel may still take it.
-                any_clipped = False
-                for site in range(4):
-                    if np.float32(ref_cfa[2 * by + (site >> 1), 2 * bx + (site & 1)]) >= ref_clip[site >> 1, site & 1]:
-                        any_clipped = True
-                if not any_clipped:
-                    continue
-            robust_weight = r * precision
+            any_ref_clipped = False
             for site in range(4):
-                y = 2 * by + (site >> 1)
-                x = 2 * bx + (site & 1)
-                own = channels[y & 1, x & 1]
-                is_ref_clipped = np.float32(ref_cfa[y, x]) >= ref_clip[y & 1, x & 1]
-                for k in range(6):
-                    acc[k] = np.float32(0.0)
-                for j in range(3):
-                    sy = y + ry + j - 1
-                    if sy < 0 or sy >= h:
-                        continue
-                    for i in range(3):
-                        sx = x + rx + i - 1
-                        if sx < 0 or sx >= w:
-                            continue
-                        u = alt[sy, sx]
-                        if u >= alt_clip[sy & 1, sx & 1]:
-                            continue  # a clipped sample is no evidence of the value
-                        ch = channels[sy & 1, sx & 1]
-                        weight = weights[3 * j + i]
-                        if is_ref_clipped and ch == own:
-                            if u < accept_level:
-                                continue  # darker than the clipped reference: not it
-                            weight *= precision
-                        else:
-                            weight *= robust_weight
-                        acc[ch] += weight * u
-                        acc[3 + ch] += weight
-                for ch in range(3):
-                    num[y, x, ch] += acc[ch]
-                    den[y, x, ch] += acc[3 + ch]
+                if np.float32(ref_cfa[2 * by + (site >> 1), 2 * bx + (site & 1)]) >= ref_clip[site >> 1, site & 1]:
+                    any_ref_clipped = True
+            if r == 0 and not is_reference and not any_ref_clipped:
+                continue  # rejected (it moved): only a clipped reference pixel may take it
+            ry = offsets[bx, 0]
+            rx = offsets[bx, 1]
+            weights = row_weights[9 * bx : 9 * bx + 9]
+            robust_weight = r * precision
+            y0 = 2 * by + ry - 1  # the block's top-left sample
+            x0 = 2 * bx + rx - 1
+            is_plain = not any_ref_clipped and 0 <= y0 and y0 + 4 <= h and 0 <= x0 and x0 + 4 <= w
+            if is_plain:
+                for p in range(4):
+                    for q in range(4):
+                        u = alt[y0 + p, x0 + q]
+                        if u >= alt_clip[(y0 + p) & 1, (x0 + q) & 1]:
+                            is_plain = False
+                        block[4 * p + q] = u
+            if not is_plain:
+                _accumulate_tile_samples(
+                    ref_cfa, ref_clip, channels, alt, alt_clip, by, bx, ry, rx, weights,
+                    robust_weight, precision, accept_level, acc, num, den,
+                )  # fmt: skip
+                continue
+            w_corners = robust_weight * (weights[0] + weights[2] + weights[6] + weights[8])
+            w_rows = robust_weight * (weights[1] + weights[7])
+            w_columns = robust_weight * (weights[3] + weights[5])
+            w_centre = robust_weight * weights[4]
+            for site in range(4):
+                sy = site >> 1
+                sx = site & 1
+                b = 4 * sy + sx  # the window's top-left in the block
+                corners = (weights[0] * block[b] + weights[2] * block[b + 2]
+                           + weights[6] * block[b + 8] + weights[8] * block[b + 10])
+                rows = weights[1] * block[b + 1] + weights[7] * block[b + 9]
+                columns = weights[3] * block[b + 4] + weights[5] * block[b + 6]
+                centre = weights[4] * block[b + 5]
+                _add_classes(
+                    channels, (y0 + sy) & 1, (x0 + sx) & 1, robust_weight * corners,
+                    robust_weight * rows, robust_weight * columns, robust_weight * centre,
+                    w_corners, w_rows, w_columns, w_centre, num[2 * by + sy, 2 * bx + sx],
+                    den[2 * by + sy, 2 * bx + sx],
+                )  # fmt: skip
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
@@ -442,6 +516,25 @@ def _white_balance(frame: RawFrame) -> npt.NDArray[np.float32]:
     if not neutral or min(neutral) <= 0:
         return np.ones(3, dtype=np.float32)
     return np.array([neutral[1] / n for n in neutral], dtype=np.float32)
+
+
+def _kernel_inverse_covariance(
+    mosaic: npt.NDArray[np.float32], channels: npt.NDArray[np.int64], wb: npt.NDArray[np.float32],
+    noise: npt.NDArray[np.float32], params: KernelMergeParams,
+) -> npt.NDArray[np.float32]:
+    """(H/2, W/2, 3) float32: each Bayer tile's kernel, ``(a, b, c)`` of its Omega^-1,
+    from the normalised (H, W) mosaic, its (2, 2) channels, white balance (R, G, B) and
+    noise (scale, offset) per raw sample."""
+    gh, gw = mosaic.shape[0] // 2, mosaic.shape[1] // 2
+    chroma = np.empty((gh, gw, 3), dtype=np.float32)
+    _tile_chroma_kernel(mosaic, channels, wb, chroma)
+    luminance = np.empty((2 * gh, 2 * gw), dtype=np.float32)
+    _luminance_kernel(mosaic, channels, wb, chroma, luminance)
+    del chroma
+    kp = np.array([params.noise_to_gradient, params.k_max, params.k_min], dtype=np.float32)
+    out = np.empty((gh, gw, 3), dtype=np.float32)
+    _kernel_covariance_kernel(mosaic, luminance, channels, wb, noise, kp, out)
+    return out
 
 
 class KernelRegressionMerge:
@@ -481,21 +574,13 @@ class KernelRegressionMerge:
         gh, gw = reference_grey.shape
         self._alternate = np.empty(reference.shape, dtype=np.float32)
         _normalise_kernel(reference.cfa, self._black, self._scale, np.float32(1.0), self._alternate)
-        wb = _white_balance(reference)
-        chroma = np.empty((gh, gw, 3), dtype=np.float32)
-        _tile_chroma_kernel(self._alternate, self._channels, wb, chroma)
-        kp = np.array([params.noise_to_gradient, params.k_max, params.k_min], dtype=np.float32)
-        self._inv_cov = np.empty((gh, gw, 3), dtype=np.float32)
-        _kernel_covariance_kernel(self._alternate, self._channels, wb, chroma, noise, kp, self._inv_cov)
-        del chroma
-        self._local_var = np.empty((gh, gw), dtype=np.float32)
-        _local_variance_kernel(reference_grey, noise, self._local_var)
+        self._inv_cov = _kernel_inverse_covariance(
+            self._alternate, self._channels, _white_balance(reference), noise, params)
         self._num = np.zeros((*reference.shape, 3), dtype=np.float32)
         self._den = np.zeros((*reference.shape, 3), dtype=np.float32)
         self._positions = np.empty((gh, gw, 2), dtype=np.float32)
         self._robust = np.ones((gh, gw), dtype=np.float32)
         self._brightest = 1.0
-        self._frames = 1.0
         clip_units = ((self._clip - self._black) * self._scale).astype(np.float32)
         self._accumulate(clip_units, np.zeros(4, dtype=np.float32), True)
 
@@ -503,8 +588,8 @@ class KernelRegressionMerge:
         _accumulate_kernel(
             self._reference.cfa, self._clip, self._grey, self._inv_cov, self._channels,
             self._alternate, clip_units, self._positions, self._robust, noise_params,
-            np.float32(_CLIPPED_AGREEMENT * self._params.clip_fraction), is_reference,
-            self._num, self._den,
+            np.float32(_CLIPPED_AGREEMENT * self._params.clip_fraction),
+            np.float32(_MIN_EXPONENT), is_reference, self._num, self._den,
         )  # fmt: skip
 
     def add(self, frame: RawFrame, flow: TileFlow, exposure_ratio: float, noise: NoiseModel) -> None:
@@ -525,15 +610,13 @@ class KernelRegressionMerge:
         noise_params, clip_units = normalise_alternate(
             frame, exposure_ratio, noise, self._noise, params.clip_fraction, self._alternate)
         _robustness_kernel(
-            self._reference.cfa, self._black, self._scale, self._local_var, self._alternate,
-            flow.flow, flow.tile_px, flow.stride_px, self._greens, self._others, noise_params,
-            np.float32(params.reject_from), np.float32(params.reject_at),
-            np.float32(params.texture_tolerance), np.float32(params.flow_uniform_px / 2.0),
-            _STRIP_ROWS, self._positions, self._robust,
+            self._reference.cfa, self._black, self._scale, self._alternate, flow.flow,
+            flow.tile_px, flow.stride_px, self._greens, self._others, noise_params,
+            np.float32(params.reject_from), np.float32(params.reject_at), _STRIP_ROWS,
+            self._positions, self._robust,
         )  # fmt: skip
         self._accumulate(clip_units, noise_params, False)
         self._brightest = max(self._brightest, 1.0 / float(exposure_ratio))
-        self._frames += 1.0
 
     def finish_rgb(self) -> npt.NDArray[np.float32]:
         """(H, W, 3) float32 linear camera RGB, black 0, white 1 (values beyond 1 in a
