@@ -1,12 +1,14 @@
 """Benchmark: align and merge a burst of 8 full 4056x3040 IMX477 frames, then develop it.
 
-    .venv/bin/python bench/merge.py [--frames 8] [--repeat 2] [--scene PATH]
+    .venv/bin/python bench/merge.py [--frames 8] [--repeat 2] [--scene PATH] [--kernel-baseline REV]
 
 Simulates a handheld burst (shake of up to 24 px, analogue gain 4), writes it as DNGs and
-prints, best of N in this process: the reference choice, alignment and merge times
-(``pipeline.align_and_merge``, and with the kernel-regression merge of
-:mod:`pipeline.burst.kernel_regression` interleaved with it) with its CPU time over wall time (about 2 when the numba
-kernels keep both cores busy, about 1 when they run serially or share a core), the whole
+prints, best and median of N in this process: ``pipeline.align_and_merge`` with the
+resampling merge of :mod:`pipeline.burst.merge` and with the kernel-regression merge of
+:mod:`pipeline.burst.kernel_regression`, interleaved (and, with ``--kernel-baseline``, the
+kernel-regression merge as of a git revision, to time a change against), with each one's
+stages (reference choice, alignment, merge) and CPU time over wall time (about 2 when the
+numba kernels keep both cores busy, about 1 when they run serially or share a core), the whole
 ``obscura develop`` of the burst (DNG reads + merge + develop + JPEG), and a single-frame
 ``obscura develop`` as the ratio's base; then the peak RSS (VmHWM) of fresh child
 processes running each of those two commands, and ``align_and_merge`` alone with each
@@ -21,7 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import statistics
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from PIL import Image
@@ -58,11 +64,45 @@ def child_peak_rss_mb(argv: list[str]) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def kernel_merge_at(revision: str, directory: Path) -> ModuleType:
+    """pipeline/burst/kernel_regression.py as of git ``revision``, imported from a copy in
+    ``directory``."""
+    import importlib.util
+
+    source = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{revision}:pipeline/burst/kernel_regression.py"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    path = directory / f"kernel_regression_{revision.replace('~', '_').replace('^', '_')}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextmanager
+def merging_with(module: ModuleType) -> Iterator[object]:
+    """BurstParams whose merge is ``module``'s kernel-regression merge, while
+    ``align_and_merge`` takes that module's classes for its own."""
+    import pipeline.burst.burst as burst
+
+    saved = burst.KernelMergeParams, burst.KernelRegressionMerge
+    burst.KernelMergeParams, burst.KernelRegressionMerge = module.KernelMergeParams, module.KernelRegressionMerge
+    try:
+        yield burst.BurstParams(merge=module.KernelMergeParams())
+    finally:
+        burst.KernelMergeParams, burst.KernelRegressionMerge = saved
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--scene", type=Path, default=DEFAULT_SCENE)
+    parser.add_argument("--kernel-baseline", metavar="REV",
+                        help="also time the kernel-regression merge as of this git revision")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -70,11 +110,12 @@ def main() -> None:
         if args.child[0] == "--merge-only":  # align_and_merge alone, for its peak memory
             from pipeline.burst import BurstParams, align_and_merge
             from pipeline.burst.kernel_regression import KernelMergeParams
+            from pipeline.burst.merge import MergeParams
             from pipeline.formats.dng_reader import read_dng
 
-            merge = KernelMergeParams() if args.child[1] == "kernel" else None
+            merge = KernelMergeParams() if args.child[1] == "kernel" else MergeParams()
             frames = [read_dng(Path(p)) for p in args.child[2:]]
-            align_and_merge(frames, BurstParams(merge=merge) if merge else None)
+            align_and_merge(frames, BurstParams(merge=merge))
         else:
             from firmware.cli import main as obscura
 
@@ -89,9 +130,11 @@ def main() -> None:
     from firmware.develop_file import develop_burst_files, develop_file
     from pipeline.burst import BurstParams, align_and_merge
     from pipeline.burst.kernel_regression import KernelMergeParams
+    from pipeline.burst.merge import MergeParams
     from pipeline.develop import DevelopParams
-    from pipeline.stage_timer import StageTimer
     from pipeline.formats.dng_reader import read_dng
+    from pipeline.raw_frame import RawFrame
+    from pipeline.stage_timer import StageTimer
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -99,28 +142,34 @@ def main() -> None:
         frames = [read_dng(p) for p in paths]
         out = directory / "out.jpg"
         params = DevelopParams()
+        merges = {"resampling merge": BurstParams(merge=MergeParams()),
+                  "kernel-regression merge": BurstParams(merge=KernelMergeParams())}
+        if args.kernel_baseline:
+            baseline = kernel_merge_at(args.kernel_baseline, directory)
+            merges[f"kernel regression at {args.kernel_baseline}"] = baseline
+
+        def run(merge, timer=None) -> None:
+            if isinstance(merge, ModuleType):
+                with merging_with(merge) as burst_params:
+                    align_and_merge(frames_now, burst_params, timer)
+            else:
+                align_and_merge(frames_now, merge, timer)
+
         # Warm-up: page cache and numba's on-disk cache, on crops (same types, cheap).
-        from pipeline.raw_frame import RawFrame
-
-        align_and_merge([RawFrame(f.cfa[:512, :768].copy(), f.metadata) for f in frames[:3]])
+        frames_now = [RawFrame(f.cfa[:512, :768].copy(), f.metadata) for f in frames[:3]]
+        for merge in merges.values():
+            run(merge)
         develop_file(paths[0], out, params)
-
-        kernel = BurstParams(merge=KernelMergeParams())
-        align_and_merge([RawFrame(f.cfa[:512, :768].copy(), f.metadata) for f in frames[:3]], kernel)
-        merge_runs = []
-        kernel_runs = []
-        for _ in range(args.repeat):  # interleaved: both see the same load
-            timer = StageTimer()
-            start, start_cpu = time.perf_counter(), time.process_time()
-            align_and_merge(frames, timer=timer)
-            wall = time.perf_counter() - start
-            merge_runs.append((wall, (time.process_time() - start_cpu) / wall, timer.seconds))
-            start = time.perf_counter()
-            align_and_merge(frames, kernel)
-            kernel_runs.append(time.perf_counter() - start)
-        del frames
-        merge_total, cpu_per_wall, stages = min(merge_runs, key=lambda run: run[0])
-        kernel_total = min(kernel_runs)
+        frames_now = frames
+        runs: dict[str, list[tuple[float, float, dict[str, float]]]] = {name: [] for name in merges}
+        for _ in range(args.repeat):  # interleaved: all see the same load
+            for name, merge in merges.items():
+                timer = StageTimer()
+                start, start_cpu = time.perf_counter(), time.process_time()
+                run(merge, timer)
+                wall = time.perf_counter() - start
+                runs[name].append((wall, (time.process_time() - start_cpu) / wall, timer.seconds))
+        del frames, frames_now
 
         def best(fn, *fn_args) -> float:
             times = []
@@ -138,14 +187,21 @@ def main() -> None:
         rss_kernel = child_peak_rss_mb(["--merge-only", "kernel", *map(str, paths)])
 
     print(f"burst: {args.frames} x {FULL_SIZE[1]}x{FULL_SIZE[0]} simulated IMX477, gain {GAIN:g}, "
-          f"scene {args.scene.name}")  # fmt: skip
-    print(f"{'stage':<36}{'ms':>8}")
-    for name, seconds in stages.items():
-        print(f"{name:<36}{seconds * 1000:>8.0f}")
-    print(f"{'align_and_merge (all stages)':<36}{merge_total * 1000:>8.0f}   (target <= 3000)")
-    print(f"{'  CPU time / wall time':<36}{cpu_per_wall:>8.2f}")
-    print(f"{'align + kernel-regression merge':<36}{kernel_total * 1000:>8.0f}   "
-          f"({kernel_total / merge_total:.2f}x the resampling merge, same run)")
+          f"scene {args.scene.name}; align_and_merge, {args.repeat} interleaved runs")  # fmt: skip
+    print(f"{'':<36}{'best ms':>9}{'median':>8}{'CPU/wall':>9}  stages of the best run (ms)")
+    walls = {name: [wall for wall, _, _ in rows] for name, rows in runs.items()}
+    for name, rows in runs.items():
+        wall, cpu_per_wall, stages = min(rows, key=lambda row: row[0])
+        detail = ", ".join(f"{stage} {seconds * 1000:.0f}" for stage, seconds in stages.items())
+        print(f"{name:<36}{wall * 1000:>9.0f}{statistics.median(walls[name]) * 1000:>8.0f}"
+              f"{cpu_per_wall:>9.2f}  {detail}")  # fmt: skip
+    print("target: <= 3000 ms")
+    names = list(runs)
+    for name in names[1:]:
+        for base in names[: names.index(name)]:
+            pairs = [a / b for a, b in zip(walls[name], walls[base])]
+            print(f"{name} / {base}: best {min(walls[name]) / min(walls[base]):.2f}x, "
+                  f"median of pairs {statistics.median(pairs):.2f}x")  # fmt: skip
     print(f"peak RSS, align_and_merge of the 8 DNGs: resampling merge {rss_merge:.0f} MB, "
           f"kernel regression {rss_kernel:.0f} MB (target <= 1024)")
     print(f"{'obscura develop, burst (DNG->JPEG)':<36}{burst_develop * 1000:>8.0f}")
