@@ -6,12 +6,14 @@ pattern, demosaiced, clipped to [0, 1]; CPSNR = 10 log10(1 / MSE) with the MSE o
 channels and all pixels but a 10-pixel border, averaged over the images (mean of per-image
 CPSNR). Per-image values are printed for the first pattern, means for each pattern.
 
-Speed: one 4056 x 3040 mosaic tiled from the Kodak images; ours and the GBTF baseline
-(``pipeline/demosaic.py`` at commit ``GBTF_COMMIT``, loaded from git) alternate, after a
-warm-up that compiles both, ``--repeats`` times with a preallocated ``out``: on a shared
-machine the ratio of the two in the same run is the figure to trust.
+Speed: one 4056 x 3040 mosaic tiled from the Kodak images; ours, the GBTF baseline
+(``pipeline/demosaic.py`` at commit ``GBTF_COMMIT``, loaded from git) and, with
+``--previous COMMIT``, our demosaic at that commit alternate, after a warm-up that compiles
+them, ``--repeats`` times with a preallocated ``out``: on a shared machine the ratios in the
+same run are the figures to trust. ``--speed-only`` skips the quality tables.
 
-Usage: ``.venv/bin/python bench/demosaic_kodak.py [KODAK_DIR] [--patterns RGGB,BGGR,...]``
+Usage: ``.venv/bin/python bench/demosaic_kodak.py [KODAK_DIR] [--patterns RGGB,BGGR,...]
+[--previous COMMIT] [--speed-only]``
 (bench dependencies only: ``pip install colour-demosaicing scikit-image``; needs git).
 """
 
@@ -41,6 +43,7 @@ from pipeline.stages.demosaic import demosaic
 REPO_ROOT = Path(__file__).resolve().parents[1]
 GBTF_COMMIT = "8dc33bd"
 """The last commit whose pipeline.demosaic was GBTF (Pekkucuksen and Altunbasak 2010)."""
+DEMOSAIC_PATH = "pipeline/stages/demosaic.py"
 BORDER_PX = 10
 FRAME_SHAPE = (3040, 4056)
 
@@ -58,15 +61,16 @@ def load_colour_demosaicing() -> tuple[Demosaicer, Demosaicer]:
     return demosaicing_CFA_Bayer_Menon2007, demosaicing_CFA_Bayer_bilinear
 
 
-def load_gbtf_baseline(directory: Path) -> Demosaicer:
-    """The GBTF ``demosaic`` of commit ``GBTF_COMMIT``, written into ``directory`` and imported."""
+def load_demosaic_at(commit: str, path_in_repo: str, directory: Path, name: str) -> Demosaicer:
+    """The ``demosaic`` of ``path_in_repo`` at ``commit``, written into ``directory`` as
+    module ``name`` and imported."""
     source = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "show", f"{GBTF_COMMIT}:pipeline/demosaic.py"],
+        ["git", "-C", str(REPO_ROOT), "show", f"{commit}:{path_in_repo}"],
         check=True, capture_output=True, text=True,
     ).stdout
-    path = directory / "demosaic_gbtf2010.py"
+    path = directory / f"{name}.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("demosaic_gbtf2010", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.demosaic
@@ -134,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         "--patterns", default="RGGB,BGGR,GRBG,GBRG", help="comma-separated; the first is headline"
     )
     parser.add_argument("--repeats", type=int, default=5, help="alternating timed runs per method")
+    parser.add_argument("--previous", metavar="COMMIT", help=f"also time {DEMOSAIC_PATH} at COMMIT")
+    parser.add_argument("--speed-only", action="store_true", help="skip the quality tables")
     args = parser.parse_args(argv)
     patterns = [CfaPattern.parse(p).value for p in args.patterns.split(",")]
     paths = sorted(args.kodak_dir.glob("*.png"))
@@ -141,7 +147,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"no PNG images in {args.kodak_dir}")
     menon, bilinear = load_colour_demosaicing()
     with tempfile.TemporaryDirectory() as directory:
-        gbtf = load_gbtf_baseline(Path(directory))
+        gbtf = load_demosaic_at(GBTF_COMMIT, "pipeline/demosaic.py", Path(directory), "gbtf2010")
+        baselines = {"GBTF": gbtf}
+        if args.previous:
+            baselines[args.previous] = load_demosaic_at(
+                args.previous, DEMOSAIC_PATH, Path(directory), "previous"
+            )
         methods: dict[str, Demosaicer] = {
             "ours": lambda cfa, p: demosaic(cfa.astype(np.float32), p),
             "GBTF": lambda cfa, p: gbtf(cfa.astype(np.float32), p),
@@ -149,14 +160,15 @@ def main(argv: list[str] | None = None) -> None:
             "bilinear": bilinear,
         }
         kodak = [(path.name, read_image(path)) for path in paths]
-        image_sets = {
-            "Kodak 24": kodak,
-            "saturated, tuning": saturated_colour_set("tuning"),
-            "saturated, held-out": saturated_colour_set("held_out"),
-        }
-        for set_name, images in image_sets.items():
-            print_quality(set_name, images, methods, patterns)
-        print_speed([image for _, image in kodak], patterns[0], gbtf, args.repeats)
+        if not args.speed_only:
+            image_sets = {
+                "Kodak 24": kodak,
+                "saturated, tuning": saturated_colour_set("tuning"),
+                "saturated, held-out": saturated_colour_set("held_out"),
+            }
+            for set_name, images in image_sets.items():
+                print_quality(set_name, images, methods, patterns)
+        print_speed([image for _, image in kodak], patterns[0], baselines, args.repeats)
 
 
 def print_quality(
@@ -187,24 +199,31 @@ def print_quality(
 
 
 def print_speed(
-    images: list[npt.NDArray[np.float64]], pattern: str, gbtf: Demosaicer, repeats: int
+    images: list[npt.NDArray[np.float64]],
+    pattern: str,
+    baselines: dict[str, Demosaicer],
+    repeats: int,
 ) -> None:
-    """Time of ours and of the GBTF baseline on a 12 MP mosaic, alternating, and their ratio."""
+    """Time of ours and of each baseline on a 12 MP mosaic, alternating, and their ratios."""
     frame32 = tiled_frame(images, pattern).astype(np.float32)
-    out = demosaic(frame32, pattern)
-    gbtf_out = gbtf(frame32, pattern)
-    ours_s, gbtf_s = [], []
+    methods = {"ours": demosaic, **baselines}
+    outs = {name: method(frame32, pattern) for name, method in methods.items()}
+    times = {name: [] for name in methods}
     for _ in range(repeats):
-        ours_s.append(best_time_s(lambda: demosaic(frame32, pattern, out=out), 1))
-        gbtf_s.append(best_time_s(lambda: gbtf(frame32, pattern, out=gbtf_out), 1))
+        for name, method in methods.items():
+            out = outs[name]
+            times[name].append(best_time_s(lambda: method(frame32, pattern, out=out), 1))
     height, width = FRAME_SHAPE
     threads = numba.get_num_threads()
     print(f"\nTime per {width}x{height} demosaic, {repeats} alternating runs ({threads} threads)")
-    for ours, base in zip(ours_s, gbtf_s):
-        print(f"ours {ours:7.3f} s   GBTF {base:7.3f} s   ratio {ours / base:5.2f}")
-    print(f"best: ours {min(ours_s):.3f} s, GBTF {min(gbtf_s):.3f} s, "
-          f"ratio of bests {min(ours_s) / min(gbtf_s):.2f}, median ratio "
-          f"{np.median(np.array(ours_s) / np.array(gbtf_s)):.2f}")
+    for run in range(repeats):
+        print("   ".join(f"{name} {times[name][run]:7.3f} s" for name in methods))
+    ours = np.array(times["ours"])
+    for name in baselines:
+        base = np.array(times[name])
+        print(f"ours against {name}: bests {ours.min():.3f} s and {base.min():.3f} s, "
+              f"ratio of bests {ours.min() / base.min():.2f}, median ratio "
+              f"{np.median(ours / base):.2f}")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ results scale with input."""
 
 _TILE_ROWS = 128
 _TILE_COLS = 256
-"""Output pixels per tile: its six float32 buffers (with halo) take about 1 MB together."""
+"""Output pixels per tile: its float32 buffers (with halo) take about 3.5 MB together."""
 
 
 def demosaic(
@@ -129,7 +129,7 @@ def demosaic(
         out = np.empty((height, width, 3), dtype=np.float32)
     else:
         _check_out(out, (height, width, 3), mosaic)
-    level = max(float(mosaic.mean(dtype=np.float64)), float(np.finfo(np.float32).tiny))
+    level = max(_mean_kernel(mosaic), float(np.finfo(np.float32).tiny))
     _demosaic_adaptive_kernel(
         mosaic,
         channels,
@@ -171,6 +171,19 @@ def _check_out(
 
 
 @njit(cache=True, parallel=True, fastmath=True, nogil=True)
+def _mean_kernel(mosaic: npt.NDArray[np.float32]) -> float:
+    """The mean of the (H, W) float32 ``mosaic``, accumulated in float64 on numba's threads."""
+    height, width = mosaic.shape
+    total = 0.0
+    for y in prange(height):
+        row_total = 0.0
+        for x in range(width):
+            row_total += mosaic[y, x]
+        total += row_total
+    return total / (height * width)
+
+
+@njit(cache=True, parallel=True, fastmath=True, nogil=True)
 def _demosaic_adaptive_kernel(
     cfa: npt.NDArray[np.float32],
     channels: npt.NDArray[np.int64],
@@ -209,7 +222,8 @@ def _demosaic_adaptive_kernel(
     estimate (the same stencils on green plus colour, averaged with GBTF's directional
     weights, less the site's sample) takes what GBTF leaves by the same rule, E_i^4 /
     (E_i^4 + E_s^4) with E_s from the sums' gradients, ramped in by the correlation from
-    none at ``sum_corr_high`` to all at ``sum_corr_low``. Red and blue are then
+    none at ``sum_corr_high`` to all at ``sum_corr_low`` (and computed only where that ramp
+    is above none: few sites). Red and blue are then
     GBTF's colour-difference estimate and MLRI's (Kiku et al., 2014; ``slope_floor``
     regularizes the fitted slopes), both guided by that green, weighted by the inverse
     squares of their errors predicting each sample from its 4 neighbouring sites, summed
@@ -230,8 +244,6 @@ def _demosaic_adaptive_kernel(
     red_x = 0 if channels[red_y, 0] == 0 else 1
     half = np.float32(0.5)
     quarter = np.float32(0.25)
-    fifth = np.float32(0.2)
-    tiny = np.float32(1e-30)
     ninth = np.float32(1.0 / 9.0)
     four = np.float32(4.0)
     zero = np.float32(0.0)
@@ -271,12 +283,8 @@ def _demosaic_adaptive_kernel(
         green = np.empty((buf_rows, buf_cols), dtype=np.float32)
         quad = np.empty((8, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         quad_sum = np.empty((8, buf_rows // 2, buf_cols // 2), dtype=np.float32)
-        sum_h = np.empty((buf_rows, buf_cols), dtype=np.float32)
-        sum_v = np.empty((buf_rows, buf_cols), dtype=np.float32)
-        sum_grad_h = np.empty((buf_rows, buf_cols), dtype=np.float32)
-        sum_grad_v = np.empty((buf_rows, buf_cols), dtype=np.float32)
-        green_sum = np.empty((buf_rows, buf_cols), dtype=np.float32)
-        sum_grad_row = np.empty(buf_cols, dtype=np.float32)
+        patch_h = np.empty((5, 9), dtype=np.float32)
+        patch_v = np.empty((9, 5), dtype=np.float32)
         green_weight = np.empty((4, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         sub = np.empty((10, buf_rows // 2, buf_cols // 2), dtype=np.float32)
         row_sum = np.empty((4, buf_rows // 2, buf_cols // 2), dtype=np.float32)
@@ -302,14 +310,16 @@ def _demosaic_adaptive_kernel(
                     i = i % (2 * height - 2)
                     if i >= height:
                         i = 2 * height - 2 - i
-                for x in range(nc):
-                    mosaic[y, x] = cfa[i, src_cols[x]]
+                if c0 >= margin and c0 - margin + nc <= width:
+                    for x in range(nc):
+                        mosaic[y, x] = cfa[i, c0 - margin + x]
+                else:
+                    for x in range(nc):
+                        mosaic[y, x] = cfa[i, src_cols[x]]
 
             # G - R (or G - B) from Hamilton-Adams estimates along rows and columns;
             # the same stencil estimates green at red/blue sites and red/blue at green sites,
-            # so only the sign differs: + at red/blue sites, - at green ones. The colour sum
-            # G + R (or G + B) is the same stencil with the Laplacian's sign flipped, plus
-            # the centre: the same at every site.
+            # so only the sign differs: + at red/blue sites, - at green ones.
             for y in range(2, nr - 2):
                 sign_even = np.float32(-1.0) if y % 2 == green_parity else np.float32(1.0)
                 for x in range(nc - 4):
@@ -323,16 +333,10 @@ def _demosaic_adaptive_kernel(
                     )
                     diff_h[y, x + 2] = sign * (est_h - centre)
                     diff_v[y, x + 2] = sign * (est_v - centre)
-                    sum_h[y, x + 2] = half * (
-                        mosaic[y, x + 1] + mosaic[y, x + 3] + centre
-                    ) + quarter * (mosaic[y, x] + mosaic[y, x + 4])
-                    sum_v[y, x + 2] = half * (
-                        mosaic[y - 1, x + 2] + mosaic[y + 1, x + 2] + centre
-                    ) + quarter * (mosaic[y - 2, x + 2] + mosaic[y + 2, x + 2])
 
             # Gradients of the colour differences: grad_h sums horizontal ones over 5 rows,
             # grad_v vertical ones over 5 columns, so that a 5x5 window sum is a 5-tap sum
-            # of these along the other axis. sum_grad_h and sum_grad_v: the same of the sums.
+            # of these along the other axis.
             for y in range(4, nr - 4):
                 for x in range(nc - 6):
                     grad_h[y, x + 3] = (
@@ -342,17 +346,9 @@ def _demosaic_adaptive_kernel(
                         + abs(diff_h[y + 1, x + 2] - diff_h[y + 1, x + 4])
                         + abs(diff_h[y + 2, x + 2] - diff_h[y + 2, x + 4])
                     )
-                    sum_grad_h[y, x + 3] = (
-                        abs(sum_h[y - 2, x + 2] - sum_h[y - 2, x + 4])
-                        + abs(sum_h[y - 1, x + 2] - sum_h[y - 1, x + 4])
-                        + abs(sum_h[y, x + 2] - sum_h[y, x + 4])
-                        + abs(sum_h[y + 1, x + 2] - sum_h[y + 1, x + 4])
-                        + abs(sum_h[y + 2, x + 2] - sum_h[y + 2, x + 4])
-                    )
             for y in range(3, nr - 3):
                 for x in range(nc - 4):
                     grad_row[x + 2] = abs(diff_v[y - 1, x + 2] - diff_v[y + 1, x + 2])
-                    sum_grad_row[x + 2] = abs(sum_v[y - 1, x + 2] - sum_v[y + 1, x + 2])
                 for x in range(nc - 8):
                     grad_v[y, x + 4] = (
                         grad_row[x + 2]
@@ -361,44 +357,16 @@ def _demosaic_adaptive_kernel(
                         + grad_row[x + 5]
                         + grad_row[x + 6]
                     )
-                    sum_grad_v[y, x + 4] = (
-                        sum_grad_row[x + 2]
-                        + sum_grad_row[x + 3]
-                        + sum_grad_row[x + 4]
-                        + sum_grad_row[x + 5]
-                        + sum_grad_row[x + 6]
-                    )
 
             # Directional weights and the weighted colour difference, evaluated at every site
             # (column x + 7) for vectorization and used at red and blue ones. The weights are
             # scaled by the smallest window sum: their ratios, and so the result, are as in
-            # the paper, but they stay in [0, 1] at any input scale. The colour sum is
-            # averaged with the same weights.
+            # the paper, but they stay in [0, 1] at any input scale.
             for y in range(7, nr - 7):
                 for x in range(nc - 14):
-                    sum_n, sum_s, sum_w, sum_e = _directional_runs(grad_v, grad_h, y, x)
-                    sum_n += tiny
-                    sum_s += tiny
-                    sum_w += tiny
-                    sum_e += tiny
-                    smallest = min(min(sum_n, sum_s), min(sum_w, sum_e))
-                    w_n = smallest / sum_n
-                    w_s = smallest / sum_s
-                    w_w = smallest / sum_w
-                    w_e = smallest / sum_e
-                    w_n *= w_n
-                    w_s *= w_s
-                    w_w *= w_w
-                    w_e *= w_e
-                    scale = fifth / (w_n + w_s + w_w + w_e)
+                    w_n, w_s, w_w, w_e = _directional_weights(grad_v, grad_h, y, x)
                     run_n, run_s, run_w, run_e = _directional_runs(diff_v, diff_h, y, x)
-                    green_diff[y, x + 7] = scale * (
-                        w_n * run_n + w_s * run_s + w_w * run_w + w_e * run_e
-                    )
-                    run_n, run_s, run_w, run_e = _directional_runs(sum_v, sum_h, y, x)
-                    green_sum[y, x + 7] = scale * (
-                        w_n * run_n + w_s * run_s + w_w * run_w + w_e * run_e
-                    )
+                    green_diff[y, x + 7] = w_n * run_n + w_s * run_s + w_w * run_w + w_e * run_e
 
             # Green at red and blue sites: GBTF's estimate, blended towards an intra-green
             # one (cubic along the row and along the column, weighted by the inverse of the
@@ -511,41 +479,22 @@ def _demosaic_adaptive_kernel(
                     weight_b = (corr_b - sum_corr_high) / (sum_corr_low - sum_corr_high)
                     green_weight[2, qy, qx] = min(max(weight_r, zero), one)
                     green_weight[3, qy, qx] = min(max(weight_b, zero), one)
-            # The shares of GBTF's and of the colour-sum estimate against intra-green by the
-            # residual energies, at every site (in diff_v and sum_h, free again), then green
-            # at red and blue sites.
+            # GBTF's share against intra-green by the residual energies, at every site (in
+            # diff_v, free again), then green at red and blue sites.
             gbtf_share = diff_v
-            sum_share = sum_h
             for y in range(8, nr - 8):
                 for x in range(nc - 16):
-                    energy_gbtf = gbtf_energy_scale * min(
-                        grad_h[y, x + 6] + grad_h[y, x + 7] + grad_h[y, x + 8]
-                        + grad_h[y, x + 9] + grad_h[y, x + 10],
-                        grad_v[y - 2, x + 8] + grad_v[y - 1, x + 8] + grad_v[y, x + 8]
-                        + grad_v[y + 1, x + 8] + grad_v[y + 2, x + 8],
-                    ) + green_energy_floor
-                    energy_intra = min(
-                        intra_grad_h[y, x + 6] + intra_grad_h[y, x + 7] + intra_grad_h[y, x + 8]
-                        + intra_grad_h[y, x + 9] + intra_grad_h[y, x + 10],
-                        intra_grad_v[y - 2, x + 8] + intra_grad_v[y - 1, x + 8]
-                        + intra_grad_v[y, x + 8] + intra_grad_v[y + 1, x + 8]
-                        + intra_grad_v[y + 2, x + 8],
-                    ) + green_energy_floor
+                    energy_gbtf = (
+                        gbtf_energy_scale * _window_energy(grad_h, grad_v, y, x)
+                        + green_energy_floor
+                    )
+                    energy_intra = _window_energy(intra_grad_h, intra_grad_v, y, x)
+                    energy_intra += green_energy_floor
                     energy_gbtf *= energy_gbtf
                     energy_gbtf *= energy_gbtf
                     energy_intra *= energy_intra
                     energy_intra *= energy_intra
                     gbtf_share[y, x + 8] = energy_intra / (energy_intra + energy_gbtf)
-                    energy_sum = min(
-                        sum_grad_h[y, x + 6] + sum_grad_h[y, x + 7] + sum_grad_h[y, x + 8]
-                        + sum_grad_h[y, x + 9] + sum_grad_h[y, x + 10],
-                        sum_grad_v[y - 2, x + 8] + sum_grad_v[y - 1, x + 8]
-                        + sum_grad_v[y, x + 8] + sum_grad_v[y + 1, x + 8]
-                        + sum_grad_v[y + 2, x + 8],
-                    ) + green_energy_floor
-                    energy_sum *= energy_sum
-                    energy_sum *= energy_sum
-                    sum_share[y, x + 8] = energy_intra / (energy_intra + energy_sum)
             for y in range(8, nr - 8):
                 k_site = 0 if (y % 2) == red_y else 1
                 x0 = 8 + (y + green_parity + 1) % 2
@@ -555,12 +504,36 @@ def _demosaic_adaptive_kernel(
                     qy = (y - red_y) // 2
                     qx = (x - red_x) // 2
                     weight = green_weight[k_site, qy, qx] * gbtf_share[y, x]
-                    weight_sum = min(green_weight[2 + k_site, qy, qx] * sum_share[y, x], one - weight)
-                    green[y, x] = (
-                        intra[y, x]
-                        + weight * (mosaic[y, x] + green_diff[y, x] - intra[y, x])
-                        + weight_sum * (green_sum[y, x] - mosaic[y, x] - intra[y, x])
+                    green[y, x] = intra[y, x] + weight * (
+                        mosaic[y, x] + green_diff[y, x] - intra[y, x]
                     )
+            # The colour-sum estimate, only at the few sites where green and the site's
+            # colour are strongly anti-correlated: it takes what GBTF leaves, by the same rule
+            # of residual energies against intra-green.
+            for y in range(8, nr - 8):
+                k_site = 0 if (y % 2) == red_y else 1
+                x0 = 8 + (y + green_parity + 1) % 2
+                qy = (y - red_y) // 2
+                for x in range(x0, nc - 8, 2):
+                    qx = (x - red_x) // 2
+                    ramp = green_weight[2 + k_site, qy, qx]
+                    if ramp <= zero:
+                        continue
+                    estimate, energy_sum = _colour_sum_green(
+                        mosaic, grad_v, grad_h, patch_h, patch_v, y, x
+                    )
+                    energy_sum += green_energy_floor
+                    energy_intra = _window_energy(intra_grad_h, intra_grad_v, y, x - 8)
+                    energy_intra += green_energy_floor
+                    energy_sum *= energy_sum
+                    energy_sum *= energy_sum
+                    energy_intra *= energy_intra
+                    energy_intra *= energy_intra
+                    weight = green_weight[k_site, qy, qx] * gbtf_share[y, x]
+                    weight_sum = min(
+                        ramp * energy_intra / (energy_intra + energy_sum), one - weight
+                    )
+                    green[y, x] += weight_sum * (estimate - mosaic[y, x] - intra[y, x])
 
             # Red and blue: two residual interpolations on each one's sub-lattice, mixed per
             # pixel by how well each predicts the samples (the criterion of ARI, Monno et al.
@@ -574,8 +547,8 @@ def _demosaic_adaptive_kernel(
             for k in range(2):
                 py = red_y if k == 0 else 1 - red_y
                 px = red_x if k == 0 else 1 - red_x
-                # Red, then blue, into grad_h and grad_v (free once green is done).
-                plane = grad_h if k == 0 else grad_v
+                # Red, then blue, straight into channels 0 and 2 of out.
+                channel = 2 * k
                 site_value = sub[0]
                 site_green = sub[1]
                 lap_c = sub[2]
@@ -716,15 +689,17 @@ def _demosaic_adaptive_kernel(
                 # sites it is the mean of 2 diffs and 2 crosses. Pixels go by their offset
                 # (dy, dx) from the site (i, j) above and left of them.
                 for y in range(margin, margin + rows):
+                    row = r0 - margin + y
                     i = (y - py) // 2
                     dy = (y - py) % 2
                     for dx in range(2):
                         x_first = margin + (px + dx) % 2
                         j_first = (x_first - px) // 2
                         n_pixels = (margin + cols - x_first + 1) // 2
+                        col = c0 - margin + x_first
                         if dy == 0 and dx == 0:
                             for t in range(n_pixels):
-                                plane[y, x_first + 2 * t] = site_value[i, j_first + t]
+                                out[row, col + 2 * t, channel] = site_value[i, j_first + t]
                         elif dy == 1 and dx == 1:
                             for t in range(n_pixels):
                                 j = j_first + t
@@ -754,7 +729,7 @@ def _demosaic_adaptive_kernel(
                                     spread_2 * (ml_nw + ml_se) + spread_1 * (ml_ne + ml_sw)
                                 ) / (spread_1 + spread_2)
                                 value_cd = g + cross[i, j]
-                                plane[y, x_first + 2 * t] = value_ml + quarter * share * (
+                                out[row, col + 2 * t, channel] = value_ml + quarter * share * (
                                     value_cd - value_ml
                                 )
                         else:
@@ -776,15 +751,13 @@ def _demosaic_adaptive_kernel(
                                 g = green[y, x_first + 2 * t]
                                 value_ml = half * (a * g + b + r)
                                 value_cd = g + colour_diff
-                                plane[y, x_first + 2 * t] = value_ml + half * share * (
+                                out[row, col + 2 * t, channel] = value_ml + half * share * (
                                     value_cd - value_ml
                                 )
             for y in range(margin, margin + rows):
                 row = r0 - margin + y
                 for x in range(margin, margin + cols):
-                    out[row, c0 - margin + x, 0] = grad_h[y, x]
                     out[row, c0 - margin + x, 1] = green[y, x]
-                    out[row, c0 - margin + x, 2] = grad_v[y, x]
 
 
 @njit(inline="always")
@@ -804,3 +777,92 @@ def _directional_runs(
     run_e = centre_h + along_h[y, x + 8] + along_h[y, x + 9]
     run_e += along_h[y, x + 10] + along_h[y, x + 11]
     return run_n, run_s, run_w, run_e
+
+
+@njit(inline="always")
+def _directional_weights(
+    grad_v: npt.NDArray[np.float32], grad_h: npt.NDArray[np.float32], y: int, x: int
+) -> tuple[np.float32, np.float32, np.float32, np.float32]:
+    """GBTF's weights for the N, S, W and E runs from (y, x + 7), each divided by the runs'
+    length and the weights' sum: the inverse squares of the 5x5 window sums of the gradients
+    on that side, scaled by the smallest (so they stay in [0, 1] at any input scale)."""
+    sum_n, sum_s, sum_w, sum_e = _directional_runs(grad_v, grad_h, y, x)
+    tiny = np.float32(1e-30)
+    sum_n += tiny
+    sum_s += tiny
+    sum_w += tiny
+    sum_e += tiny
+    smallest = min(min(sum_n, sum_s), min(sum_w, sum_e))
+    w_n = smallest / sum_n
+    w_s = smallest / sum_s
+    w_w = smallest / sum_w
+    w_e = smallest / sum_e
+    w_n *= w_n
+    w_s *= w_s
+    w_w *= w_w
+    w_e *= w_e
+    scale = np.float32(0.2) / (w_n + w_s + w_w + w_e)
+    return scale * w_n, scale * w_s, scale * w_w, scale * w_e
+
+
+@njit(inline="always")
+def _window_energy(
+    grad_h: npt.NDArray[np.float32], grad_v: npt.NDArray[np.float32], y: int, x: int
+) -> np.float32:
+    """The smaller of the 5x5 window sums at (y, x + 8) of horizontal gradients (``grad_h``:
+    already summed over 5 rows) and of vertical ones (``grad_v``: over 5 columns)."""
+    across = grad_h[y, x + 6] + grad_h[y, x + 7] + grad_h[y, x + 8]
+    across += grad_h[y, x + 9] + grad_h[y, x + 10]
+    down = grad_v[y - 2, x + 8] + grad_v[y - 1, x + 8] + grad_v[y, x + 8]
+    down += grad_v[y + 1, x + 8] + grad_v[y + 2, x + 8]
+    return min(across, down)
+
+
+@njit(inline="always")
+def _colour_sum_green(
+    mosaic: npt.NDArray[np.float32],
+    grad_v: npt.NDArray[np.float32],
+    grad_h: npt.NDArray[np.float32],
+    patch_h: npt.NDArray[np.float32],
+    patch_v: npt.NDArray[np.float32],
+    y: int,
+    x: int,
+) -> tuple[np.float32, np.float32]:
+    """The colour sum G + R (or G + B) at the red or blue site (y, x), and its residual energy.
+
+    The colour sum G + R (or G + B) is Hamilton-Adams' stencil with the Laplacian's sign
+    flipped, plus the centre: the same at every site. Along rows it fills ``patch_h`` (5, 9)
+    over rows y - 2..y + 2 and columns x - 4..x + 4, along columns ``patch_v`` (9, 5) over
+    rows y - 4..y + 4 and columns x - 2..x + 2. Its GBTF runs are averaged with GBTF's
+    directional weights (from ``grad_v`` and ``grad_h``); the energy is the smaller of its
+    horizontal and vertical gradients' 5x5 sums, as for GBTF's colour differences.
+    """
+    half = np.float32(0.5)
+    quarter = np.float32(0.25)
+    for r in range(5):
+        for j in range(9):
+            i = y - 2 + r
+            k = x - 4 + j
+            patch_h[r, j] = half * (
+                mosaic[i, k - 1] + mosaic[i, k + 1] + mosaic[i, k]
+            ) + quarter * (mosaic[i, k - 2] + mosaic[i, k + 2])
+    for r in range(9):
+        for j in range(5):
+            i = y - 4 + r
+            k = x - 2 + j
+            patch_v[r, j] = half * (
+                mosaic[i - 1, k] + mosaic[i + 1, k] + mosaic[i, k]
+            ) + quarter * (mosaic[i - 2, k] + mosaic[i + 2, k])
+    w_n, w_s, w_w, w_e = _directional_weights(grad_v, grad_h, y, x - 7)
+    run_n = patch_v[0, 2] + patch_v[1, 2] + patch_v[2, 2] + patch_v[3, 2] + patch_v[4, 2]
+    run_s = patch_v[4, 2] + patch_v[5, 2] + patch_v[6, 2] + patch_v[7, 2] + patch_v[8, 2]
+    run_w = patch_h[2, 0] + patch_h[2, 1] + patch_h[2, 2] + patch_h[2, 3] + patch_h[2, 4]
+    run_e = patch_h[2, 4] + patch_h[2, 5] + patch_h[2, 6] + patch_h[2, 7] + patch_h[2, 8]
+    estimate = w_n * run_n + w_s * run_s + w_w * run_w + w_e * run_e
+    across = np.float32(0.0)
+    down = np.float32(0.0)
+    for r in range(5):
+        for j in range(1, 6):
+            across += abs(patch_h[r, j] - patch_h[r, j + 2])
+            down += abs(patch_v[j, r] - patch_v[j + 2, r])
+    return estimate, min(across, down)
