@@ -39,8 +39,8 @@ _MARGIN = 20
 """Halo of each tile in pixels: the reach of the red and blue stage (12: MLRI's fits, the
 prediction errors and their 3x3-site sums) on green, plus the reach of green (8)."""
 
-_CORR_LOW = -0.75
-_CORR_HIGH = -0.25
+_CORR_LOW = -0.9
+_CORR_HIGH = -0.4
 """Local green-colour correlations at which green is all intra-green and all GBTF."""
 
 _SUM_CORR_LOW = -1.0
@@ -48,7 +48,7 @@ _SUM_CORR_HIGH = -0.6
 """Local green-colour correlations at which the colour-sum estimate may take all of green
 (weighed against intra-green by residual energies) and none of it."""
 
-_GBTF_ENERGY_SCALE = 0.8
+_GBTF_ENERGY_SCALE = 0.9
 _CD_ENERGY_SCALE = 0.6
 """Factors on the colour-difference residual energies before they are weighed against the
 other estimate's: GBTF's green against intra-green, the colour-difference red and blue
