@@ -32,8 +32,11 @@ Handheld Burst Super-Resolution", IPOL 13, 2023 (IPOL below):
 
 For speed (IPOL gathers a 3x3 window per output pixel): the four output pixels of a
 Bayer tile share its displacement and kernel, hence the nine weights of their 3x3
-windows, which are computed once per tile. Accumulators are (H, W, 3) float32 sums;
-clipped samples and clipped references are handled as in :mod:`pipeline.burst.merge`.
+windows, which are computed once per tile; and, as in :mod:`pipeline.burst.merge`, each
+frame is merged in one pass over strips of Bayer-tile rows (positions, distances and
+robustness weights of a strip stay in cache, then its rows are accumulated). Accumulators
+are (H, W, 3) float32 sums; clipped samples and clipped references are handled as in
+:mod:`pipeline.burst.merge`.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import NoiseModel
 from pipeline.raw_frame import CLIP_FRACTION, RawFrame
 
-#: Bayer-tile rows per strip of the robustness pass.
+#: Bayer-tile rows per strip of the per-frame pass: its buffers then stay in a core's cache.
 _STRIP_ROWS = 32
 #: Smallest exponent of a kernel weight: every sample in a window keeps a weight > 0.
 _MIN_EXPONENT = -40.0
@@ -254,35 +257,6 @@ def _bilinear_sites_row(alt, positions, out):
             out[bx, site] = top + ty * (bottom - top)
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _robustness_kernel(
-    ref_cfa, ref_black, ref_scale, alt, flow, tile, stride, greens, others, noise,
-    reject_from, reject_at, strip_rows, positions_out, robust_out,
-):  # fmt: skip
-    # Per Bayer tile: where it lies in the alternate frame, and its robustness weight.
-    gh, gw = robust_out.shape
-    for strip in numba.prange((gh + strip_rows - 1) // strip_rows):
-        y0 = strip * strip_rows
-        y1 = min(y0 + strip_rows, gh)
-        d0 = max(y0 - 2, 0)
-        d1 = min(y1 + 2, gh)
-        distance = np.empty((d1 - d0, gw), dtype=np.float32)
-        positions = np.empty((gw, 2), dtype=np.float32)
-        bilinear = np.empty((gw, 4), dtype=np.float32)
-        column_flow = np.empty((flow.shape[1], 2), dtype=np.float32)
-        diff = np.empty(4, dtype=np.float32)
-        for by in range(d0, d1):
-            _positions_row(flow, tile, stride, by, gh, column_flow, positions)
-            if y0 <= by < y1:
-                positions_out[by] = positions
-            _bilinear_sites_row(alt, positions, bilinear)
-            _distance_row(
-                ref_cfa, ref_black, ref_scale, by, bilinear, greens, others, noise, diff,
-                distance[by - d0],
-            )  # fmt: skip
-        _strip_weights(distance, d0, y0, y1, gh, reject_from, reject_at, robust_out[y0:y1])
-
-
 @numba.njit(cache=True, nogil=True)
 def _exp_of_nonpositive(x):
     # exp(x) for x in [-40, 0], as float32 to within expf's rounding: (exp(x / 64))**64,
@@ -308,7 +282,8 @@ def _exp_of_nonpositive(x):
 
 @numba.njit(cache=True, nogil=True)
 def _window_weights_row(inv_cov, positions, by, is_reference, floor_exp, offsets, weights):
-    # For each Bayer tile of row ``by``: its displacement rounded to whole raw pixels
+    # For each Bayer tile of row ``by`` (at positions[bx] in the alternate, grey pixels):
+    # its displacement rounded to whole raw pixels
     # (offsets[bx] = (ry, rx)), and the kernel's weights at the 3x3 window's samples
     # (weights[9 bx + 3 j + i]; row j, column i lies (ry - dy + j - 1, rx - dx + i - 1)
     # raw pixels from the output pixel; d^T Omega^-1 d = a dx^2 + 2 b dx dy + c dy^2),
@@ -320,8 +295,8 @@ def _window_weights_row(inv_cov, positions, by, is_reference, floor_exp, offsets
             dy = np.float32(0.0)
             dx = np.float32(0.0)
         else:
-            dy = np.float32(2.0) * (positions[by, bx, 0] - np.float32(by))
-            dx = np.float32(2.0) * (positions[by, bx, 1] - np.float32(bx))
+            dy = np.float32(2.0) * (positions[bx, 0] - np.float32(by))
+            dx = np.float32(2.0) * (positions[bx, 1] - np.float32(bx))
         ry = int(math.floor(dy + np.float32(0.5)))
         rx = int(math.floor(dx + np.float32(0.5)))
         offsets[bx, 0] = ry
@@ -345,7 +320,8 @@ def _accumulate_tile_samples(
     precision, accept_level, acc, num, den,
 ):  # fmt: skip
     # Every sample of the four 3x3 windows on its own: windows that leave the frame, and
-    # tiles where a clipped sample or a clipped reference pixel needs its own rule.
+    # tiles where a clipped sample or a clipped reference pixel needs its own rule. The
+    # window's weights are weights[9 bx ...].
     h, w = alt.shape
     for site in range(4):
         y = 2 * by + (site >> 1)
@@ -366,7 +342,7 @@ def _accumulate_tile_samples(
                 if u >= alt_clip[sy & 1, sx & 1]:
                     continue  # a clipped sample is no evidence of the value
                 ch = channels[sy & 1, sx & 1]
-                weight = weights[3 * j + i]
+                weight = weights[9 * bx + 3 * j + i]
                 if is_ref_clipped and ch == own:
                     if u < accept_level:
                         continue  # darker than the clipped reference: not it
@@ -383,9 +359,9 @@ def _accumulate_tile_samples(
 @numba.njit(cache=True, nogil=True)
 def _add_classes(
     channels, py, px, corners, rows, columns, centre, w_corners, w_rows, w_columns, w_centre,
-    num, den,
+    num, den, y, x,
 ):  # fmt: skip
-    # Adds a window's four parity classes to one pixel's (3,) sums: the corners' samples
+    # Adds a window's four parity classes to pixel (y, x)'s sums: the corners' samples
     # lie at parity (py, px), the top and bottom middles' at (py, 1 - px), the left and
     # right middles' at (1 - py, px), the centre's at (1 - py, 1 - px). In a Bayer tile
     # the greens are one diagonal pair, the red and blue the other.
@@ -401,87 +377,145 @@ def _add_classes(
         red, w_red, blue, w_blue = one, w_one, two, w_two
     else:
         red, w_red, blue, w_blue = two, w_two, one, w_one
-    num[0] += red
-    num[1] += green
-    num[2] += blue
-    den[0] += w_red
-    den[1] += w_green
-    den[2] += w_blue
+    num[y, x, 0] += red
+    num[y, x, 1] += green
+    num[y, x, 2] += blue
+    den[y, x, 0] += w_red
+    den[y, x, 1] += w_green
+    den[y, x, 2] += w_blue
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate_row(
+    ref_cfa, ref_clip, ref_tile_clipped, ref_grey, inv_cov, channels, alt, alt_clip, by,
+    positions, robust, noise, accept_level, floor_exp, is_reference, row_weights, offsets,
+    acc, num, den,
+):  # fmt: skip
+    # Gathers, for each output pixel of Bayer-tile row ``by``, the alternate's raw
+    # samples in the 3x3 window around its aligned position (positions[bx], grey
+    # pixels), each into its colour channel with the kernel weight (Wronski et al. eq. 4)
+    # times the tile's robustness robust[bx]. The four pixels of a Bayer tile share the
+    # tile's displacement and kernel, so their windows, which cover a 4x4 block of
+    # samples, share the nine weights. Within a window, the samples of one colour are
+    # those of one parity class (the corners, the middles of the top and bottom rows, of
+    # the left and right columns, the centre): where no sample of the block is clipped,
+    # each class's weights sum to the same for all four pixels.
+    gw = robust.shape[0]
+    h, w = alt.shape
+    _window_weights_row(inv_cov, positions, by, is_reference, floor_exp, offsets, row_weights)
+    for bx in range(gw):
+        r = robust[bx]
+        if is_reference:
+            precision = np.float32(1.0)
+        else:
+            level = max(ref_grey[by, bx], np.float32(0.0))
+            precision = (noise[0] * level + noise[1]) / (noise[2] * level + noise[3])
+        any_ref_clipped = ref_tile_clipped[by, bx]
+        if r == 0 and not is_reference and not any_ref_clipped:
+            continue  # rejected (it moved): only a clipped reference pixel may take it
+        ry = offsets[bx, 0]
+        rx = offsets[bx, 1]
+        robust_weight = r * precision
+        y0 = 2 * by + ry - 1  # the block's top-left sample
+        x0 = 2 * bx + rx - 1
+        is_plain = not any_ref_clipped and 0 <= y0 and y0 + 4 <= h and 0 <= x0 and x0 + 4 <= w
+        if is_plain:
+            for p in range(2):
+                for q in range(2):
+                    # the block's samples of one parity: rows p, p + 2, columns q, q + 2
+                    top = max(alt[y0 + p, x0 + q], alt[y0 + p, x0 + q + 2])
+                    bottom = max(alt[y0 + p + 2, x0 + q], alt[y0 + p + 2, x0 + q + 2])
+                    if max(top, bottom) >= alt_clip[(y0 + p) & 1, (x0 + q) & 1]:
+                        is_plain = False
+        if not is_plain:
+            _accumulate_tile_samples(
+                ref_cfa, ref_clip, channels, alt, alt_clip, by, bx, ry, rx, row_weights,
+                robust_weight, precision, accept_level, acc, num, den,
+            )  # fmt: skip
+            continue
+        k = 9 * bx
+        w0, w1, w2 = row_weights[k], row_weights[k + 1], row_weights[k + 2]
+        w3, w4, w5 = row_weights[k + 3], row_weights[k + 4], row_weights[k + 5]
+        w6, w7, w8 = row_weights[k + 6], row_weights[k + 7], row_weights[k + 8]
+        w_corners = robust_weight * (w0 + w2 + w6 + w8)
+        w_rows = robust_weight * (w1 + w7)
+        w_columns = robust_weight * (w3 + w5)
+        w_centre = robust_weight * w4
+        for site in range(4):
+            sy = site >> 1
+            sx = site & 1
+            ya = y0 + sy  # the window's top-left sample
+            xa = x0 + sx
+            corners = (w0 * alt[ya, xa] + w2 * alt[ya, xa + 2] + w6 * alt[ya + 2, xa]
+                       + w8 * alt[ya + 2, xa + 2])
+            rows = w1 * alt[ya, xa + 1] + w7 * alt[ya + 2, xa + 1]
+            columns = w3 * alt[ya + 1, xa] + w5 * alt[ya + 1, xa + 2]
+            centre = w4 * alt[ya + 1, xa + 1]
+            _add_classes(
+                channels, (y0 + sy) & 1, (x0 + sx) & 1, robust_weight * corners,
+                robust_weight * rows, robust_weight * columns, robust_weight * centre,
+                w_corners, w_rows, w_columns, w_centre, num, den, 2 * by + sy, 2 * bx + sx,
+            )  # fmt: skip
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _accumulate_kernel(
-    ref_cfa, ref_clip, ref_grey, inv_cov, channels, alt, alt_clip, positions, robust,
-    noise, accept_level, floor_exp, is_reference, num, den,
+def _accumulate_reference_kernel(
+    ref_cfa, ref_clip, ref_tile_clipped, ref_grey, inv_cov, channels, alt, alt_clip,
+    accept_level, floor_exp, num, den,
 ):  # fmt: skip
-    # Gathers, for each output pixel, the alternate's raw samples in the 3x3 window
-    # around its aligned position, each into its colour channel with the kernel weight
-    # (Wronski et al. eq. 4). The four pixels of a Bayer tile share the tile's
-    # displacement and kernel, so their windows, which cover a 4x4 block of samples,
-    # share the nine weights. Within a window, the samples of one colour are those of
-    # one parity class (the corners, the middles of the top and bottom rows, of the
-    # left and right columns, the centre): where no sample of the block is clipped, each
-    # class's weights sum to the same for all four pixels.
-    gh, gw = robust.shape
-    h, w = alt.shape
+    # The reference's own samples (normalised, in ``alt``), each at its own place.
+    gh, gw = ref_grey.shape
+    noise = np.zeros(4, dtype=np.float32)
     for by in numba.prange(gh):
+        positions = np.empty((gw, 2), dtype=np.float32)
+        robust = np.ones(gw, dtype=np.float32)
+        _accumulate_row(
+            ref_cfa, ref_clip, ref_tile_clipped, ref_grey, inv_cov, channels, alt, alt_clip,
+            by, positions, robust, noise, accept_level, floor_exp, True,
+            np.empty(9 * gw, dtype=np.float32), np.empty((gw, 2), dtype=np.int64),
+            np.empty(6, dtype=np.float32), num, den,
+        )  # fmt: skip
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _merge_frame_kernel(
+    ref_cfa, ref_black, ref_scale, ref_clip, ref_tile_clipped, ref_grey, inv_cov, channels,
+    alt, alt_clip, flow, tile, stride, greens, others, noise, reject_from, reject_at,
+    accept_level, floor_exp, strip_rows, num, den,
+):  # fmt: skip
+    # One pass over the frame, in strips of Bayer-tile rows whose buffers stay in cache
+    # (as :mod:`pipeline.burst.merge` does): each tile's position in the alternate and
+    # its distance from the reference (two rows of halo), the robustness weights, then
+    # the strip's own rows accumulated.
+    gh, gw = ref_grey.shape
+    for strip in numba.prange((gh + strip_rows - 1) // strip_rows):
+        y0 = strip * strip_rows
+        y1 = min(y0 + strip_rows, gh)
+        d0 = max(y0 - 2, 0)
+        d1 = min(y1 + 2, gh)
+        distance = np.empty((d1 - d0, gw), dtype=np.float32)
+        positions = np.empty((d1 - d0, gw, 2), dtype=np.float32)
+        bilinear = np.empty((gw, 4), dtype=np.float32)
+        column_flow = np.empty((flow.shape[1], 2), dtype=np.float32)
+        diff = np.empty(4, dtype=np.float32)
+        for by in range(d0, d1):
+            _positions_row(flow, tile, stride, by, gh, column_flow, positions[by - d0])
+            _bilinear_sites_row(alt, positions[by - d0], bilinear)
+            _distance_row(
+                ref_cfa, ref_black, ref_scale, by, bilinear, greens, others, noise, diff,
+                distance[by - d0],
+            )  # fmt: skip
+        robust = np.empty((y1 - y0, gw), dtype=np.float32)
+        _strip_weights(distance, d0, y0, y1, gh, reject_from, reject_at, robust)
         row_weights = np.empty(9 * gw, dtype=np.float32)
         offsets = np.empty((gw, 2), dtype=np.int64)
         acc = np.empty(6, dtype=np.float32)
-        block = np.empty(16, dtype=np.float32)
-        _window_weights_row(inv_cov, positions, by, is_reference, floor_exp, offsets, row_weights)
-        for bx in range(gw):
-            r = robust[by, bx]
-            if is_reference:
-                precision = np.float32(1.0)
-            else:
-                level = max(ref_grey[by, bx], np.float32(0.0))
-                precision = (noise[0] * level + noise[1]) / (noise[2] * level + noise[3])
-            any_ref_clipped = False
-            for site in range(4):
-                if np.float32(ref_cfa[2 * by + (site >> 1), 2 * bx + (site & 1)]) >= ref_clip[site >> 1, site & 1]:
-                    any_ref_clipped = True
-            if r == 0 and not is_reference and not any_ref_clipped:
-                continue  # rejected (it moved): only a clipped reference pixel may take it
-            ry = offsets[bx, 0]
-            rx = offsets[bx, 1]
-            weights = row_weights[9 * bx : 9 * bx + 9]
-            robust_weight = r * precision
-            y0 = 2 * by + ry - 1  # the block's top-left sample
-            x0 = 2 * bx + rx - 1
-            is_plain = not any_ref_clipped and 0 <= y0 and y0 + 4 <= h and 0 <= x0 and x0 + 4 <= w
-            if is_plain:
-                for p in range(4):
-                    for q in range(4):
-                        u = alt[y0 + p, x0 + q]
-                        if u >= alt_clip[(y0 + p) & 1, (x0 + q) & 1]:
-                            is_plain = False
-                        block[4 * p + q] = u
-            if not is_plain:
-                _accumulate_tile_samples(
-                    ref_cfa, ref_clip, channels, alt, alt_clip, by, bx, ry, rx, weights,
-                    robust_weight, precision, accept_level, acc, num, den,
-                )  # fmt: skip
-                continue
-            w_corners = robust_weight * (weights[0] + weights[2] + weights[6] + weights[8])
-            w_rows = robust_weight * (weights[1] + weights[7])
-            w_columns = robust_weight * (weights[3] + weights[5])
-            w_centre = robust_weight * weights[4]
-            for site in range(4):
-                sy = site >> 1
-                sx = site & 1
-                b = 4 * sy + sx  # the window's top-left in the block
-                corners = (weights[0] * block[b] + weights[2] * block[b + 2]
-                           + weights[6] * block[b + 8] + weights[8] * block[b + 10])
-                rows = weights[1] * block[b + 1] + weights[7] * block[b + 9]
-                columns = weights[3] * block[b + 4] + weights[5] * block[b + 6]
-                centre = weights[4] * block[b + 5]
-                _add_classes(
-                    channels, (y0 + sy) & 1, (x0 + sx) & 1, robust_weight * corners,
-                    robust_weight * rows, robust_weight * columns, robust_weight * centre,
-                    w_corners, w_rows, w_columns, w_centre, num[2 * by + sy, 2 * bx + sx],
-                    den[2 * by + sy, 2 * bx + sx],
-                )  # fmt: skip
+        for by in range(y0, y1):
+            _accumulate_row(
+                ref_cfa, ref_clip, ref_tile_clipped, ref_grey, inv_cov, channels, alt,
+                alt_clip, by, positions[by - d0], robust[by - y0], noise, accept_level,
+                floor_exp, False, row_weights, offsets, acc, num, den,
+            )  # fmt: skip
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
@@ -516,6 +550,17 @@ def _white_balance(frame: RawFrame) -> npt.NDArray[np.float32]:
     if not neutral or min(neutral) <= 0:
         return np.ones(3, dtype=np.float32)
     return np.array([neutral[1] / n for n in neutral], dtype=np.float32)
+
+
+def _tile_clipped(cfa: npt.NDArray[np.uint16], clip: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+    """(H/2, W/2) bool: Bayer tiles with a clipped sample, from the (H, W) mosaic and the
+    (2, 2) clip levels."""
+    gh, gw = cfa.shape[0] // 2, cfa.shape[1] // 2
+    out = np.zeros((gh, gw), dtype=bool)
+    for sy in range(2):
+        for sx in range(2):
+            out |= cfa[sy : 2 * gh : 2, sx : 2 * gw : 2] >= clip[sy, sx]
+    return out
 
 
 def _kernel_inverse_covariance(
@@ -571,25 +616,20 @@ class KernelRegressionMerge:
         self._greens = np.flatnonzero(flat == 1)
         self._others = np.flatnonzero(flat != 1)
         noise = np.array([reference_noise.scale, reference_noise.offset], dtype=np.float32)
-        gh, gw = reference_grey.shape
         self._alternate = np.empty(reference.shape, dtype=np.float32)
         _normalise_kernel(reference.cfa, self._black, self._scale, np.float32(1.0), self._alternate)
         self._inv_cov = _kernel_inverse_covariance(
             self._alternate, self._channels, _white_balance(reference), noise, params)
+        self._tile_clipped = _tile_clipped(reference.cfa, self._clip)
         self._num = np.zeros((*reference.shape, 3), dtype=np.float32)
         self._den = np.zeros((*reference.shape, 3), dtype=np.float32)
-        self._positions = np.empty((gh, gw, 2), dtype=np.float32)
-        self._robust = np.ones((gh, gw), dtype=np.float32)
         self._brightest = 1.0
+        self._accept_level = np.float32(_CLIPPED_AGREEMENT * params.clip_fraction)
         clip_units = ((self._clip - self._black) * self._scale).astype(np.float32)
-        self._accumulate(clip_units, np.zeros(4, dtype=np.float32), True)
-
-    def _accumulate(self, clip_units, noise_params, is_reference: bool) -> None:
-        _accumulate_kernel(
-            self._reference.cfa, self._clip, self._grey, self._inv_cov, self._channels,
-            self._alternate, clip_units, self._positions, self._robust, noise_params,
-            np.float32(_CLIPPED_AGREEMENT * self._params.clip_fraction),
-            np.float32(_MIN_EXPONENT), is_reference, self._num, self._den,
+        _accumulate_reference_kernel(
+            reference.cfa, self._clip, self._tile_clipped, reference_grey, self._inv_cov,
+            self._channels, self._alternate, clip_units, self._accept_level,
+            np.float32(_MIN_EXPONENT), self._num, self._den,
         )  # fmt: skip
 
     def add(self, frame: RawFrame, flow: TileFlow, exposure_ratio: float, noise: NoiseModel) -> None:
@@ -609,13 +649,13 @@ class KernelRegressionMerge:
         params = self._params
         noise_params, clip_units = normalise_alternate(
             frame, exposure_ratio, noise, self._noise, params.clip_fraction, self._alternate)
-        _robustness_kernel(
-            self._reference.cfa, self._black, self._scale, self._alternate, flow.flow,
+        _merge_frame_kernel(
+            self._reference.cfa, self._black, self._scale, self._clip, self._tile_clipped,
+            self._grey, self._inv_cov, self._channels, self._alternate, clip_units, flow.flow,
             flow.tile_px, flow.stride_px, self._greens, self._others, noise_params,
-            np.float32(params.reject_from), np.float32(params.reject_at), _STRIP_ROWS,
-            self._positions, self._robust,
+            np.float32(params.reject_from), np.float32(params.reject_at), self._accept_level,
+            np.float32(_MIN_EXPONENT), _STRIP_ROWS, self._num, self._den,
         )  # fmt: skip
-        self._accumulate(clip_units, noise_params, False)
         self._brightest = max(self._brightest, 1.0 / float(exposure_ratio))
 
     def finish_rgb(self) -> npt.NDArray[np.float32]:
