@@ -162,7 +162,7 @@ def _luminance_kernel(ref, channels, wb, chroma, out):
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _kernel_covariance_kernel(ref, luminance, channels, wb, noise, kp, out):
+def _kernel_covariance_kernel(ref, luminance, channels, wb, noise, kp, strip_rows, out):
     # Per Bayer tile: the structure tensor of the reference's luminance at full
     # resolution (2x2 finite differences of the white-balanced mosaic less its local
     # colour differences, over the 3x3 cells around the tile's centre), in units of the
@@ -170,6 +170,8 @@ def _kernel_covariance_kernel(ref, luminance, channels, wb, noise, kp, out):
     # d^T Omega^-1 d = a dx^2 + 2 b dx dy + c dy^2 in raw pixels, is that tensor less
     # the noise over noise_to_gradient**2, plus 1 / k_max**2 (no narrower than k_min).
     # kp = (noise_to_gradient, k_max, k_min); noise = (scale, offset) per raw sample.
+    # Neighbouring tiles share cells: in strips of tile rows, each row of cells is
+    # measured once and summed over each tile's three columns, then three such rows.
     gh, gw, _ = out.shape
     h, w = 2 * gh, 2 * gw  # an odd last row or column belongs to no Bayer tile
     ratio2 = kp[0] * kp[0]
@@ -179,55 +181,57 @@ def _kernel_covariance_kernel(ref, luminance, channels, wb, noise, kp, out):
     wb2 = np.float32(0.0)
     for site in range(4):
         wb2 += np.float32(0.25) * wb[channels[site >> 1, site & 1]] ** 2
-    for by in numba.prange(gh):
-        for bx in range(gw):
-            sxx = np.float32(0.0)
-            sxy = np.float32(0.0)
-            syy = np.float32(0.0)
-            level = np.float32(0.0)
-            for cy in range(2 * by - 1, 2 * by + 2):
-                y0 = min(max(cy, 0), h - 2)
-                for cx in range(2 * bx - 1, 2 * bx + 2):
-                    x0 = min(max(cx, 0), w - 2)
-                    l00 = luminance[y0, x0]
-                    l01 = luminance[y0, x0 + 1]
-                    l10 = luminance[y0 + 1, x0]
-                    l11 = luminance[y0 + 1, x0 + 1]
-                    gx = half * ((l01 - l00) + (l11 - l10))
-                    gy = half * ((l10 - l00) + (l11 - l01))
-                    sxx += gx * gx
-                    sxy += gx * gy
-                    syy += gy * gy
-            for site in range(4):
-                level += np.float32(0.25) * ref[2 * by + (site >> 1), 2 * bx + (site & 1)]
-            # A cell's gradient component has the variance of one luminance sample.
-            sample_var = max(noise[0] * max(level, np.float32(0.0)) + noise[1], np.float32(1e-12))
-            variance = np.float32(9.0) * wb2 * sample_var
-            sxx /= variance
-            sxy /= variance
-            syy /= variance
-            trace = sxx + syy
-            root = np.float32(math.sqrt(max((sxx - syy) * (sxx - syy) * np.float32(0.25) + sxy * sxy, 0.0)))
-            l1 = half * trace + root
-            l2 = half * trace - root
-            if root > np.float32(1e-20):
-                ex = sxy
-                ey = l1 - sxx
-                if abs(ex) + abs(ey) < np.float32(1e-6) * (abs(sxx) + abs(syy) + np.float32(1e-30)):
-                    ex = l1 - syy
-                    ey = sxy
-                norm = np.float32(math.sqrt(ex * ex + ey * ey))
-                ex /= norm
-                ey /= norm
-            else:
-                ex = np.float32(1.0)
-                ey = np.float32(0.0)
-            ia = min(max(l1 - np.float32(1.0), np.float32(0.0)) / ratio2 + floor, ceiling)
-            ie = min(max(l2 - np.float32(1.0), np.float32(0.0)) / ratio2 + floor, ceiling)
-            # Omega^-1 = ia e1 e1^T + ie e2 e2^T, e2 = (-ey, ex).
-            out[by, bx, 0] = ia * ex * ex + ie * ey * ey
-            out[by, bx, 1] = (ia - ie) * ex * ey
-            out[by, bx, 2] = ia * ey * ey + ie * ex * ex
+    for strip in numba.prange((gh + strip_rows - 1) // strip_rows):
+        y0 = strip * strip_rows
+        y1 = min(y0 + strip_rows, gh)
+        # rows[r, bx]: cell row 2 y0 - 1 + r summed over tile bx's cell columns.
+        rows = np.empty((2 * (y1 - y0) + 1, gw, 3), dtype=np.float32)
+        cells = np.empty((2 * gw + 1, 3), dtype=np.float32)
+        for r in range(rows.shape[0]):
+            cy = min(max(2 * y0 - 1 + r, 0), h - 2)
+            for i in range(2 * gw + 1):
+                cx = min(max(i - 1, 0), w - 2)
+                l00 = luminance[cy, cx]
+                l01 = luminance[cy, cx + 1]
+                l10 = luminance[cy + 1, cx]
+                l11 = luminance[cy + 1, cx + 1]
+                gx = half * ((l01 - l00) + (l11 - l10))
+                gy = half * ((l10 - l00) + (l11 - l01))
+                cells[i, 0] = gx * gx
+                cells[i, 1] = gx * gy
+                cells[i, 2] = gy * gy
+            for bx in range(gw):
+                for k in range(3):
+                    rows[r, bx, k] = cells[2 * bx, k] + cells[2 * bx + 1, k] + cells[2 * bx + 2, k]
+        for by in range(y0, y1):
+            r = 2 * (by - y0)
+            for bx in range(gw):
+                sxx = rows[r, bx, 0] + rows[r + 1, bx, 0] + rows[r + 2, bx, 0]
+                sxy = rows[r, bx, 1] + rows[r + 1, bx, 1] + rows[r + 2, bx, 1]
+                syy = rows[r, bx, 2] + rows[r + 1, bx, 2] + rows[r + 2, bx, 2]
+                level = np.float32(0.0)
+                for site in range(4):
+                    level += np.float32(0.25) * ref[2 * by + (site >> 1), 2 * bx + (site & 1)]
+                # A cell's gradient component has the variance of one luminance sample.
+                sample_var = max(noise[0] * max(level, np.float32(0.0)) + noise[1], np.float32(1e-12))
+                variance = np.float32(9.0) * wb2 * sample_var
+                sxx /= variance
+                sxy /= variance
+                syy /= variance
+                trace = sxx + syy
+                root = np.float32(math.sqrt((sxx - syy) * (sxx - syy) * np.float32(0.25) + sxy * sxy))
+                l1 = half * trace + root
+                l2 = half * trace - root
+                ia = min(max(l1 - np.float32(1.0), np.float32(0.0)) / ratio2 + floor, ceiling)
+                ie = min(max(l2 - np.float32(1.0), np.float32(0.0)) / ratio2 + floor, ceiling)
+                # Omega^-1 = f(T), f mapping T's eigenvalues l1 >= l2 to ia, ie: for a
+                # 2x2 symmetric T that is ia I + slope (T - l1 I), slope the chord
+                # (ia - ie) / (l1 - l2) (no eigenvector, so no direction lost to
+                # rounding where T is nearly isotropic).
+                slope = (ia - ie) / (np.float32(2.0) * root) if root > np.float32(1e-20) else np.float32(0.0)
+                out[by, bx, 0] = ia + slope * (half * (sxx - syy) - root)
+                out[by, bx, 1] = slope * sxy
+                out[by, bx, 2] = ia + slope * (half * (syy - sxx) - root)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -578,7 +582,7 @@ def _kernel_inverse_covariance(
     del chroma
     kp = np.array([params.noise_to_gradient, params.k_max, params.k_min], dtype=np.float32)
     out = np.empty((gh, gw, 3), dtype=np.float32)
-    _kernel_covariance_kernel(mosaic, luminance, channels, wb, noise, kp, out)
+    _kernel_covariance_kernel(mosaic, luminance, channels, wb, noise, kp, _STRIP_ROWS, out)
     return out
 
 
