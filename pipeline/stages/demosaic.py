@@ -129,7 +129,7 @@ def demosaic(
         out = np.empty((height, width, 3), dtype=np.float32)
     else:
         _check_out(out, (height, width, 3), mosaic)
-    level = max(_mean_kernel(mosaic), float(np.finfo(np.float32).tiny))
+    level = max(float(mosaic.mean(dtype=np.float64)), float(np.finfo(np.float32).tiny))
     _demosaic_adaptive_kernel(
         mosaic,
         channels,
@@ -168,19 +168,6 @@ def _check_out(
         raise InvalidParameterError("out: expected a writeable C-contiguous array")
     if np.may_share_memory(out, mosaic):
         raise InvalidParameterError("out: must not share memory with cfa")
-
-
-@njit(cache=True, parallel=True, fastmath=True, nogil=True)
-def _mean_kernel(mosaic: npt.NDArray[np.float32]) -> float:
-    """The mean of the (H, W) float32 ``mosaic``, accumulated in float64 on numba's threads."""
-    height, width = mosaic.shape
-    total = 0.0
-    for y in prange(height):
-        row_total = 0.0
-        for x in range(width):
-            row_total += mosaic[y, x]
-        total += row_total
-    return total / (height * width)
 
 
 @njit(cache=True, parallel=True, fastmath=True, nogil=True)
