@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -288,3 +289,18 @@ def test_commands_that_need_no_kernel_do_not_load_numba(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parents[1], check=True)
     assert result.stdout.split()[-3:] == ["False", "True", "False"], result.stdout
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir() or (os.cpu_count() or 1) < 2,
+                    reason="counts the process's threads in Linux's /proc on a multi-core machine")
+@pytest.mark.parametrize(("preset", "threads"), [(None, 1), ("2", 2)])
+def test_obscura_imports_numpy_with_one_blas_thread_unless_told(preset, threads) -> None:
+    """NumPy's OpenBLAS would start a spinning thread per core for every `obscura`
+    process; the package asks for one, and a user's OPENBLAS_NUM_THREADS still wins."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    code = "import firmware.cli, numpy, os; print(len(os.listdir('/proc/self/task')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1], env=env, check=True)
+    assert int(result.stdout) == threads
