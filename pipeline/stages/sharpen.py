@@ -29,92 +29,112 @@ KEPT_NOISE = 0.4
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _luma(rgb, y, x):
-    return (
-        np.float32(0.299) * rgb[y, x, 0]
-        + np.float32(0.587) * rgb[y, x, 1]
-        + np.float32(0.114) * rgb[y, x, 2]
-    )
+def _luma_row(rgb, y, out):
+    # Row y's luma; the row read as 3W contiguous values, which the compiler vectorises.
+    values = rgb[y].reshape(-1)
+    for x in range(out.shape[0]):
+        out[x] = (np.float32(0.299) * values[3 * x] + np.float32(0.587) * values[3 * x + 1]
+                  + np.float32(0.114) * values[3 * x + 2])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _blur_row(luma, taps, out):
+    # Horizontal pass, tap by tap (each a vectorised loop along the row); the edges clamp.
+    w = luma.shape[0]
+    r = taps.shape[0] // 2
+    for x in range(min(r, w)):
+        out[x] = _clamped_tap_sum(luma, x, taps, r, w)
+    # Slices, so that the loops index from 0 with no negative-index check to hinder them.
+    inner = out[r : w - r]
+    for x in range(inner.shape[0]):
+        inner[x] = np.float32(0.0)
+    for d in range(2 * r + 1):
+        tap = taps[d]
+        shifted = luma[d : d + inner.shape[0]]
+        for x in range(inner.shape[0]):
+            inner[x] += tap * shifted[x]
+    for x in range(max(w - r, r), w):
+        out[x] = _clamped_tap_sum(luma, x, taps, r, w)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _clamped_tap_sum(luma, x, taps, r, w):
+    acc = np.float32(0.0)
+    for d in range(-r, r + 1):
+        acc += taps[d + r] * luma[min(max(x + d, 0), w - 1)]
+    return acc
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _halo_luma_kernel(rgb, band_rows, r, halo):
     # Luma of the r rows above and below every band, read before any band writes.
-    h, w, _ = rgb.shape
+    h = rgb.shape[0]
     for band in numba.prange(halo.shape[0]):
         y0 = band * band_rows
         y1 = min(y0 + band_rows, h)
         for j in range(r):
-            above = min(max(y0 - r + j, 0), h - 1)
-            below = min(y1 + j, h - 1)
-            for x in range(w):
-                halo[band, j, x] = _luma(rgb, above, x)
-                halo[band, r + j, x] = _luma(rgb, below, x)
+            _luma_row(rgb, min(max(y0 - r + j, 0), h - 1), halo[band, j])
+            _luma_row(rgb, min(y1 + j, h - 1), halo[band, r + j])
 
 
 @numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def _unsharp_kernel(rgb, halo, taps, amount, gate, kept_noise, band_rows):
+def _unsharp_kernel(rgb, halo, taps, amount, gate_squared, kept_noise, band_rows):
     # Each band reads only its own rows of rgb (and the halo), so bands run in parallel
     # without a full-frame luma image and without reading a neighbour's sharpened rows.
+    # Within a band, rows go top to bottom through a window of the 2r + 1 rows the
+    # vertical pass needs (row y in slot (y - y0 + r) % (2r + 1)): a row's luma is taken
+    # before the row is sharpened, and the window stays in cache.
     h, w, _ = rgb.shape
     r = taps.shape[0] // 2
+    span = 2 * r + 1
+    top = gate_squared.shape[0] - 1
     for band in numba.prange(halo.shape[0]):
         y0 = band * band_rows
         y1 = min(y0 + band_rows, h)
-        n = y1 - y0 + 2 * r
-        luma = np.empty((n, w), dtype=np.float32)
-        for j in range(r):
-            luma[j] = halo[band, j]
-            luma[n - r + j] = halo[band, r + j]
-        for y in range(y0, y1):
-            for x in range(w):
-                luma[y - y0 + r, x] = _luma(rgb, y, x)
-        rows = np.empty((n, w), dtype=np.float32)
-        for k in range(n):
-            # Edges clamp; the interior is a branch-free loop the compiler vectorises.
-            for x in range(min(r, w)):
-                rows[k, x] = _clamped_tap_sum(luma, k, x, taps, r, w)
-            for x in range(r, w - r):
-                acc = np.float32(0.0)
-                for d in range(-r, r + 1):
-                    acc += taps[d + r] * luma[k, x + d]
-                rows[k, x] = acc
-            for x in range(max(w - r, r), w):
-                rows[k, x] = _clamped_tap_sum(luma, k, x, taps, r, w)
+        luma = np.empty((span, w), dtype=np.float32)
+        blurred = np.empty((span, w), dtype=np.float32)
         detail = np.empty(w, dtype=np.float32)
         level = np.empty(w, dtype=np.int32)
-        top = gate.shape[0] - 1
-        for y in range(y0, y1):
-            k = y - y0 + r
-            # Vertical pass tap by tap, each a vectorised loop along the row; the halo
-            # already repeats the frame's edge rows beyond it.
+        gate_sq = np.empty(w, dtype=np.float32)
+        for y in range(y0 - r, y1 + r):
+            # Bring row y into the window (from the halo beyond the band's rows) ...
+            slot = (y - y0 + r) % span
+            if y < y0:
+                luma[slot] = halo[band, y - y0 + r]
+            elif y >= y1:
+                luma[slot] = halo[band, r + y - y1]
+            else:
+                _luma_row(rgb, y, luma[slot])
+            _blur_row(luma[slot], taps, blurred[slot])
+            # ... then sharpen row y - r, whose window is complete.
+            yc = y - r
+            if yc < y0:
+                continue
+            centre = luma[(yc - y0 + r) % span]
             for x in range(w):
-                detail[x] = luma[k, x]
+                detail[x] = centre[x]
             for d in range(-r, r + 1):
                 tap = taps[d + r]
+                row = blurred[(yc - y0 + r + d) % span]
                 for x in range(w):
-                    detail[x] -= tap * rows[k + d, x]
+                    detail[x] -= tap * row[x]
             for x in range(w):
                 # The pixel's level: its blurred luma (luma minus detail), on the gate table.
-                blurred = luma[k, x] - detail[x]
-                level[x] = int(min(max(blurred, np.float32(0.0)), np.float32(1.0)) * top + 0.5)
+                blur = centre[x] - detail[x]
+                level[x] = int(min(max(blur, np.float32(0.0)), np.float32(1.0)) * top + 0.5)
+            for x in range(w):
+                # The table lookups in a loop of their own: the arithmetic around them
+                # vectorises.
+                gate_sq[x] = gate_squared[level[x]]
             for x in range(w):
                 diff = detail[x]
-                t = gate[level[x]]
-                signal = diff * diff / (diff * diff + t * t + np.float32(1e-12))
+                signal = diff * diff / (diff * diff + gate_sq[x] + np.float32(1e-12))
                 detail[x] = diff * (kept_noise - np.float32(1.0)
                                     + (np.float32(1.0) + amount - kept_noise) * signal)
+            values = rgb[yc].reshape(-1)
             for x in range(w):
                 for c in range(3):
-                    rgb[y, x, c] += detail[x]
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _clamped_tap_sum(luma, k, x, taps, r, w):
-    acc = np.float32(0.0)
-    for d in range(-r, r + 1):
-        acc += taps[d + r] * luma[k, min(max(x + d, 0), w - 1)]
-    return acc
+                    values[3 * x + c] += detail[x]
 
 
 def unsharp_mask(
@@ -157,5 +177,6 @@ def unsharp_mask(
     if noise_sigma is not None:
         gate = np.maximum(np.asarray(noise_sigma, dtype=np.float32) * np.float32(noise_gate),
                           np.float32(threshold))
-    _unsharp_kernel(rgb, halo, taps, np.float32(amount), gate, np.float32(KEPT_NOISE if noise_sigma is not None else 1.0), band_rows)
+    _unsharp_kernel(rgb, halo, taps, np.float32(amount), gate * gate,
+                    np.float32(KEPT_NOISE if noise_sigma is not None else 1.0), band_rows)
     return rgb
