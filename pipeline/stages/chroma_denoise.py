@@ -23,10 +23,14 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.colour.transforms import box_downsample
-from pipeline.guided_filter import box_mean_kernel, grid_columns, grid_rows
+from pipeline.guided_filter import (
+    box_mean_direct_kernel,
+    box_mean_row,
+    upsample_grid_rows,
+    window_reciprocals,
+)
+from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import NoiseModel
-from pipeline.planar_rows import merge_row, split_row
 
 #: Downsampling of the filter's grid.
 FACTOR = 4
@@ -37,42 +41,70 @@ RADIUS_PX = 1
 FULL_STRENGTH_SIGMA = 0.01
 #: Chroma that differs from the smoothed chroma by this many noise sigmas is half kept.
 CHROMA_GATE_SIGMAS = 3.0
+#: Image rows per parallel task of the apply kernel (a task upsamples each grid row once).
+ROWS_PER_TASK = 32
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _chroma_fit_kernel(small, radius, eps, a, b):
-    # Guided filter of chroma (R - G, B - G) with the grey (R + G + B) / 3 as guide; float32
-    # storage (the box sums accumulate in float64) keeps the working set small.
-    h, w, _ = small.shape
-    guide = np.empty((h, w), dtype=np.float32)
-    chroma = np.empty((2, h, w), dtype=np.float32)
+def _grid_kernel(rgb, factor, planes):
+    """The filter's inputs on a grid ``factor`` times coarser, from the means of
+    ``factor`` x ``factor`` blocks of each channel: into the (6, h, w) float32 ``planes``
+    the guide Y = (R + G + B) / 3, the chroma C1 = R - G and C2 = B - G, and the products
+    Y Y, Y C1, Y C2 whose window means the fit needs."""
+    _, h, w = planes.shape
+    norm = np.float32(1.0 / (factor * factor))
     for y in numba.prange(h):
+        # Each channel's block sums in the blocks' row order, a strided loop per pixel of
+        # the block (the rows are in cache).
+        sums = np.zeros((3, w), dtype=np.float32)
+        for dy in range(factor):
+            pixels = rgb[y * factor + dy].reshape(rgb.shape[1] * 3)  # R, G, B interleaved
+            for dx in range(factor):
+                for c in range(3):
+                    channel = pixels[3 * dx + c:]
+                    total = sums[c]
+                    for x in range(w):
+                        total[x] += channel[3 * factor * x]
         for x in range(w):
-            guide[y, x] = (small[y, x, 0] + small[y, x, 1] + small[y, x, 2]) / np.float32(3.0)
-            chroma[0, y, x] = small[y, x, 0] - small[y, x, 1]
-            chroma[1, y, x] = small[y, x, 2] - small[y, x, 1]
-    mean_y = np.empty((h, w), dtype=np.float32)
-    mean_yy = np.empty((h, w), dtype=np.float32)
-    box_mean_kernel(guide, radius, mean_y)
-    box_mean_kernel(guide * guide, radius, mean_yy)
-    mean_c = np.empty((h, w), dtype=np.float32)
-    mean_yc = np.empty((h, w), dtype=np.float32)
-    coeff_a = np.empty((h, w), dtype=np.float32)
-    coeff_b = np.empty((h, w), dtype=np.float32)
-    out = np.empty((h, w), dtype=np.float32)
-    for k in range(2):
-        box_mean_kernel(chroma[k], radius, mean_c)
-        box_mean_kernel(guide * chroma[k], radius, mean_yc)
-        for y in numba.prange(h):
+            red = sums[0, x] * norm
+            green = sums[1, x] * norm
+            blue = sums[2, x] * norm
+            guide = (red + green + blue) / np.float32(3.0)
+            red_chroma = red - green
+            blue_chroma = blue - green
+            planes[0, y, x] = guide
+            planes[1, y, x] = red_chroma
+            planes[2, y, x] = blue_chroma
+            planes[3, y, x] = guide * guide
+            planes[4, y, x] = guide * red_chroma
+            planes[5, y, x] = guide * blue_chroma
+
+
+@numba.njit(cache=True, parallel=True, nogil=True, error_model="numpy")
+def _chroma_fit_kernel(planes, radius, eps, out):
+    """Guided filter of the chroma (C1, C2) with the grey Y as guide, from
+    :func:`_grid_kernel`'s planes: each window's coefficients (a, b) of C1 and of C2, then
+    averaged over each window, into the (4, h, w) ``out`` (a1, b1, a2, b2). Window means
+    are kept in float32 (their sums in float64), which keeps the working set small."""
+    _, h, w = planes.shape
+    column_scale = window_reciprocals(w, radius)
+    coefficients = np.empty_like(out)
+    for y in numba.prange(h):
+        columns = np.zeros(w + 2 * radius, dtype=np.float64)
+        sums = np.empty(w, dtype=np.float64)
+        means = np.empty((6, w), dtype=np.float32)  # Y, C1, C2, YY, YC1, YC2
+        for k in range(6):
+            box_mean_row(planes[k], y, radius, column_scale, columns, sums, means[k])
+        for k in range(2):
             for x in range(w):
-                var_y = max(mean_yy[y, x] - mean_y[y, x] * mean_y[y, x], 0.0)
-                cov = mean_yc[y, x] - mean_y[y, x] * mean_c[y, x]
-                coeff_a[y, x] = cov / (var_y + eps)
-                coeff_b[y, x] = mean_c[y, x] - coeff_a[y, x] * mean_y[y, x]
-        box_mean_kernel(coeff_a, radius, out)
-        a[k] = out
-        box_mean_kernel(coeff_b, radius, out)
-        b[k] = out
+                mean_y = means[0, x]
+                var_y = max(means[3, x] - mean_y * mean_y, 0.0)
+                cov = means[4 + k, x] - mean_y * means[1 + k, x]
+                a = cov / (var_y + eps)
+                coefficients[2 * k, y, x] = a
+                coefficients[2 * k + 1, y, x] = means[1 + k, x] - coefficients[2 * k, y, x] * mean_y
+    for k in range(4):
+        box_mean_direct_kernel(coefficients[k], radius, out[k])
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -84,65 +116,56 @@ def _chroma_fit(lum, d_red, d_green, d_blue):
     return max(lum, np.float32(0.0)) / -lowest
 
 
-@numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def _apply_kernel(rgb, a, b, factor, strength, noise_scale, noise_offset, gains, gate):
+@numba.njit(cache=True, parallel=True, nogil=True, fastmath=True, error_model="numpy")
+def _apply_kernel(rgb, coefficients, factor, strength, noise_scale, noise_offset, gains, gate,
+                  rows_per_task):
     h, w, _ = rgb.shape
-    gh, gw = a.shape[1], a.shape[2]
     third = np.float32(1.0 / 3.0)
-    # Where each column falls on the grid, for every row alike.
-    column, column_t = grid_columns(w, gw, factor)
-    for y in numba.prange(h):
-        y0, y1, ty = grid_rows(y, gh, factor)
-        # The grid interpolated to this row (a_red, b_red, a_blue, b_blue per grid column),
-        # then to every pixel of it; then the arithmetic, on planes (pipeline.planar_rows).
-        grid_row = np.empty((4, gw), dtype=np.float32)
-        for i in range(gw):
-            grid_row[0, i] = a[0, y0, i] + ty * (a[0, y1, i] - a[0, y0, i])
-            grid_row[1, i] = b[0, y0, i] + ty * (b[0, y1, i] - b[0, y0, i])
-            grid_row[2, i] = a[1, y0, i] + ty * (a[1, y1, i] - a[1, y0, i])
-            grid_row[3, i] = b[1, y0, i] + ty * (b[1, y1, i] - b[1, y0, i])
-        coefficients = np.empty((4, w), dtype=np.float32)
-        for x in range(w):
-            x0 = column[x]
-            tx = column_t[x]
-            for k in range(4):
-                coefficients[k, x] = grid_row[k, x0] + tx * (grid_row[k, x0 + 1] - grid_row[k, x0])
-        planes = np.empty((3, w), dtype=np.float32)
-        split_row(rgb, y, planes)
-        for x in range(w):
-            r = planes[0, x]
-            g = planes[1, x]
-            bl = planes[2, x]
-            lum = (r + g + bl) * third
-            red = coefficients[0, x] * lum + coefficients[1, x]
-            blue = coefficients[2, x] * lum + coefficients[3, x]
-            # The noise of R - G and B - G at this level (white-balanced raw noise of each
-            # channel), and how many sigmas the filter would move the chroma.
-            level = max(lum, np.float32(0.0))
-            var_red = (noise_scale * level * (gains[0] + gains[1])
-                       + noise_offset * (gains[0] * gains[0] + gains[1] * gains[1]))
-            var_blue = (noise_scale * level * (gains[2] + gains[1])
-                        + noise_offset * (gains[2] * gains[2] + gains[1] * gains[1]))
-            d_red = red - (r - g)
-            d_blue = blue - (bl - g)
-            z2 = d_red * d_red / var_red + d_blue * d_blue / var_blue
-            share = strength * gate * gate / (z2 + gate * gate)
-            c1 = (r - g) + share * d_red
-            c2 = (bl - g) + share * d_blue
-            # Only colours the pixel's luminance allows: near a luminance edge the filter's
-            # offset b carries some of the bright side's chroma, which on a dark pixel would
-            # be a coloured glow (and a negative channel); scale the chroma until no channel
-            # is negative.
-            fit = _chroma_fit(lum, (c1 + c1 - c2) * third, -(c1 + c2) * third,
-                              (c2 + c2 - c1) * third)
-            c1 *= fit
-            c2 *= fit
-            # Keep luminance (R + G + B) / 3 exactly: solve for G from the new chroma.
-            g_new = lum - (c1 + c2) * third
-            planes[0, x] = g_new + c1
-            planes[1, x] = g_new
-            planes[2, x] = g_new + c2
-        merge_row(planes, rgb, y)
+    for task in numba.prange((h + rows_per_task - 1) // rows_per_task):
+        rows = np.empty((2, 4, w), dtype=np.float32)
+        held = np.full(2, -1, dtype=np.int64)
+        for y in range(task * rows_per_task, min((task + 1) * rows_per_task, h)):
+            # The grid (a_red, b_red, a_blue, b_blue) upsampled along the grid rows above
+            # and below this row, then between them.
+            above, below, weight = upsample_grid_rows(coefficients, y, factor, rows, held)
+            pixels = rgb[y].reshape(3 * w)  # a view of the row: R, G, B interleaved
+            for x in range(w):
+                a_red = above[0, x] + weight * (below[0, x] - above[0, x])
+                b_red = above[1, x] + weight * (below[1, x] - above[1, x])
+                a_blue = above[2, x] + weight * (below[2, x] - above[2, x])
+                b_blue = above[3, x] + weight * (below[3, x] - above[3, x])
+                r = pixels[3 * x]
+                g = pixels[3 * x + 1]
+                bl = pixels[3 * x + 2]
+                lum = (r + g + bl) * third
+                red = a_red * lum + b_red
+                blue = a_blue * lum + b_blue
+                # The noise of R - G and B - G at this level (white-balanced raw noise of
+                # each channel), and how many sigmas the filter would move the chroma.
+                level = max(lum, np.float32(0.0))
+                var_red = (noise_scale * level * (gains[0] + gains[1])
+                           + noise_offset * (gains[0] * gains[0] + gains[1] * gains[1]))
+                var_blue = (noise_scale * level * (gains[2] + gains[1])
+                            + noise_offset * (gains[2] * gains[2] + gains[1] * gains[1]))
+                d_red = red - (r - g)
+                d_blue = blue - (bl - g)
+                z2 = d_red * d_red / var_red + d_blue * d_blue / var_blue
+                share = strength * gate * gate / (z2 + gate * gate)
+                c1 = (r - g) + share * d_red
+                c2 = (bl - g) + share * d_blue
+                # Only colours the pixel's luminance allows: near a luminance edge the
+                # filter's offset b carries some of the bright side's chroma, which on a
+                # dark pixel would be a coloured glow (and a negative channel); scale the
+                # chroma until no channel is negative.
+                fit = _chroma_fit(lum, (c1 + c1 - c2) * third, -(c1 + c2) * third,
+                                  (c2 + c2 - c1) * third)
+                c1 *= fit
+                c2 *= fit
+                # Keep luminance (R + G + B) / 3 exactly: solve for G from the new chroma.
+                g_new = lum - (c1 + c2) * third
+                pixels[3 * x] = g_new + c1
+                pixels[3 * x + 1] = g_new
+                pixels[3 * x + 2] = g_new + c2
 
 
 def chroma_noise_sigma(
@@ -165,7 +188,7 @@ def reduce_chroma_noise(
 
     Parameters
     ----------
-    rgb : (H, W, 3) float32
+    rgb : (H, W, 3) float32, C-contiguous
         Demosaiced camera RGB after white balance (white = 1).
     sigma : float
         Chroma noise (standard deviation of R - G) of the frame, from
@@ -177,6 +200,8 @@ def reduce_chroma_noise(
         only within its noise at each pixel (the gate), at full ``strength``. Without
         them, no gate, and the strength scales with ``sigma``.
     """
+    if not rgb.flags.c_contiguous:
+        raise InvalidParameterError("rgb: expected a C-contiguous (H, W, 3) array")
     if noise is not None:
         gain = np.asarray(gains if gains is not None else np.ones(3), dtype=np.float32)
         scale, offset = np.float32(noise.scale), np.float32(max(noise.offset, 1e-12))
@@ -188,11 +213,13 @@ def reduce_chroma_noise(
         effective = float(np.clip(strength * sigma / FULL_STRENGTH_SIGMA, 0.0, 1.0))
     if effective <= 0.02 or min(rgb.shape[:2]) < 2 * FACTOR:
         return rgb
-    small = box_downsample(rgb, FACTOR)
+    shape = (rgb.shape[0] // FACTOR, rgb.shape[1] // FACTOR)
+    planes = np.empty((6, *shape), dtype=np.float32)
+    _grid_kernel(rgb, FACTOR, planes)
     # eps = full-resolution chroma variance: many times the guide's own noise variance on
     # the downsampled grid, so noise alone never reads as a luminance edge.
-    a = np.empty((2, *small.shape[:2]), dtype=np.float32)
-    b = np.empty_like(a)
-    _chroma_fit_kernel(small, RADIUS_PX, sigma * sigma, a, b)
-    _apply_kernel(rgb, a, b, FACTOR, np.float32(effective), scale, offset, gain, gate)
+    coefficients = np.empty((4, *shape), dtype=np.float32)
+    _chroma_fit_kernel(planes, RADIUS_PX, sigma * sigma, coefficients)
+    _apply_kernel(rgb, coefficients, FACTOR, np.float32(effective), scale, offset, gain, gate,
+                  ROWS_PER_TASK)
     return rgb
