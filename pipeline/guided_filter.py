@@ -67,12 +67,13 @@ def window_reciprocals(width, radius):
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def box_mean_row(image, y, radius, column_scale, columns, sums, out):
     """Row ``y`` of :func:`box_mean` of the (H, W) ``image`` into the (W,) ``out``, by
-    direct sums in float64: the window's rows added column by column, then the 2r + 1
-    shifted column sums; each a loop over the row that the compiler vectorises (running
-    sums along a row are one long dependency chain). For radii of a few pixels.
+    direct sums: the window's rows added column by column, then the 2r + 1 shifted column
+    sums; each a loop over the row that the compiler vectorises (running sums along a row
+    are one long dependency chain). For radii of a few pixels.
 
-    ``column_scale`` is :func:`window_reciprocals`; ``columns`` a (W + 2r,) float64 scratch
-    row whose first and last ``radius`` entries are zero, ``sums`` a (W,) float64 one.
+    ``column_scale`` is :func:`window_reciprocals`; ``columns`` a (W + 2r,) scratch row
+    whose first and last ``radius`` entries are zero, ``sums`` a (W,) one: their dtype is
+    the sums' precision (float64 where a variance is taken from the means).
     """
     h, w = image.shape
     lo = max(y - radius, 0)
@@ -98,13 +99,13 @@ def box_mean_row(image, y, radius, column_scale, columns, sums, out):
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def box_mean_direct_kernel(image, radius, out):
-    """:func:`box_mean_kernel` row by row with :func:`box_mean_row`: faster for radii of a
-    few pixels, equal to float rounding."""
+    """:func:`box_mean_kernel` row by row with :func:`box_mean_row`, summing in ``out``'s
+    precision: faster for radii of a few pixels, equal to that precision's rounding."""
     h, w = image.shape
     column_scale = window_reciprocals(w, radius)
     for y in numba.prange(h):
-        columns = np.zeros(w + 2 * radius, dtype=np.float64)
-        sums = np.empty(w, dtype=np.float64)
+        columns = np.zeros(w + 2 * radius, dtype=out.dtype)
+        sums = np.empty(w, dtype=out.dtype)
         box_mean_row(image, y, radius, column_scale, columns, sums, out[y])
 
 

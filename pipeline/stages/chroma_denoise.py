@@ -53,18 +53,30 @@ def _grid_kernel(rgb, factor, planes):
     Y Y, Y C1, Y C2 whose window means the fit needs."""
     _, h, w = planes.shape
     norm = np.float32(1.0 / (factor * factor))
+    width = rgb.shape[1]
     for y in numba.prange(h):
-        # Each channel's block sums in the blocks' row order, a strided loop per pixel of
-        # the block (the rows are in cache).
+        # The block's rows added (R, G, B interleaved), split into channels, then each
+        # channel's ``factor`` neighbours added: loops along the row, in cache.
+        rows = np.empty(3 * width, dtype=np.float32)
+        first = rgb[y * factor].reshape(3 * width)
+        for i in range(3 * width):
+            rows[i] = first[i]
+        for dy in range(1, factor):
+            pixels = rgb[y * factor + dy].reshape(3 * width)
+            for i in range(3 * width):
+                rows[i] += pixels[i]
+        channels = np.empty((3, width), dtype=np.float32)
+        for x in range(width):
+            channels[0, x] = rows[3 * x]
+            channels[1, x] = rows[3 * x + 1]
+            channels[2, x] = rows[3 * x + 2]
         sums = np.zeros((3, w), dtype=np.float32)
-        for dy in range(factor):
-            pixels = rgb[y * factor + dy].reshape(rgb.shape[1] * 3)  # R, G, B interleaved
+        for c in range(3):
+            total = sums[c]
             for dx in range(factor):
-                for c in range(3):
-                    channel = pixels[3 * dx + c:]
-                    total = sums[c]
-                    for x in range(w):
-                        total[x] += channel[3 * factor * x]
+                channel = channels[c, dx:]
+                for x in range(w):
+                    total[x] += channel[factor * x]
         for x in range(w):
             red = sums[0, x] * norm
             green = sums[1, x] * norm
@@ -85,7 +97,8 @@ def _chroma_fit_kernel(planes, radius, eps, out):
     """Guided filter of the chroma (C1, C2) with the grey Y as guide, from
     :func:`_grid_kernel`'s planes: each window's coefficients (a, b) of C1 and of C2, then
     averaged over each window, into the (4, h, w) ``out`` (a1, b1, a2, b2). Window means
-    are kept in float32 (their sums in float64), which keeps the working set small."""
+    are kept in float32 (the inputs' sums in float64, for the variances), which keeps the
+    working set small."""
     _, h, w = planes.shape
     column_scale = window_reciprocals(w, radius)
     coefficients = np.empty_like(out)

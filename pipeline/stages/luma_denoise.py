@@ -73,6 +73,12 @@ def _coefficients_kernel(lum, square, radius, noise_scale, noise_offset, gain_su
     of the grid's luminance and its square (a row of each at a time)."""
     h, w = lum.shape
     column_scale = window_reciprocals(w, radius)
+    # eps = eps_noise_variances * the noise variance of (R + G + B) / 3 of white-balanced
+    # raw channels at the window's level: each channel's variance is g^2 (scale * level / g
+    # + offset), and a grid cell averages ``downsampling`` pixels.
+    eps_scale = eps_noise_variances / (9.0 * downsampling)
+    eps_per_level = eps_scale * noise_scale * gain_sum
+    eps_floor = eps_scale * noise_offset * gain_sq_sum
     for y in numba.prange(h):
         columns = np.zeros(w + 2 * radius, dtype=np.float64)
         sums = np.empty(w, dtype=np.float64)
@@ -82,11 +88,7 @@ def _coefficients_kernel(lum, square, radius, noise_scale, noise_offset, gain_su
         box_mean_row(square, y, radius, column_scale, columns, sums, mean_square)
         for x in range(w):
             level = max(np.float64(mean[x]), 0.0)
-            # (R + G + B) / 3 of white-balanced raw channels at this level: each channel's
-            # variance is g^2 (scale * level / g + offset); a grid cell averages
-            # ``downsampling`` pixels.
-            noise_var = (noise_scale * level * gain_sum + noise_offset * gain_sq_sum) / 9.0
-            eps = eps_noise_variances * noise_var / downsampling
+            eps = eps_per_level * level + eps_floor
             var = max(np.float64(mean_square[x]) - level * level, 0.0)
             coefficient = var / (var + eps + 1e-20)
             a[y, x] = coefficient
