@@ -13,17 +13,19 @@ import numba
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def split_row(rgb, y, planes):
-    """Row ``y`` of the (H, W, 3) ``rgb`` into the (3, W) ``planes``."""
+    """Row ``y`` of the (H, W, 3) ``rgb`` (rows contiguous) into the (3, W) ``planes``."""
+    values = rgb[y].reshape(-1)  # as 3W contiguous values, which the compiler vectorises
     for x in range(rgb.shape[1]):
-        planes[0, x] = rgb[y, x, 0]
-        planes[1, x] = rgb[y, x, 1]
-        planes[2, x] = rgb[y, x, 2]
+        planes[0, x] = values[3 * x]
+        planes[1, x] = values[3 * x + 1]
+        planes[2, x] = values[3 * x + 2]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def merge_row(planes, rgb, y):
-    """The (3, W) ``planes`` back into row ``y`` of the (H, W, 3) ``rgb``."""
+    """The (3, W) ``planes`` back into row ``y`` of the (H, W, 3) ``rgb`` (rows contiguous)."""
+    values = rgb[y].reshape(-1)
     for x in range(rgb.shape[1]):
-        rgb[y, x, 0] = planes[0, x]
-        rgb[y, x, 1] = planes[1, x]
-        rgb[y, x, 2] = planes[2, x]
+        values[3 * x] = planes[0, x]
+        values[3 * x + 1] = planes[1, x]
+        values[3 * x + 2] = planes[2, x]

@@ -8,7 +8,7 @@ ratio, so hues do not shift; colours whose luminance approaches display white ar
 towards it
 ("path to white", as film and darktable's filmic do), so bright lights burn out to white
 rather than to a flat saturated colour. The display-linear result is sRGB-encoded in the
-same pass (:data:`pipeline.colour.output_transform.srgb_encode_table`).
+same pass (:func:`pipeline.colour.output_transform.srgb_encode_row`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.colour.output_transform import lookup_row, srgb_encode_table, table_position_row
+from pipeline.colour.output_transform import (
+    lookup_row,
+    srgb_encode_row,
+    srgb_power_polynomial,
+    table_position_row,
+)
 from pipeline.errors import InvalidParameterError
 from pipeline.planar_rows import merge_row, split_row
 from pipeline.stages.exposure import MIDDLE_GREY
@@ -61,55 +66,67 @@ _TABLE_SIZE = 4096
 _BAND_ROWS = 32
 
 
-@numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
-def _apply_kernel(rgb, table, white, desaturate_from, encode_table):
-    # table[i] is the curve at n = white * (i / size)^2: dense where the curve bends most.
-    # Per row, on planes (pipeline.planar_rows): the arithmetic vectorises, the table
-    # lookups are separate loops.
-    h, w, _ = rgb.shape
+@numba.njit(cache=True, nogil=True, inline="always")
+def tone_map_row(planes, table, white, desaturate_from, peak, mapped, index, fraction):
+    """Scene-linear ``planes`` ((3, W) float32, one row) to display-linear, in place.
+
+    ``table`` is the curve at n = white * (i / size)^2 (dense where it bends most); the
+    other arguments are (W,) scratch rows (``index`` uint32). The arithmetic vectorises;
+    the table lookups are a loop of their own.
+    """
+    w = planes.shape[1]
     size = table.shape[0] - 1
-    encode_size = encode_table.shape[0] - 1
     inv_span = np.float32(1.0) / (np.float32(1.0) - desaturate_from)
     inv_white = np.float32(1.0) / white
+    for x in range(w):
+        r = max(planes[0, x], np.float32(0.0))
+        g = max(planes[1, x], np.float32(0.0))
+        b = max(planes[2, x], np.float32(0.0))
+        n = max(r, max(g, b))
+        peak[x] = n
+        mapped[x] = np.sqrt(n * inv_white)
+    table_position_row(mapped, np.float32(size), size, index, fraction)
+    lookup_row(table, index, fraction, mapped)
+    for x in range(w):
+        n = peak[x]
+        t = mapped[x]
+        ratio = t / n if n > np.float32(1e-12) else np.float32(0.0)
+        r = max(planes[0, x], np.float32(0.0)) * ratio
+        g = max(planes[1, x], np.float32(0.0)) * ratio
+        b = max(planes[2, x], np.float32(0.0)) * ratio
+        # Path to white by luminance: a saturated orange whose red channel is near the
+        # top keeps its colour; only light bright overall burns out to white.
+        lum = np.float32(0.2126) * r + np.float32(0.7152) * g + np.float32(0.0722) * b
+        mix = min(max((lum - desaturate_from) * inv_span, np.float32(0.0)), np.float32(1.0))
+        mix = mix * mix
+        t = t if n > np.float32(1e-12) else np.float32(0.0)
+        planes[0, x] = r * (1 - mix) + t * mix
+        planes[1, x] = g * (1 - mix) + t * mix
+        planes[2, x] = b * (1 - mix) + t * mix
+
+
+@numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
+def _apply_kernel(rgb, table, white, desaturate_from, power):
+    # Per row, on planes (pipeline.planar_rows); then the row's 3W values sRGB-encoded.
+    h, w, _ = rgb.shape
     for band in numba.prange((h + _BAND_ROWS - 1) // _BAND_ROWS):
         planes = np.empty((3, w), np.float32)
         peak = np.empty(w, np.float32)
         mapped = np.empty(w, np.float32)
-        index = np.empty(w, np.int32)
+        index = np.empty(w, np.uint32)
         fraction = np.empty(w, np.float32)
         for y in range(band * _BAND_ROWS, min((band + 1) * _BAND_ROWS, h)):
             split_row(rgb, y, planes)
-            for x in range(w):
-                r = max(planes[0, x], np.float32(0.0))
-                g = max(planes[1, x], np.float32(0.0))
-                b = max(planes[2, x], np.float32(0.0))
-                n = max(r, max(g, b))
-                peak[x] = n
-                mapped[x] = np.sqrt(n * inv_white)
-            table_position_row(mapped, np.float32(size), size, index, fraction)
-            lookup_row(table, index, fraction, mapped)
-            for x in range(w):
-                n = peak[x]
-                t = mapped[x]
-                ratio = t / n if n > np.float32(1e-12) else np.float32(0.0)
-                r = max(planes[0, x], np.float32(0.0)) * ratio
-                g = max(planes[1, x], np.float32(0.0)) * ratio
-                b = max(planes[2, x], np.float32(0.0)) * ratio
-                # Path to white by luminance: a saturated orange whose red channel is near
-                # the top keeps its colour; only light bright overall burns out to white.
-                lum = np.float32(0.2126) * r + np.float32(0.7152) * g + np.float32(0.0722) * b
-                mix = min(max((lum - desaturate_from) * inv_span, np.float32(0.0)),
-                          np.float32(1.0))
-                mix = mix * mix
-                t = t if n > np.float32(1e-12) else np.float32(0.0)
-                planes[0, x] = r * (1 - mix) + t * mix
-                planes[1, x] = g * (1 - mix) + t * mix
-                planes[2, x] = b * (1 - mix) + t * mix
-            for c in range(3):
-                table_position_row(planes[c], np.float32(encode_size), encode_size, index,
-                                    fraction)
-                lookup_row(encode_table, index, fraction, planes[c])
+            tone_map_row(planes, table, white, desaturate_from, peak, mapped, index, fraction)
             merge_row(planes, rgb, y)
+            srgb_encode_row(rgb[y].reshape(-1), power)
+
+
+def curve_table(curve: FilmicCurve) -> npt.NDArray[np.float32]:
+    """``curve`` at 4,097 points on a square-root grid up to ``curve.white``, for
+    :func:`tone_map_row`."""
+    u = np.linspace(0.0, 1.0, _TABLE_SIZE + 1)
+    return curve(curve.white * u * u).astype(np.float32)
 
 
 def apply(rgb: npt.NDArray[np.float32], curve: FilmicCurve) -> npt.NDArray[np.float32]:
@@ -118,9 +135,6 @@ def apply(rgb: npt.NDArray[np.float32], curve: FilmicCurve) -> npt.NDArray[np.fl
     The curve is tabulated on a square-root grid of 4,097 points up to ``curve.white``
     (beyond it the output is 1) and interpolated linearly.
     """
-    u = np.linspace(0.0, 1.0, _TABLE_SIZE + 1)
-    table = curve(curve.white * u * u).astype(np.float32)
-    _apply_kernel(
-        rgb, table, np.float32(curve.white), np.float32(curve.desaturate_from), srgb_encode_table()
-    )
+    _apply_kernel(rgb, curve_table(curve), np.float32(curve.white),
+                  np.float32(curve.desaturate_from), srgb_power_polynomial())
     return rgb
