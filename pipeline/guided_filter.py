@@ -15,8 +15,10 @@ _COLUMN_BLOCK = 64
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def box_mean_kernel(image, radius, out):
-    """Compiled :func:`box_mean` into ``out``, for other kernels ((H, W) float arrays)."""
-    # Separable running sums; windows are clipped at the edges and renormalised.
+    """Compiled :func:`box_mean` into ``out`` ((H, W) float arrays): separable running
+    sums, whose cost does not grow with the radius (kernels filtering with radii of a
+    few pixels use :func:`box_mean_direct_kernel`)."""
+    # Windows are clipped at the edges and renormalised.
     h, w = image.shape
     rows = np.empty_like(out)  # row means, in the output's precision
     for y in numba.prange(h):
