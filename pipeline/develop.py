@@ -29,6 +29,7 @@ from pipeline.stages import (
     chroma_denoise,
     colour_shading,
     defect_pixels,
+    display_pass,
     highlights,
     lens_shading,
     local_tone_mapping,
@@ -142,7 +143,7 @@ def develop(
             apply_matrix(rgb, matrix * gain)
         with stage("output"):
             return encode_srgb(rgb)
-    with stage("colour + exposure"):
+    with stage("exposure + glare (measured)"):
         factor = max(1, round(max(rgb.shape[:2]) / STATS_LONG_SIDE_PX))
         small = apply_matrix(box_downsample(rgb, factor), matrix)
         small_luminance = luminance(small)
@@ -150,19 +151,16 @@ def develop(
         black_point.remove_glare(small_luminance, glare)
         ev = auto_exposure_ev(small_luminance) + params.exposure_compensation_ev
         gain = 2.0 ** (ev + look.tone.exposure_ev)
-        apply_matrix(rgb, matrix * gain)
-    with stage("black point"):
-        black_point.remove_glare(rgb, glare * gain)
-
-    # Tone: local, then global (which also sRGB-encodes); then sharpening; then the look's
-    # display-referred stages in one pass (grading, vignette, LUT, levels, grain).
-    with stage("local tone mapping"):
+    with stage("local tone mapping (fit)"):
         strength = look.tone.local_tone_strength
         tone_map = local_tone_mapping.fit(small_luminance * np.float32(gain), strength)
-        local_tone_mapping.apply(rgb, tone_map)
-    with stage("tone curve + sRGB"):
         curve = tone_curve.FilmicCurve(contrast=look.tone.contrast, white=tone_map.mapped(gain))
-        tone_curve.apply(rgb, curve)
+
+    # One pass: colour matrix and exposure, black point, local tone map, tone curve, sRGB
+    # encoding. Then sharpening; then the look's display-referred stages in one pass
+    # (grading, vignette, LUT, levels, grain).
+    with stage("colour, black point, tone + sRGB"):
+        display_pass.render(rgb, matrix * gain, glare * gain, tone_map, curve)
     with stage("sharpen"):
         noise_sigma = display_luma_sigma(
             noise, gains, matrix, gain, glare * gain,

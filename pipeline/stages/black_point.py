@@ -49,6 +49,13 @@ def _toe(value, black):
     return value * value / (4 * black)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def toe_row(values, black):
+    """The soft toe on ``values`` ((n,) float32, one plane of a row), in place."""
+    for x in range(values.shape[0]):
+        values[x] = _toe(values[x], black)
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _remove_kernel(flat, black):
     for i in numba.prange(flat.size):

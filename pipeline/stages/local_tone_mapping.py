@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from pipeline.colour.transforms import LUMINANCE_WEIGHTS
 from pipeline.guided_filter import box_mean
+from pipeline.planar_rows import merge_row, split_row
 from pipeline.stages.exposure import MIDDLE_GREY
 
 #: Luminance below this (about the read noise of a base-ISO frame) counts as black: the
@@ -103,44 +104,52 @@ def fit(
     )
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _apply_kernel(rgb, a, b, compression, anchor, weights, floor, max_lift, max_cut):
-    h, w, _ = rgb.shape
+@numba.njit(cache=True, nogil=True, inline="always")
+def gain_row(planes, y, h, a, b, compression, anchor, weights, floor, max_lift, max_cut):
+    """Apply the tone map (``a``, ``b`` on its grid) to row ``y`` of an (h, W) image given
+    as (3, W) float32 ``planes`` (:mod:`pipeline.planar_rows`), in place."""
+    w = planes.shape[1]
     gh, gw = a.shape
     sy = np.float32(gh) / np.float32(h)
     sx = np.float32(gw) / np.float32(w)
     k = np.float32(compression - 1.0)
+    fy = min(max((y + np.float32(0.5)) * sy - np.float32(0.5), np.float32(0.0)), np.float32(gh - 1))
+    y0 = min(int(fy), gh - 2) if gh > 1 else 0
+    ty = fy - y0
+    y1 = min(y0 + 1, gh - 1)
+    for x in range(w):
+        fx = min(max((x + np.float32(0.5)) * sx - np.float32(0.5), np.float32(0.0)), np.float32(gw - 1))
+        x0 = min(int(fx), gw - 2) if gw > 1 else 0
+        tx = fx - x0
+        x1 = min(x0 + 1, gw - 1)
+        av = (a[y0, x0] * (1 - tx) + a[y0, x1] * tx) * (1 - ty) + (
+            a[y1, x0] * (1 - tx) + a[y1, x1] * tx
+        ) * ty
+        bv = (b[y0, x0] * (1 - tx) + b[y0, x1] * tx) * (1 - ty) + (
+            b[y1, x0] * (1 - tx) + b[y1, x1] * tx
+        ) * ty
+        lum = weights[0] * planes[0, x] + weights[1] * planes[1, x] + weights[2] * planes[2, x]
+        log_y = np.log2(max(lum, floor))
+        base = av * log_y + bv
+        gain = np.exp2(min(max(k * (base - anchor), -max_cut), max_lift))
+        planes[0, x] *= gain
+        planes[1, x] *= gain
+        planes[2, x] *= gain
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _apply_kernel(rgb, a, b, compression, anchor, weights, floor, max_lift, max_cut):
+    h, w, _ = rgb.shape
     for y in numba.prange(h):
-        fy = min(max((y + np.float32(0.5)) * sy - np.float32(0.5), np.float32(0.0)), np.float32(gh - 1))
-        y0 = min(int(fy), gh - 2) if gh > 1 else 0
-        ty = fy - y0
-        y1 = min(y0 + 1, gh - 1)
-        for x in range(w):
-            fx = min(max((x + np.float32(0.5)) * sx - np.float32(0.5), np.float32(0.0)), np.float32(gw - 1))
-            x0 = min(int(fx), gw - 2) if gw > 1 else 0
-            tx = fx - x0
-            x1 = min(x0 + 1, gw - 1)
-            av = (a[y0, x0] * (1 - tx) + a[y0, x1] * tx) * (1 - ty) + (
-                a[y1, x0] * (1 - tx) + a[y1, x1] * tx
-            ) * ty
-            bv = (b[y0, x0] * (1 - tx) + b[y0, x1] * tx) * (1 - ty) + (
-                b[y1, x0] * (1 - tx) + b[y1, x1] * tx
-            ) * ty
-            lum = weights[0] * rgb[y, x, 0] + weights[1] * rgb[y, x, 1] + weights[2] * rgb[y, x, 2]
-            log_y = np.log2(max(lum, floor))
-            base = av * log_y + bv
-            gain = np.exp2(min(max(k * (base - anchor), -max_cut), max_lift))
-            rgb[y, x, 0] *= gain
-            rgb[y, x, 1] *= gain
-            rgb[y, x, 2] *= gain
+        planes = np.empty((3, w), np.float32)
+        split_row(rgb, y, planes)
+        gain_row(planes, y, h, a, b, compression, anchor, weights, floor, max_lift, max_cut)
+        merge_row(planes, rgb, y)
 
 
-def apply(rgb: npt.NDArray[np.float32], tone_map: ToneMap) -> npt.NDArray[np.float32]:
-    """Apply ``tone_map`` to a scene-linear (H, W, 3) float32 sRGB image, in place."""
-    if tone_map.is_identity:
-        return rgb
-    _apply_kernel(
-        rgb,
+def kernel_arguments(tone_map: ToneMap) -> tuple:
+    """``tone_map`` as the arguments of :func:`gain_row` after ``planes, y, h``."""
+    return (
         tone_map.a,
         tone_map.b,
         np.float32(tone_map.compression),
@@ -150,4 +159,12 @@ def apply(rgb: npt.NDArray[np.float32], tone_map: ToneMap) -> npt.NDArray[np.flo
         np.float32(MAX_LIFT_EV),
         np.float32(MAX_CUT_EV),
     )
+
+
+def apply(rgb: npt.NDArray[np.float32], tone_map: ToneMap) -> npt.NDArray[np.float32]:
+    """Apply ``tone_map`` to a scene-linear (H, W, 3) float32 sRGB image (rows
+    contiguous), in place."""
+    if tone_map.is_identity:
+        return rgb
+    _apply_kernel(rgb, *kernel_arguments(tone_map))
     return rgb
