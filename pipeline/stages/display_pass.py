@@ -28,7 +28,7 @@ from pipeline.planar_rows import merge_row, split_row
 from pipeline.stages import local_tone_mapping, tone_curve
 from pipeline.stages.black_point import toe_row
 from pipeline.stages.local_tone_mapping import gain_row
-from pipeline.stages.tone_curve import tone_map_row
+from pipeline.stages.tone_curve import tone_map_row, tone_scratch
 
 #: Rows a thread renders in one go (their scratch rows are made once per band).
 _BAND_ROWS = 32
@@ -42,10 +42,7 @@ def _display_kernel(
     h, w, _ = rgb.shape
     for band in numba.prange((h + _BAND_ROWS - 1) // _BAND_ROWS):
         planes = np.empty((3, w), np.float32)
-        peak = np.empty(w, np.float32)
-        mapped = np.empty(w, np.float32)
-        index = np.empty(w, np.uint32)
-        fraction = np.empty(w, np.float32)
+        scratch = tone_scratch(w)
         for y in range(band * _BAND_ROWS, min((band + 1) * _BAND_ROWS, h)):
             split_row(rgb, y, planes)
             matrix_row(planes, matrix)
@@ -55,7 +52,7 @@ def _display_kernel(
             if local_on:
                 gain_row(planes, y, h, a, b, compression, anchor, weights, floor, max_lift,
                          max_cut)
-            tone_map_row(planes, table, white, desaturate_from, peak, mapped, index, fraction)
+            tone_map_row(planes, table, white, desaturate_from, scratch)
             merge_row(planes, rgb, y)
             srgb_encode_row(rgb[y].reshape(-1), power)
 

@@ -67,13 +67,21 @@ _BAND_ROWS = 32
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def tone_map_row(planes, table, white, desaturate_from, peak, mapped, index, fraction):
+def tone_scratch(w):
+    """Scratch rows for :func:`tone_map_row` on rows of ``w`` pixels."""
+    return (np.empty(w, np.float32), np.empty(w, np.float32), np.empty(w, np.uint32),
+            np.empty(w, np.float32))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def tone_map_row(planes, table, white, desaturate_from, scratch):
     """Scene-linear ``planes`` ((3, W) float32, one row) to display-linear, in place.
 
-    ``table`` is the curve at n = white * (i / size)^2 (dense where it bends most); the
-    other arguments are (W,) scratch rows (``index`` uint32). The arithmetic vectorises;
-    the table lookups are a loop of their own.
+    ``table`` is the curve at n = white * (i / size)^2 (dense where it bends most);
+    ``scratch`` is :func:`tone_scratch`'s. The arithmetic vectorises; the table lookups are
+    a loop of their own.
     """
+    peak, mapped, index, fraction = scratch
     w = planes.shape[1]
     size = table.shape[0] - 1
     inv_span = np.float32(1.0) / (np.float32(1.0) - desaturate_from)
@@ -111,13 +119,10 @@ def _apply_kernel(rgb, table, white, desaturate_from, power):
     h, w, _ = rgb.shape
     for band in numba.prange((h + _BAND_ROWS - 1) // _BAND_ROWS):
         planes = np.empty((3, w), np.float32)
-        peak = np.empty(w, np.float32)
-        mapped = np.empty(w, np.float32)
-        index = np.empty(w, np.uint32)
-        fraction = np.empty(w, np.float32)
+        scratch = tone_scratch(w)
         for y in range(band * _BAND_ROWS, min((band + 1) * _BAND_ROWS, h)):
             split_row(rgb, y, planes)
-            tone_map_row(planes, table, white, desaturate_from, peak, mapped, index, fraction)
+            tone_map_row(planes, table, white, desaturate_from, scratch)
             merge_row(planes, rgb, y)
             srgb_encode_row(rgb[y].reshape(-1), power)
 
