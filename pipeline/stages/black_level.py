@@ -11,10 +11,19 @@ from pipeline.errors import InvalidParameterError
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _normalize_kernel(cfa, black, scale, out):
+    # A row's sites alternate between two colours: pairs of sites, with the row's two
+    # blacks and scales held in registers, make a loop the compiler vectorises.
     h, w = cfa.shape
     for y in numba.prange(h):
-        for x in range(w):
-            out[y, x] = (np.float32(cfa[y, x]) - black[y & 1, x & 1]) * scale[y & 1, x & 1]
+        raw = cfa[y]
+        row = out[y]
+        black0, black1 = black[y & 1, 0], black[y & 1, 1]
+        scale0, scale1 = scale[y & 1, 0], scale[y & 1, 1]
+        for pair in range(w // 2):
+            row[2 * pair] = (np.float32(raw[2 * pair]) - black0) * scale0
+            row[2 * pair + 1] = (np.float32(raw[2 * pair + 1]) - black1) * scale1
+        if w & 1:
+            row[w - 1] = (np.float32(raw[w - 1]) - black0) * scale0
 
 
 def normalize(
