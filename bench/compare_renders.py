@@ -7,7 +7,8 @@ Look at every rendering change here before it lands. For each raw file (default:
 Pi DNGs in ../shared/data) it writes ``DIR/<name>_full.png``, each render in full view
 (scaled to one width) side by side, and ``DIR/<name>_crops.png``, 100 % crops of the same places: the flattest dark
 region, the brightest region and the busiest (most detailed) one. Renders: our ``standard``
-look, our ``neutral`` look (the colorimetric output, as its 8-bit JPEG), LibRaw's default
+look, the same with ``--white-balance auto`` (the image's own estimate instead of the
+file's AsShotNeutral), our ``neutral`` look (the colorimetric output, as its 8-bit JPEG), LibRaw's default
 develop through rawpy (AHD, camera white balance, sRGB, auto-brightness as dcraw does), and
 the Raspberry Pi ISP's own JPEG where one is given (image1's ``cap_dng_jpg0.jpg`` is found
 by default). An HQ camera (IMX477) frame with no lens profile also gets our standard look
@@ -25,6 +26,10 @@ Figures printed for each render, all measured the same way on the same pixels:
   blocks), the standard deviation of the linear luminance's high-pass (minus a Gaussian of
   2 px) over the block's mean, median over the blocks;
 - ``clip%``: share of pixels with a channel at 255;
+- ``white a*b*``: how neutral the whites are: the median CIELAB (D50) a* and b* of the bright
+  flat 24 px blocks (blocks chosen once, on our standard render: mean above 85 % and
+  standard deviation under 3 % of full scale), the same blocks in every render (a white
+  wall or paper reads near 0, 0; green is a* < 0, yellow b* > 0);
 - ``corner_dab``: the largest CIELAB (D50) a*b* distance of a corner (a tenth of each side)
   from the centre: how neutral the corners stay where the centre is, which means something
   only on an evenly lit uniform surface (``--imx477-sim grey``).
@@ -60,6 +65,10 @@ from pipeline.stages import colour_shading  # noqa: E402
 from pipeline.stages.black_level import normalize  # noqa: E402
 
 BLOCK_PX = 48
+#: Bright flat blocks for ``white a*b*``: size, lowest mean and largest deviation (0-1).
+WHITE_BLOCK_PX = 24
+WHITE_MIN_MEAN = 0.85
+WHITE_MAX_STD = 0.03
 CROP_PX = 256
 FULL_WIDTH_PX = 640
 #: Blocks measured for shadow noise: the flattest of the darkest quarter.
@@ -67,6 +76,8 @@ SHADOW_BLOCKS = 12
 #: The simulated HQ camera frame: the binned full field of view, and its light.
 SIM_SIZE = (1520, 2028)
 SIM_COLOUR_TEMPERATURE_K = 4850.0
+#: The README's sheet, left to right.
+DOCS_RENDERS = ("obscura standard", "standard, auto WB", "Pi ISP JPEG")
 
 
 def luma_601(rgb8: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
@@ -121,10 +132,32 @@ def shadow_highpass(rgb8: npt.NDArray[np.uint8], blocks: list[tuple[int, int]]) 
     return float(np.median(ratios)) if ratios else float("nan")
 
 
-def render_ours(frame: RawFrame, look: str) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+def render_ours(frame: RawFrame, look: str, white_balance: str = "as-shot"
+                ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
     """Our develop: 8-bit (as the JPEG encoder gets it) and the float result."""
-    image = develop(frame, DevelopParams(look=look))
+    image = develop(frame, DevelopParams(look=look, white_balance=white_balance))
     return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8), image
+
+
+def white_blocks(rgb8: npt.NDArray[np.uint8]) -> list[tuple[int, int]]:
+    """Top-left corners of the bright flat blocks where ``white a*b*`` is measured."""
+    grey = rgb8.astype(np.float64).mean(axis=2) / 255.0
+    n = WHITE_BLOCK_PX
+    return [(y, x) for y in range(0, grey.shape[0] - n + 1, n)
+            for x in range(0, grey.shape[1] - n + 1, n)
+            if grey[y : y + n, x : x + n].mean() > WHITE_MIN_MEAN
+            and grey[y : y + n, x : x + n].std() < WHITE_MAX_STD]  # fmt: skip
+
+
+def white_ab(rgb8: npt.NDArray[np.uint8], blocks: list[tuple[int, int]]) -> tuple[float, float]:
+    """Median a* and b* (CIELAB, D50) of the blocks' mean colours; NaN without blocks."""
+    if not blocks:
+        return float("nan"), float("nan")
+    n = WHITE_BLOCK_PX
+    means = np.array([rgb8[y : y + n, x : x + n].reshape(-1, 3).mean(axis=0) / 255.0
+                      for y, x in blocks])  # fmt: skip
+    lab = linear_srgb_to_lab_d50(srgb_decode(means))
+    return float(np.median(lab[:, 1])), float(np.median(lab[:, 2]))
 
 
 def corner_dab(rgb8: npt.NDArray[np.uint8]) -> float:
@@ -205,21 +238,21 @@ def compose(renders: dict[str, npt.NDArray[np.uint8]], places: dict[str, tuple[i
     return full, crops
 
 
-def pair_sheet(ours: npt.NDArray[np.uint8], theirs: npt.NDArray[np.uint8],
+def docs_sheet(images: list[npt.NDArray[np.uint8]],
                places: dict[str, tuple[int, int]]) -> Image.Image:
-    """For the README: the two full views side by side, then each place's crops at 100 %
-    as pairs (ours left, theirs right) in one row."""
-    pair_w = 2 * CROP_PX + 4
-    width = len(places) * (pair_w + 8)
-    half_w = width // 2
-    full_h = round(ours.shape[0] * half_w / ours.shape[1])
+    """For the README: the full views side by side, then a row per place of its crops at
+    100 %, in the same order."""
+    group_w = len(images) * (CROP_PX + 4)
+    width = len(places) * (group_w + 8)
+    part_w = width // len(images)
+    full_h = round(images[0].shape[0] * part_w / images[0].shape[1])
     sheet = Image.new("RGB", (width, full_h + 8 + CROP_PX), (40, 40, 40))
-    for i, image in enumerate((ours, theirs)):
-        sheet.paste(Image.fromarray(image).resize((half_w, full_h), Image.LANCZOS), (i * half_w, 0))
+    for i, image in enumerate(images):
+        sheet.paste(Image.fromarray(image).resize((part_w, full_h), Image.LANCZOS), (i * part_w, 0))
     for j, (y0, x0) in enumerate(places.values()):
-        for i, image in enumerate((ours, theirs)):
+        for i, image in enumerate(images):
             crop = Image.fromarray(image[y0 : y0 + CROP_PX, x0 : x0 + CROP_PX])
-            sheet.paste(crop, (j * (pair_w + 8) + i * (CROP_PX + 4), full_h + 8))
+            sheet.paste(crop, (j * (group_w + 8) + i * (CROP_PX + 4), full_h + 8))
     return sheet
 
 
@@ -233,6 +266,7 @@ def compare(path: Path, pi_jpeg: Path | None, out_dir: Path, docs: Path | None =
         unshaded = dataclasses.replace(frame.metadata, model=f"{frame.metadata.model} (untuned)")
         renders["standard, no col. shading"], _ = render_ours(RawFrame(frame.cfa, unshaded),
                                                                "standard")
+    renders["standard, auto WB"], _ = render_ours(frame, "standard", "auto")
     renders["obscura neutral"], neutral = render_ours(frame, "neutral")
     renders["LibRaw (rawpy)"] = render_libraw(path)
     if pi_jpeg is not None and pi_jpeg.is_file():
@@ -242,20 +276,21 @@ def compare(path: Path, pi_jpeg: Path | None, out_dir: Path, docs: Path | None =
     print(f"{path.name}: raw_clip% {100 * raw_clipped:.2f}, neutral TIFF clip% "
           f"{100 * float(np.mean(np.any(np.round(neutral * 65535) >= 65535, axis=2))):.2f}, "
           f"{len(blocks)} shadow blocks")
+    whites = white_blocks(renders["obscura standard"])
     for name, rgb8 in renders.items():
         luma = luma_601(rgb8)
+        a, b = white_ab(rgb8, whites)
         print(f"  {name:<18} dark1 {np.percentile(luma, 1):5.1f}   "
               f"shadow_hp {shadow_highpass(rgb8, blocks):.3f}   "
               f"clip% {100 * float(np.mean(np.any(rgb8 == 255, axis=2))):.2f}   "
-              f"corner_dab {corner_dab(rgb8):.2f}")
+              f"white a*b* {a:5.1f} {b:5.1f}   corner_dab {corner_dab(rgb8):.2f}")
     full, crops = compose(renders, crop_places(renders["obscura standard"], blocks))
     full.save(out_dir / f"{path.stem}_full.png")
     crops.save(out_dir / f"{path.stem}_crops.png")
     print(f"  -> {out_dir / path.stem}_full.png, {path.stem}_crops.png")
     if docs is not None and "Pi ISP JPEG" in renders:
         places = crop_places(renders["obscura standard"], blocks)
-        pair_sheet(renders["obscura standard"], renders["Pi ISP JPEG"], places).save(
-            docs, quality=90)
+        docs_sheet([renders[name] for name in DOCS_RENDERS], places).save(docs, quality=90)
         print(f"  -> {docs}")
 
 
