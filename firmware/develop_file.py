@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from hardware.storage import write_atomic
-from pipeline.burst import BurstError, BurstMode, check_burst
+from pipeline.burst import BurstError, BurstMode, MergeMethod, check_burst
 from pipeline.colour.output_transform import quantize
 from pipeline.develop import DevelopParams, develop
 from pipeline.errors import InvalidParameterError
@@ -140,28 +140,35 @@ def develop_burst_files(
     mode: BurstMode = "burst",
     jpeg_quality: int = 92,
     timer: Timer | None = None,
+    merge: MergeMethod = "resample",
 ) -> Path:
-    """Merge the DNGs of a burst, develop the result in ``mode``, write JPEG or TIFF."""
+    """Merge the DNGs of a burst with ``merge`` (:data:`pipeline.burst.MERGE_METHODS`),
+    develop the result in ``mode``, write JPEG or TIFF."""
+    from pipeline.burst import BurstParams
     from pipeline.burst.modes import develop_burst
 
     check_output(destination, IMAGE_SUFFIXES, sources)
+    burst_params = BurstParams.for_merge(merge)
     start_numba()
     frames = read_burst(sources, timer)
-    image = develop_burst(frames, mode, params, timer=timer)
+    image = develop_burst(frames, mode, params, burst_params, timer=timer)
     metadata = frames[0].metadata
     del frames
     with (timer or untimed)("writing"):
         return _write_image(image, metadata, destination, jpeg_quality)
 
 
-def merge_files(sources: Sequence[Path], destination: Path, timer: Timer | None = None) -> Path:
-    """Merge the DNGs of a burst into one 16-bit DNG (the reference's geometry), atomically."""
-    from pipeline.burst import align_and_merge
+def merge_files(sources: Sequence[Path], destination: Path, timer: Timer | None = None,
+                merge: MergeMethod = "resample") -> Path:
+    """Merge the DNGs of a burst with ``merge`` (:data:`pipeline.burst.MERGE_METHODS`) into
+    one 16-bit DNG (the reference's geometry), atomically."""
+    from pipeline.burst import BurstParams, align_and_merge
     from pipeline.formats.encoders.dng import encode_dng
 
     check_output(destination, {".dng"}, sources)
+    burst_params = BurstParams.for_merge(merge)
     start_numba()
-    merged = align_and_merge(read_burst(sources, timer), timer=timer)
+    merged = align_and_merge(read_burst(sources, timer), burst_params, timer=timer)
     with (timer or untimed)("writing"):
         data = encode_dng(merged)
         logger.info("writing %s (%d bytes)", destination, len(data))

@@ -52,6 +52,36 @@ def test_merge_writes_a_16_bit_dng_that_libraw_opens(burst, tmp_path) -> None:
     assert 20 < rgb.mean() < 235
 
 
+@pytest.mark.parametrize("method", ["resample", "kernel"])
+def test_merge_uses_the_merge_it_is_asked_for(burst, tmp_path, method) -> None:
+    from pipeline.burst import BurstParams, align_and_merge
+
+    out = tmp_path / "merged.dng"
+    assert main(["merge", *map(str, burst), "-o", str(out), "--merge", method]) == 0
+    frames = [read_dng(p) for p in burst]
+    for other in ("resample", "kernel"):
+        expected = align_and_merge(frames, BurstParams.for_merge(other)).cfa
+        assert np.array_equal(read_dng(out).cfa, expected) == (other == method)
+
+
+def test_develop_merges_a_burst_with_kernel_regression(burst, tmp_path) -> None:
+    out = tmp_path / "photo.jpg"
+    assert main(["develop", *map(str, burst), "-o", str(out), "--merge", "kernel"]) == 0
+    with Image.open(out) as jpeg:
+        assert jpeg.size == (384, 256)
+
+
+def test_an_unknown_merge_is_refused(burst, tmp_path, capsys) -> None:
+    from pipeline.burst import BurstParams
+    from pipeline.errors import InvalidParameterError
+
+    with pytest.raises(SystemExit):
+        main(["merge", *map(str, burst), "-o", str(tmp_path / "m.dng"), "--merge", "median"])
+    assert "invalid choice: 'median'" in capsys.readouterr().err
+    with pytest.raises(InvalidParameterError, match="merge='median'"):
+        BurstParams.for_merge("median")
+
+
 @pytest.mark.parametrize("mode", [[], ["--mode", "hdr"], ["--mode", "night"]])
 def test_develop_a_burst_to_jpeg(burst, tmp_path, mode) -> None:
     out = tmp_path / "photo.jpg"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from firmware.commands.merge import add_merge_option
 from pipeline.burst import BURST_MODES
 from pipeline.errors import ObscuraError
 
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         raise ObscuraError(f"--mode {args.mode} merges a burst: give at least 2 raw files, not 1")
     mode = args.mode or "burst"
     with Progress(f"developing a {len(inputs)}-frame {mode}") as progress:
-        develop_burst_files(inputs, output, params, mode, jpeg_quality=quality, timer=progress)
+        develop_burst_files(inputs, output, params, mode, jpeg_quality=quality, timer=progress,
+                            merge=args.merge)
     return 0
 
 
@@ -62,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--mode", choices=BURST_MODES, default=None,
         help="burst processing (default: burst when several inputs are given)",
     )  # fmt: skip
+    add_merge_option(parser)
     parser.add_argument("--look", default="standard", help="see `obscura looks`")
     parser.add_argument("--quality", type=int, default=None,
                         help=f"JPEG quality 1-100 (default: {DEFAULT_JPEG_QUALITY}; JPEG only)")

@@ -1,13 +1,18 @@
 """``obscura merge IN1.dng IN2.dng ... -o MERGED.dng``: align and merge a burst into one DNG.
 
 The merged DNG has the reference frame's geometry and metadata, a 16-bit white level and
-a NoiseProfile lowered by the frames merged; any raw converter opens it.
+a NoiseProfile lowered by the frames merged; any raw converter opens it. ``--merge kernel``
+merges every raw sample at its true position (Wronski et al. 2019) instead of resampling
+each frame first: better on scenes sharp to the pixel, about 1.3x the time and 1.4x the
+memory.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from pipeline.burst import MERGE_METHODS
 
 
 def run(args: argparse.Namespace) -> int:
@@ -17,8 +22,17 @@ def run(args: argparse.Namespace) -> int:
 
     inputs = [Path(p) for p in args.inputs]
     with Progress(f"merging {len(inputs)} frames") as progress:
-        merge_files(inputs, Path(args.output), timer=progress)
+        merge_files(inputs, Path(args.output), timer=progress, merge=args.merge)
     return 0
+
+
+def add_merge_option(parser: argparse.ArgumentParser) -> None:
+    """``--merge resample|kernel`` (:data:`pipeline.burst.MERGE_METHODS`)."""
+    parser.add_argument(
+        "--merge", choices=MERGE_METHODS, default="resample",
+        help="resample each frame, then merge; or kernel: every raw sample at its true "
+             "position (Wronski et al. 2019)",
+    )  # fmt: skip
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,4 +40,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("merge", help="align and merge a burst of raw files into one DNG")
     parser.add_argument("inputs", nargs="+", metavar="input", help="the burst's raw files (DNG, CR2, NEF...)")
     parser.add_argument("-o", "--output", required=True, help="MERGED.dng")
+    add_merge_option(parser)
     parser.set_defaults(run=run)

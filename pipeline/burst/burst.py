@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pipeline.burst import BURST_MODES, BurstMode  # noqa: F401 (defined in the light package)
+from pipeline.burst import BURST_MODES, MERGE_METHODS, BurstMode, MergeMethod  # noqa: F401 (defined in the light package)
 from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_grey, grey_pyramid
 from pipeline.burst.frames import check_burst
 from pipeline.burst.kernel_regression import KernelMergeParams, KernelRegressionMerge
@@ -30,6 +30,13 @@ class BurstParams:
     align: AlignParams = field(default_factory=AlignParams)
     merge: MergeParams | KernelMergeParams = field(default_factory=MergeParams)
     reference_candidates: int = 3
+
+    @classmethod
+    def for_merge(cls, method: MergeMethod) -> BurstParams:
+        """The default parameters with the merge ``method`` names (:data:`MERGE_METHODS`)."""
+        if method not in MERGE_METHODS:
+            raise InvalidParameterError(f"merge={method!r}: expected one of {MERGE_METHODS}")
+        return cls(merge=KernelMergeParams() if method == "kernel" else MergeParams())
 
     def __post_init__(self) -> None:
         if self.reference_candidates < 1:
