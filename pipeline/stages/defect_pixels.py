@@ -13,11 +13,13 @@ once in ten million sites).
 A candidate is corrected, replaced by the median of those eight, only if it is isolated:
 optics spread any real point or line of light (or of shadow) over the sites next to it,
 while a defect leaves them alone. So each pair of facing neighbours (north and south, of
-one colour; west and east, of the other) is compared with the four sites of its own
-colour one step further out along the other axis (for north and south: the sites two
-columns to either side of them, which a linear gradient leaves at the same mean); if
-either pair is brighter than them (darker, for a dark candidate) by more than
-``ISOLATION_SIGMAS`` noise sigmas, the candidate is detail and stays. Without this test a
+one colour; west and east, of the other) is compared with the sites of its own colour one
+step further out along the other axis, on each side (for north and south: the pair two
+columns to the west, and the pair two columns to the east); if either pair is brighter
+than both its sides (darker, for a dark candidate) by more than ``ISOLATION_SIGMAS``
+noise sigmas and ``ISOLATION_SHARE`` of the candidate's own excess, the candidate is
+detail and stays. A linear gradient or a step edge beside a defect leaves one side at
+least as bright as the pair, so it does not hide the defect. Without this test a
 sharp scene's fine dark and bright detail (1:1 text, hair, aliased texture) lost hundreds
 to thousands of sites a frame to the median. The price: two defects side by side are
 left alone. This is the classic single-site "pixel median" filter of dcraw and LibRaw
@@ -36,7 +38,8 @@ from pipeline.noise_model import NoiseModel
 #: A defect lies this many noise sigmas beyond the extreme of its eight neighbours.
 DEFECT_SIGMAS = 4.0
 #: Detail, not a defect, where the neighbours next to a candidate stand out from those
-#: one step further by this many noise sigmas (of the difference of their means).
+#: one step further out, on both sides, by this many noise sigmas (of the difference of
+#: their means).
 ISOLATION_SIGMAS = 3.0
 #: ... and by this share of the candidate's own excess over its eight neighbours' range: a
 #: lens spreads a point of light at least this much onto the sites next to it (a Gaussian
@@ -66,20 +69,23 @@ def _sigma(level, noise_scale, noise_offset):
 @numba.njit(cache=True, nogil=True, inline="always")
 def _stands_out(cfa, y, x, sign, excess, noise_scale, noise_offset):
     # Whether the sites next to (y, x) stand out, in the direction ``sign`` (+1 brighter,
-    # -1 darker), from those of their colour one step further out, by more than the noise
-    # and than ISOLATION_SHARE of the candidate's own ``excess`` (module docstring).
+    # -1 darker), from those of their colour one step further out on each side, by more
+    # than the noise and than ISOLATION_SHARE of the candidate's own ``excess`` (module
+    # docstring). Each side is compared on its own and the lesser difference counts, so a
+    # step edge beside a defect (one side like the pair, one not) does not hide it.
     ns = np.float32(0.5) * (cfa[y - 1, x] + cfa[y + 1, x])
-    ns_out = np.float32(0.25) * (cfa[y - 1, x - 2] + cfa[y - 1, x + 2] + cfa[y + 1, x - 2]
-                                 + cfa[y + 1, x + 2])
+    west = np.float32(0.5) * (cfa[y - 1, x - 2] + cfa[y + 1, x - 2])
+    east = np.float32(0.5) * (cfa[y - 1, x + 2] + cfa[y + 1, x + 2])
     we = np.float32(0.5) * (cfa[y, x - 1] + cfa[y, x + 1])
-    we_out = np.float32(0.25) * (cfa[y - 2, x - 1] + cfa[y + 2, x - 1] + cfa[y - 2, x + 1]
-                                 + cfa[y + 2, x + 1])
-    # The difference of a mean of two and a mean of four: sqrt(1/2 + 1/4) sigma.
-    k = np.float32(ISOLATION_SIGMAS * np.sqrt(0.75))
+    north = np.float32(0.5) * (cfa[y - 2, x - 1] + cfa[y - 2, x + 1])
+    south = np.float32(0.5) * (cfa[y + 2, x - 1] + cfa[y + 2, x + 1])
+    # The difference of two means of two: one sigma of the sites' noise.
+    k = np.float32(ISOLATION_SIGMAS)
     share = np.float32(ISOLATION_SHARE) * excess
-    return (sign * (ns - ns_out) > max(k * _sigma(ns_out, noise_scale, noise_offset), share)
-            ) or (sign * (we - we_out) > max(k * _sigma(we_out, noise_scale, noise_offset),
-                                               share))
+    ns_out = min(sign * (ns - west), sign * (ns - east))
+    we_out = min(sign * (we - north), sign * (we - south))
+    return (ns_out > max(k * _sigma(max(west, east), noise_scale, noise_offset), share)) or (
+        we_out > max(k * _sigma(max(north, south), noise_scale, noise_offset), share))
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
