@@ -17,6 +17,7 @@ from dataclasses import Field, dataclass, field, fields
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from firmware.capture_mode import CaptureModeName
+from pipeline.burst import MergeMethod
 from pipeline.errors import ObscuraError
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
@@ -200,6 +201,10 @@ class CaptureSettings:
 
     mode: CaptureModeName = setting("single", "mode at start-up")
     burst_frames: int = setting(6, "frames in a burst", _between(2, 15))
+    merge: MergeMethod = setting(
+        "resample", "how a burst is merged: resample each frame, then merge; or kernel, every "
+        "raw sample at its true position (Wronski et al. 2019: better on detail sharp to the "
+        "pixel, about 1.3x the time and 1.4x the memory)")
     night_max_frames: int = setting(
         15, "most frames of a night shot; capturing 12 MP holds about 19 MB a frame until it "
         "is on the card", _between(2, 15))

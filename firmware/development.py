@@ -29,7 +29,7 @@ from firmware.journal import Journal, read_burst, read_frame
 from firmware.shot import Shot
 from firmware.events import ErrorCode, Event, Failed, ProcessingDone, storage_error_code
 from hardware.storage import StorageError
-from pipeline.burst import align_and_merge
+from pipeline.burst import BurstParams, align_and_merge
 from pipeline.burst.modes import finish_burst
 from pipeline.colour.output_transform import quantize
 from pipeline.develop import DevelopParams, develop
@@ -67,8 +67,8 @@ def develop_shot(frames: Sequence[RawFrame], shot: Shot) -> dict[str, bytes]:
     keep = shot.keep
     outputs: dict[str, bytes] = {}
     merges = capture_mode(shot.mode).merges and len(frames) > 1
-    merged = align_and_merge(frames) if merges and ("jpeg" in keep or "merged_dng" in keep) \
-        else None
+    merged = align_and_merge(frames, BurstParams.for_merge(shot.merge)) \
+        if merges and ("jpeg" in keep or "merged_dng" in keep) else None
     if "jpeg" in keep:
         params = DevelopParams(look=shot.look or "standard",
                                exposure_compensation_ev=shot.exposure_compensation_ev)

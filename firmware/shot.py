@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hardware.storage import ShotName
+from pipeline.burst import MERGE_METHODS
 from pipeline.raw_frame import RawFrame
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 #: The fields the journal manifest keeps: how the shot is developed, whenever that is.
 MANIFEST_FIELDS = ("mode", "look", "exposure_compensation_ev", "keep", "jpeg_quality",
-                   "reference_index", "pressed_at_ns")
+                   "reference_index", "pressed_at_ns", "merge")
 
 
 #: The JSON type of each manifest field, and its name for errors.
@@ -39,6 +40,7 @@ _MANIFEST_TYPES: dict[str, tuple[Any, str]] = {
     "mode": (str, "a string"), "look": (str, "a string"), "keep": (list, "a list"),
     "exposure_compensation_ev": ((int, float), "a number"), "jpeg_quality": (int, "an integer"),
     "reference_index": (int, "an integer"), "pressed_at_ns": (int, "an integer"),
+    "merge": (str, "a string"),
 }
 
 
@@ -62,6 +64,7 @@ class Shot:
     exposure_compensation_ev: float = 0.0
     keep: tuple[str, ...] = ("jpeg", "dng")
     jpeg_quality: int = 92
+    merge: str = "resample"
     shutter_lag_s: float | None = None
     captured_at_ns: int | None = None
     journal: JournalEntry | None = field(default=None, compare=False, repr=False)
@@ -112,6 +115,9 @@ class Shot:
             if not all(isinstance(kind, str) for kind in values["keep"]):
                 raise ValueError(f"manifest field keep={values['keep']!r}: not a list of names")
             values["keep"] = tuple(values["keep"])
+        if values.get("merge", "resample") not in MERGE_METHODS:
+            raise ValueError(f"manifest field merge={values['merge']!r}: not one of "
+                             f"{', '.join(MERGE_METHODS)}")
         values.setdefault("pressed_at_ns", 0)
         count = len(journal.frame_paths) if journal is not None else 0
         return cls(**values, name=name, journal=journal, frame_count=count)

@@ -65,6 +65,16 @@ def test_errors_name_file_key_and_value(tmp_path, text, expected) -> None:
     assert isinstance(error.value, ValueError)
 
 
+def test_the_merge_is_one_of_the_pipelines_merges() -> None:
+    from pipeline.burst import MERGE_METHODS
+
+    key = resolve_key("merge")
+    assert key.name == "capture.merge" and key.default == "resample"
+    assert [key.parse(name, "test") for name in MERGE_METHODS] == list(MERGE_METHODS)
+    with pytest.raises(ConfigError, match="median"):
+        key.parse("median", "test")
+
+
 def test_look_names_come_from_the_installed_looks() -> None:
     key = resolve_key("look")
     assert key.name == "output.look"

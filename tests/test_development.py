@@ -38,6 +38,22 @@ def test_bursts_are_finished_by_their_mode(mode: str, monkeypatch) -> None:
     assert finished == [mode] and set(single) == {"jpeg"}
 
 
+@pytest.mark.parametrize("method", ["resample", "kernel"])
+def test_a_burst_is_merged_as_the_shot_was_taken_to_be(method: str) -> None:
+    from pipeline.burst import BurstParams, align_and_merge
+    from pipeline.formats.encoders.dng import encode_dng
+
+    camera = Imx477Simulator(np.full((8, 8, 3), 120, np.uint8), seed=4, output_size=(64, 96))
+    settings = SensorSettings(exposure_time_us=camera.exposure_time_us_for(1.0))
+    frames = [camera.capture(settings) for _ in range(3)]
+    shot = Shot(0, mode="burst", keep=("merged_dng",), merge=method)
+    assert Shot.from_manifest(shot.to_manifest()).merge == method  # journaled with it
+    written = develop_shot(frames, shot)["merged_dng"]
+    for other in ("resample", "kernel"):
+        expected = encode_dng(align_and_merge(frames, BurstParams.for_merge(other)))
+        assert (written == expected) == (other == method)
+
+
 def test_worker_rejects_a_negative_memory_bound(tmp_path) -> None:
     journal = Journal(PhotoStore(tmp_path, reserve_bytes=0))
     with pytest.raises(ValueError, match="max_shots_in_memory=-1"):

@@ -145,7 +145,8 @@ def test_an_unreadable_manifest_is_set_aside_not_lost(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("field", [{"keep": "jpeg"}, {"keep": [1]}, {"reference_index": "1"},
-                                   {"exposure_compensation_ev": "x"}, {"jpeg_quality": True}])
+                                   {"exposure_compensation_ev": "x"}, {"jpeg_quality": True},
+                                   {"merge": "median"}])
 def test_a_manifest_with_a_field_of_the_wrong_type_is_set_aside(tmp_path, field) -> None:
     journal = open_journal(tmp_path)
     shot = journal_shot(journal, _frames(1))
