@@ -204,7 +204,8 @@ class CaptureWorker:
             shot, name=name, reference_index=taken.reference_index,
             exposure_compensation_ev=config.capture.exposure_compensation_ev,
             keep=tuple(config.output.keep), jpeg_quality=config.output.jpeg_quality,
-            merge=config.capture.merge, shutter_lag_s=taken.shutter_lag_s, captured_at_ns=time.monotonic_ns(),
+            merge=config.capture.merge, shutter_lag_s=taken.shutter_lag_s,
+            captured_at_ns=time.monotonic_ns(),
         ).with_frames(frames)
         self._post(FramesCaptured(shot.without_frames()))
         self._writer.write(shot, self.shot_bytes(len(frames), 0))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hardware.storage import ShotName
-from pipeline.burst import MERGE_METHODS
+from pipeline.burst import MERGE_METHODS, MergeMethod
 from pipeline.raw_frame import RawFrame
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class Shot:
     exposure_compensation_ev: float = 0.0
     keep: tuple[str, ...] = ("jpeg", "dng")
     jpeg_quality: int = 92
-    merge: str = "resample"
+    merge: MergeMethod = "resample"
     shutter_lag_s: float | None = None
     captured_at_ns: int | None = None
     journal: JournalEntry | None = field(default=None, compare=False, repr=False)

@@ -8,7 +8,7 @@ package does not import the develop pipeline, nor the burst pipeline's kernels u
 frame does not pay for them).
 """
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pipeline.burst.capture_plan import CaptureLimits, Metering, plan_capture
 from pipeline.burst.frames import BurstError, StreamedBurst, check_burst
@@ -23,7 +23,7 @@ MergeMethod = Literal["resample", "kernel"]
 #: (:mod:`pipeline.burst.merge`); "kernel" accumulates every raw sample at its true
 #: position (Wronski et al. 2019, :mod:`pipeline.burst.kernel_regression`): better at 1:1
 #: scene scale, about 1.3x the time and 1.4x the memory.
-MERGE_METHODS: tuple[str, ...] = ("resample", "kernel")
+MERGE_METHODS: tuple[str, ...] = get_args(MergeMethod)
 
 _IN_BURST_MODULE = ("BurstParams", "align_and_merge")
 

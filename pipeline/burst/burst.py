@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pipeline.burst import BURST_MODES, MERGE_METHODS, BurstMode, MergeMethod  # noqa: F401 (defined in the light package)
+# Defined in the light package (pipeline/burst/__init__.py); re-exported here.
+from pipeline.burst import BURST_MODES, MERGE_METHODS, BurstMode, MergeMethod  # noqa: F401
 from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_grey, grey_pyramid
 from pipeline.burst.frames import check_burst
 from pipeline.burst.kernel_regression import KernelMergeParams, KernelRegressionMerge

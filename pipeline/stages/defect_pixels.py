@@ -19,10 +19,10 @@ columns to the west, and the pair two columns to the east); if either pair is br
 than both its sides (darker, for a dark candidate) by more than ``ISOLATION_SIGMAS``
 noise sigmas and ``ISOLATION_SHARE`` of the candidate's own excess, the candidate is
 detail and stays. A linear gradient or a step edge beside a defect leaves one side at
-least as bright as the pair, so it does not hide the defect. Without this test a
-sharp scene's fine dark and bright detail (1:1 text, hair, aliased texture) lost hundreds
-to thousands of sites a frame to the median. The price: two defects side by side are
-left alone. This is the classic single-site "pixel median" filter of dcraw and LibRaw
+least as bright as the pair, so it does not hide the defect. It keeps stars and specks
+that a lens spreads over a few sites; detail sharp to the single site (a scene sampled
+with no lens blur, as the simulator does) cannot be told from a defect by any spatial
+test. The price: two defects side by side are left alone. This is the classic single-site "pixel median" filter of dcraw and LibRaw
 (see also Ramanath et al., "Color image processing pipeline", IEEE Signal Processing
 Magazine 22(1), 2005, sec. "Defective pixels") with a test for isolation added.
 """
