@@ -149,18 +149,98 @@ def test_a_lens_profiles_flat_field_takes_precedence() -> None:
     assert "colour shading" in without.seconds
 
 
-def test_develop_neutralises_the_hq_lens_colour_shading() -> None:
+def _pidng_tags(ccm: np.ndarray, gains: np.ndarray) -> dict:
+    """ColorMatrix1 and AsShotNeutral as PiDNG's Picamera2Camera writes them: the matrix
+    inverse(sRGB->XYZ @ CCM @ diag(gains)) and the neutral 10000 / int(gain * 10000),
+    each matrix element stored as int(value * 10000) / 10000."""
+    srgb_to_xyz = np.array([[0.4124564, 0.3575761, 0.1804375],
+                            [0.2126729, 0.7151522, 0.0721750],
+                            [0.0193339, 0.1191920, 0.9503041]])  # fmt: skip
+    matrix = np.linalg.inv(srgb_to_xyz @ ccm @ np.diag(gains))
+    return {
+        "color_matrix_1": tuple((np.trunc(matrix * 10000) / 10000).ravel().tolist()),
+        "as_shot_neutral": tuple((10000 / np.trunc(gains * 10000)).tolist()),
+        "model": "PiDNG / PiCamera2",
+    }
+
+
+def _tuning_ccm(ct: float, saturation: float) -> np.ndarray:
+    """The Pi's CCM for the IMX477 at ``ct`` K and ``saturation``, from libcamera's numbers
+    (rpi.ccm of imx477.json; ccm.cpp's calculateCcm and applySaturation)."""
+    ccms = {
+        2850: [1.97469, -0.71439, -0.26031, -0.43521, 2.09769,
+               -0.66248, -0.04826, -0.84642, 1.89468],
+        2960: [2.12952, -0.91185, -0.21768, -0.38018, 1.90789,
+               -0.52771, 0.03988, -1.10079, 2.06092],
+        3580: [2.03422, -0.80048, -0.23374, -0.39089, 1.97221,
+               -0.58132, -0.08969, -0.61439, 1.70408],
+        4559: [2.15423, -0.98143, -0.17279, -0.38131, 2.14763,
+               -0.76632, -0.10069, -0.54383, 1.64452],
+        5881: [2.18464, -0.95493, -0.22971, -0.36826, 2.00298,
+               -0.63471, -0.15219, -0.38055, 1.53274],
+        7600: [2.30687, -0.97295, -0.33392, -0.30872, 2.32779,
+               -1.01908, -0.17761, -0.55891, 1.73651],
+    }  # fmt: skip
+    below = max(t for t in ccms if t <= ct)
+    above = min(t for t in ccms if t >= ct)
+    share = 0.0 if above == below else (ct - below) / (above - below)
+    ccm = (1 - share) * np.array(ccms[below]) + share * np.array(ccms[above])
+    rgb2y = np.array([[0.299, 0.587, 0.114], [-0.169, -0.331, 0.500], [0.500, -0.419, -0.081]])
+    y2rgb = np.array([[1.000, 0.000, 1.402], [1.000, -0.345, -0.714], [1.000, 1.771, 0.000]])
+    return y2rgb @ np.diag([1, saturation, saturation]) @ rgb2y @ ccm.reshape(3, 3)
+
+
+@pytest.mark.parametrize(("ct", "saturation"), [(2850, 1.0), (3100, 1.0), (4660, 1.0), (7600, 1.0),
+                                                (5200, 1.3), (4000, 0.6)])  # fmt: skip
+def test_a_picamera2_dng_of_the_hq_camera_is_known_by_its_colour_matrix(ct, saturation) -> None:
+    # PiDNG's Model is "PiDNG / PiCamera2" whatever the sensor; its colour matrix holds
+    # the CCM the Pi's tuning chose for the frame.
+    gains = np.array([2.31, 1.0, 1.58])
+    tags = _pidng_tags(_tuning_ccm(ct, saturation), gains)
+    meta = CameraMetadata(CfaPattern.BGGR, (256.0,) * 4, 4095.0, **tags)
+    assert colour_shading.is_imx477(meta) and colour_shading.applies_to(meta)
+
+
+def test_other_colour_matrices_are_not_the_hq_cameras() -> None:
+    gains = np.array([2.31, 1.0, 1.58])
+    # The Global Shutter camera's tuning (libcamera's vc4/data/imx296.json) at 2900 K.
+    imx296_ccm = np.array([1.91828, -0.59569, -0.32258, -0.51902, 2.09091, -0.57189,
+                           -0.03324, -0.73462, 1.76785])  # fmt: skip
+    perturbed = _tuning_ccm(4000, 1.0)
+    perturbed[1, 2] += 0.02  # a manual CCM near the tuning's, off its family
+    for ccm in (np.eye(3), imx296_ccm.reshape(3, 3), perturbed):
+        meta = CameraMetadata(CfaPattern.BGGR, (256.0,) * 4, 4095.0, **_pidng_tags(ccm, gains))
+        assert not colour_shading.is_imx477(meta)
+    # No colour matrix or no neutral: nothing to recognise.
+    tags = _pidng_tags(_tuning_ccm(4000, 1.0), gains)
+    for missing in ("color_matrix_1", "as_shot_neutral"):
+        meta = CameraMetadata(CfaPattern.BGGR, (256.0,) * 4, 4095.0, **{**tags, missing: None})
+        assert not colour_shading.is_imx477(meta)
+
+
+@pytest.mark.parametrize("writer", ["rpicam-apps", "picamera2"])
+def test_develop_neutralises_the_hq_lens_colour_shading(writer: str) -> None:
     neutral = np.array([0.35, 1.0, 0.68])  # the tuning's 4660 K point
     camera = _shaded_grey(CfaPattern.BGGR, neutral, "vc4", shape=(96, 128))
-    frame = mosaic_frame(camera, "BGGR", neutral=tuple(neutral), model="imx477")
+    if writer == "picamera2":
+        tags = _pidng_tags(_tuning_ccm(4660, 1.0), 1 / neutral)
+        frame = mosaic_frame(camera, "BGGR", neutral=tags.pop("as_shot_neutral"), **tags)
+    else:
+        frame = mosaic_frame(camera, "BGGR", neutral=tuple(neutral), model="imx477")
     rgb = develop(frame, DevelopParams(look="neutral"))
     corners = [rgb[:8, :8], rgb[:8, -8:], rgb[-8:, :8], rgb[-8:, -8:]]
     for corner in corners:
         mean = corner.reshape(-1, 3).mean(axis=0)
         assert np.ptp(mean) < 0.01, mean  # grey, not tinted
-    plain = develop(replace(frame, metadata=replace(frame.metadata, model="other")),
+    # Unrecognised (another model; for PiDNG, a CCM just off the tuning's), the corners stay tinted.
+    off_tuning = _tuning_ccm(4660, 1.0)
+    off_tuning[1, 2] += 0.02
+    other = {"model": "other"}
+    if writer == "picamera2":
+        other["color_matrix_1"] = _pidng_tags(off_tuning, 1 / neutral)["color_matrix_1"]
+    plain = develop(replace(frame, metadata=replace(frame.metadata, **other)),
                     DevelopParams(look="neutral"))  # fmt: skip
-    assert np.ptp(plain[:8, -8:].reshape(-1, 3).mean(axis=0)) > np.ptp(
+    assert np.ptp(plain[:8, -8:].reshape(-1, 3).mean(axis=0)) > 0.005 > 5 * np.ptp(
         rgb[:8, -8:].reshape(-1, 3).mean(axis=0))
 
 
@@ -171,9 +251,12 @@ def test_the_metadata_model_names_the_sensor() -> None:
 
 
 def test_real_pidng_files_are_not_taken_for_an_imx477(raw_data) -> None:
-    # image1 is an Arducam Pivariety; PiDNG writes "PiDNG / PiCamera2" as every camera's
-    # Model, so nothing in the file names the sensor and the Pi's HQ tables stay off.
+    # PiDNG writes "PiDNG / PiCamera2" as every camera's Model; the colour matrices of an
+    # Arducam Pivariety and of the Global Shutter camera (IMX296) are not the HQ camera's.
     from pipeline.formats.raw_files import read_raw
 
-    frame = read_raw(raw_data / "pi_arducam_pivariety_1920x1200" / "image1.dng")
-    assert not colour_shading.applies_to(frame.metadata)
+    for path in ("pi_arducam_pivariety_1920x1200/image1.dng",
+                 "pi_imx296_mex2025/burst_static_64set_first10/image_00.dng"):  # fmt: skip
+        metadata = read_raw(raw_data / path).metadata
+        assert metadata.model == "PiDNG / PiCamera2" and metadata.color_matrix_1 is not None
+        assert not colour_shading.applies_to(metadata)

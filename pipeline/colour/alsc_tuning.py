@@ -88,8 +88,8 @@ class AlscTuning:
     def rgb_gains(self, colour_temperature_k: float) -> npt.NDArray[np.float64]:
         """(3, rows, cols) float64: the Pi's R, G, B gain per cell at ``colour_temperature_k``."""
         luminance = (self.luminance_lut - 1.0) * self.luminance_strength + 1.0
-        red = _table_at(colour_temperature_k, self.cr_temperatures_k, self.cr_tables)
-        blue = _table_at(colour_temperature_k, self.cb_temperatures_k, self.cb_tables)
+        red = at_colour_temperature(colour_temperature_k, self.cr_temperatures_k, self.cr_tables)
+        blue = at_colour_temperature(colour_temperature_k, self.cb_temperatures_k, self.cb_tables)
         return np.stack([red / red.min() * luminance, luminance, blue / blue.min() * luminance])
 
     def colour_temperature_k(self, neutral: npt.ArrayLike) -> float:
@@ -108,10 +108,12 @@ class AlscTuning:
         return float(temperatures[int(np.argmin(distance))])
 
 
-def _table_at(
+def at_colour_temperature(
     ct: float, temperatures: npt.NDArray[np.float64], tables: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
-    """``getCalTable``: linear in ct between the calibrations, the end ones beyond them."""
+    """The calibration ``tables`` (one per increasing ``temperatures``) at ``ct``, as the Pi's
+    ALSC (``getCalTable``) and CCM (``calculateCcm``) take them: linear in ct between the
+    calibrations, the end ones beyond them."""
     if ct <= temperatures[0]:
         return tables[0]
     if ct >= temperatures[-1]:

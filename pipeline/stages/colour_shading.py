@@ -1,7 +1,9 @@
 """Colour shading: the HQ Camera lens's colour and luminance shading, corrected as the Pi does.
 
-For a frame from the IMX477 (the sensor of the Raspberry Pi HQ Camera, named by the
-camera metadata's model, as libcamera picks the tuning file by the sensor's name), the
+For a frame from the IMX477 (the sensor of the Raspberry Pi HQ Camera: named by the
+camera metadata's model, as libcamera picks the tuning file by the sensor's name; or, in a
+picamera2 DNG, whose Model names no sensor, recognised by the Pi's colour matrix for it,
+:mod:`pipeline.colour.pi_ccm`), the
 Pi's ISP multiplies the raw by its ALSC tables before the white balance
 (:mod:`pipeline.colour.alsc_tuning`): the chrominance tables at the frame's colour
 temperature and the luminance table at its ``luminance_strength``. This stage applies the
@@ -30,6 +32,7 @@ import numpy.typing as npt
 
 from pipeline.cfa import CfaPattern
 from pipeline.colour.alsc_tuning import Platform, imx477_alsc
+from pipeline.colour.pi_ccm import made_by_imx477_tuning
 from pipeline.raw_frame import CameraMetadata, LensShadingMap
 from pipeline.stages import lens_shading
 
@@ -40,8 +43,10 @@ VERTICES_PER_CELL: dict[Platform, int] = {"vc4": 2, "pisp": 1}
 
 
 def is_imx477(metadata: CameraMetadata) -> bool:
-    """Whether the frame comes from an IMX477 (its model names the sensor, as picamera2's does)."""
-    return metadata.model.strip().lower() in IMX477_MODELS
+    """Whether the frame comes from an IMX477: its model names the sensor (as rpicam-apps'
+    DNGs and our camera's do), or its colour matrix is the Pi's IMX477 tuning's (a
+    picamera2 DNG, whose Model is PiDNG's)."""
+    return metadata.model.strip().lower() in IMX477_MODELS or made_by_imx477_tuning(metadata)
 
 
 def applies_to(metadata: CameraMetadata) -> bool:

@@ -1,0 +1,129 @@
+"""Recognising the Raspberry Pi's IMX477 tuning in the colour matrix of a Pi DNG.
+
+picamera2 saves DNGs through PiDNG, which writes "PiDNG / PiCamera2" as every camera's
+Model [PIDNG]_: nothing in such a file names the sensor, so the HQ camera's colour shading
+(:mod:`pipeline.stages.colour_shading`) could not know its own frames. But PiDNG, like
+rpicam-apps' DNG writer [RPICAM]_, builds the colour matrix from the colour correction
+matrix (CCM) and the white balance gains the Pi's ISP used for that frame::
+
+    ColorMatrix1 = inverse(sRGB_to_XYZ @ CCM @ diag(ColourGains)),  AsShotNeutral = 1 / ColourGains
+
+so ``CCM = inverse(sRGB_to_XYZ) @ inverse(ColorMatrix1) @ diag(AsShotNeutral)``. The Pi's
+CCM comes from the sensor's tuning file [CCM]_: its ``rpi.ccm`` matrices interpolated
+linearly at the AWB's colour temperature (``calculateCcm``), then the user's saturation
+applied (``applySaturation``): a two-parameter family of matrices (colour temperature,
+saturation) particular to each tuning. A file whose CCM lies on the IMX477 tuning's family,
+within PiDNG's rounding of the tags to 1e-4, was developed by the Pi as an HQ camera frame.
+A manual CCM, or another sensor's tuning (the IMX477 NoIR and "scientific" tunings too),
+lies off it.
+
+References
+----------
+.. [PIDNG] schoolpost/PiDNG, ``src/pidng/camdefs.py`` (``Picamera2Camera``),
+   https://github.com/schoolpost/PiDNG.
+.. [RPICAM] Raspberry Pi, rpicam-apps ``image/dng.cpp``, https://github.com/raspberrypi/rpicam-apps.
+.. [CCM] Raspberry Pi, libcamera ``src/ipa/rpi/controller/rpi/ccm.cpp`` and
+   ``src/ipa/rpi/vc4/data/imx477.json``, https://github.com/raspberrypi/libcamera.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.colour.alsc_tuning import DATA_DIR, at_colour_temperature
+from pipeline.raw_frame import CameraMetadata
+
+#: PiDNG's linear-sRGB to XYZ (D65) matrix (Lindbloom's), which it multiplies the CCM by.
+SRGB_TO_XYZ = np.array([
+    [0.4124564, 0.3575761, 0.1804375],
+    [0.2126729, 0.7151522, 0.0721750],
+    [0.0193339, 0.1191920, 0.9503041],
+])  # fmt: skip
+
+#: ``applySaturation``'s RGB to YCbCr and back; saturation scales Cb and Cr between them.
+_RGB_TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.169, -0.331, 0.500], [0.500, -0.419, -0.081]])
+_YCC_TO_RGB = np.array([[1.000, 0.000, 1.402], [1.000, -0.345, -0.714], [1.000, 1.771, 0.000]])
+
+#: Largest difference, per matrix element, between a file's CCM and the tuning's nearest one
+#: for the file to count as the tuning's. PiDNG's rounding of ColorMatrix1 and AsShotNeutral
+#: to 1e-4 moves the recovered CCM by under 1e-3. Of the other sensors' tunings in libcamera
+#: (at the commit the tables come from), the nearest to the IMX477's family is vd56g3's,
+#: 0.029 away at its best colour temperature and saturation; the IMX500's is 0.056 away, the
+#: IMX296's 0.073.
+MATCH_TOLERANCE = 0.005
+
+
+@functools.cache
+def imx477_ccms() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The IMX477 tuning's ``rpi.ccm``: colour temperatures (n,) in K, increasing, and
+    CCMs (n, 3, 3), camera RGB (white balanced) to linear sRGB. The Pi 4 and Pi 5 tunings
+    list the same matrices."""
+    ccms = json.loads((DATA_DIR / "imx477_vc4.json").read_text())["rpi.ccm"]["ccms"]
+    temperatures = np.array([float(entry["ct"]) for entry in ccms])
+    matrices = np.array([entry["ccm"] for entry in ccms], dtype=np.float64).reshape(-1, 3, 3)
+    return temperatures, matrices
+
+
+def tuning_ccm(
+    colour_temperature_k: float, saturation: float = 1.0
+) -> npt.NDArray[np.float64]:
+    """(3, 3): the CCM the Pi uses for an IMX477 frame at ``colour_temperature_k`` and the
+    user's ``saturation`` (``calculateCcm`` then ``applySaturation``)."""
+    temperatures, matrices = imx477_ccms()
+    ccm = at_colour_temperature(colour_temperature_k, temperatures, matrices)
+    return _YCC_TO_RGB @ np.diag([1.0, saturation, saturation]) @ _RGB_TO_YCC @ ccm
+
+
+def written_ccm(metadata: CameraMetadata) -> npt.NDArray[np.float64] | None:
+    """(3, 3): the CCM a Pi DNG's ColorMatrix1 and AsShotNeutral were built from, or None
+    when the file lacks either or its matrix is singular."""
+    if metadata.color_matrix_1 is None or metadata.as_shot_neutral is None:
+        return None
+    colour_matrix = np.asarray(metadata.color_matrix_1, dtype=np.float64).reshape(3, 3)
+    neutral = np.asarray(metadata.as_shot_neutral, dtype=np.float64)
+    if not np.all(np.isfinite(colour_matrix)) or not np.all(np.isfinite(neutral)):
+        return None
+    try:
+        camera_to_xyz = np.linalg.inv(colour_matrix)
+    except np.linalg.LinAlgError:
+        return None
+    return np.linalg.solve(SRGB_TO_XYZ, camera_to_xyz) @ np.diag(neutral)
+
+
+def distance_to_imx477_tuning(ccm: npt.ArrayLike) -> float:
+    """The largest element difference between ``ccm`` and the nearest matrix of the IMX477
+    tuning's family: every colour temperature of its range at 1 K, each with the
+    saturation that fits best (least squares; saturation is linear in the matrix)."""
+    ccm = np.asarray(ccm, dtype=np.float64).reshape(3, 3)
+    luma, chroma = _family()
+    rest = ccm - luma
+    saturation = np.maximum(
+        np.einsum("nij,nij->n", chroma, rest) / np.einsum("nij,nij->n", chroma, chroma), 0.0
+    )
+    residual = rest - saturation[:, None, None] * chroma
+    return float(np.abs(residual).max(axis=(1, 2)).min())
+
+
+@functools.cache
+def _family() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The tuning's CCMs at every 1 K of its range, split into the part saturation leaves
+    (luma) and the part it scales (chroma): ``tuning_ccm(ct, s) = luma + s * chroma``."""
+    temperatures, matrices = imx477_ccms()
+    cts = np.arange(temperatures[0], temperatures[-1] + 1.0)
+    flat = matrices.reshape(len(temperatures), 9)
+    candidates = np.stack([np.interp(cts, temperatures, flat[:, i]) for i in range(9)], axis=1)
+    candidates = candidates.reshape(-1, 3, 3)
+    luma = _YCC_TO_RGB @ np.diag([1.0, 0.0, 0.0]) @ _RGB_TO_YCC @ candidates
+    chroma = _YCC_TO_RGB @ np.diag([0.0, 1.0, 1.0]) @ _RGB_TO_YCC @ candidates
+    return luma, chroma
+
+
+def made_by_imx477_tuning(metadata: CameraMetadata) -> bool:
+    """Whether a DNG's colour matrix was built from the Pi's IMX477 tuning (see the module
+    notes): an HQ camera frame, whatever its Model says."""
+    ccm = written_ccm(metadata)
+    return ccm is not None and distance_to_imx477_tuning(ccm) <= MATCH_TOLERANCE
