@@ -149,13 +149,22 @@ def test_a_lens_profiles_flat_field_takes_precedence() -> None:
     assert "colour shading" in without.seconds
 
 
-def _pidng_tags(ccm: np.ndarray, gains: np.ndarray) -> dict:
+#: sRGB (D65) to XYZ as PiDNG and rpicam-apps once wrote it, and the D50 one newer
+#: rpicam-apps uses (both Lindbloom's).
+SRGB_TO_XYZ_D65 = np.array([[0.4124564, 0.3575761, 0.1804375],
+                            [0.2126729, 0.7151522, 0.0721750],
+                            [0.0193339, 0.1191920, 0.9503041]])  # fmt: skip
+SRGB_TO_XYZ_D50 = np.array([[0.4360747, 0.3850649, 0.1430804],
+                            [0.2225045, 0.7168786, 0.0606169],
+                            [0.0139322, 0.0971045, 0.7141733]])  # fmt: skip
+
+
+def _pidng_tags(
+    ccm: np.ndarray, gains: np.ndarray, srgb_to_xyz: np.ndarray = SRGB_TO_XYZ_D65
+) -> dict:
     """ColorMatrix1 and AsShotNeutral as PiDNG's Picamera2Camera writes them: the matrix
     inverse(sRGB->XYZ @ CCM @ diag(gains)) and the neutral 10000 / int(gain * 10000),
     each matrix element stored as int(value * 10000) / 10000."""
-    srgb_to_xyz = np.array([[0.4124564, 0.3575761, 0.1804375],
-                            [0.2126729, 0.7151522, 0.0721750],
-                            [0.0193339, 0.1191920, 0.9503041]])  # fmt: skip
     matrix = np.linalg.inv(srgb_to_xyz @ ccm @ np.diag(gains))
     return {
         "color_matrix_1": tuple((np.trunc(matrix * 10000) / 10000).ravel().tolist()),
@@ -196,9 +205,10 @@ def test_a_picamera2_dng_of_the_hq_camera_is_known_by_its_colour_matrix(ct, satu
     # PiDNG's Model is "PiDNG / PiCamera2" whatever the sensor; its colour matrix holds
     # the CCM the Pi's tuning chose for the frame.
     gains = np.array([2.31, 1.0, 1.58])
-    tags = _pidng_tags(_tuning_ccm(ct, saturation), gains)
-    meta = CameraMetadata(CfaPattern.BGGR, (256.0,) * 4, 4095.0, **tags)
-    assert colour_shading.is_imx477(meta) and colour_shading.applies_to(meta)
+    for srgb_to_xyz in (SRGB_TO_XYZ_D65, SRGB_TO_XYZ_D50):  # PiDNG's; newer rpicam-apps'
+        tags = _pidng_tags(_tuning_ccm(ct, saturation), gains, srgb_to_xyz)
+        meta = CameraMetadata(CfaPattern.BGGR, (256.0,) * 4, 4095.0, **tags)
+        assert colour_shading.is_imx477(meta) and colour_shading.applies_to(meta)
 
 
 def test_other_colour_matrices_are_not_the_hq_cameras() -> None:

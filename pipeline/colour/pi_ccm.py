@@ -8,7 +8,8 @@ matrix (CCM) and the white balance gains the Pi's ISP used for that frame::
 
     ColorMatrix1 = inverse(sRGB_to_XYZ @ CCM @ diag(ColourGains)),  AsShotNeutral = 1 / ColourGains
 
-so ``CCM = inverse(sRGB_to_XYZ) @ inverse(ColorMatrix1) @ diag(AsShotNeutral)``. The Pi's
+so ``CCM = inverse(sRGB_to_XYZ) @ inverse(ColorMatrix1) @ diag(AsShotNeutral)``, for the
+writer's ``sRGB_to_XYZ`` (:data:`WRITERS_SRGB_TO_XYZ`). The Pi's
 CCM comes from the sensor's tuning file [CCM]_: its ``rpi.ccm`` matrices interpolated
 linearly at the AWB's colour temperature (``calculateCcm``), then the user's saturation
 applied (``applySaturation``): a two-parameter family of matrices (colour temperature,
@@ -37,12 +38,16 @@ import numpy.typing as npt
 from pipeline.colour.alsc_tuning import DATA_DIR, at_colour_temperature
 from pipeline.raw_frame import CameraMetadata
 
-#: PiDNG's linear-sRGB to XYZ (D65) matrix (Lindbloom's), which it multiplies the CCM by.
-SRGB_TO_XYZ = np.array([
-    [0.4124564, 0.3575761, 0.1804375],
-    [0.2126729, 0.7151522, 0.0721750],
-    [0.0193339, 0.1191920, 0.9503041],
-])  # fmt: skip
+#: The linear-sRGB to XYZ matrices (Lindbloom's) the writers multiply the CCM by: D65
+#: (PiDNG, and rpicam-apps' older versions), and D50 by Bradford adaptation (its newer ones).
+WRITERS_SRGB_TO_XYZ = (
+    np.array([[0.4124564, 0.3575761, 0.1804375],
+              [0.2126729, 0.7151522, 0.0721750],
+              [0.0193339, 0.1191920, 0.9503041]]),
+    np.array([[0.4360747, 0.3850649, 0.1430804],
+              [0.2225045, 0.7168786, 0.0606169],
+              [0.0139322, 0.0971045, 0.7141733]]),
+)  # fmt: skip
 
 #: ``applySaturation``'s RGB to YCbCr and back; saturation scales Cb and Cr between them.
 _RGB_TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.169, -0.331, 0.500], [0.500, -0.419, -0.081]])
@@ -78,20 +83,22 @@ def tuning_ccm(
     return _YCC_TO_RGB @ np.diag([1.0, saturation, saturation]) @ _RGB_TO_YCC @ ccm
 
 
-def written_ccm(metadata: CameraMetadata) -> npt.NDArray[np.float64] | None:
-    """(3, 3): the CCM a Pi DNG's ColorMatrix1 and AsShotNeutral were built from, or None
-    when the file lacks either or its matrix is singular."""
+def written_ccms(metadata: CameraMetadata) -> list[npt.NDArray[np.float64]]:
+    """(3, 3) each: the CCM a Pi DNG's ColorMatrix1 and AsShotNeutral were built from, as
+    each known writer builds them (:data:`WRITERS_SRGB_TO_XYZ`); none when the file lacks
+    either tag or its matrix is singular."""
     if metadata.color_matrix_1 is None or metadata.as_shot_neutral is None:
-        return None
+        return []
     colour_matrix = np.asarray(metadata.color_matrix_1, dtype=np.float64).reshape(3, 3)
     neutral = np.asarray(metadata.as_shot_neutral, dtype=np.float64)
     if not np.all(np.isfinite(colour_matrix)) or not np.all(np.isfinite(neutral)):
-        return None
+        return []
     try:
         camera_to_xyz = np.linalg.inv(colour_matrix)
     except np.linalg.LinAlgError:
-        return None
-    return np.linalg.solve(SRGB_TO_XYZ, camera_to_xyz) @ np.diag(neutral)
+        return []
+    return [np.linalg.solve(to_xyz, camera_to_xyz) @ np.diag(neutral)
+            for to_xyz in WRITERS_SRGB_TO_XYZ]  # fmt: skip
 
 
 def distance_to_imx477_tuning(ccm: npt.ArrayLike) -> float:
@@ -125,5 +132,4 @@ def _family() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
 def made_by_imx477_tuning(metadata: CameraMetadata) -> bool:
     """Whether a DNG's colour matrix was built from the Pi's IMX477 tuning (see the module
     notes): an HQ camera frame, whatever its Model says."""
-    ccm = written_ccm(metadata)
-    return ccm is not None and distance_to_imx477_tuning(ccm) <= MATCH_TOLERANCE
+    return any(distance_to_imx477_tuning(ccm) <= MATCH_TOLERANCE for ccm in written_ccms(metadata))
