@@ -11,36 +11,26 @@ import os
 import re
 import select
 import sys
-import tomllib
-from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
-from firmware.commands import (
-    batch,
-    config,
-    contact_sheet,
-    demo,
-    develop,
-    focus,
-    lens,
-    logs,
-    looks,
-    ls,
-    merge,
-    run,
-    shoot,
-    simulate,
-    status,
-    warm_cache,
-)
+from firmware import warm_developer
 from pipeline.errors import ObscuraError
 
 logger = logging.getLogger("obscura")
 
-SUBCOMMANDS = (
-    batch, config, contact_sheet, demo, develop, focus, lens, logs, looks, ls, merge, run, shoot,
-    simulate, status, warm_cache,
-)
+
+def subcommands() -> tuple[ModuleType, ...]:
+    """Every subcommand's module, imported when the parser is built (not for a command the
+    warm developer runs, so that its client starts without numpy)."""
+    from firmware.commands import (
+        batch, config, contact_sheet, demo, develop, focus, lens, logs, looks, ls, merge, run,
+        shoot, simulate, status, warm_cache,
+    )  # fmt: skip
+
+    return (batch, config, contact_sheet, demo, develop, focus, lens, logs, looks, ls, merge,
+            run, shoot, simulate, status, warm_cache)  # fmt: skip
+
 
 #: Exit status of a command whose output pipe was closed (128 + SIGPIPE, as a shell shows).
 BROKEN_PIPE_STATUS = 141
@@ -81,6 +71,9 @@ def plain_text(docstring: str | None) -> str | None:
 
 def version() -> str:
     """The installed package's version, else the source tree's (pyproject.toml)."""
+    import tomllib
+    from importlib import metadata
+
     try:
         return metadata.version("obscura")
     except metadata.PackageNotFoundError:
@@ -97,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in SUBCOMMANDS:
+    for module in subcommands():
         before = set(subparsers.choices)
         module.register(subparsers)
         for name in set(subparsers.choices) - before:
@@ -137,12 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     Output to a closed pipe (``obscura ls --json | head``) ends any command quietly with
     status 141, as SIGPIPE would (the daemon itself must not die of SIGPIPE, so the
     signal keeps Python's default of raising BrokenPipeError).
+
+    ``obscura develop`` from the command line (``argv`` None) goes to the warm developer
+    when one runs (:mod:`firmware.warm_developer`), and starts one when none does.
     """
+    warm = argv is None and warm_developer.serves(sys.argv[1:])
+    if warm:
+        status = warm_developer.run_remotely(sys.argv[1:])
+        if status is not None:
+            return status
     try:
         return _main(argv)
     except BrokenPipeError:
         _quiet_broken_stdout()
         return BROKEN_PIPE_STATUS
+    finally:
+        if warm:  # for the next run, started once this one is done with the cores
+            warm_developer.start_server()
 
 
 def _main(argv: list[str] | None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,10 @@ from pipeline.raw_frame import CameraMetadata, RawFrame
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 RAW_DATA = SHARED_DATA / "raw"
 ALL_PATTERNS = [p.value for p in CfaPattern]
+
+# Every `obscura develop` a test runs is a fresh process: no warm developer is started or
+# used (tests/test_warm_developer.py starts its own, in a folder of its own).
+os.environ["OBSCURA_WARM_DEVELOPER"] = "0"
 
 
 @pytest.fixture
