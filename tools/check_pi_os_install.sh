@@ -129,10 +129,13 @@ build_root() {
     timed "debootstrap"
 }
 
+# (OBSCURA_WARM_DEVELOPER=0: `obscura develop` leaves no server behind in the root, which
+# would keep its mounts busy.)
 in_root() {  # in_root COMMAND...: run a command in the root, with a clean environment
     chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
         LANG=C.UTF-8 PYTHON=python3 PIP_CERT=/etc/obscura-check-ca.crt \
-        PIP_DISABLE_PIP_VERSION_CHECK=1 NUMBA_CACHE_DIR=/var/cache/obscura "$@"
+        PIP_DISABLE_PIP_VERSION_CHECK=1 NUMBA_CACHE_DIR=/var/cache/obscura \
+        OBSCURA_WARM_DEVELOPER=0 "$@"
 }
 
 # Numba's cache is valid while a kernel's source file keeps its modification time (and
