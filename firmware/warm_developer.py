@@ -1,12 +1,12 @@
-"""The warm developer: ``obscura develop`` without the start-up, after the first run.
+"""The warm developer: ``obscura develop`` and ``merge`` without the start-up, but the first.
 
 Most of a small develop's time as a process is start-up: numpy, numba and loading its
 compiled kernels take about 0.7 s of the 0.85 s a 640x480 DNG takes, on every run (more on
-a Pi). So the first ``obscura develop`` runs as it always has, in its own process, and
-starts beside it a server that keeps the developer loaded; the next ones, from the same
-user, send it their command line over a Unix socket and print what it answers, which skips
-the start-up (the client imports nothing heavy). It is the pattern of compiler daemons
-(dmypy, Gradle's daemon, Nailgun).
+a Pi). So the first ``obscura develop`` (or ``merge``) runs as it always has, in its own
+process, and starts beside it a server that keeps the developer loaded; the next ones, from
+the same user, send it their command line over a Unix socket and print what it answers,
+which skips the start-up (the client imports nothing heavy). It is the pattern of compiler
+daemons (dmypy, Gradle's daemon, Nailgun).
 
 It is careful about being the same as a fresh process:
 
@@ -45,9 +45,10 @@ from pathlib import Path
 
 #: Seconds without a command after which the server exits.
 IDLE_S = 600.0
-#: The command it serves (the first argument of ``obscura``).
-COMMAND = "develop"
-#: Set to "0" to run every ``obscura develop`` in its own process.
+#: The commands it serves (the first argument of ``obscura``): those that load numba and
+#: the kernels for one job, and leave nothing running behind them.
+COMMANDS = ("develop", "merge")
+#: Set to "0" to run every ``obscura develop`` and ``merge`` in its own process.
 ENABLE_VARIABLE = "OBSCURA_WARM_DEVELOPER"
 #: Environment the develop reads: a client whose values differ runs in its own process.
 ENVIRONMENT_PREFIXES = ("OBSCURA_", "NUMBA_")
@@ -65,19 +66,20 @@ logger = logging.getLogger(__name__)
 
 
 def enabled(environ: dict[str, str] | None = None) -> bool:
-    """Whether ``obscura develop`` may use the warm developer (``OBSCURA_WARM_DEVELOPER``
+    """Whether the command line may use the warm developer (``OBSCURA_WARM_DEVELOPER``
     is not "0")."""
     return (os.environ if environ is None else environ).get(ENABLE_VARIABLE, "1") != "0"
 
 
 def serves(argv: list[str]) -> bool:
     """Whether the command line ``obscura ARGV`` goes to the warm developer: an ``obscura
-    develop``, with the warm developer not turned off."""
-    return enabled() and len(argv) > 0 and argv[0] == COMMAND
+    develop`` or ``merge``, with the warm developer not turned off."""
+    return enabled() and len(argv) > 0 and argv[0] in COMMANDS
 
 
 def socket_folder() -> Path:
-    """``$XDG_RUNTIME_DIR/obscura`` (systemd's per-user runtime folder), else ``/tmp/obscura-UID``."""
+    """``$XDG_RUNTIME_DIR/obscura`` (systemd's per-user runtime folder), else
+    ``/tmp/obscura-UID``."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime:
         return Path(runtime) / "obscura"
@@ -211,7 +213,8 @@ def _current_umask() -> int:
 
 def _peer_uid(connection: socket.socket) -> int:
     """The connecting process's user id (SO_PEERCRED: pid, uid, gid)."""
-    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    size = struct.calcsize("3i")
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, size)
     return struct.unpack("3i", credentials)[1]
 
 
@@ -249,8 +252,8 @@ def _answer(message: dict, stamp: str, environment: dict[str, str]) -> tuple[dic
     if message.get("environment") != environment:
         return {"refused": "a different environment"}, False
     argv = message.get("argv")
-    if not isinstance(argv, list) or not argv or argv[0] != COMMAND:
-        return {"refused": f"only `obscura {COMMAND}` is served"}, False
+    if not isinstance(argv, list) or not argv or argv[0] not in COMMANDS:
+        return {"refused": f"only `obscura {' / '.join(COMMANDS)}` are served"}, False
     try:
         os.chdir(message["cwd"])
         os.umask(int(message["umask"]))

@@ -152,10 +152,25 @@ def test_a_folder_others_can_enter_is_not_used(monkeypatch: pytest.MonkeyPatch, 
     assert not _socket().exists() and not (tmp_path / "obscura" / "develop.lock").exists()
 
 
-def test_only_develop_from_the_command_line_goes_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_merge_is_served_too(
+    running: dict[str, str], raw_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.formats.dng_reader import read_dng
+
+    burst = sorted((raw_data / "pi_imx296_mex2025" / "burst_static_64set_first10").glob("*.dng"))
+    monkeypatch.chdir(tmp_path)
+    assert warm_developer.run_remotely(["merge", *map(str, burst[:3]), "-o", "merged.dng"]) == 0
+    assert read_dng(tmp_path / "merged.dng").cfa.shape == (1088, 1456)
+
+
+def test_only_develop_and_merge_from_the_command_line_go_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("OBSCURA_WARM_DEVELOPER", "1")
     assert warm_developer.serves(["develop", "a.dng", "-o", "a.jpg"])
+    assert warm_developer.serves(["merge", "a.dng", "b.dng", "-o", "m.dng"])
     assert not warm_developer.serves(["batch", "a.dng", "-o", "out"])
+    assert not warm_developer.serves(["-v", "develop", "a.dng", "-o", "a.jpg"])
     assert not warm_developer.serves([])
     monkeypatch.setenv("OBSCURA_WARM_DEVELOPER", "0")
     assert not warm_developer.serves(["develop", "a.dng", "-o", "a.jpg"])
