@@ -14,25 +14,44 @@ from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import LensShadingMap
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, parallel=True, nogil=True, fastmath=True)
 def _apply_gain_grid_kernel(cfa, gains, out):
+    """``out = cfa * gains`` interpolated bilinearly, a row at a time: the grid's two
+    planes of the row's CFA phase interpolated to the row, then each grid column's span
+    of pixels filled linearly (contiguous loops, which vectorise; the phase of each pixel
+    picks its plane by arithmetic)."""
     h, w = cfa.shape
     gh = gains.shape[1]
     gw = gains.shape[2]
     sy = np.float32(gh - 1) / np.float32(max(h - 1, 1))
     sx = np.float32(gw - 1) / np.float32(max(w - 1, 1))
+    # Pixel x lies in grid span min(int(x * sx), gw - 2), at fraction x * sx - span.
+    span_start = np.zeros(gw, dtype=np.int64)
+    span_start[gw - 1] = w
+    for x in range(w - 1, -1, -1):
+        span_start[min(int(x * sx), gw - 2)] = x
+    for j in range(gw - 2, 0, -1):  # a span no pixel falls in starts where the next does
+        if span_start[j] == 0:
+            span_start[j] = span_start[j + 1]
+    odd = np.empty(w, dtype=np.float32)
+    for x in range(w):
+        odd[x] = np.float32(x & 1)
     for y in numba.prange(h):
         fy = y * sy
         y0 = min(int(fy), gh - 2)
         ty = fy - y0
-        for x in range(w):
-            fx = x * sx
-            x0 = min(int(fx), gw - 2)
-            tx = fx - x0
-            p = (y & 1) * 2 + (x & 1)
-            top = gains[p, y0, x0] * (1 - tx) + gains[p, y0, x0 + 1] * tx
-            bottom = gains[p, y0 + 1, x0] * (1 - tx) + gains[p, y0 + 1, x0 + 1] * tx
-            out[y, x] = cfa[y, x] * (top * (1 - ty) + bottom * ty)
+        phase = (y & 1) * 2
+        even_gain = gains[phase, y0] * (1 - ty) + gains[phase, y0 + 1] * ty
+        odd_gain = gains[phase + 1, y0] * (1 - ty) + gains[phase + 1, y0 + 1] * ty
+        for j in range(gw - 1):
+            start, end = span_start[j], span_start[j + 1]
+            e0, e1 = even_gain[j], even_gain[j + 1] - even_gain[j]
+            o0, o1 = odd_gain[j], odd_gain[j + 1] - odd_gain[j]
+            for x in range(start, end):
+                t = x * sx - j
+                even = e0 + e1 * t
+                gain = even + (o0 + o1 * t - even) * odd[x]
+                out[y, x] = cfa[y, x] * gain
 
 
 def apply(
