@@ -259,9 +259,12 @@ def _answer(message: dict, stamp: str, environment: dict[str, str]) -> tuple[dic
         os.umask(int(message["umask"]))
     except (KeyError, TypeError, ValueError, OSError) as exc:
         return {"refused": f"cannot work where the client does: {exc}"}, False
+    from firmware.freed_memory import release_freed_memory
+
     status, out, err = _run_command([str(a) for a in argv])
     os.chdir("/")
-    gc.collect()  # the frame's arrays go back to the system before the next idle wait
+    gc.collect()
+    release_freed_memory()  # what the command freed goes back to the system while idle
     return {"status": status, "stdout": out, "stderr": err, "pid": os.getpid()}, False
 
 
@@ -280,7 +283,10 @@ def serve(idle_s: float = IDLE_S) -> None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         stamp, environment = code_stamp(), relevant_environment()
+        from firmware.freed_memory import reuse_freed_memory
+
         _volunteer_for_the_oom_killer()
+        reuse_freed_memory()  # within a command: one stage's arrays serve the next
         from firmware.warmup import warm_numba_cache
 
         warm_numba_cache()  # every kernel loaded before the first request

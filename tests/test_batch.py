@@ -170,33 +170,3 @@ def test_start_numba_lets_idle_openmp_threads_sleep_unless_the_user_chose(monkey
     start_numba()
     assert os.environ["OMP_WAIT_POLICY"] == "passive"
 
-
-_RELEASED_ON_FREE = """
-import os, sys
-import numpy as np
-from firmware.commands.batch import reuse_freed_memory
-
-def resident() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-if sys.argv[1] == "reuse":
-    assert reuse_freed_memory()
-block = np.ones(64 << 20, dtype=np.uint8)  # one 12 MP frame's plane, roughly
-before = resident()
-del block
-print(before - resident())
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_a_worker_keeps_freed_memory_for_the_next_file() -> None:
-    # By default a large block is the C library's own mapping, handed back to the system
-    # when freed (and faulted in and zeroed again for the next file); a worker keeps it.
-    released = {
-        mode: int(subprocess.run([sys.executable, "-c", _RELEASED_ON_FREE, mode],
-                                 capture_output=True, text=True, check=True).stdout)
-        for mode in ("default", "reuse")
-    }  # fmt: skip
-    assert released["default"] > 48 << 20
-    assert released["reuse"] < 8 << 20

@@ -107,38 +107,14 @@ class _LogLines(logging.Handler):
 _worker_log = _LogLines()
 
 
-#: glibc's ``mallopt`` parameters (malloc.h).
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_MAX = -4
-
-
-def reuse_freed_memory() -> bool:
-    """Make the C library keep freed memory for the next allocation: every block from
-    its heap (``M_MMAP_MAX`` 0: no block of its own mapping, which ``free`` hands back at
-    once) and none returned to the system (``M_TRIM_THRESHOLD`` at its largest).
-
-    A worker develops frames of one size file after file, and memory the system hands
-    out afresh is faulted in and zeroed page by page: about 10 000 page faults and
-    0.05-0.1 s of system time per 12 MP file, gone when the next file reuses the last
-    one's memory. The cost is the worker keeping its peak (about 30 MB more than its
-    usual peak for a 12 MP file). Returns whether the C library took the settings
-    (glibc; elsewhere nothing changes).
-    """
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
-
-
 def _start_worker(numba_threads: int, log_levels: dict[str, int]) -> None:
     """Set up a worker process: Ctrl-C is the batch's to handle (a worker finishes the
     file it is writing), its kernels share the cores with the other workers, it keeps
-    one file's memory for the next (:func:`reuse_freed_memory`), and its log records (at
-    the batch's ``log_levels``, by logger name) go back with each result."""
+    one file's memory for the next (:func:`firmware.freed_memory.reuse_freed_memory`), and
+    its log records (at the batch's ``log_levels``, by logger name) go back with each
+    result."""
+    from firmware.freed_memory import reuse_freed_memory
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     reuse_freed_memory()
     import numba
