@@ -128,6 +128,20 @@ def test_bracketed_burst_fills_clipped_highlights_from_the_short_frames() -> Non
     assert meta.baseline_exposure_ev == pytest.approx(expected_ev, abs=0.01)  # whole us
 
 
+def test_only_a_burst_of_one_exposure_is_drawn_back_to_its_reference() -> None:
+    # pipeline.burst.reference_shrink assumes the merged noise is the reference's over N.
+    from pipeline.stage_timer import StageTimer
+
+    frames, _ = _burst(seed=7, count=3, gain=4.0)
+    one_exposure, bracket = StageTimer(), StageTimer()
+    align_and_merge(frames, timer=one_exposure)
+    short = dataclasses.replace(frames[2].metadata,
+                                exposure_time_s=frames[2].metadata.exposure_time_s / 2)  # fmt: skip
+    align_and_merge([*frames[:2], RawFrame(frames[2].cfa, short)], timer=bracket)
+    assert "shrink to reference" in one_exposure.seconds
+    assert "shrink to reference" not in bracket.seconds and "merge" in bracket.seconds
+
+
 def test_every_cfa_pattern_merges() -> None:
     frames, _ = _burst(seed=6, count=3, gain=2.0)
     for pattern in CfaPattern:

@@ -1,4 +1,4 @@
-"""The burst pipeline, in order on one screen: reference -> align -> merge -> finish.
+"""The burst pipeline, in order on one screen: reference -> align -> merge -> shrink.
 
 HDR+ (Hasinoff et al., "Burst photography for high dynamic range and low-light imaging on
 mobile cameras", ACM TOG 35(6), 2016, DOI 10.1145/2980179.2980254) as analysed by Monod,
@@ -19,6 +19,7 @@ from pipeline.burst.frames import check_burst
 from pipeline.burst.kernel_regression import KernelMergeParams, KernelRegressionMerge
 from pipeline.burst.merge import MergeParams, RobustMerge
 from pipeline.burst.reference import exposure_product, select_reference_hasinoff2016
+from pipeline.burst.reference_shrink import shrink_to_reference
 from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import noise_model_of
 from pipeline.raw_frame import RawFrame
@@ -60,7 +61,8 @@ def align_and_merge(
         reference candidates, then each other frame once, as it is merged.
     params : BurstParams, optional
     timer : callable, optional
-        A :data:`pipeline.stage_timer.Timer` (e.g. a :class:`~pipeline.stage_timer.StageTimer`): collects "reference", "align" and "merge".
+        A :data:`pipeline.stage_timer.Timer` (e.g. a :class:`~pipeline.stage_timer.StageTimer`): collects "reference", "align", "merge" and, for a burst of one
+        exposure, "shrink to reference" (:mod:`pipeline.burst.reference_shrink`).
 
     Returns
     -------
@@ -84,14 +86,17 @@ def align_and_merge(
     with stage("align"):
         reference_grey = bayer_grey(reference)
         reference_pyramid = grey_pyramid(reference_grey, params.align)
+    reference_noise = noise_model_of(reference)
     with stage("merge"):
         merge_class = KernelRegressionMerge if isinstance(params.merge, KernelMergeParams) else RobustMerge
-        merge = merge_class(reference, reference_grey, noise_model_of(reference), params.merge)
+        merge = merge_class(reference, reference_grey, reference_noise, params.merge)
+    one_exposure = True
     for i in range(len(frames)):
         if i == ref_index:
             continue
         frame = frames[i]
         ratio = exposure_product(frame.metadata) / reference_exposure
+        one_exposure &= abs(ratio - 1.0) < 1e-3
         with stage("align"):
             grey = bayer_grey(frame, 1.0 / ratio)
             flow = align_tiles_hasinoff2016(reference_pyramid, grey, params.align)
@@ -99,4 +104,8 @@ def align_and_merge(
             merge.add(frame, flow, ratio, noise_model_of(frame))
         del frame, grey  # before the next is read: a streamed burst holds one at a time
     with stage("merge"):
-        return merge.finish()
+        merged = merge.finish()
+    if not one_exposure:
+        return merged
+    with stage("shrink to reference"):
+        return shrink_to_reference(merged, reference, reference_noise, len(frames))

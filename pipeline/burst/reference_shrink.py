@@ -1,0 +1,133 @@
+"""The merged frame drawn back to the reference where it departs from it by more than noise.
+
+Every merge in the reference's geometry interpolates the other frames at sub-pixel
+positions; where the scene holds detail finer than its colour planes' sampling (a sharp
+lens at 1:1), that interpolation is biased, and the merge's robustness, which compares one
+pixel's difference with the noise of two frames, lets biases smaller than that noise
+through, in every frame alike. A local Wiener filter on the difference finds them (the
+local-statistics filter of Lee, "Digital image enhancement and noise filtering by use of
+local statistics", IEEE TPAMI 2(2), 1980, DOI 10.1109/TPAMI.1980.4766994). With
+``reference = t + n_r`` and ``merged = t + b + n_m`` (truth, bias, noise), the difference
+``d = merged - reference`` is ``b`` plus noise of variance ``v = (1 - 1/N) sigma_r^2`` for
+an ``N``-frame average that holds the reference, and the estimate ``reference + W d``
+with least error has ``W = v / E[d^2]``: 1 (all the merge) where the difference is noise,
+less where a bias adds to it. ``E[d^2]`` is the mean of ``d^2`` over the (2r + 1)^2 sites of
+the pixel's colour around it, and ``sigma_r^2`` the reference's noise model at their mean
+level. That mean of n squared noise samples is itself uncertain (standard deviation
+``sqrt(2 / n)`` relative), so ``W`` is ``min(1, k v / mean(d^2))`` with the guard ``k = 1 +
+2 sqrt(2 / n)``: the merge is kept wherever the difference stays within two standard
+deviations of what noise alone gives.
+
+Clipped sites of either frame keep the merge (its highlight handling). Only a burst of
+one exposure is drawn back: a bracket's merged noise is not the reference's over ``N``.
+
+``bench/burst_quality.py`` measures it: it raises the PSNR gain on simulated 1:1 bursts
+and leaves 2x ones (where the merge is near its ideal) as they were, or slightly better.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.noise_model import NoiseModel
+from pipeline.raw_frame import CLIP_FRACTION, RawFrame
+
+#: Half-width of the window, in sites of the pixel's colour (5 x 5 sites: 10 x 10 pixels).
+RADIUS_SITES = 2
+
+
+def _site_levels(frame: RawFrame) -> tuple[npt.NDArray[np.float32], ...]:
+    """Per site of the 2x2 tile: black, 1 / (white - black), and the clip level, raw units."""
+    meta = frame.metadata
+    black = np.asarray(meta.black_level, dtype=np.float32).reshape(2, 2)
+    span = np.float32(meta.white_level) - black
+    clip = black + np.float32(CLIP_FRACTION) * span
+    return black, (1.0 / span).astype(np.float32), clip.astype(np.float32)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mirror(i, n):
+    """Index ``i`` reflected into [0, n) by steps of 2 (so it keeps its CFA parity)."""
+    if i < 0:
+        i = -i
+    if i >= n:
+        i = 2 * (n - 1) - i
+    return i
+
+
+@numba.njit(cache=True, parallel=True, nogil=True, error_model="numpy")
+def _shrink_kernel(merged, reference, m_black, m_scale, m_clip, r_black, r_scale, r_clip,
+                   noise_scale, noise_offset, noise_share, guard, radius, out):
+    h, w = merged.shape
+    n_sites = np.float32((2 * radius + 1) ** 2)
+    m_white = np.float32(1.0) / m_scale + m_black  # per site, raw units
+    for y in numba.prange(h):
+        py = y & 1
+        # Sums over the window's rows (rows of this one's parity), per column.
+        col_d2 = np.zeros(w, dtype=np.float32)
+        col_ref = np.zeros(w, dtype=np.float32)
+        for k in range(-radius, radius + 1):
+            yy = _mirror(y + 2 * k, h)
+            for x in range(w):
+                px = x & 1
+                rv = (np.float32(reference[yy, x]) - r_black[py, px]) * r_scale[py, px]
+                mv = (np.float32(merged[yy, x]) - m_black[py, px]) * m_scale[py, px]
+                d = mv - rv
+                col_d2[x] += d * d
+                col_ref[x] += rv
+        for x in range(w):
+            px = x & 1
+            r_raw = np.float32(reference[y, x])
+            m_raw = np.float32(merged[y, x])
+            if r_raw >= r_clip[py, px] or m_raw >= m_clip[py, px]:
+                out[y, x] = merged[y, x]
+                continue
+            sum_d2 = np.float32(0.0)
+            sum_ref = np.float32(0.0)
+            for k in range(-radius, radius + 1):
+                xx = _mirror(x + 2 * k, w)
+                sum_d2 += col_d2[xx]
+                sum_ref += col_ref[xx]
+            level = max(sum_ref / n_sites, np.float32(0.0))
+            noise = noise_share * (noise_scale * level + noise_offset)
+            energy = max(sum_d2 / n_sites, np.float32(1e-20))
+            weight = min(np.float32(1.0), guard * noise / energy)
+            rv = (r_raw - r_black[py, px]) * r_scale[py, px]
+            mv = (m_raw - m_black[py, px]) * m_scale[py, px]
+            value = (rv + weight * (mv - rv)) / m_scale[py, px] + m_black[py, px]
+            out[y, x] = np.uint16(min(max(value + np.float32(0.5), np.float32(0.0)), m_white[py, px]))
+
+
+def shrink_to_reference(
+    merged: RawFrame, reference: RawFrame, noise: NoiseModel, frames: int
+) -> RawFrame:
+    """``merged`` drawn back towards ``reference`` where their difference is more than
+    noise (see the module notes).
+
+    Parameters
+    ----------
+    merged : RawFrame
+        A merge of ``frames`` frames of one exposure, in the reference's geometry (16-bit
+        mosaic, its own black and white levels).
+    reference : RawFrame
+        The burst's reference frame.
+    noise : NoiseModel
+        The reference's noise model (normalised units).
+    frames : int
+        How many frames were merged (2 or more).
+    """
+    m_black, m_scale, m_clip = _site_levels(merged)
+    r_black, r_scale, r_clip = _site_levels(reference)
+    n_sites = (2 * RADIUS_SITES + 1) ** 2
+    guard = 1.0 + 2.0 * math.sqrt(2.0 / n_sites)
+    out = np.empty(merged.shape, dtype=np.uint16)
+    _shrink_kernel(
+        merged.cfa, reference.cfa, m_black, m_scale, m_clip, r_black, r_scale, r_clip,
+        np.float32(noise.scale), np.float32(noise.offset), np.float32(1.0 - 1.0 / frames),
+        np.float32(guard), RADIUS_SITES, out,
+    )  # fmt: skip
+    return RawFrame(out, merged.metadata)
