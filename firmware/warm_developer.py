@@ -17,7 +17,9 @@ It is careful about being the same as a fresh process:
   environment differs in what the develop reads (``OBSCURA_*``, ``NUMBA_*``, ``HOME``,
   ``XDG_CONFIG_HOME``...); a refused request, or one whose server goes away before it
   answers, runs in the client's own process instead;
-- one command at a time; it leaves after :data:`IDLE_S` seconds without one;
+- one command at a time: a client that finds it busy (it does not say it is ready within
+  :data:`READY_TIMEOUT_S`) runs its command itself, so a slow or hung server never holds a
+  command line up; it leaves after :data:`IDLE_S` seconds without a command;
 - its socket is in ``$XDG_RUNTIME_DIR/obscura`` (or ``/tmp/obscura-UID``), a folder only
   its user may enter, and it serves only that user (the socket's peer credentials).
 
@@ -59,6 +61,11 @@ ENVIRONMENT_NAMES = (
 CODE_SUFFIXES = frozenset({".py", ".json", ".toml", ".cube"})
 CODE_PACKAGES = ("firmware", "pipeline", "hardware")
 ROOT = Path(__file__).resolve().parents[1]
+#: The server's first line to each client, and how long either waits for the other's
+#: next line: a client that hears nothing (the server is busy with another command, or
+#: hung) runs its command itself, and a server that hears no request serves the next.
+READY = {"ready": True}
+READY_TIMEOUT_S = 2.0
 #: Longest request or response line accepted, in bytes.
 MAX_MESSAGE = 64 * 1024 * 1024
 
@@ -152,19 +159,23 @@ def _receive(connection: socket.socket) -> dict | None:
 
 
 def request(message: dict, timeout_s: float | None = None) -> dict | None:
-    """Send ``message`` to the running server and return its answer; None when there is
-    no server (or it went away before answering)."""
+    """Send ``message`` to the running server and return its answer (waiting up to
+    ``timeout_s``, default for ever); None when there is no server, when it is busy with
+    another command (it has not said it is ready within :data:`READY_TIMEOUT_S`), or when it
+    went away before answering."""
     folder = _private_folder()
     if folder is None:
         return None
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-        connection.settimeout(1.0)  # connecting; a server that accepted answers when done
+        connection.settimeout(READY_TIMEOUT_S)
         try:
             connection.connect(str(folder / "develop.sock"))
+            if _receive(connection) != READY:
+                return None
             connection.settimeout(timeout_s)
             _send(connection, message)
             return _receive(connection)
-        except OSError:
+        except OSError:  # TimeoutError included: busy (or hung), so the client works alone
             return None
 
 
@@ -320,12 +331,17 @@ def _serve_requests(server: socket.socket, stamp: str, environment: dict[str, st
                 continue
             raise
         with connection:
-            connection.settimeout(None)
             if _peer_uid(connection) != os.getuid():
                 continue
-            message = _receive(connection)
+            connection.settimeout(READY_TIMEOUT_S)
+            try:
+                _send(connection, READY)  # a client that waited longer has gone on alone
+                message = _receive(connection)  # a client that sends nothing is let go
+            except OSError:
+                continue
             if message is None:
                 continue
+            connection.settimeout(None)
             answer, stop = _answer(message, stamp, environment)
             with contextlib.suppress(OSError):  # the client left (Ctrl-C): the file is written
                 _send(connection, answer)

@@ -123,6 +123,27 @@ def test_a_client_with_another_environment_python_or_command_is_refused(
     assert warm_developer.request({**base, "argv": ["develop", "--help"]})["status"] == 0
 
 
+def test_a_busy_server_sends_the_client_on_alone_and_a_silent_client_is_let_go(
+    running: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    base = {"argv": ["develop", "--help"], "cwd": "/", "umask": 0o022,
+            "python": sys.executable, "stamp": warm_developer.code_stamp(),
+            "environment": warm_developer.relevant_environment()}  # fmt: skip
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+        silent.connect(str(_socket()))
+        assert silent.recv(64).startswith(b'{"ready"')  # the server now waits for it
+        # Busy with the silent client: this one hears no "ready" and goes on alone.
+        monkeypatch.setattr(warm_developer, "READY_TIMEOUT_S", 0.3)
+        start = time.monotonic()
+        assert warm_developer.request(base) is None
+        assert time.monotonic() - start < 1.5
+        # The server lets the silent client go after its own 2 s, and serves again.
+        monkeypatch.setattr(warm_developer, "READY_TIMEOUT_S", 10.0)
+        assert warm_developer.request(base)["status"] == 0
+
+
 def test_changed_code_stops_the_server(running: dict[str, str]) -> None:
     answer = warm_developer.request({"argv": ["develop", "--help"], "cwd": "/", "umask": 0o022,
                                      "stamp": "an older version", "environment": {}})  # fmt: skip
