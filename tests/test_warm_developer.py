@@ -164,7 +164,9 @@ def test_it_leaves_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
         shutil.rmtree(env["XDG_RUNTIME_DIR"], ignore_errors=True)
 
 
-def test_a_folder_others_can_enter_is_not_used(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_folder_others_can_enter_is_not_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     (tmp_path / "obscura").mkdir(mode=0o777)
     (tmp_path / "obscura").chmod(0o777)
