@@ -82,3 +82,14 @@ def test_clipped_sites_keep_the_merge() -> None:
     clipped = reference.cfa[:, :40] >= 64 + 0.98 * (4095 - 64)
     assert clipped.mean() > 0.4
     np.testing.assert_array_equal(out.cfa[:, :40][clipped], merged.cfa[:, :40][clipped])
+
+
+def test_small_frames_are_handled() -> None:
+    # The window reflects at the frame's edges; a frame it cannot be reflected in is kept.
+    for shape, kept in (((8, 8), True), ((9, 12), False), ((12, 9), False)):
+        truth = np.full(shape, 0.3)
+        reference, merged_noise = _burst(truth, seed=4)
+        merged = _frame(truth + merged_noise, 1024.0, 65520.0)
+        out = shrink_to_reference(merged, reference, NOISE, FRAMES)
+        assert out.cfa.shape == shape
+        assert (out is merged) == kept

@@ -38,6 +38,8 @@ from pipeline.raw_frame import CLIP_FRACTION, RawFrame
 
 #: Half-width of the window, in sites of the pixel's colour (5 x 5 sites: 10 x 10 pixels).
 RADIUS_SITES = 2
+#: Rows per parallel task: each normalises its rows and their halo once.
+STRIP_ROWS = 32
 
 
 def _site_levels(frame: RawFrame) -> tuple[npt.NDArray[np.float32], ...]:
@@ -61,45 +63,59 @@ def _mirror(i, n):
 
 @numba.njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def _shrink_kernel(merged, reference, m_black, m_scale, m_clip, r_black, r_scale, r_clip,
-                   noise_scale, noise_offset, noise_share, guard, radius, out):
+                   noise_scale, noise_offset, noise_share, guard, radius, strip_rows, out):
     h, w = merged.shape
     n_sites = np.float32((2 * radius + 1) ** 2)
     m_white = np.float32(1.0) / m_scale + m_black  # per site, raw units
-    for y in numba.prange(h):
-        py = y & 1
-        # Sums over the window's rows (rows of this one's parity), per column.
-        col_d2 = np.zeros(w, dtype=np.float32)
-        col_ref = np.zeros(w, dtype=np.float32)
-        for k in range(-radius, radius + 1):
-            yy = _mirror(y + 2 * k, h)
+    halo = 2 * radius
+    for strip in numba.prange((h + strip_rows - 1) // strip_rows):
+        y0 = strip * strip_rows
+        y1 = min(y0 + strip_rows, h)
+        # The strip's rows and its halo, normalised once: the reference, and d^2.
+        ref_rows = np.empty((y1 - y0 + 2 * halo, w), dtype=np.float32)
+        d2_rows = np.empty((y1 - y0 + 2 * halo, w), dtype=np.float32)
+        for i in range(y1 - y0 + 2 * halo):
+            yy = _mirror(y0 - halo + i, h)
+            py = yy & 1
             for x in range(w):
                 px = x & 1
                 rv = (np.float32(reference[yy, x]) - r_black[py, px]) * r_scale[py, px]
-                mv = (np.float32(merged[yy, x]) - m_black[py, px]) * m_scale[py, px]
-                d = mv - rv
-                col_d2[x] += d * d
-                col_ref[x] += rv
-        for x in range(w):
-            px = x & 1
-            r_raw = np.float32(reference[y, x])
-            m_raw = np.float32(merged[y, x])
-            if r_raw >= r_clip[py, px] or m_raw >= m_clip[py, px]:
-                out[y, x] = merged[y, x]
-                continue
-            sum_d2 = np.float32(0.0)
-            sum_ref = np.float32(0.0)
-            for k in range(-radius, radius + 1):
-                xx = _mirror(x + 2 * k, w)
-                sum_d2 += col_d2[xx]
-                sum_ref += col_ref[xx]
-            level = max(sum_ref / n_sites, np.float32(0.0))
-            noise = noise_share * (noise_scale * level + noise_offset)
-            energy = max(sum_d2 / n_sites, np.float32(1e-20))
-            weight = min(np.float32(1.0), guard * noise / energy)
-            rv = (r_raw - r_black[py, px]) * r_scale[py, px]
-            mv = (m_raw - m_black[py, px]) * m_scale[py, px]
-            value = (rv + weight * (mv - rv)) / m_scale[py, px] + m_black[py, px]
-            out[y, x] = np.uint16(min(max(value + np.float32(0.5), np.float32(0.0)), m_white[py, px]))
+                d = (np.float32(merged[yy, x]) - m_black[py, px]) * m_scale[py, px] - rv
+                ref_rows[i, x] = rv
+                d2_rows[i, x] = d * d
+        col_d2 = np.empty(w, dtype=np.float32)
+        col_ref = np.empty(w, dtype=np.float32)
+        for y in range(y0, y1):
+            py = y & 1
+            i = y - y0 + halo
+            for x in range(w):  # the window's rows (this one's parity), per column
+                col_d2[x] = d2_rows[i - halo, x]
+                col_ref[x] = ref_rows[i - halo, x]
+            for k in range(1 - radius, radius + 1):
+                for x in range(w):
+                    col_d2[x] += d2_rows[i + 2 * k, x]
+                    col_ref[x] += ref_rows[i + 2 * k, x]
+            for x in range(w):
+                px = x & 1
+                m_raw = np.float32(merged[y, x])
+                if np.float32(reference[y, x]) >= r_clip[py, px] or m_raw >= m_clip[py, px]:
+                    out[y, x] = merged[y, x]
+                    continue
+                sum_d2 = np.float32(0.0)
+                sum_ref = np.float32(0.0)
+                for k in range(-radius, radius + 1):
+                    xx = _mirror(x + 2 * k, w)
+                    sum_d2 += col_d2[xx]
+                    sum_ref += col_ref[xx]
+                level = max(sum_ref / n_sites, np.float32(0.0))
+                noise = noise_share * (noise_scale * level + noise_offset)
+                energy = max(sum_d2 / n_sites, np.float32(1e-20))
+                weight = min(np.float32(1.0), guard * noise / energy)
+                rv = ref_rows[i, x]
+                mv = (m_raw - m_black[py, px]) * m_scale[py, px]
+                value = (rv + weight * (mv - rv)) / m_scale[py, px] + m_black[py, px]
+                out[y, x] = np.uint16(min(max(value + np.float32(0.5), np.float32(0.0)),
+                                          m_white[py, px]))
 
 
 def shrink_to_reference(
@@ -120,6 +136,8 @@ def shrink_to_reference(
     frames : int
         How many frames were merged (2 or more).
     """
+    if min(merged.shape) <= 4 * RADIUS_SITES:  # too small for the window to be reflected
+        return merged
     m_black, m_scale, m_clip = _site_levels(merged)
     r_black, r_scale, r_clip = _site_levels(reference)
     n_sites = (2 * RADIUS_SITES + 1) ** 2
@@ -128,6 +146,6 @@ def shrink_to_reference(
     _shrink_kernel(
         merged.cfa, reference.cfa, m_black, m_scale, m_clip, r_black, r_scale, r_clip,
         np.float32(noise.scale), np.float32(noise.offset), np.float32(1.0 - 1.0 / frames),
-        np.float32(guard), RADIUS_SITES, out,
+        np.float32(guard), RADIUS_SITES, STRIP_ROWS, out,
     )  # fmt: skip
     return RawFrame(out, merged.metadata)
