@@ -72,16 +72,12 @@ MAX_MESSAGE = 64 * 1024 * 1024
 logger = logging.getLogger(__name__)
 
 
-def enabled(environ: dict[str, str] | None = None) -> bool:
-    """Whether the command line may use the warm developer (``OBSCURA_WARM_DEVELOPER``
-    is not "0")."""
-    return (os.environ if environ is None else environ).get(ENABLE_VARIABLE, "1") != "0"
-
-
 def serves(argv: list[str]) -> bool:
     """Whether the command line ``obscura ARGV`` goes to the warm developer: an ``obscura
-    develop`` or ``merge``, with the warm developer not turned off."""
-    return enabled() and len(argv) > 0 and argv[0] in COMMANDS
+    develop`` or ``merge``, with the warm developer not turned off
+    (``OBSCURA_WARM_DEVELOPER`` is not "0")."""
+    enabled = os.environ.get(ENABLE_VARIABLE, "1") != "0"
+    return enabled and len(argv) > 0 and argv[0] in COMMANDS
 
 
 def socket_folder() -> Path:
@@ -121,12 +117,11 @@ def code_stamp() -> str:
     return digest.hexdigest()
 
 
-def relevant_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
-    """The variables of ``environ`` (default: this process's) that the develop reads."""
-    environ = os.environ if environ is None else environ
+def relevant_environment() -> dict[str, str]:
+    """The variables of this process's environment that the develop reads."""
     return {
         key: value
-        for key, value in environ.items()
+        for key, value in os.environ.items()
         if key.startswith(ENVIRONMENT_PREFIXES) or key in ENVIRONMENT_NAMES
     }
 
