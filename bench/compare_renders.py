@@ -262,7 +262,7 @@ def compare(path: Path, pi_jpeg: Path | None, out_dir: Path, docs: Path | None =
     renders: dict[str, npt.NDArray[np.uint8]] = {}
     frame = read_raw(path)
     renders["obscura standard"], _ = render_ours(frame, "standard")
-    if colour_shading.applies_to(frame.metadata):
+    if colour_shading.applies_to(frame.metadata, frame.shape):
         unshaded = dataclasses.replace(frame.metadata, model=f"{frame.metadata.model} (untuned)")
         renders["standard, no col. shading"], _ = render_ours(RawFrame(frame.cfa, unshaded),
                                                                "standard")

@@ -113,7 +113,7 @@ def develop(
     if meta.lens_shading is not None:
         with stage("lens shading"):
             lens_shading.apply(cfa, meta.lens_shading, out=cfa)
-    elif colour_shading.applies_to(meta):  # the Pi's own tables for the HQ camera's lens
+    elif colour_shading.applies_to(meta, cfa.shape):  # the Pi's own tables for its lens
         with stage("colour shading"):
             colour_shading.apply(cfa, meta, scene_neutral(cfa, meta, params.white_balance), out=cfa)
     with stage("white balance + highlights"):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.cfa import CfaPattern
-from pipeline.colour.alsc_tuning import DATA_DIR, PLATFORMS, imx477_alsc
+from pipeline.colour.alsc_tuning import DATA_DIR, PLATFORMS, SENSORS, pi_alsc
 from pipeline.develop import DevelopParams, develop
 from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import CameraMetadata, LensShadingMap
@@ -20,7 +20,7 @@ from tests.conftest import ALL_PATTERNS, mosaic_frame
 
 def test_tables_match_the_tuning_files() -> None:
     # Numbers read from libcamera's src/ipa/rpi/{vc4,pisp}/data/imx477.json.
-    vc4 = imx477_alsc("vc4")
+    vc4 = pi_alsc("imx477", "vc4")
     assert vc4.luminance_lut.shape == (12, 16) and vc4.luminance_strength == 0.5
     assert vc4.luminance_lut.ravel()[:3].tolist() == [1.548, 1.499, 1.387]
     assert vc4.luminance_lut.ravel()[-3:].tolist() == [1.427, 1.559, 1.611]
@@ -29,24 +29,34 @@ def test_tables_match_the_tuning_files() -> None:
     assert vc4.cr_tables.shape == (3, 12, 16)
     assert [t.ravel()[0] for t in vc4.cr_tables] == [2.088, 2.973, 3.312]
     assert [t.ravel()[-1] for t in vc4.cb_tables] == [2.148, 1.472, 1.455]
-    pisp = imx477_alsc("pisp")
+    pisp = pi_alsc("imx477", "pisp")
     assert pisp.luminance_lut.shape == (32, 32) and pisp.luminance_strength == 0.8
     assert pisp.cr_temperatures_k.tolist() == [3000, 5000]
     assert pisp.cr_tables[1].ravel()[:2].tolist() == [3.869, 3.852]
     assert pisp.cb_tables[0].ravel()[-1] == 2.659
     assert vc4.ct_curve[0].tolist() == [2360.0, 0.6009, 0.3093]
+    # Another sensor's: libcamera's src/ipa/rpi/vc4/data/imx296.json.
+    gs = pi_alsc("imx296")
+    assert gs.luminance_lut.ravel()[:3].tolist() == [1.112, 1.098, 1.078]
+    assert gs.cr_temperatures_k.tolist() == [4000, 6000]
+    assert gs.cr_tables[0].ravel()[:2].tolist() == [2.726, 2.736]
 
 
-@pytest.mark.parametrize("platform", PLATFORMS)
-def test_data_files_carry_the_copyright_and_licence(platform: str) -> None:
-    data = json.loads((DATA_DIR / f"imx477_{platform}.json").read_text())
-    assert "Raspberry Pi Ltd" in data["_copyright"]
-    assert data["_license"] == "BSD-2-Clause"
-    assert any("Redistributions of source code" in line for line in data["_license_text"])
+def test_every_data_file_is_a_shipped_sensors_and_carries_the_copyright_and_licence() -> None:
+    files = sorted(DATA_DIR.glob("*.json"))
+    assert {f.stem.rsplit("_", 1)[0] for f in files} == set(SENSORS)
+    assert set(colour_shading.SENSOR_ARRAYS_PX) == set(SENSORS)
+    for path in files:
+        data = json.loads(path.read_text())
+        assert "Raspberry Pi Ltd" in data["_copyright"]
+        assert data["_license"] == "BSD-2-Clause"
+        assert any("Redistributions of source code" in line for line in data["_license_text"])
+        sensor, platform = path.stem.rsplit("_", 1)
+        pi_alsc(sensor, platform)  # loads: its tables fit its grid
 
 
 def test_gains_follow_alsc_cpp() -> None:
-    tuning = imx477_alsc("vc4")
+    tuning = pi_alsc("imx477", "vc4")
     gains = tuning.rgb_gains(3905.0)  # halfway between the 2960 K and 4850 K calibrations
     cr = (tuning.cr_tables[0] + tuning.cr_tables[1]) / 2
     luminance = (tuning.luminance_lut - 1) * 0.5 + 1
@@ -59,7 +69,7 @@ def test_gains_follow_alsc_cpp() -> None:
 
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_colour_temperature_is_read_off_the_ct_curve(platform: str) -> None:
-    tuning = imx477_alsc(platform)
+    tuning = pi_alsc("imx477", platform)
     for ct, r, b in tuning.ct_curve[1:-1]:
         neutral = np.array([r, 1.0, b]) * 0.7  # scale does not matter, only R/G and B/G
         assert tuning.colour_temperature_k(neutral) == pytest.approx(ct, abs=5)
@@ -67,15 +77,19 @@ def test_colour_temperature_is_read_off_the_ct_curve(platform: str) -> None:
         tuning.colour_temperature_k((0.5, 0.0, 0.5))
 
 
-def test_unknown_platform_is_refused() -> None:
+def test_unknown_platform_or_sensor_is_refused() -> None:
     with pytest.raises(InvalidParameterError, match="platform='pi3'"):
-        imx477_alsc("pi3")  # type: ignore[arg-type]
+        pi_alsc("imx477", "pi3")  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match="sensor='imx290'"):
+        pi_alsc("imx290")
+    with pytest.raises(InvalidParameterError, match="no pisp tuning ships for the imx708"):
+        pi_alsc("imx708", "pisp")
 
 
 def _shaded_grey(pattern: CfaPattern, neutral: np.ndarray, platform: str, shape=(120, 160)):
     """A flat grey seen through the tuning's own shading: the inverse of its gains,
     interpolated per pixel from the cell centres (an independent path from the stage's)."""
-    tuning = imx477_alsc(platform)
+    tuning = pi_alsc("imx477", platform)
     cells = tuning.rgb_gains(tuning.colour_temperature_k(neutral))
     rows, cols = cells.shape[1:]
     h, w = shape
@@ -122,7 +136,7 @@ def _site_departures(cfa: np.ndarray, pattern: CfaPattern, neutral: np.ndarray) 
 def test_another_sensors_frame_is_unchanged() -> None:
     rng = np.random.default_rng(3)
     camera = 0.3 + rng.normal(0, 0.002, (64, 96, 3))
-    for model in ("imx296", "", "arducam-pivariety"):
+    for model in ("imx290", "", "arducam-pivariety"):  # no tuning of theirs ships
         frame = mosaic_frame(camera, "GRBG", model=model)
         cfa = frame.cfa.astype(np.float32) / 4095
         out = np.empty_like(cfa)
@@ -138,8 +152,8 @@ def test_a_lens_profiles_flat_field_takes_precedence() -> None:
     frame = mosaic_frame(camera, "BGGR", model="imx477")
     profile = LensShadingMap(gains=np.full((4, 3, 3), 1.25, dtype=np.float32))
     profiled = replace(frame, metadata=replace(frame.metadata, lens_shading=profile))
-    assert colour_shading.applies_to(frame.metadata)
-    assert not colour_shading.applies_to(profiled.metadata)
+    assert colour_shading.applies_to(frame.metadata, frame.shape)
+    assert not colour_shading.applies_to(profiled.metadata, frame.shape)
     cfa = frame.cfa.astype(np.float32)
     np.testing.assert_array_equal(colour_shading.apply(cfa.copy(), profiled.metadata, (1, 1, 1)), cfa)
     with_profile, without = StageTimer(), StageTimer()
@@ -208,7 +222,9 @@ def test_a_picamera2_dng_of_the_hq_camera_is_known_by_its_colour_matrix(ct, satu
     for srgb_to_xyz in (SRGB_TO_XYZ_D65, SRGB_TO_XYZ_D50):  # PiDNG's; newer rpicam-apps'
         tags = _pidng_tags(_tuning_ccm(ct, saturation), gains, srgb_to_xyz)
         meta = CameraMetadata(CfaPattern.BGGR, (256.0,) * 4, 4095.0, **tags)
-        assert colour_shading.is_imx477(meta) and colour_shading.applies_to(meta)
+        assert colour_shading.sensor_of(meta, (3040, 4056)) == "imx477"
+        assert colour_shading.applies_to(meta, (1520, 2028))  # binned: the whole array
+        assert not colour_shading.applies_to(meta, (1080, 2028))  # a crop of it
 
 
 def test_other_colour_matrices_are_not_the_hq_cameras() -> None:
@@ -218,14 +234,15 @@ def test_other_colour_matrices_are_not_the_hq_cameras() -> None:
                            -0.03324, -0.73462, 1.76785])  # fmt: skip
     perturbed = _tuning_ccm(4000, 1.0)
     perturbed[1, 2] += 0.02  # a manual CCM near the tuning's, off its family
-    for ccm in (np.eye(3), imx296_ccm.reshape(3, 3), perturbed):
+    for ccm, sensor in ((np.eye(3), None), (imx296_ccm.reshape(3, 3), "imx296"),
+                        (perturbed, None)):  # fmt: skip
         meta = CameraMetadata(CfaPattern.BGGR, (256.0,) * 4, 4095.0, **_pidng_tags(ccm, gains))
-        assert not colour_shading.is_imx477(meta)
+        assert colour_shading.sensor_of(meta, (1088, 1456)) == sensor
     # No colour matrix or no neutral: nothing to recognise.
     tags = _pidng_tags(_tuning_ccm(4000, 1.0), gains)
     for missing in ("color_matrix_1", "as_shot_neutral"):
         meta = CameraMetadata(CfaPattern.BGGR, (256.0,) * 4, 4095.0, **{**tags, missing: None})
-        assert not colour_shading.is_imx477(meta)
+        assert colour_shading.sensor_of(meta, (3040, 4056)) is None
 
 
 @pytest.mark.parametrize("writer", ["rpicam-apps", "picamera2"])
@@ -256,17 +273,20 @@ def test_develop_neutralises_the_hq_lens_colour_shading(writer: str) -> None:
 
 def test_the_metadata_model_names_the_sensor() -> None:
     meta = CameraMetadata(CfaPattern.BGGR, (256.0,) * 4, 4095.0, model=" IMX477 ")
-    assert colour_shading.is_imx477(meta)
-    assert not colour_shading.is_imx477(replace(meta, model="imx296"))
+    assert colour_shading.sensor_of(meta, (120, 160)) == "imx477"
+    assert colour_shading.sensor_of(replace(meta, model="imx708_wide"), (120, 160)) == "imx708_wide"
+    assert colour_shading.sensor_of(replace(meta, model="arducam-pivariety"), (120, 160)) is None
 
 
-def test_real_pidng_files_are_not_taken_for_an_imx477(raw_data) -> None:
-    # PiDNG writes "PiDNG / PiCamera2" as every camera's Model; the colour matrices of an
-    # Arducam Pivariety and of the Global Shutter camera (IMX296) are not the HQ camera's.
+def test_real_pidng_files_are_known_by_their_colour_matrix(raw_data) -> None:
+    # PiDNG writes "PiDNG / PiCamera2" as every camera's Model: the Global Shutter
+    # camera's burst is known by its colour matrix (the IMX296 tuning's at 3998 K), the
+    # Arducam Pivariety's (a tuning libcamera does not have) is not, and is left alone.
     from pipeline.formats.raw_files import read_raw
 
-    for path in ("pi_arducam_pivariety_1920x1200/image1.dng",
-                 "pi_imx296_mex2025/burst_static_64set_first10/image_00.dng"):  # fmt: skip
-        metadata = read_raw(raw_data / path).metadata
-        assert metadata.model == "PiDNG / PiCamera2" and metadata.color_matrix_1 is not None
-        assert not colour_shading.applies_to(metadata)
+    gs = read_raw(raw_data / "pi_imx296_mex2025" / "burst_static_64set_first10" / "image_00.dng")
+    arducam = read_raw(raw_data / "pi_arducam_pivariety_1920x1200" / "image1.dng")
+    for frame in (gs, arducam):
+        assert frame.metadata.model == "PiDNG / PiCamera2"
+    assert colour_shading.sensor_of(gs.metadata, gs.shape) == "imx296"
+    assert not colour_shading.applies_to(arducam.metadata, arducam.shape)

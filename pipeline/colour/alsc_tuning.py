@@ -1,4 +1,4 @@
-"""The Raspberry Pi's lens shading tables for the HQ Camera (IMX477), as its ISP applies them.
+"""The Raspberry Pi's lens shading tables for its cameras' sensors, as its ISP applies them.
 
 libcamera's Raspberry Pi ALSC ("auto lens shading correction", ``rpi.alsc``) [ALSC]_ keeps,
 in the sensor's tuning file, a luminance table (``luminance_lut``, applied at
@@ -18,16 +18,18 @@ temperature linearly in ct and holds the end ones beyond them (``getCalTable``).
 ``normalise`` of each table is a no-op in libcamera since 2023 (its ``std::for_each``
 discards the divided values), so the tables are used as above. The tables are in the
 image's default orientation (libcamera passes only the user's transform, identity by
-default) and cover the full field of view, which every mode of the HQ camera sees
-(``resampleCalTable`` is then the identity). The AWB works on statistics with these
+default) and cover the sensor's full field of view, which every mode of the HQ camera
+sees (``resampleCalTable`` is then the identity; another sensor's cropped modes see part
+of it). The AWB works on statistics with these
 tables applied (``rpi.awb``; the tuning tool calibrates ``ct_curve`` on patches corrected
 by them), so the white balance the Pi reports (ColourGains, and the AsShotNeutral of its
 DNGs) is meant for the raw *after* the tables.
 
-The tables ship in ``pipeline/colour/data/imx477_{vc4,pisp}.json``: the ``rpi.alsc``
-section and ``rpi.awb`` ``ct_curve`` of libcamera's ``src/ipa/rpi/{vc4,pisp}/data/imx477.json``,
-copied verbatim, Copyright (c) 2019-2020 Raspberry Pi Ltd, BSD-2-Clause (the notice and
-licence text are in each file).
+The tables ship in ``pipeline/colour/data/<sensor>_<platform>.json`` (:data:`SENSORS`; the
+Pi 5's only for the IMX477): the ``rpi.alsc`` and ``rpi.ccm`` sections and the ``rpi.awb``
+``ct_curve`` of libcamera's ``src/ipa/rpi/{vc4,pisp}/data/<sensor>.json``, copied
+verbatim, Copyright (c) 2019-2020 Raspberry Pi Ltd, BSD-2-Clause (the notice and licence
+text are in each file).
 
 References
 ----------
@@ -51,6 +53,10 @@ from pipeline.errors import InvalidParameterError
 
 Platform = Literal["vc4", "pisp"]
 PLATFORMS: tuple[Platform, ...] = ("vc4", "pisp")
+#: The sensors whose tuning ships, by libcamera's tuning-file names: the Raspberry Pi
+#: cameras' (Camera Module 2, the Global Shutter, HQ and AI cameras, Camera Module 3 and
+#: its wide version, Camera Module 1).
+SENSORS = ("imx219", "imx296", "imx477", "imx500", "imx708", "imx708_wide", "ov5647")
 DATA_DIR = Path(__file__).with_name("data")
 #: Grid cells of each platform's tables, (rows, columns).
 TABLE_CELLS: dict[Platform, tuple[int, int]] = {"vc4": (12, 16), "pisp": (32, 32)}
@@ -138,18 +144,30 @@ def _calibrations(
     return temperatures, tables.reshape(-1, *cells)
 
 
+def tuning_path(sensor: str, platform: Platform = "vc4") -> Path:
+    """The shipped tuning data of ``sensor`` for ``platform``."""
+    if sensor not in SENSORS:
+        raise InvalidParameterError(f"sensor={sensor!r}: expected one of {', '.join(SENSORS)}")
+    if platform not in PLATFORMS:
+        raise InvalidParameterError(f"platform={platform!r}: expected one of {', '.join(PLATFORMS)}")
+    path = DATA_DIR / f"{sensor}_{platform}.json"
+    if not path.is_file():
+        raise InvalidParameterError(f"no {platform} tuning ships for the {sensor}")
+    return path
+
+
 @functools.cache
-def imx477_alsc(platform: Platform = "vc4") -> AlscTuning:
-    """The IMX477's ALSC tuning for ``platform`` ("vc4": Pi 4 and earlier, "pisp": Pi 5).
+def pi_alsc(sensor: str, platform: Platform = "vc4") -> AlscTuning:
+    """The ALSC tuning of ``sensor`` (:data:`SENSORS`) for ``platform`` ("vc4": Pi 4 and
+    earlier, "pisp": Pi 5).
 
     Raises
     ------
     InvalidParameterError
-        An unknown platform, or a data file whose tables do not fit its grid.
+        An unknown sensor or platform, one whose tuning does not ship, or a data file
+        whose tables do not fit its grid.
     """
-    if platform not in PLATFORMS:
-        raise InvalidParameterError(f"platform={platform!r}: expected one of {', '.join(PLATFORMS)}")
-    path = DATA_DIR / f"imx477_{platform}.json"
+    path = tuning_path(sensor, platform)
     data = json.loads(path.read_text())
     alsc = data["rpi.alsc"]
     cells = TABLE_CELLS[platform]

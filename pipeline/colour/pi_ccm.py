@@ -1,22 +1,24 @@
-"""Recognising the Raspberry Pi's IMX477 tuning in the colour matrix of a Pi DNG.
+"""Recognising the Raspberry Pi camera that wrote a DNG, by its colour matrix.
 
 picamera2 saves DNGs through PiDNG, which writes "PiDNG / PiCamera2" as every camera's
-Model [PIDNG]_: nothing in such a file names the sensor, so the HQ camera's colour shading
-(:mod:`pipeline.stages.colour_shading`) could not know its own frames. But PiDNG, like
+Model [PIDNG]_: nothing in such a file names the sensor, so the Pi's colour shading for
+it (:mod:`pipeline.stages.colour_shading`) could not be chosen. But PiDNG, like
 rpicam-apps' DNG writer [RPICAM]_, builds the colour matrix from the colour correction
 matrix (CCM) and the white balance gains the Pi's ISP used for that frame::
 
     ColorMatrix1 = inverse(sRGB_to_XYZ @ CCM @ diag(ColourGains)),  AsShotNeutral = 1 / ColourGains
 
 so ``CCM = inverse(sRGB_to_XYZ) @ inverse(ColorMatrix1) @ diag(AsShotNeutral)``, for the
-writer's ``sRGB_to_XYZ`` (:data:`WRITERS_SRGB_TO_XYZ`). The Pi's
-CCM comes from the sensor's tuning file [CCM]_: its ``rpi.ccm`` matrices interpolated
-linearly at the AWB's colour temperature (``calculateCcm``), then the user's saturation
-applied (``applySaturation``): a two-parameter family of matrices (colour temperature,
-saturation) particular to each tuning. A file whose CCM lies on the IMX477 tuning's family,
-within PiDNG's rounding of the tags to 1e-4, was developed by the Pi as an HQ camera frame.
-A manual CCM, or another sensor's tuning (the IMX477 NoIR and "scientific" tunings too),
-lies off it.
+writer's ``sRGB_to_XYZ`` (:data:`WRITERS_SRGB_TO_XYZ`). The Pi's CCM comes from the
+sensor's tuning file [CCM]_: its ``rpi.ccm`` matrices interpolated linearly at the AWB's
+colour temperature (``calculateCcm``), then the user's saturation applied
+(``applySaturation``): a two-parameter family of matrices (colour temperature,
+saturation) particular to each tuning. A file whose CCM lies on a shipped tuning's family
+(:data:`pipeline.colour.alsc_tuning.SENSORS`), within PiDNG's rounding of the tags to
+1e-4, was developed by the Pi with that tuning. A manual CCM, or a tuning we do not ship
+(a NoIR module's, a third-party sensor's), lies off every family. The real IMX296 burst in
+``../shared/data`` (PiDNG) lies 0.0007 from the IMX296 tuning's family, at 3998 K and
+saturation 1.0.
 
 References
 ----------
@@ -24,7 +26,7 @@ References
    https://github.com/schoolpost/PiDNG.
 .. [RPICAM] Raspberry Pi, rpicam-apps ``image/dng.cpp``, https://github.com/raspberrypi/rpicam-apps.
 .. [CCM] Raspberry Pi, libcamera ``src/ipa/rpi/controller/rpi/ccm.cpp`` and
-   ``src/ipa/rpi/vc4/data/imx477.json``, https://github.com/raspberrypi/libcamera.
+   ``src/ipa/rpi/vc4/data/*.json``, https://github.com/raspberrypi/libcamera.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import json
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.colour.alsc_tuning import DATA_DIR, at_colour_temperature
+from pipeline.colour.alsc_tuning import SENSORS, tuning_path
 from pipeline.raw_frame import CameraMetadata
 
 #: The linear-sRGB to XYZ matrices (Lindbloom's) the writers multiply the CCM by: D65
@@ -53,34 +55,24 @@ WRITERS_SRGB_TO_XYZ = (
 _RGB_TO_YCC = np.array([[0.299, 0.587, 0.114], [-0.169, -0.331, 0.500], [0.500, -0.419, -0.081]])
 _YCC_TO_RGB = np.array([[1.000, 0.000, 1.402], [1.000, -0.345, -0.714], [1.000, 1.771, 0.000]])
 
-#: Largest difference, per matrix element, between a file's CCM and the tuning's nearest one
+#: Largest difference, per matrix element, between a file's CCM and a tuning's nearest one
 #: for the file to count as the tuning's. PiDNG's rounding of ColorMatrix1 and AsShotNeutral
-#: to 1e-4 moves the recovered CCM by under 1e-3. Of the other sensors' tunings in libcamera
-#: (at the commit the tables come from), the nearest to the IMX477's family is vd56g3's,
-#: 0.029 away at its best colour temperature and saturation; the IMX500's is 0.056 away, the
-#: IMX296's 0.073.
+#: to 1e-4 moves the recovered CCM by under 1e-3. The shipped tunings' families lie at
+#: least 0.031 apart (the Camera Module 3's and its wide version's); of libcamera's other
+#: tunings (at the commit the tables come from), the nearest to the IMX477's is vd56g3's,
+#: 0.029 away at its best colour temperature and saturation.
 MATCH_TOLERANCE = 0.005
 
 
 @functools.cache
-def imx477_ccms() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """The IMX477 tuning's ``rpi.ccm``: colour temperatures (n,) in K, increasing, and
-    CCMs (n, 3, 3), camera RGB (white balanced) to linear sRGB. The Pi 4 and Pi 5 tunings
-    list the same matrices."""
-    ccms = json.loads((DATA_DIR / "imx477_vc4.json").read_text())["rpi.ccm"]["ccms"]
+def tuning_ccms(sensor: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``sensor``'s ``rpi.ccm``: colour temperatures (n,) in K, increasing, and CCMs
+    (n, 3, 3), camera RGB (white balanced) to linear sRGB. (The Pi 5's IMX477 tuning lists
+    the same matrices as the Pi 4's.)"""
+    ccms = json.loads(tuning_path(sensor).read_text())["rpi.ccm"]["ccms"]
     temperatures = np.array([float(entry["ct"]) for entry in ccms])
     matrices = np.array([entry["ccm"] for entry in ccms], dtype=np.float64).reshape(-1, 3, 3)
     return temperatures, matrices
-
-
-def tuning_ccm(
-    colour_temperature_k: float, saturation: float = 1.0
-) -> npt.NDArray[np.float64]:
-    """(3, 3): the CCM the Pi uses for an IMX477 frame at ``colour_temperature_k`` and the
-    user's ``saturation`` (``calculateCcm`` then ``applySaturation``)."""
-    temperatures, matrices = imx477_ccms()
-    ccm = at_colour_temperature(colour_temperature_k, temperatures, matrices)
-    return _YCC_TO_RGB @ np.diag([1.0, saturation, saturation]) @ _RGB_TO_YCC @ ccm
 
 
 def written_ccms(metadata: CameraMetadata) -> list[npt.NDArray[np.float64]]:
@@ -101,12 +93,12 @@ def written_ccms(metadata: CameraMetadata) -> list[npt.NDArray[np.float64]]:
             for to_xyz in WRITERS_SRGB_TO_XYZ]  # fmt: skip
 
 
-def distance_to_imx477_tuning(ccm: npt.ArrayLike) -> float:
-    """The largest element difference between ``ccm`` and the nearest matrix of the IMX477
-    tuning's family: every colour temperature of its range at 1 K, each with the
+def distance_to_tuning(ccm: npt.ArrayLike, sensor: str) -> float:
+    """The largest element difference between ``ccm`` and the nearest matrix of
+    ``sensor``'s tuning family: every colour temperature of its range at 1 K, each with the
     saturation that fits best (least squares; saturation is linear in the matrix)."""
     ccm = np.asarray(ccm, dtype=np.float64).reshape(3, 3)
-    luma, chroma = _family()
+    luma, chroma = _family(sensor)
     rest = ccm - luma
     saturation = np.maximum(
         np.einsum("nij,nij->n", chroma, rest) / np.einsum("nij,nij->n", chroma, chroma), 0.0
@@ -116,10 +108,10 @@ def distance_to_imx477_tuning(ccm: npt.ArrayLike) -> float:
 
 
 @functools.cache
-def _family() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def _family(sensor: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The tuning's CCMs at every 1 K of its range, split into the part saturation leaves
-    (luma) and the part it scales (chroma): ``tuning_ccm(ct, s) = luma + s * chroma``."""
-    temperatures, matrices = imx477_ccms()
+    (luma) and the part it scales (chroma): the Pi's CCM at (ct, s) is luma + s * chroma."""
+    temperatures, matrices = tuning_ccms(sensor)
     cts = np.arange(temperatures[0], temperatures[-1] + 1.0)
     flat = matrices.reshape(len(temperatures), 9)
     candidates = np.stack([np.interp(cts, temperatures, flat[:, i]) for i in range(9)], axis=1)
@@ -129,7 +121,13 @@ def _family() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     return luma, chroma
 
 
-def made_by_imx477_tuning(metadata: CameraMetadata) -> bool:
-    """Whether a DNG's colour matrix was built from the Pi's IMX477 tuning (see the module
-    notes): an HQ camera frame, whatever its Model says."""
-    return any(distance_to_imx477_tuning(ccm) <= MATCH_TOLERANCE for ccm in written_ccms(metadata))
+def tuning_of(metadata: CameraMetadata) -> str | None:
+    """The shipped tuning (:data:`~pipeline.colour.alsc_tuning.SENSORS`) a DNG's colour
+    matrix was built from (see the module notes), whatever its Model says; None if none."""
+    ccms = written_ccms(metadata)
+    if not ccms:
+        return None
+    distance, sensor = min(
+        (distance_to_tuning(ccm, name), name) for name in SENSORS for ccm in ccms
+    )
+    return sensor if distance <= MATCH_TOLERANCE else None

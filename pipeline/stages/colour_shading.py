@@ -1,22 +1,27 @@
-"""Colour shading: the HQ Camera lens's colour and luminance shading, corrected as the Pi does.
+"""Colour shading: a Pi camera lens's colour and luminance shading, corrected as the Pi does.
 
-For a frame from the IMX477 (the sensor of the Raspberry Pi HQ Camera: named by the
-camera metadata's model, as libcamera picks the tuning file by the sensor's name; or, in a
-picamera2 DNG, whose Model names no sensor, recognised by the Pi's colour matrix for it,
-:mod:`pipeline.colour.pi_ccm`), the
-Pi's ISP multiplies the raw by its ALSC tables before the white balance
-(:mod:`pipeline.colour.alsc_tuning`): the chrominance tables at the frame's colour
+For a frame from a sensor whose tuning ships with Obscura
+(:data:`pipeline.colour.alsc_tuning.SENSORS`: the Raspberry Pi cameras', the HQ camera's
+IMX477 among them), the Pi's ISP multiplies the raw by its ALSC tables before the white
+balance (:mod:`pipeline.colour.alsc_tuning`): the chrominance tables at the frame's colour
 temperature and the luminance table at its ``luminance_strength``. This stage applies the
 same tables, at the colour temperature of the frame's white balance (the point of the
 tuning's ``ct_curve`` nearest it), with red and blue scaled so that the frame centre keeps
 its white balance (:func:`shading_map`), so neutrals stay neutral across the frame, corners
 included.
 
+The sensor is the one the camera metadata's model names (as libcamera picks the tuning
+file by the sensor's name: our camera's frames, rpicam-apps' DNGs). A picamera2 DNG names
+none (its Model is PiDNG's); its colour matrix, which the Pi built from the tuning's,
+tells it (:mod:`pipeline.colour.pi_ccm`), and since such a file does not say which sensor
+mode took it, only a frame with the proportions of the sensor's whole pixel array
+(:data:`SENSOR_ARRAYS_PX`: a full or binned mode, which sees the field the tables cover) is
+corrected; a cropped mode's would need the tables cut to its crop.
+
 A lens profile's flat field (``CameraMetadata.lens_shading``, applied by
 :mod:`pipeline.stages.lens_shading`) wins over the tuning: it was measured on this lens
 and already corrects both its colour and its luminance shading, so with one present this
-stage does nothing. Frames from other sensors are left untouched: the tables belong to
-the HQ camera's sensor and its lenses.
+stage does nothing. Frames from other sensors are left untouched.
 
 The Pi's cell tables give a value at each cell's centre; its ISPs interpolate them
 bilinearly onto a grid of vertices at the cells' corners (``resampleTable`` of
@@ -31,27 +36,42 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.cfa import CfaPattern
-from pipeline.colour.alsc_tuning import Platform, imx477_alsc
-from pipeline.colour.pi_ccm import made_by_imx477_tuning
+from pipeline.colour.alsc_tuning import SENSORS, Platform, pi_alsc
+from pipeline.colour.pi_ccm import tuning_of
 from pipeline.raw_frame import CameraMetadata, LensShadingMap
 from pipeline.stages import lens_shading
 
-#: The model names (lower case) of the sensor whose tuning ships with Obscura.
-IMX477_MODELS = ("imx477",)
+#: Each shipped sensor's whole pixel array, (width, height) (the Linux drivers' modes).
+SENSOR_ARRAYS_PX = {
+    "imx219": (3280, 2464), "imx296": (1456, 1088), "imx477": (4056, 3040),
+    "imx500": (4056, 3040), "imx708": (4608, 2592), "imx708_wide": (4608, 2592),
+    "ov5647": (2592, 1944),
+}  # fmt: skip
+#: How far a frame's width / height may be from its sensor array's to count as all of it.
+ASPECT_TOLERANCE = 0.01
 #: Vertices per table cell of each ISP's shading grid (VC4 at 4056 x 3040: 33 x 25).
 VERTICES_PER_CELL: dict[Platform, int] = {"vc4": 2, "pisp": 1}
 
 
-def is_imx477(metadata: CameraMetadata) -> bool:
-    """Whether the frame comes from an IMX477: its model names the sensor (as rpicam-apps'
-    DNGs and our camera's do), or its colour matrix is the Pi's IMX477 tuning's (a
-    picamera2 DNG, whose Model is PiDNG's)."""
-    return metadata.model.strip().lower() in IMX477_MODELS or made_by_imx477_tuning(metadata)
+def sensor_of(metadata: CameraMetadata, shape: tuple[int, int]) -> str | None:
+    """The sensor whose tables correct an (H, W) ``shape`` frame: the one its model names,
+    else (a frame with its sensor array's proportions) the one its colour matrix was built
+    for; None for any other frame."""
+    model = metadata.model.strip().lower()
+    if model in SENSORS:
+        return model
+    sensor = tuning_of(metadata)
+    if sensor is None:
+        return None
+    width, height = SENSOR_ARRAYS_PX[sensor]
+    aspect = (shape[1] / shape[0]) / (width / height)
+    return sensor if abs(aspect - 1.0) <= ASPECT_TOLERANCE else None
 
 
-def applies_to(metadata: CameraMetadata) -> bool:
-    """Whether the tuning's shading applies: an IMX477 frame without a lens profile's flat field."""
-    return metadata.lens_shading is None and is_imx477(metadata)
+def applies_to(metadata: CameraMetadata, shape: tuple[int, int]) -> bool:
+    """Whether a tuning's shading applies: a frame of a shipped sensor's
+    (:func:`sensor_of`) without a lens profile's flat field."""
+    return metadata.lens_shading is None and sensor_of(metadata, shape) is not None
 
 
 def _vertex_grid(cells: npt.NDArray[np.float64], points: tuple[int, int]) -> npt.NDArray[np.float64]:
@@ -85,9 +105,10 @@ def _at_centre(grid: npt.NDArray[np.float64]) -> float:
 
 
 def shading_map(
-    pattern: CfaPattern, neutral: npt.ArrayLike, platform: Platform = "vc4"
+    pattern: CfaPattern, neutral: npt.ArrayLike, platform: Platform = "vc4",
+    sensor: str = "imx477",
 ) -> LensShadingMap:
-    """The IMX477 tuning's gains for a frame whose white is ``neutral``, per CFA site.
+    """``sensor``'s tuning's gains for a frame whose white is ``neutral``, per CFA site.
 
     The red and blue gains are scaled to the green's at the frame centre, so the frame's
     white balance holds there unchanged: the Pi's own AWB gains are meant for the raw after
@@ -103,9 +124,11 @@ def shading_map(
         The camera's response to the scene white (AsShotNeutral), which sets the colour
         temperature of the chrominance tables.
     platform : {"vc4", "pisp"}
-        Whose tuning: a Pi 4 and earlier, or a Pi 5.
+        Whose tuning: a Pi 4 and earlier, or a Pi 5 (the IMX477's only).
+    sensor : str
+        One of :data:`~pipeline.colour.alsc_tuning.SENSORS`.
     """
-    tuning = imx477_alsc(platform)
+    tuning = pi_alsc(sensor, platform)
     cells = tuning.rgb_gains(tuning.colour_temperature_k(neutral))
     per_cell = VERTICES_PER_CELL[platform]
     points = (cells.shape[1] * per_cell + 1, cells.shape[2] * per_cell + 1)
@@ -121,16 +144,18 @@ def apply(
     platform: Platform = "vc4",
     out: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Correct an (H, W) float32 mosaic's lens shading with the Pi's IMX477 tuning.
+    """Correct an (H, W) float32 mosaic's lens shading with its sensor's Pi tuning.
 
-    Only when :func:`applies_to` ``metadata`` (an IMX477 frame with no lens profile's flat
+    Only when :func:`applies_to` the frame (a shipped sensor's, with no lens profile's flat
     field, which wins); otherwise the mosaic is returned unchanged (copied into ``out``
     when given one that is not ``cfa``). ``neutral`` is the frame's white balance, the
     camera's response to the scene white; see :func:`shading_map`.
     """
-    if not applies_to(metadata):
+    sensor = sensor_of(metadata, cfa.shape)
+    if metadata.lens_shading is not None or sensor is None:
         if out is None or out is cfa:
             return cfa
         out[...] = cfa
         return out
-    return lens_shading.apply(cfa, shading_map(metadata.cfa_pattern, neutral, platform), out=out)
+    gains = shading_map(metadata.cfa_pattern, neutral, platform, sensor)
+    return lens_shading.apply(cfa, gains, out=out)
