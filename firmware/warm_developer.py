@@ -265,12 +265,8 @@ def _answer(message: dict, stamp: str, environment: dict[str, str]) -> tuple[dic
         os.umask(int(message["umask"]))
     except (KeyError, TypeError, ValueError, OSError) as exc:
         return {"refused": f"cannot work where the client does: {exc}"}, False
-    from firmware.freed_memory import release_freed_memory
-
     status, out, err = _run_command([str(a) for a in argv])
     os.chdir("/")
-    gc.collect()
-    release_freed_memory()  # what the command freed goes back to the system while idle
     return {"status": status, "stdout": out, "stderr": err, "pid": os.getpid()}, False
 
 
@@ -316,6 +312,8 @@ def _volunteer_for_the_oom_killer() -> None:
 
 
 def _serve_requests(server: socket.socket, stamp: str, environment: dict[str, str]) -> None:
+    from firmware.freed_memory import release_freed_memory
+
     while True:
         try:
             connection, _ = server.accept()
@@ -340,8 +338,11 @@ def _serve_requests(server: socket.socket, stamp: str, environment: dict[str, st
             answer, stop = _answer(message, stamp, environment)
             with contextlib.suppress(OSError):  # the client left (Ctrl-C): the file is written
                 _send(connection, answer)
-            if stop:
-                return
+        if stop:
+            return
+        # Once the client has its answer: what the command freed goes back to the system.
+        gc.collect()
+        release_freed_memory()
 
 
 if __name__ == "__main__":
