@@ -10,8 +10,9 @@ daemons (dmypy, Gradle's daemon, Nailgun).
 
 It is careful about being the same as a fresh process:
 
-- the server runs each command in the client's working directory, with its umask, and
-  returns its exit status, stdout and stderr (error messages included);
+- the server runs each command in the client's working directory, with its umask; its
+  stdout and stderr (error messages, and the progress line when the client's stderr is a
+  terminal) reach the client as they are written, then its exit status;
 - it refuses a client whose code differs from its own (any ``.py``, ``.json``, ``.cube`` or
   ``.toml`` file of the project changed since it started: it then exits) or whose
   environment differs in what the develop reads (``OBSCURA_*``, ``NUMBA_*``, ``HOME``,
@@ -43,7 +44,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 #: Seconds without a command after which the server exits.
 IDLE_S = 600.0
@@ -130,34 +133,41 @@ def _send(connection: socket.socket, message: dict) -> None:
     connection.sendall(json.dumps(message).encode() + b"\n")
 
 
-def _receive(connection: socket.socket) -> dict | None:
-    """One JSON line, or None if the peer closed the connection first or sent garbage."""
-    chunks, size = [], 0
-    while True:
-        chunk = connection.recv(1 << 16)
-        if not chunk:
+class _Messages:
+    """The JSON lines a peer sends over ``connection``, one at a time."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        self._connection = connection
+        self._buffer = b""
+
+    def next(self) -> dict | None:
+        """The next message, or None if the peer closed the connection first or sent
+        garbage."""
+        while b"\n" not in self._buffer:
+            chunk = self._connection.recv(1 << 16)
+            if not chunk or len(self._buffer) > MAX_MESSAGE:
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            message = json.loads(line)
+        except ValueError:
             return None
-        chunks.append(chunk)
-        size += len(chunk)
-        if chunk.endswith(b"\n"):
-            break
-        if size > MAX_MESSAGE:
-            return None
-    try:
-        message = json.loads(b"".join(chunks))
-    except ValueError:
-        return None
-    return message if isinstance(message, dict) else None
+        return message if isinstance(message, dict) else None
 
 
 # --- client -------------------------------------------------------------------------------
 
 
-def request(message: dict, timeout_s: float | None = None) -> dict | None:
+def request(
+    message: dict, timeout_s: float | None = None,
+    on_output: Callable[[str, str], None] | None = None,
+) -> dict | None:  # fmt: skip
     """Send ``message`` to the running server and return its answer (waiting up to
     ``timeout_s``, default for ever); None when there is no server, when it is busy with
     another command (it has not said it is ready within :data:`READY_TIMEOUT_S`), or when it
-    went away before answering."""
+    went away before answering. The command's output comes as it is written, before the
+    answer: ``on_output(stream, text)``, ``stream`` "stdout" or "stderr"."""
     folder = _private_folder()
     if folder is None:
         return None
@@ -165,18 +175,31 @@ def request(message: dict, timeout_s: float | None = None) -> dict | None:
         connection.settimeout(READY_TIMEOUT_S)
         try:
             connection.connect(str(folder / "develop.sock"))
-            if _receive(connection) != READY:
+            messages = _Messages(connection)
+            if messages.next() != READY:
                 return None
             connection.settimeout(timeout_s)
             _send(connection, message)
-            return _receive(connection)
+            while True:
+                answer = messages.next()
+                if answer is None or "output" not in answer:
+                    return answer
+                if on_output is not None:
+                    on_output(str(answer["output"]), str(answer.get("text", "")))
         except OSError:  # TimeoutError included: busy (or hung), so the client works alone
             return None
 
 
 def run_remotely(argv: list[str]) -> int | None:
-    """Run ``obscura ARGV`` in the warm developer and relay its output; its exit status,
-    or None when it could not (no server, or it refused: run it here instead)."""
+    """Run ``obscura ARGV`` in the warm developer, its output printed as it comes; its exit
+    status, or None when it could not (no server, or it refused: run it here instead)."""
+    streams = {"stdout": sys.stdout, "stderr": sys.stderr}
+
+    def show(stream: str, text: str) -> None:
+        if stream in streams:
+            streams[stream].write(text)
+            streams[stream].flush()
+
     try:
         answer = request({
             "argv": argv,
@@ -185,15 +208,20 @@ def run_remotely(argv: list[str]) -> int | None:
             "python": sys.executable,
             "stamp": code_stamp(),
             "environment": relevant_environment(),
-        })  # fmt: skip
+            "terminals": {name: _is_terminal(stream) for name, stream in streams.items()},
+        }, on_output=show)  # fmt: skip
     except KeyboardInterrupt:  # the server finishes the file it is writing, whole
         return 130
     if answer is None or "status" not in answer:
         return None
-    sys.stdout.write(answer.get("stdout", ""))
-    sys.stdout.flush()
-    sys.stderr.write(answer.get("stderr", ""))
     return int(answer["status"])
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def start_server() -> None:
@@ -224,11 +252,36 @@ def _peer_uid(connection: socket.socket) -> int:
     return struct.unpack("3i", credentials)[1]
 
 
-def _run_command(argv: list[str]) -> tuple[int, str, str]:
-    """``obscura ARGV`` here, its stdout and stderr captured; (status, stdout, stderr)."""
+class _ClientStream(io.TextIOBase):
+    """The command's stdout or stderr: each write goes to the client at once (so its
+    progress line moves as on a terminal of its own), and it is a terminal when the
+    client's is."""
+
+    def __init__(self, connection: socket.socket, name: str, is_terminal: bool) -> None:
+        super().__init__()
+        self._connection = connection
+        self._name = name
+        self._is_terminal = is_terminal
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._is_terminal
+
+    def write(self, text: str) -> int:
+        if text:
+            with contextlib.suppress(OSError):  # the client left: the command goes on
+                _send(self._connection, {"output": self._name, "text": text})
+        return len(text)
+
+
+def _run_command(argv: list[str], connection: socket.socket, terminals: dict) -> int:
+    """``obscura ARGV`` here, its stdout and stderr sent to the client; its exit status."""
     from firmware import cli
 
-    out, err = io.StringIO(), io.StringIO()
+    out = _ClientStream(connection, "stdout", bool(terminals.get("stdout")))
+    err = _ClientStream(connection, "stderr", bool(terminals.get("stderr")))
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -244,11 +297,14 @@ def _run_command(argv: list[str]) -> tuple[int, str, str]:
             print(f"obscura: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         finally:
             root.handlers, root.level = handlers, level
-    return status, out.getvalue(), err.getvalue()
+    return status
 
 
-def _answer(message: dict, stamp: str, environment: dict[str, str]) -> tuple[dict, bool]:
-    """The answer to one request, and whether the server should stop after it."""
+def _answer(
+    message: dict, stamp: str, environment: dict[str, str], connection: socket.socket
+) -> tuple[dict, bool]:
+    """The answer to one request (its command's output sent on ``connection`` as it is
+    written), and whether the server should stop after it."""
     if message.get("stop"):
         return {"stopped": True}, True
     if message.get("stamp") != stamp:
@@ -265,9 +321,11 @@ def _answer(message: dict, stamp: str, environment: dict[str, str]) -> tuple[dic
         os.umask(int(message["umask"]))
     except (KeyError, TypeError, ValueError, OSError) as exc:
         return {"refused": f"cannot work where the client does: {exc}"}, False
-    status, out, err = _run_command([str(a) for a in argv])
+    terminals = message.get("terminals")
+    status = _run_command([str(a) for a in argv], connection,
+                          terminals if isinstance(terminals, dict) else {})  # fmt: skip
     os.chdir("/")
-    return {"status": status, "stdout": out, "stderr": err, "pid": os.getpid()}, False
+    return {"status": status, "pid": os.getpid()}, False
 
 
 def serve(idle_s: float = IDLE_S) -> None:
@@ -329,13 +387,13 @@ def _serve_requests(server: socket.socket, stamp: str, environment: dict[str, st
             connection.settimeout(READY_TIMEOUT_S)
             try:
                 _send(connection, READY)  # a client that waited longer has gone on alone
-                message = _receive(connection)  # a client that sends nothing is let go
+                message = _Messages(connection).next()  # one that sends nothing is let go
             except OSError:
                 continue
             if message is None:
                 continue
             connection.settimeout(None)
-            answer, stop = _answer(message, stamp, environment)
+            answer, stop = _answer(message, stamp, environment, connection)
             with contextlib.suppress(OSError):  # the client left (Ctrl-C): the file is written
                 _send(connection, answer)
         if stop:

@@ -108,6 +108,34 @@ def test_errors_and_help_come_back_as_from_a_fresh_process(
     assert "required" in capsys.readouterr().err
 
 
+def test_output_and_the_progress_line_reach_a_terminal_as_they_are_written(
+    running: dict[str, str], raw_data: Path, tmp_path: Path
+) -> None:
+    small = raw_data / "pi_minimal_640x480" / "test.dng"
+    received: list[tuple[str, str, float]] = []
+    message = {"argv": ["develop", str(small), "-o", "out.jpg"], "cwd": str(tmp_path),
+               "umask": 0o022, "python": sys.executable, "stamp": warm_developer.code_stamp(),
+               "environment": warm_developer.relevant_environment(),
+               "terminals": {"stdout": False, "stderr": True}}  # fmt: skip
+    answer = warm_developer.request(
+        message, on_output=lambda stream, text: received.append((stream, text, time.monotonic()))
+    )
+    answered = time.monotonic()
+    assert answer["status"] == 0 and (tmp_path / "out.jpg").exists()
+    progress = "".join(text for stream, text, _ in received if stream == "stderr")
+    assert "developing test.dng: demosaic" in progress  # one line per stage, as a terminal's
+    assert all(at <= answered for _, _, at in received)
+    # Off a terminal, no progress line: scripts and pipes see only what a fresh process
+    # prints there (this file has no colour matrix, which it warns about).
+    received.clear()
+    message["terminals"] = {"stdout": False, "stderr": False}
+    assert warm_developer.request(message, on_output=lambda *a: received.append(a))["status"] == 0
+    assert [text for _, text in received] == [
+        "WARNING pipeline.colour.matrix: no ColorMatrix in the metadata: treating camera RGB "
+        "as sRGB\n"
+    ]
+
+
 def test_a_client_with_another_environment_python_or_command_is_refused(
     running: dict[str, str],
 ) -> None:
