@@ -350,6 +350,7 @@ def serve(idle_s: float = IDLE_S) -> None:
         from firmware.warmup import warm_numba_cache
 
         warm_numba_cache()  # every kernel loaded before the first request
+        gc.freeze()  # the collector never scans them again: only what a command creates
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
             server.bind(str(path))
             server.listen(8)

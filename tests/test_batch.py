@@ -170,3 +170,17 @@ def test_start_numba_lets_idle_openmp_threads_sleep_unless_the_user_chose(monkey
     start_numba()
     assert os.environ["OMP_WAIT_POLICY"] == "passive"
 
+
+
+def test_a_worker_collects_only_what_it_creates() -> None:
+    # A worker is forked from a batch whose collector is off: it turns it back on (file
+    # after file, cycles would pile up), over only what it did not inherit.
+    script = (
+        "import gc; gc.disable()\n"
+        "from firmware.commands.batch import _start_worker\n"
+        "_start_worker(1, {})\n"
+        "print(gc.isenabled(), gc.get_freeze_count() > 1000)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, timeout=120)  # fmt: skip
+    assert out.stdout.split() == ["True", "True"]

@@ -304,3 +304,23 @@ def test_obscura_imports_numpy_with_one_blas_thread_unless_told(preset, threads)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parents[1], env=env, check=True)
     assert int(result.stdout) == threads
+
+
+_COLLECTOR_AT_EXIT = """
+import atexit, gc, sys
+atexit.register(lambda: print("collector", "on" if gc.isenabled() else "off"))
+sys.argv = ["obscura", *sys.argv[1:]]
+from firmware.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize(("command", "collector"), [
+    ("develop", "off"), ("merge", "off"), ("batch", "off"), ("status", "on"), ("run", "on"),
+])  # fmt: skip
+def test_the_one_shot_commands_run_without_the_cyclic_garbage_collector(command, collector) -> None:
+    # develop, merge and batch load numba's hundreds of thousands of objects and exit; the
+    # daemon (run) lives on and keeps the collector.
+    out = subprocess.run([sys.executable, "-c", _COLLECTOR_AT_EXIT, command, "--help"],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.stdout.strip().splitlines()[-1] == f"collector {collector}"

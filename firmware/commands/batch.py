@@ -110,13 +110,19 @@ _worker_log = _LogLines()
 def _start_worker(numba_threads: int, log_levels: dict[str, int]) -> None:
     """Set up a worker process: Ctrl-C is the batch's to handle (a worker finishes the
     file it is writing), its kernels share the cores with the other workers, it keeps
-    one file's memory for the next (:func:`firmware.freed_memory.reuse_freed_memory`), and
-    its log records (at the batch's ``log_levels``, by logger name) go back with each
-    result."""
+    one file's memory for the next (:func:`firmware.freed_memory.reuse_freed_memory`), its
+    garbage collector skips what it inherited, and its log records (at the batch's
+    ``log_levels``, by logger name) go back with each result."""
+    import gc
+
     from firmware.freed_memory import reuse_freed_memory
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     reuse_freed_memory()
+    # File after file: the collector on, but never again over what the worker inherited
+    # (numba and the pipeline, loaded once).
+    gc.enable()
+    gc.freeze()
     import numba
 
     numba.set_num_threads(numba_threads)
