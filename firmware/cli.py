@@ -6,7 +6,6 @@ Errors are one line on stderr (exit 1); `obscura COMMAND --help` describes each 
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import re
@@ -141,10 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         if status is not None:
             return status
     if argv is None and sys.argv[1:2] in (["develop"], ["merge"], ["batch"]):
-        # A process that develops and exits: the cyclic garbage collector would only scan,
-        # again and again, the hundreds of thousands of objects numba loads (a tenth to a
-        # sixth of a small develop's CPU time); reference counting frees the frames.
-        gc.disable()
+        from pipeline.numba_runtime import collect_garbage_only_while_compiling
+
+        collect_garbage_only_while_compiling()  # a process that develops and exits
     try:
         return _main(argv)
     except BrokenPipeError:
