@@ -16,7 +16,9 @@ none (its Model is PiDNG's); its colour matrix, which the Pi built from the tuni
 tells it (:mod:`pipeline.colour.pi_ccm`), and since such a file does not say which sensor
 mode took it, only a frame with the proportions of the sensor's whole pixel array
 (:data:`SENSOR_ARRAYS_PX`: a full or binned mode, which sees the field the tables cover) is
-corrected; a cropped mode's would need the tables cut to its crop.
+corrected; a cropped mode's would need the tables cut to its crop. Its white balance is
+then the Pi's AWB's, meant for the raw after the tables, and they are applied as the Pi
+applies them (:func:`shading_map`).
 
 A lens profile's flat field (``CameraMetadata.lens_shading``, applied by
 :mod:`pipeline.stages.lens_shading`) wins over the tuning: it was measured on this lens
@@ -106,15 +108,17 @@ def _at_centre(grid: npt.NDArray[np.float64]) -> float:
 
 def shading_map(
     pattern: CfaPattern, neutral: npt.ArrayLike, platform: Platform = "vc4",
-    sensor: str = "imx477",
+    sensor: str = "imx477", pis_white_balance: bool = False,
 ) -> LensShadingMap:
     """``sensor``'s tuning's gains for a frame whose white is ``neutral``, per CFA site.
 
-    The red and blue gains are scaled to the green's at the frame centre, so the frame's
-    white balance holds there unchanged: the Pi's own AWB gains are meant for the raw after
-    its tables (on the VC4 at 4850 K its blue table is 1.7 % above its minimum at the
-    centre), but a simulated HQ frame's white balance, and a lens profile's flat field
-    (normalised to its centre), are meant for the raw as the centre sees it.
+    The Pi's own AWB gains are meant for the raw after its tables (on the VC4 at 4850 K
+    the IMX477's blue table is 1.7 % above its minimum at the centre; the OV5647's, 10 %).
+    For a frame whose white balance is known to be the Pi's (``pis_white_balance``: a
+    picamera2 DNG), the tables are used as the Pi uses them. Otherwise the red and blue
+    gains are scaled to the green's at the frame centre, so the frame's white balance holds
+    there unchanged: a simulated HQ frame's white balance is meant for the raw as the
+    centre sees it, and a frame whose model names its sensor may be the simulator's.
 
     Parameters
     ----------
@@ -127,13 +131,17 @@ def shading_map(
         Whose tuning: a Pi 4 and earlier, or a Pi 5 (the IMX477's only).
     sensor : str
         One of :data:`~pipeline.colour.alsc_tuning.SENSORS`.
+    pis_white_balance : bool
+        Whether ``neutral`` is the Pi's own AWB's, for the raw after its tables.
     """
     tuning = pi_alsc(sensor, platform)
     cells = tuning.rgb_gains(tuning.colour_temperature_k(neutral))
     per_cell = VERTICES_PER_CELL[platform]
     points = (cells.shape[1] * per_cell + 1, cells.shape[2] * per_cell + 1)
     rgb = np.stack([_vertex_grid(table, points) for table in cells])
-    rgb *= (_at_centre(rgb[1]) / np.array([_at_centre(plane) for plane in rgb]))[:, None, None]
+    if not pis_white_balance:
+        centre = np.array([_at_centre(plane) for plane in rgb])
+        rgb *= (centre[1] / centre)[:, None, None]
     return LensShadingMap(gains=rgb[pattern.channels.ravel()].astype(np.float32))
 
 
@@ -157,5 +165,7 @@ def apply(
             return cfa
         out[...] = cfa
         return out
-    gains = shading_map(metadata.cfa_pattern, neutral, platform, sensor)
+    # Known by its colour matrix: a picamera2 DNG, whose white balance is the Pi's AWB's.
+    pis_white_balance = metadata.model.strip().lower() not in SENSORS
+    gains = shading_map(metadata.cfa_pattern, neutral, platform, sensor, pis_white_balance)
     return lens_shading.apply(cfa, gains, out=out)
