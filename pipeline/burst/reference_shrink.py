@@ -31,8 +31,8 @@ import math
 
 import numba
 import numpy as np
-import numpy.typing as npt
 
+from pipeline.burst.merge import _site_levels
 from pipeline.noise_model import NoiseModel
 from pipeline.raw_frame import CLIP_FRACTION, RawFrame
 
@@ -40,15 +40,6 @@ from pipeline.raw_frame import CLIP_FRACTION, RawFrame
 RADIUS_SITES = 2
 #: Rows per parallel task: each normalises its rows and their halo once.
 STRIP_ROWS = 32
-
-
-def _site_levels(frame: RawFrame) -> tuple[npt.NDArray[np.float32], ...]:
-    """Per site of the 2x2 tile: black, 1 / (white - black), and the clip level, raw units."""
-    meta = frame.metadata
-    black = np.asarray(meta.black_level, dtype=np.float32).reshape(2, 2)
-    span = np.float32(meta.white_level) - black
-    clip = black + np.float32(CLIP_FRACTION) * span
-    return black, (1.0 / span).astype(np.float32), clip.astype(np.float32)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -138,8 +129,8 @@ def shrink_to_reference(
     """
     if min(merged.shape) <= 4 * RADIUS_SITES:  # too small for the window to be reflected
         return merged
-    m_black, m_scale, m_clip = _site_levels(merged)
-    r_black, r_scale, r_clip = _site_levels(reference)
+    m_black, m_scale, m_clip = _site_levels(merged, CLIP_FRACTION)
+    r_black, r_scale, r_clip = _site_levels(reference, CLIP_FRACTION)
     n_sites = (2 * RADIUS_SITES + 1) ** 2
     guard = 1.0 + 2.0 * math.sqrt(2.0 / n_sites)
     out = np.empty(merged.shape, dtype=np.uint16)

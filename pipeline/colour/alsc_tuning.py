@@ -144,8 +144,14 @@ def _calibrations(
     return temperatures, tables.reshape(-1, *cells)
 
 
+@functools.cache
+def tuning_data(sensor: str, platform: Platform = "vc4") -> dict:
+    """The shipped tuning data of ``sensor`` for ``platform``, read once."""
+    return json.loads(tuning_path(sensor, platform).read_text())
+
+
 def tuning_path(sensor: str, platform: Platform = "vc4") -> Path:
-    """The shipped tuning data of ``sensor`` for ``platform``."""
+    """The shipped tuning data file of ``sensor`` for ``platform``."""
     if sensor not in SENSORS:
         raise InvalidParameterError(f"sensor={sensor!r}: expected one of {', '.join(SENSORS)}")
     if platform not in PLATFORMS:
@@ -168,7 +174,7 @@ def pi_alsc(sensor: str, platform: Platform = "vc4") -> AlscTuning:
         whose tables do not fit its grid.
     """
     path = tuning_path(sensor, platform)
-    data = json.loads(path.read_text())
+    data = tuning_data(sensor, platform)
     alsc = data["rpi.alsc"]
     cells = TABLE_CELLS[platform]
     lut = np.asarray(alsc["luminance_lut"], dtype=np.float64)

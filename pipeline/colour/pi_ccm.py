@@ -32,12 +32,11 @@ References
 from __future__ import annotations
 
 import functools
-import json
 
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.colour.alsc_tuning import SENSORS, tuning_path
+from pipeline.colour.alsc_tuning import SENSORS, tuning_data
 from pipeline.raw_frame import CameraMetadata
 
 #: The linear-sRGB to XYZ matrices (Lindbloom's) the writers multiply the CCM by: D65
@@ -69,20 +68,22 @@ def tuning_ccms(sensor: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.fl
     """``sensor``'s ``rpi.ccm``: colour temperatures (n,) in K, increasing, and CCMs
     (n, 3, 3), camera RGB (white balanced) to linear sRGB. (The Pi 5's IMX477 tuning lists
     the same matrices as the Pi 4's.)"""
-    ccms = json.loads(tuning_path(sensor).read_text())["rpi.ccm"]["ccms"]
+    ccms = tuning_data(sensor)["rpi.ccm"]["ccms"]
     temperatures = np.array([float(entry["ct"]) for entry in ccms])
     matrices = np.array([entry["ccm"] for entry in ccms], dtype=np.float64).reshape(-1, 3, 3)
     return temperatures, matrices
 
 
-def written_ccms(metadata: CameraMetadata) -> list[npt.NDArray[np.float64]]:
+def written_ccms(
+    color_matrix_1: tuple | None, as_shot_neutral: tuple | None
+) -> list[npt.NDArray[np.float64]]:
     """(3, 3) each: the CCM a Pi DNG's ColorMatrix1 and AsShotNeutral were built from, as
     each known writer builds them (:data:`WRITERS_SRGB_TO_XYZ`); none when the file lacks
     either tag or its matrix is singular."""
-    if metadata.color_matrix_1 is None or metadata.as_shot_neutral is None:
+    if color_matrix_1 is None or as_shot_neutral is None:
         return []
-    colour_matrix = np.asarray(metadata.color_matrix_1, dtype=np.float64).reshape(3, 3)
-    neutral = np.asarray(metadata.as_shot_neutral, dtype=np.float64)
+    colour_matrix = np.asarray(color_matrix_1, dtype=np.float64).reshape(3, 3)
+    neutral = np.asarray(as_shot_neutral, dtype=np.float64)
     if not np.all(np.isfinite(colour_matrix)) or not np.all(np.isfinite(neutral)):
         return []
     try:
@@ -124,7 +125,13 @@ def _family(sensor: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float6
 def tuning_of(metadata: CameraMetadata) -> str | None:
     """The shipped tuning (:data:`~pipeline.colour.alsc_tuning.SENSORS`) a DNG's colour
     matrix was built from (see the module notes), whatever its Model says; None if none."""
-    ccms = written_ccms(metadata)
+    return _tuning_of_tags(metadata.color_matrix_1, metadata.as_shot_neutral)
+
+
+@functools.lru_cache(maxsize=16)
+def _tuning_of_tags(color_matrix_1: tuple | None, as_shot_neutral: tuple | None) -> str | None:
+    """:func:`tuning_of` for these tags (a develop asks twice: whether, then which)."""
+    ccms = written_ccms(color_matrix_1, as_shot_neutral)
     if not ccms:
         return None
     distance, sensor = min(
