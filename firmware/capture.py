@@ -194,7 +194,7 @@ class CaptureWorker:
             now = dt.datetime.now().replace(microsecond=0)
             frames = tuple(
                 RawFrame(f.frame.cfa, lens.stamp(
-                    dataclasses.replace(f.frame.metadata, datetime_original=now)))
+                    dataclasses.replace(f.frame.metadata, datetime_original=now), f.frame.shape))
                 for f in taken.frames
             )
         except Exception as exc:  # noqa: BLE001 - a capture bug must not stop the daemon

@@ -300,11 +300,19 @@ class LensInUse:
     f_number: float | None = None
     shading: LensShadingMap | None = None
 
-    def stamp(self, metadata: CameraMetadata) -> CameraMetadata:
-        """``metadata`` with this lens: EXIF/DNG fields and its flat-field shading table
-        (which the develop's lens shading stage applies)."""
+    def stamp(self, metadata: CameraMetadata, shape: tuple[int, int]) -> CameraMetadata:
+        """``metadata`` of an (H, W) ``shape`` frame with this lens: EXIF/DNG fields and its
+        flat-field shading table (which the develop's lens shading stage applies), taking
+        on the Pi's white balance at the centre
+        (:func:`pipeline.stages.colour_shading.with_pis_white_balance`)."""
         if self.profile is not None:
-            return with_lens(metadata, self.profile, self.f_number, self.shading)
+            shading = self.shading
+            if shading is not None:
+                # Here, not at the top: ``obscura lens list`` needs no numba.
+                from pipeline.stages.colour_shading import with_pis_white_balance
+
+                shading = with_pis_white_balance(shading, metadata, shape)
+            return with_lens(metadata, self.profile, self.f_number, shading)
         return dataclasses.replace(
             metadata,
             lens_model=self.name or metadata.lens_model,

@@ -10,7 +10,7 @@ The simulator turns an sRGB scene into the 12-bit Bayer mosaic the HQ camera wou
    ``camera = diag(1/gains(ct)) @ inv(CCM(ct)) @ linear_srgb``, with the AWB gains and CCM
    of Raspberry Pi's own IMX477 tuning, so the Pi's white balance and CCM (and so the DNG
    ColorMatrix that rpicam-apps writes) invert it exactly.
-3. **Photometry.** ``electrons = camera * vignetting * sensitivity * lux * t`` plus shot
+3. **Photometry.** ``electrons = camera * shading * sensitivity * lux * t`` plus shot
    noise (the Gaussian approximation to Poisson, variance = ``electrons``), clipped to
    [0, full well]; ``DN = black + electrons * system_gain * analogue_gain`` plus read noise
    (before and after the analogue gain), rounded and clipped to 12 bits. A few hot pixels
@@ -31,10 +31,13 @@ The constants (:class:`SensorModel`) and where they come from:
 - sensitivity 544 e- per lux-second for a white (Y = 1) surface at the centre of a green
   pixel: our estimate from the tuning's ``rpi.lux`` reference (830 lux, 27242 us, gain 1
   gave Y = 17755 of 65535), *assuming* the calibration scene averaged 18 % reflectance;
-- vignetting ``v_c(r) = 1 / (1 + alpha_c * r**2)`` (``r`` = 1 at the frame corner) with
-  ``alpha`` = (0.71, 0.67, 0.64) for R, G, B: fitted by us to the tuning's ALSC
-  ``luminance_lut`` (about 1.58x gain in the corner cells) and the colour tables at 4850 K
-  (red needs about 2 % more corner gain than green, blue about 2 % less);
+- lens shading: the lens the tuning was calibrated with, which shades each colour as the
+  inverse of the tuning's ALSC tables at the frame's colour temperature, with the whole
+  ``luminance_lut`` (about 1.6x gain in the corner cells; the Pi corrects it at
+  ``luminance_strength`` 0.5), interpolated bilinearly per pixel from the Pi's vertex grid
+  (:func:`pipeline.stages.colour_shading.vertex_gains`). As on a real Pi, the white balance
+  the tuning's ``ct_curve`` gives is then meant for the raw after the tables (at 4850 K the
+  raw's centre is 1.7 % less blue, relative to green, than without them);
 - hot pixels: dark current drawn log-uniformly in 1e5..1e6 e-/s, an invented but typical
   order of magnitude for the brightest defects of small-pixel CMOS sensors.
 
@@ -70,6 +73,7 @@ from pipeline.colour import metrics as colour_metrics
 from pipeline.errors import InvalidParameterError
 from pipeline.formats.picamera2_raw import pack_raw
 from pipeline.raw_frame import LensShadingMap, RawFrame
+from pipeline.stages import colour_shading
 
 #: ``rpi.awb`` ``ct_curve`` of imx477.json [RPiTuning]_: (ct K, r, b), where the AWB gains
 #: at ``ct`` are ``1 / r`` (red) and ``1 / b`` (blue), as ``Awb::setColourTemperature`` sets them.
@@ -125,6 +129,8 @@ EXPOSURE_LIMITS_US = (114, 239_542_228)
 MIN_FRAME_DURATION_US = 100_000
 #: Analogue gain range of the tuning's exposure profiles.
 ANALOGUE_GAIN_LIMITS = (1.0, 16.0)
+#: Colour temperature of the light when a capture does not say (daylight, D65), K.
+DEFAULT_COLOUR_TEMPERATURE_K = 6500.0
 #: Temperature the simulated sensor reports (a typical HQ camera reading indoors), Celsius.
 SENSOR_TEMPERATURE_C = 40.0
 
@@ -189,8 +195,6 @@ class SensorModel:
         Electrons at which a pixel saturates.
     sensitivity_e_per_lux_s : float
         Electrons per lux-second collected from a white (Y = 1) surface, green pixel, centre.
-    vignetting_alpha_rgb : (float, float, float)
-        ``alpha`` of ``1 / (1 + alpha * r**2)`` per colour channel.
     hot_pixel_rate_e_per_s : (float, float)
         Range of the dark current of hot pixels (drawn log-uniformly).
     """
@@ -202,7 +206,6 @@ class SensorModel:
     read_noise_post_gain_dn: float = 1.35
     full_well_e: float = 8180.0
     sensitivity_e_per_lux_s: float = 544.0
-    vignetting_alpha_rgb: tuple[float, float, float] = (0.71, 0.67, 0.64)
     hot_pixel_rate_e_per_s: tuple[float, float] = (1.0e5, 1.0e6)
 
     def read_noise_dn(self, analogue_gain: float) -> float:
@@ -240,7 +243,7 @@ class SensorSettings:
 
     exposure_time_us: float
     analogue_gain: float = 1.0
-    colour_temperature_k: float = 6500.0
+    colour_temperature_k: float = DEFAULT_COLOUR_TEMPERATURE_K
 
     def __post_init__(self) -> None:
         lo, hi = EXPOSURE_LIMITS_US
@@ -303,7 +306,7 @@ def _splitmix64(x):
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _render_mosaic_kernel(
-    scene, response, channels, pose, vignetting_alpha, electrons_per_unit, full_well_e,
+    scene, response, channels, pose, shading, electrons_per_unit, full_well_e,
     dn_per_e, read_sigma_dn, black, white, moving, noise_key, noise_scale, out,
 ):  # fmt: skip
     h, w = out.shape
@@ -312,10 +315,16 @@ def _render_mosaic_kernel(
     scale_y = np.float32(sh / h)
     half_w = np.float32(0.5 * w)
     half_h = np.float32(0.5 * h)
-    inv_half_diag2 = np.float32(1.0 / (half_w * half_w + half_h * half_h))
+    # The shading grid's points sit at the frame's corner pixels (as lens_shading.apply's).
+    gh, gw = shading.shape[1], shading.shape[2]
+    grid_y = np.float32(gh - 1) / np.float32(max(h - 1, 1))
+    grid_x = np.float32(gw - 1) / np.float32(max(w - 1, 1))
     tx, ty, cos_t, sin_t = pose[0], pose[1], pose[2], pose[3]
     for y in numba.prange(h):
         py = np.float32(y) + np.float32(0.5) - half_h
+        gy = y * grid_y
+        sy0 = min(int(gy), gh - 2)
+        fy_grid = gy - np.float32(sy0)
         for x in range(w):
             # Two standard normals (shot, read) by Box-Muller from one 64-bit hash of the
             # pixel's index, keyed per frame.
@@ -372,8 +381,14 @@ def _render_mosaic_kernel(
                 )
             signal = response[c, 0] * r + response[c, 1] * g + response[c, 2] * b
             signal = max(signal, np.float32(0.0))
-            r2 = (px * px + py * py) * inv_half_diag2
-            electrons = signal * electrons_per_unit / (np.float32(1.0) + vignetting_alpha[c] * r2)
+            site = (y & 1) * 2 + (x & 1)
+            gx = x * grid_x
+            sx0 = min(int(gx), gw - 2)
+            fx_grid = gx - np.float32(sx0)
+            left = shading[site, sy0, sx0] * (1 - fy_grid) + shading[site, sy0 + 1, sx0] * fy_grid
+            right = (shading[site, sy0, sx0 + 1] * (1 - fy_grid)
+                     + shading[site, sy0 + 1, sx0 + 1] * fy_grid)  # fmt: skip
+            electrons = signal * electrons_per_unit / (left + (right - left) * fx_grid)
             electrons += np.float32(math.sqrt(electrons)) * z_shot
             electrons = min(max(electrons, np.float32(0.0)), full_well_e)
             value = black + electrons * dn_per_e + read_sigma_dn * z_read
@@ -469,7 +484,8 @@ class Imx477Simulator:
     hot_pixel_count : int
         Number of hot pixels, at fixed seeded sites.
     vignetting_strength : float
-        Multiplies the lens falloff coefficients (0 = no vignetting, 1 = the HQ lens model).
+        Scales the lens's shading, the correcting gains' departure from 1 (0 = none, 1 = the
+        lens the IMX477 tuning was calibrated with).
     moving_object : MovingObject, optional
         A patch moving across the scene from frame to frame.
     adds_noise : bool
@@ -522,9 +538,8 @@ class Imx477Simulator:
         self._illuminance_lux = float(illuminance_lux)
         self._motion_px = float(motion_px)
         self._motion_rotation_deg = float(motion_rotation_deg)
-        self._vignetting_alpha = np.asarray(
-            sensor.vignetting_alpha_rgb, dtype=np.float32
-        ) * np.float32(vignetting_strength)
+        self._vignetting_strength = float(vignetting_strength)
+        self._shading_cache: dict[float, npt.NDArray[np.float32]] = {}
         self._moving_object = moving_object
         self._noise_scale = np.float32(1.0 if adds_noise else 0.0)
         self._sensor = sensor
@@ -570,22 +585,42 @@ class Imx477Simulator:
         )  # fmt: skip
         return 1e6 * full_scale / per_second
 
-    def lens_shading_map(self, grid_size: tuple[int, int] = (24, 32)) -> LensShadingMap | None:
-        """The exact inverse of the simulated vignetting on a grid, or None without vignetting.
+    def lens_shading_map(
+        self, colour_temperature_k: float = DEFAULT_COLOUR_TEMPERATURE_K,
+        grid_size: tuple[int, int] | None = None,
+    ) -> LensShadingMap | None:
+        """The gains that undo the simulated lens shading under light of
+        ``colour_temperature_k``, or None without shading.
 
-        Grid points sit at the frame's corner pixels and evenly between (as
+        With ``grid_size`` None, the grid the frames are shaded from (the tuning's vertex
+        grid), so the map undoes the shading exactly; else that many points sampled from
+        it. Grid points sit at the frame's corner pixels and evenly between (as
         :class:`pipeline.raw_frame.LensShadingMap` specifies); one plane per CFA site.
         """
-        if not np.any(self._vignetting_alpha):
+        if self._vignetting_strength == 0:
             return None
-        height, width = self._size
-        gh, gw = grid_size
-        ys = np.linspace(0.0, height - 1.0, gh) + 0.5 - height / 2
-        xs = np.linspace(0.0, width - 1.0, gw) + 0.5 - width / 2
-        r2 = (ys[:, None] ** 2 + xs[None, :] ** 2) / ((height / 2) ** 2 + (width / 2) ** 2)
-        channels = IMX477_PATTERN.channels.ravel()
-        gains = np.stack([1.0 + float(self._vignetting_alpha[c]) * r2 for c in channels])
+        gains = self._shading_gains(colour_temperature_k)
+        if grid_size is not None:  # sampled bilinearly
+            gh, gw = gains.shape[1:]
+            rows = np.linspace(0.0, gh - 1.0, grid_size[0])
+            cols = np.linspace(0.0, gw - 1.0, grid_size[1])
+            y0 = np.minimum(rows.astype(np.int64), gh - 2)
+            x0 = np.minimum(cols.astype(np.int64), gw - 2)
+            fy, fx = (rows - y0)[:, None], cols - x0
+            top = gains[:, y0][:, :, x0] * (1 - fx) + gains[:, y0][:, :, x0 + 1] * fx
+            bottom = gains[:, y0 + 1][:, :, x0] * (1 - fx) + gains[:, y0 + 1][:, :, x0 + 1] * fx
+            gains = top * (1 - fy) + bottom * fy
         return LensShadingMap(gains.astype(np.float32))
+
+    def _shading_gains(self, colour_temperature_k: float) -> npt.NDArray[np.float32]:
+        """(4, gh, gw) float32: per CFA site, the gains that undo the lens's shading."""
+        key = float(colour_temperature_k)
+        if key not in self._shading_cache:
+            rgb = colour_shading.vertex_gains(IMX477_MODEL, self._tuning, key,
+                                              luminance_strength=1.0)  # fmt: skip
+            gains = 1.0 + self._vignetting_strength * (rgb[IMX477_PATTERN.channels.ravel()] - 1.0)
+            self._shading_cache[key] = np.ascontiguousarray(gains, dtype=np.float32)
+        return self._shading_cache[key]
 
     def _next_pose(self) -> Pose:
         if not self._poses or (self._motion_px == 0 and self._motion_rotation_deg == 0):
@@ -639,7 +674,7 @@ class Imx477Simulator:
             response.astype(np.float32),
             IMX477_PATTERN.channels,
             pose_params,
-            self._vignetting_alpha,
+            self._shading_gains(ct),
             np.float32(sensor.sensitivity_e_per_lux_s * self._illuminance_lux * exposure_us * 1e-6),
             np.float32(sensor.full_well_e),
             np.float32(dn_per_e),
@@ -699,14 +734,15 @@ class Imx477Simulator:
         """Capture one raw frame, with metadata as rpicam-apps would write it to a DNG.
 
         The metadata adds, beyond rpicam-apps, the NoiseProfile of the noise model and
-        the exact lens shading map of the simulated vignetting.
+        the exact lens shading map of the simulated shading.
         """
         mosaic, metadata = self._capture(settings)
         profile = self._sensor.noise_profile(settings.analogue_gain)
         camera = camera_metadata_from_picamera2(
             metadata, IMX477_PATTERN, IMX477_BIT_DEPTH, IMX477_MODEL, noise_profile=(profile,) * 3
         )
-        camera = dataclasses.replace(camera, lens_shading=self.lens_shading_map())
+        shading = self.lens_shading_map(settings.colour_temperature_k)
+        camera = dataclasses.replace(camera, lens_shading=shading)
         return RawFrame(mosaic, camera)
 
     def capture_picamera2(

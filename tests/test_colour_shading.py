@@ -86,12 +86,10 @@ def test_unknown_platform_or_sensor_is_refused() -> None:
         pi_alsc("imx708", "pisp")
 
 
-def _shaded_grey(pattern: CfaPattern, neutral: np.ndarray, platform: str, shape=(120, 160),
-                 pis_white_balance: bool = False):  # fmt: skip
+def _shaded_grey(pattern: CfaPattern, neutral: np.ndarray, platform: str, shape=(120, 160)):
     """A flat grey seen through the tuning's own shading: the inverse of its gains,
     interpolated per pixel from the cell centres (an independent path from the stage's).
-    ``neutral`` is the white balance for the raw after the tables, as the Pi's AWB gives it
-    (``pis_white_balance``), or for the raw at the frame centre, as the simulator's."""
+    ``neutral`` is the white balance for the raw after the tables, as the Pi's AWB gives it."""
     tuning = pi_alsc("imx477", platform)
     cells = tuning.rgb_gains(tuning.colour_temperature_k(neutral))
     rows, cols = cells.shape[1:]
@@ -102,10 +100,6 @@ def _shaded_grey(pattern: CfaPattern, neutral: np.ndarray, platform: str, shape=
     for c in range(3):
         along_x = np.array([np.interp(u, np.arange(cols), row) for row in cells[c]])
         per_pixel[c] = np.array([np.interp(v, np.arange(rows), col) for col in along_x.T]).T
-    if not pis_white_balance:  # the white balance holds at the frame centre
-        middle = np.s_[:, (h - 1) // 2 : h // 2 + 1, (w - 1) // 2 : w // 2 + 1]
-        centre = per_pixel[middle].mean(axis=(1, 2))
-        per_pixel *= (centre[1] / centre)[:, None, None]
     camera = 0.4 * neutral[None, None, :] / np.moveaxis(per_pixel, 0, -1)
     return camera
 
@@ -252,9 +246,8 @@ def test_other_colour_matrices_are_not_the_hq_cameras() -> None:
 @pytest.mark.parametrize("writer", ["rpicam-apps", "picamera2"])
 def test_develop_neutralises_the_hq_lens_colour_shading(writer: str) -> None:
     neutral = np.array([0.35, 1.0, 0.68])  # the tuning's 4660 K point
-    # A picamera2 DNG's white balance is the Pi's AWB's, for the raw after the tables.
-    camera = _shaded_grey(CfaPattern.BGGR, neutral, "vc4", shape=(96, 128),
-                          pis_white_balance=writer == "picamera2")  # fmt: skip
+    # Either writer's white balance is the Pi's AWB's, for the raw after the tables.
+    camera = _shaded_grey(CfaPattern.BGGR, neutral, "vc4", shape=(96, 128))
     if writer == "picamera2":
         tags = _pidng_tags(_tuning_ccm(4660, 1.0), 1 / neutral)
         frame = mosaic_frame(camera, "BGGR", neutral=tags.pop("as_shot_neutral"), **tags)
@@ -296,3 +289,66 @@ def test_real_pidng_files_are_known_by_their_colour_matrix(raw_data) -> None:
         assert frame.metadata.model == "PiDNG / PiCamera2"
     assert colour_shading.sensor_of(gs.metadata, gs.shape) == "imx296"
     assert not colour_shading.applies_to(arducam.metadata, arducam.shape)
+
+
+def _simulated_grey(colour_temperature_k: float):
+    """A noiseless grey wall from the simulated HQ camera, shaded as its tuning calibrated
+    the lens, and the white-balanced raw's (R/G, B/G) at the centre and the four corners
+    after ``shading``."""
+    from hardware.imx477_simulator import Imx477Simulator, SensorSettings
+
+    camera = Imx477Simulator(np.full((8, 8, 3), 110, np.uint8), seed=3, output_size=(240, 320),
+                             hot_pixel_count=0, adds_noise=False)  # fmt: skip
+    settings = SensorSettings(camera.exposure_time_us_for(1.0),
+                              colour_temperature_k=colour_temperature_k)  # fmt: skip
+    return camera.capture(settings)
+
+
+def _balanced_ratios(frame, shading: LensShadingMap | None) -> np.ndarray:
+    from pipeline.stages import black_level, lens_shading
+
+    meta = frame.metadata
+    cfa = black_level.normalize(frame.cfa, meta.black_level, meta.white_level)
+    if shading is None:
+        cfa = colour_shading.apply(cfa, meta, meta.as_shot_neutral)
+    else:
+        cfa = lens_shading.apply(cfa, shading)
+    neutral = np.asarray(meta.as_shot_neutral)
+    ratios = []
+    for place in (np.s_[116:124, 156:164], np.s_[:8, :8], np.s_[:8, -8:], np.s_[-8:, :8],
+                  np.s_[-8:, -8:]):  # fmt: skip
+        block = cfa[place]  # BGGR
+        b, g, r = block[0::2, 0::2].mean(), block[0::2, 1::2].mean(), block[1::2, 1::2].mean()
+        ratios.append((r / g / neutral[0], b / g / neutral[2]))
+    return np.array(ratios)
+
+
+@pytest.mark.parametrize("colour_temperature_k", [3000.0, 4850.0, 6500.0])
+def test_the_simulators_white_balance_is_the_pis(colour_temperature_k: float) -> None:
+    # Its lens shades as the tuning calibrated it and it records the Pi's white balance:
+    # the tables, applied as the Pi applies them, leave a grey wall grey everywhere
+    # (the tables' luminance at half strength leaves the corners dark, not tinted).
+    frame = _simulated_grey(colour_temperature_k)
+    without_lens_profile = replace(frame, metadata=replace(frame.metadata, lens_shading=None))
+    np.testing.assert_allclose(_balanced_ratios(without_lens_profile, None), 1.0, atol=0.006)
+    exact = frame.metadata.lens_shading  # the simulator's own
+    np.testing.assert_allclose(_balanced_ratios(frame, exact), 1.0, atol=0.006)
+    # The raw itself is not white balanced at the centre: the tables' centre gains.
+    raw = _balanced_ratios(frame, LensShadingMap(np.ones((4, 2, 2), np.float32)))
+    assert raw[0, 1] < 0.99
+
+
+def test_a_lens_profile_takes_on_the_pis_white_balance() -> None:
+    frame = _simulated_grey(4850.0)
+    exact = frame.metadata.lens_shading.gains
+    h, w = exact.shape[1:]
+    # A flat-field calibration's table: gains 1 at the centre for every site.
+    profile = LensShadingMap(exact / exact[:, (h - 1) // 2, (w - 1) // 2][:, None, None])
+    off = _balanced_ratios(frame, profile)
+    assert off[0, 1] == pytest.approx(1 / 1.017, abs=0.003)  # 1.7 % less blue at the centre
+    scaled = colour_shading.with_pis_white_balance(profile, frame.metadata, frame.shape)
+    np.testing.assert_allclose(_balanced_ratios(frame, scaled), 1.0, atol=0.006)
+    # Another sensor's frame, or one with no white balance, keeps the profile as it is.
+    other = replace(frame.metadata, model="other", color_matrix_1=None)
+    for meta in (other, replace(frame.metadata, as_shot_neutral=None)):
+        assert colour_shading.with_pis_white_balance(profile, meta, frame.shape) is profile

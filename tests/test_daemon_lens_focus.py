@@ -96,6 +96,15 @@ def _corner_over_centre(path: Path) -> float:
     return float(np.mean([c.mean() for c in corners]) / centre.mean())
 
 
+def _centre_rgb(path: Path) -> np.ndarray:
+    """Mean R, G, B of the centre patch, in JPEG code values."""
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
+    h, w, _ = pixels.shape
+    centre = pixels[h // 2 - h // 16 : h // 2 + h // 16, w // 2 - w // 16 : w // 2 + w // 16]
+    return centre.mean(axis=(0, 1))
+
+
 def test_lens_set_calibrate_and_shoot(running_camera, short_tmp, capsys) -> None:
     # An evenly lit grey wall, frames without a shading table as a Pi's raw frames come.
     wall = np.full((16, 16, 3), 150, np.uint8)
@@ -118,8 +127,10 @@ def test_lens_set_calibrate_and_shoot(running_camera, short_tmp, capsys) -> None
     assert main(["calibrate", "flat", "--lens", LENS, "--count", "3"]) == 0
     assert "lens shading from 3 frames" in capsys.readouterr().out
     shading = LensLibrary(Path(store.config["lens.library_dir"])).shading(LENS)
-    exact = Imx477Simulator(wall, seed=0, output_size=SIZE).lens_shading_map()
-    np.testing.assert_allclose(shading.gains, exact.gains, rtol=0.05)
+    exact = Imx477Simulator(wall, seed=0, output_size=SIZE).lens_shading_map(
+        grid_size=shading.gains.shape[1:])
+    # (To 8 %: the 32-pixel blocks of so small a frame smooth the tuning's edge cells.)
+    np.testing.assert_allclose(shading.gains, exact.gains, rtol=0.08)
 
     assert main(["lens", "set", LENS, "--f-number", "2.8", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["lens.name"] == LENS
@@ -139,6 +150,8 @@ def test_lens_set_calibrate_and_shoot(running_camera, short_tmp, capsys) -> None
     # ISP does: pipeline/stages/colour_shading.py.)
     assert _corner_over_centre(before[".JPG"]) < 0.94
     assert _corner_over_centre(after[".JPG"]) == pytest.approx(1.0, abs=0.05)
+    # The table takes on the Pi's white balance: the centre stays grey.
+    assert np.ptp(_centre_rgb(after[".JPG"])) < 1.0
     assert oct(after[".JPG"].stat().st_mode & 0o777) == "0o644"
 
 

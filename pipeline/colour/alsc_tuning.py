@@ -91,9 +91,14 @@ class AlscTuning:
     cb_tables: npt.NDArray[np.float64]
     ct_curve: npt.NDArray[np.float64]
 
-    def rgb_gains(self, colour_temperature_k: float) -> npt.NDArray[np.float64]:
-        """(3, rows, cols) float64: the Pi's R, G, B gain per cell at ``colour_temperature_k``."""
-        luminance = (self.luminance_lut - 1.0) * self.luminance_strength + 1.0
+    def rgb_gains(
+        self, colour_temperature_k: float, luminance_strength: float | None = None
+    ) -> npt.NDArray[np.float64]:
+        """(3, rows, cols) float64: the Pi's R, G, B gain per cell at ``colour_temperature_k``,
+        with the luminance table at ``luminance_strength`` (the tuning's when None; 1.0 gives
+        the inverse of the lens's whole shading, as calibrated)."""
+        strength = self.luminance_strength if luminance_strength is None else luminance_strength
+        luminance = (self.luminance_lut - 1.0) * strength + 1.0
         red = at_colour_temperature(colour_temperature_k, self.cr_temperatures_k, self.cr_tables)
         blue = at_colour_temperature(colour_temperature_k, self.cb_temperatures_k, self.cb_tables)
         return np.stack([red / red.min() * luminance, luminance, blue / blue.min() * luminance])

@@ -6,9 +6,11 @@ IMX477 among them), the Pi's ISP multiplies the raw by its ALSC tables before th
 balance (:mod:`pipeline.colour.alsc_tuning`): the chrominance tables at the frame's colour
 temperature and the luminance table at its ``luminance_strength``. This stage applies the
 same tables, at the colour temperature of the frame's white balance (the point of the
-tuning's ``ct_curve`` nearest it), with red and blue scaled so that the frame centre keeps
-its white balance (:func:`shading_map`), so neutrals stay neutral across the frame, corners
-included.
+tuning's ``ct_curve`` nearest it), so neutrals stay neutral across the frame, corners
+included. The frame's white balance is taken to be meant for the raw after the tables, as
+the Pi's AWB gains are (its statistics are taken after them): so it is in every Pi DNG
+(picamera2's, rpicam-apps', ours) and in the simulator's frames, whose lens shades as the
+tables calibrated (:mod:`hardware.imx477_simulator`).
 
 The sensor is the one the camera metadata's model names (as libcamera picks the tuning
 file by the sensor's name: our camera's frames, rpicam-apps' DNGs). A picamera2 DNG names
@@ -16,14 +18,14 @@ none (its Model is PiDNG's); its colour matrix, which the Pi built from the tuni
 tells it (:mod:`pipeline.colour.pi_ccm`), and since such a file does not say which sensor
 mode took it, only a frame with the proportions of the sensor's whole pixel array
 (:data:`SENSOR_ARRAYS_PX`: a full or binned mode, which sees the field the tables cover) is
-corrected; a cropped mode's would need the tables cut to its crop. Its white balance is
-then the Pi's AWB's, meant for the raw after the tables, and they are applied as the Pi
-applies them (:func:`shading_map`).
+corrected; a cropped mode's would need the tables cut to its crop.
 
 A lens profile's flat field (``CameraMetadata.lens_shading``, applied by
 :mod:`pipeline.stages.lens_shading`) wins over the tuning: it was measured on this lens
 and already corrects both its colour and its luminance shading, so with one present this
-stage does nothing. Frames from other sensors are left untouched.
+stage does nothing (the camera scales the profile's table to the tuning's centre gains,
+:func:`with_pis_white_balance`, so that the Pi's white balance still holds). Frames from
+other sensors are left untouched.
 
 The Pi's cell tables give a value at each cell's centre; its ISPs interpolate them
 bilinearly onto a grid of vertices at the cells' corners (``resampleTable`` of
@@ -95,30 +97,28 @@ def _vertex_grid(cells: npt.NDArray[np.float64], points: tuple[int, int]) -> npt
     return above * (1 - fy[:, None]) + below * fy[:, None]
 
 
-def _at_centre(grid: npt.NDArray[np.float64]) -> float:
-    """A corner-sampled grid's bilinear value at the frame centre."""
-    rows, cols = grid.shape
-    y, x = (rows - 1) / 2, (cols - 1) / 2
-    y0, x0 = min(int(y), rows - 2), min(int(x), cols - 2)
-    fy, fx = y - y0, x - x0
-    top = grid[y0, x0] * (1 - fx) + grid[y0, x0 + 1] * fx
-    bottom = grid[y0 + 1, x0] * (1 - fx) + grid[y0 + 1, x0 + 1] * fx
-    return float(top * (1 - fy) + bottom * fy)
+def vertex_gains(
+    sensor: str, platform: Platform, colour_temperature_k: float,
+    luminance_strength: float | None = None,
+) -> npt.NDArray[np.float64]:
+    """(3, gh, gw): ``sensor``'s tuning's R, G, B gains at ``colour_temperature_k`` on the
+    ISP's vertex grid (corners at the frame's corner pixels, as
+    :class:`~pipeline.raw_frame.LensShadingMap`), with the luminance table at
+    ``luminance_strength`` (the tuning's when None)."""
+    cells = pi_alsc(sensor, platform).rgb_gains(colour_temperature_k, luminance_strength)
+    per_cell = VERTICES_PER_CELL[platform]
+    points = (cells.shape[1] * per_cell + 1, cells.shape[2] * per_cell + 1)
+    return np.stack([_vertex_grid(table, points) for table in cells])
 
 
 def shading_map(
     pattern: CfaPattern, neutral: npt.ArrayLike, platform: Platform = "vc4",
-    sensor: str = "imx477", pis_white_balance: bool = False,
+    sensor: str = "imx477",
 ) -> LensShadingMap:
-    """``sensor``'s tuning's gains for a frame whose white is ``neutral``, per CFA site.
-
-    The Pi's own AWB gains are meant for the raw after its tables (on the VC4 at 4850 K
-    the IMX477's blue table is 1.7 % above its minimum at the centre; the OV5647's, 10 %).
-    For a frame whose white balance is known to be the Pi's (``pis_white_balance``: a
-    picamera2 DNG), the tables are used as the Pi uses them. Otherwise the red and blue
-    gains are scaled to the green's at the frame centre, so the frame's white balance holds
-    there unchanged: a simulated HQ frame's white balance is meant for the raw as the
-    centre sees it, and a frame whose model names its sensor may be the simulator's.
+    """``sensor``'s tuning's gains for a frame whose white is ``neutral``, per CFA site, as
+    the Pi applies them: ``neutral`` is meant for the raw after them, as the Pi's AWB gains
+    are (on the VC4 at 4850 K the IMX477's blue table is 1.7 % above its green at the frame
+    centre; the OV5647's, 9.5 %).
 
     Parameters
     ----------
@@ -131,18 +131,29 @@ def shading_map(
         Whose tuning: a Pi 4 and earlier, or a Pi 5 (the IMX477's only).
     sensor : str
         One of :data:`~pipeline.colour.alsc_tuning.SENSORS`.
-    pis_white_balance : bool
-        Whether ``neutral`` is the Pi's own AWB's, for the raw after its tables.
     """
     tuning = pi_alsc(sensor, platform)
-    cells = tuning.rgb_gains(tuning.colour_temperature_k(neutral))
-    per_cell = VERTICES_PER_CELL[platform]
-    points = (cells.shape[1] * per_cell + 1, cells.shape[2] * per_cell + 1)
-    rgb = np.stack([_vertex_grid(table, points) for table in cells])
-    if not pis_white_balance:
-        centre = np.array([_at_centre(plane) for plane in rgb])
-        rgb *= (centre[1] / centre)[:, None, None]
+    rgb = vertex_gains(sensor, platform, tuning.colour_temperature_k(neutral))
     return LensShadingMap(gains=rgb[pattern.channels.ravel()].astype(np.float32))
+
+
+def with_pis_white_balance(
+    flat_field: LensShadingMap, metadata: CameraMetadata, shape: tuple[int, int],
+    platform: Platform = "vc4",
+) -> LensShadingMap:
+    """A lens profile's ``flat_field`` (gains 1 at the frame centre) for a frame whose white
+    balance is the Pi's: times its sensor's tuning's gains at the centre (relative to
+    green), so the centre gets what the Pi's AWB measured; unchanged for a frame of
+    another sensor or with no white balance recorded."""
+    sensor = sensor_of(metadata, shape)
+    if sensor is None or metadata.as_shot_neutral is None:
+        return flat_field
+    tuning = pi_alsc(sensor, platform)
+    rgb = vertex_gains(sensor, platform, tuning.colour_temperature_k(metadata.as_shot_neutral))
+    gh, gw = rgb.shape[1:]
+    centre = (rgb[:, (gh - 1) // 2, (gw - 1) // 2] + rgb[:, gh // 2, gw // 2]) / 2
+    per_site = (centre / centre[1])[metadata.cfa_pattern.channels.ravel()]
+    return LensShadingMap(gains=(flat_field.gains * per_site[:, None, None]).astype(np.float32))
 
 
 def apply(
@@ -165,7 +176,5 @@ def apply(
             return cfa
         out[...] = cfa
         return out
-    # Known by its colour matrix: a picamera2 DNG, whose white balance is the Pi's AWB's.
-    pis_white_balance = metadata.model.strip().lower() not in SENSORS
-    gains = shading_map(metadata.cfa_pattern, neutral, platform, sensor, pis_white_balance)
+    gains = shading_map(metadata.cfa_pattern, neutral, platform, sensor)
     return lens_shading.apply(cfa, gains, out=out)
