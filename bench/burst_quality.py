@@ -18,7 +18,10 @@
    Diagnostics: ``--static`` holds the camera still (no shake, no rotation: a merge
    should then reach about 10 log10(frames) dB, +9 for 8); ``--noiseless`` renders every
    frame without noise, so the "merged" column is the floor the alignment and the
-   merge's geometry leave on their own (the "single" column is then infinite).
+   merge's geometry leave on their own (the "single" column is then infinite);
+   ``--alternate-floor`` measures, instead of merging, how well each alternate frame,
+   without noise and aligned exactly, can predict the reference's samples (demosaiced,
+   then resampled bicubically): what any merge that interpolates the alternates can use.
 2. The real static burst (Pi Global Shutter camera, 10 frames, no NoiseProfile, so the
    noise model is fitted to the frames): frames 0-7 are merged; the other two frames'
    mean is the comparison. That comparison carries noise of its own (sigma**2 / 2), so
@@ -59,8 +62,8 @@ def psnr_db(image: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None
 def simulated_burst(image: Path, gain: float, frames: int, scale: int, seed: int,
                     static: bool = False, noisy: bool = True):
     """A simulated burst of ``image`` (noisy unless ``noisy`` is False; shaken unless
-    ``static``), the clean reference frame (raw, white = 1) and the moving object's
-    footprint seen from the reference."""
+    ``static``), the clean reference frame (raw, white = 1), the moving object's
+    footprint seen from the reference, the reference's index and every frame's pose."""
     from hardware.imx477_simulator import Imx477Simulator, MovingObject, SensorSettings
     from pipeline.burst.reference import select_reference_hasinoff2016
 
@@ -92,7 +95,7 @@ def simulated_burst(image: Path, gain: float, frames: int, scale: int, seed: int
         x0 = (obj.top_left_yx[1] + i * obj.velocity_yx_px_per_frame[1]) * scale + pose.dx_px
         y1, x1 = y0 + obj.size_yx[0] * scale, x0 + obj.size_yx[1] * scale
         mask[max(int(y0) - 2, 0) : max(int(y1) + 3, 0), max(int(x0) - 2, 0) : max(int(x1) + 3, 0)] = True
-    return shots, normalised(clean[ref]), mask, ref
+    return shots, normalised(clean[ref]), mask, ref, cameras[0].poses
 
 
 def merge_params(merge: str):
@@ -111,7 +114,7 @@ def simulated(image: Path, gain: float, frames: int, scale: int, seed: int,
     region, and the merge's seconds."""
     from pipeline.burst import align_and_merge
 
-    burst, truth, mask, ref = simulated_burst(image, gain, frames, scale, seed, static, noisy)
+    burst, truth, mask, ref, _ = simulated_burst(image, gain, frames, scale, seed, static, noisy)
     single = normalised(burst[ref])
     results = {}
     for merge in merges:
@@ -127,6 +130,59 @@ def simulated(image: Path, gain: float, frames: int, scale: int, seed: int,
             "seconds": seconds,
         }
     return results
+
+
+def alternate_floor(image: Path, frames: int, scale: int, seed: int) -> tuple[list[float], float]:
+    """How well one alternate frame, without noise and aligned exactly (the simulator's
+    poses), can stand in for the reference: each clean alternate demosaiced
+    (:mod:`pipeline.stages.demosaic`), resampled bicubically at the positions the
+    reference's sites show, and compared with the clean reference (PSNR, dB, away from
+    the frame edges and the moving object). Also the reference alone at gain 1, noisy.
+
+    Every merge that interpolates the alternates before weighing them against the
+    reference (ours, HDR+'s) inherits this floor: an alternate predicted worse than the
+    reference's own noise adds nothing there.
+    """
+    from scipy.ndimage import map_coordinates
+
+    from pipeline.stages.demosaic import demosaic
+
+    burst, truth, mask, ref, poses = simulated_burst(image, 1.0, frames, scale, seed)
+    clean, *_ = simulated_burst(image, 1.0, frames, scale, seed, noisy=False)
+    height, width = truth.shape
+    pattern = burst[ref].metadata.cfa_pattern
+    site_channel = np.tile(pattern.channels, (height // 2, width // 2))
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+
+    def rotation(pose) -> tuple[float, float]:
+        theta = np.radians(pose.rotation_deg)
+        return float(np.cos(theta)), float(np.sin(theta))
+
+    # Reference pixel p shows the scene point s = R_ref (p - t_ref); a frame shows s at
+    # R^T s + t (the simulator's pose: content rotated about the centre, then shifted).
+    c, s = rotation(poses[ref])
+    qx = x + 0.5 - width / 2 - poses[ref].dx_px
+    qy = y + 0.5 - height / 2 - poses[ref].dy_px
+    u, v = c * qx + s * qy, -s * qx + c * qy
+    margin = 2 * 20 * scale + 8  # the shake reaches 20 px (times the scale)
+    inside = ~mask
+    inside[:margin] = inside[-margin:] = False
+    inside[:, :margin] = inside[:, -margin:] = False
+    floors = []
+    for i, frame in enumerate(clean):
+        if i == ref:
+            continue
+        c, s = rotation(poses[i])
+        fx = c * u - s * v + poses[i].dx_px + width / 2 - 0.5
+        fy = s * u + c * v + poses[i].dy_px + height / 2 - 0.5
+        rgb = demosaic(normalised(frame).astype(np.float32), pattern)
+        predicted = np.empty_like(truth)
+        for channel in range(3):
+            sites = site_channel == channel
+            predicted[sites] = map_coordinates(rgb[..., channel].astype(np.float64),
+                                               [fy[sites], fx[sites]], order=3, mode="nearest")  # fmt: skip
+        floors.append(psnr_db(predicted, truth, inside))
+    return floors, psnr_db(normalised(burst[ref]), truth)
 
 
 #: What a perfect average of 8 frames measures against the mean of 2 others.
@@ -160,7 +216,19 @@ def main() -> None:
     parser.add_argument("--merge", choices=("robust", "kernel", "both"), default="both")
     parser.add_argument("--static", action="store_true", help="no shake, no rotation")
     parser.add_argument("--noiseless", action="store_true", help="frames without noise")
+    parser.add_argument("--alternate-floor", action="store_true",
+                        help="only: how well a clean, exactly aligned alternate frame can "
+                             "predict the reference (see alternate_floor)")
     args = parser.parse_args()
+    if args.alternate_floor:
+        print(f"alternate frames at {args.scale}x, without noise, aligned exactly (simulator "
+              "poses), demosaiced and resampled bicubically at the reference's sites; PSNR in "
+              "dB against the clean reference, beside the reference alone at gain 1")  # fmt: skip
+        for seed, name in enumerate(args.images):
+            floors, single = alternate_floor(KODAK / f"{name}.png", args.frames, args.scale, seed)
+            print(f"{name:<9} alternates {min(floors):.2f}..{max(floors):.2f} "
+                  f"(mean {np.mean(floors):.2f}); reference alone at gain 1 {single:.2f}")
+        return
     merges = ("robust", "kernel") if args.merge == "both" else (args.merge,)
 
     motion = "no shake" if args.static else "shake 20 px + 0.2 deg"

@@ -113,8 +113,8 @@ def main() -> None:
     results: dict[str, list[tuple[float, float]]] = {}
     for seed, name in enumerate(args.images):
         for gain in GAINS:
-            noisy, truth, mask, ref = simulated_burst(KODAK / f"{name}.png", gain, args.frames,
-                                                      args.scale, seed)
+            noisy, truth, mask, ref, _ = simulated_burst(KODAK / f"{name}.png", gain,
+                                                         args.frames, args.scale, seed)
             single = normalised(noisy[ref])
             base = (psnr_db(single, truth), psnr_db(single, truth, mask))
             merges = {"ours": normalised(align_and_merge(noisy))}
