@@ -574,8 +574,9 @@ class Imx477Simulator:
     def exposure_time_us_for(self, scene_value: float = 1.0, analogue_gain: float = 1.0) -> float:
         """Exposure (us) at which a neutral linear ``scene_value`` reaches the white level.
 
-        Measured in green at the frame centre, so with this exposure the black-subtracted,
-        white-normalised raw equals the linear scene value (DNG BaselineExposure 0).
+        Measured in green at the frame centre before the lens's shading (which takes up to
+        1.2 % there), so with this exposure the black-subtracted, white-normalised raw equals
+        the linear scene value (DNG BaselineExposure 0), less that.
         """
         sensor = self._sensor
         full_scale = sensor.white_level_dn - sensor.black_level_dn
