@@ -60,7 +60,7 @@ from pipeline.colour.metrics import linear_srgb_to_lab_d50, srgb_decode  # noqa:
 from pipeline.develop import DevelopParams, develop  # noqa: E402
 from pipeline.formats.encoders.dng import encode_dng  # noqa: E402
 from pipeline.formats.raw_files import read_raw  # noqa: E402
-from pipeline.raw_frame import RawFrame  # noqa: E402
+from pipeline.raw_frame import LensShadingMap, RawFrame  # noqa: E402
 from pipeline.stages import colour_shading  # noqa: E402
 from pipeline.stages.black_level import normalize  # noqa: E402
 
@@ -263,7 +263,9 @@ def compare(path: Path, pi_jpeg: Path | None, out_dir: Path, docs: Path | None =
     frame = read_raw(path)
     renders["obscura standard"], _ = render_ours(frame, "standard")
     if colour_shading.applies_to(frame.metadata, frame.shape):
-        unshaded = dataclasses.replace(frame.metadata, model=f"{frame.metadata.model} (untuned)")
+        # A flat lens profile wins over the tuning's tables and corrects nothing.
+        flat = LensShadingMap(np.ones((4, 2, 2), dtype=np.float32))
+        unshaded = dataclasses.replace(frame.metadata, lens_shading=flat)
         renders["standard, no col. shading"], _ = render_ours(RawFrame(frame.cfa, unshaded),
                                                                "standard")
     renders["standard, auto WB"], _ = render_ours(frame, "standard", "auto")
