@@ -49,8 +49,9 @@ def test_flat_field_is_flat_within_two_percent_after_correction() -> None:
     assert np.max(before.max(axis=(1, 2)) / before.min(axis=(1, 2))) > 1.3  # real vignetting
     ratio = corrected / corrected.mean(axis=(1, 2), keepdims=True)
     # The simulated lens shades as the IMX477 tuning's tables, bilinear between measured
-    # cells, which the smooth fit follows to about 1 % RMS.
-    assert np.abs(ratio - 1).max() < 0.025
+    # cells, which a smooth fit alone follows to about 1 % RMS (2.1 % at worst): the
+    # table keeps what the blocks depart from it by.
+    assert np.abs(ratio - 1).max() < 0.012
 
 
 def test_gains_are_one_at_the_centre_and_grow_to_the_corners() -> None:
