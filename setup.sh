@@ -2,8 +2,9 @@
 # Set up Obscura: ./setup.sh [--dev | --appliance | --python-only] [--dry-run] [--uninstall]
 #
 # On a development machine (anything that is not a Raspberry Pi): a virtual environment in
-# .venv with the dependencies and the development tools, and a warmed numba cache so the
-# first `obscura develop` does not spend half a minute compiling. Safe to run again.
+# .venv with the dependencies and the development tools, a warmed numba cache so the
+# first `obscura develop` does not spend half a minute compiling, and a one-file develop's
+# kernels compiled ahead of time so it starts without numba. Safe to run again.
 #
 # On Raspberry Pi OS (Bookworm or later, 64-bit) the appliance install: the system's
 # picamera2, libcamera, numpy and lgpio, a venv in /opt/obscura that sees them (held to
@@ -136,6 +137,14 @@ setup_dev() {
 
     step "compiling the numba kernels (cached on disk)"
     .venv/bin/obscura warm-cache
+
+    # A one-file `obscura develop` then starts without numba (pipeline/compiled_kernels.py).
+    # It needs a C compiler and Python's headers; without them numba's cache serves.
+    step "compiling a develop's kernels ahead of time"
+    if ! .venv/bin/python tools/build_compiled_kernels.py; then
+        warn "could not compile the kernels ahead of time (a C compiler and Python's headers" \
+             "are needed): obscura develop starts with numba instead"
+    fi
 
     step "done: try  source .venv/bin/activate; obscura simulate -o scene.dng; obscura develop scene.dng -o photo.jpg"
 }

@@ -4,7 +4,9 @@
 
 Every figure is a fresh process, start-up included, as a user at a shell sees it:
 
-- ``obscura develop`` of a small real DNG (640x480) and of a simulated 12 MP IMX477 DNG;
+- ``obscura develop`` of a small real DNG (640x480) and of a simulated 12 MP IMX477 DNG,
+  on the kernels compiled ahead of time when set-up built them
+  (:mod:`pipeline.compiled_kernels`), and with numba (``OBSCURA_COMPILED_KERNELS=0``);
 - a ``python -c`` that develops the same DNG with rawpy/LibRaw (AHD, camera white balance)
   and writes a JPEG with Pillow at the same quality (LibRaw's whole process);
 - the same two ``obscura develop`` answered by the warm developer
@@ -42,6 +44,8 @@ OBSCURA = [sys.executable, "-m", "firmware.cli"]
 #: A fresh process for every run: the warm developer off.
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 CHILD_ENV["OBSCURA_WARM_DEVELOPER"] = "0"
+#: A fresh process that starts numba, whether or not the kernels were compiled ahead of time.
+NUMBA_ENV = {**CHILD_ENV, "OBSCURA_COMPILED_KERNELS": "0"}
 JPEG_QUALITY = 92
 
 #: LibRaw's whole process: read, AHD demosaic, camera white balance, 8-bit sRGB, JPEG.
@@ -104,9 +108,11 @@ def make_full_dng(scene: Path, destination: Path) -> None:
 
 def report(name: str, ours: list[tuple[float, float]],
            libraw: list[tuple[float, float]]) -> None:  # fmt: skip
-    """One line: best wall times, each run's ratio, their range and median; best CPU times."""
+    """One line: best (and our median) wall times, each run's ratio, their range and
+    median; best CPU times."""
     ratios = [o[0] / lib[0] for o, lib in zip(ours, libraw)]
-    print(f"{name:<26} ours {min(o[0] for o in ours):5.2f} s  "
+    print(f"{name:<26} ours {min(o[0] for o in ours):5.2f} s "
+          f"(median {statistics.median(o[0] for o in ours):.2f})  "
           f"LibRaw {min(lib[0] for lib in libraw):5.2f} s  "
           f"ratio {min(ratios):.2f}-{max(ratios):.2f}x, median {statistics.median(ratios):.2f} "
           f"(runs: {', '.join(f'{r:.2f}' for r in ratios)})  "
@@ -166,9 +172,11 @@ def main() -> None:
         for _ in range(args.runs):
             for name, command, env in (
                 ("ours small", develop_ours(SMALL_DNG, out), CHILD_ENV),
+                ("ours small numba", develop_ours(SMALL_DNG, out), NUMBA_ENV),
                 ("ours small warm", develop_ours(SMALL_DNG, out), warm_env),
                 ("libraw small", develop_libraw(SMALL_DNG, out), CHILD_ENV),
                 ("ours 12 MP", develop_ours(full, out), CHILD_ENV),
+                ("ours 12 MP numba", develop_ours(full, out), NUMBA_ENV),
                 ("ours 12 MP warm", develop_ours(full, out), warm_env),
                 ("libraw 12 MP", develop_libraw(full, out), CHILD_ENV),
             ):
@@ -185,12 +193,18 @@ def main() -> None:
           f"640x480; 12 MP: simulated 4056x3040 of {args.scene.name}; "
           f"batch: {args.batch_files} files, --jobs {args.jobs}")
     report("develop small (process)", figures["ours small"], figures["libraw small"])
+    report("develop small (numba)", figures["ours small numba"], figures["libraw small"])
     report("develop small (warm)", figures["ours small warm"], figures["libraw small"])
     report("develop 12 MP (process)", figures["ours 12 MP"], figures["libraw 12 MP"])
+    report("develop 12 MP (numba)", figures["ours 12 MP numba"], figures["libraw 12 MP"])
     report("develop 12 MP (warm)", figures["ours 12 MP warm"], figures["libraw 12 MP"])
     report("batch 12 MP, per file", figures["batch per file"], figures["libraw 12 MP"])
-    print("(process: a fresh process, the warm developer off; warm: the command line answered "
-          "by the warm developer, whose CPU time is its own, not in ours)")
+    from pipeline.compiled_kernels import MANIFEST
+
+    compiled = "on the compiled kernels" if MANIFEST.exists() else "with numba (none compiled)"
+    print(f"(process: a fresh process, the warm developer off, {compiled}; numba: the same "
+          "with numba; warm: the command line answered by the warm developer, whose CPU time "
+          "is its own, not in ours)")
     print("targets: small <= 0.4 s; 12 MP <= 0.7x LibRaw (bar 1.0x); batch <= 0.5x")
 
 

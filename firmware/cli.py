@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 from firmware import warm_developer
-from pipeline.errors import ObscuraError
+from pipeline.errors import CompiledKernelMismatch, ObscuraError
 
 logger = logging.getLogger("obscura")
 
@@ -142,15 +142,34 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None and sys.argv[1:2] in (["develop"], ["merge"], ["batch"]):
         from pipeline.numba_runtime import collect_garbage_only_while_compiling
 
+        if sys.argv[1:2] == ["develop"]:
+            from pipeline.compiled_kernels import use_compiled_kernels
+
+            use_compiled_kernels()  # when built: no numba to start
         collect_garbage_only_while_compiling()  # a process that develops and exits
     try:
         return _main(argv)
+    except CompiledKernelMismatch as exc:
+        _run_again_with_numba(exc)
     except BrokenPipeError:
         _quiet_broken_stdout()
         return BROKEN_PIPE_STATUS
     finally:
         if warm:  # for the next run, started once this one is done with the cores
             warm_developer.start_server()
+
+
+def _run_again_with_numba(reason: Exception) -> None:
+    """Replace this process with the same command line run with numba: a kernel compiled
+    ahead of time could not take what it was given (:mod:`pipeline.compiled_kernels`).
+    Nothing was written yet: outputs are written whole at the end."""
+    from pipeline.compiled_kernels import ENVIRONMENT_SWITCH
+
+    logger.debug("running again with numba: %s", reason)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    environment = {**os.environ, ENVIRONMENT_SWITCH: "0"}
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment)
 
 
 def _main(argv: list[str] | None) -> int:

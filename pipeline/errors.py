@@ -15,3 +15,9 @@ class RawFormatError(ObscuraError, ValueError):
 
 class InvalidParameterError(ObscuraError, ValueError):
     """A parameter has a value outside its domain; the message names both."""
+
+
+class CompiledKernelMismatch(Exception):
+    """A kernel compiled ahead of time was called with argument types none of its
+    compiled variants takes (:mod:`pipeline.compiled_kernels`). Not an error to report:
+    the command runs again with numba."""

@@ -22,17 +22,17 @@ def box_mean_kernel(image, radius, out):
     h, w = image.shape
     rows = np.empty_like(out)  # row means, in the output's precision
     for y in numba.prange(h):
-        acc = 0.0
+        row_sum = 0.0
         for x in range(min(radius, w - 1) + 1):
-            acc += image[y, x]
+            row_sum += image[y, x]
         for x in range(w):
             lo = x - radius
             hi = x + radius
-            rows[y, x] = acc / (min(hi, w - 1) - max(lo, 0) + 1)
+            rows[y, x] = row_sum / (min(hi, w - 1) - max(lo, 0) + 1)
             if hi + 1 < w:
-                acc += image[y, hi + 1]
+                row_sum += image[y, hi + 1]
             if lo >= 0:
-                acc -= image[y, lo]
+                row_sum -= image[y, lo]
     # Down the columns a block of them at a time, walking the rows in memory order.
     blocks = (w + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
     for block in numba.prange(blocks):

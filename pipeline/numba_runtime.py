@@ -99,6 +99,10 @@ def start_numba() -> None:
     Call it before the first kernel of a command-line develop; otherwise the first
     kernel initialises the target, with SciPy, and OpenMP starts spinning.
     """
+    from pipeline.compiled_kernels import in_use
+
+    if in_use():
+        return  # no numba in this process
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # read when OpenMP loads
     with scipy_hidden():
         from numba.core.registry import cpu_target
@@ -118,6 +122,11 @@ def collect_garbage_only_while_compiling() -> None:
     """
     import gc
 
+    from pipeline.compiled_kernels import in_use
+
+    gc.disable()
+    if in_use():
+        return  # nothing compiles
     with scipy_hidden():
         from numba.core import event
 
@@ -128,5 +137,4 @@ def collect_garbage_only_while_compiling() -> None:
         def on_end(self, event: event.Event) -> None:
             pass
 
-    gc.disable()
     event.register("numba:compile", _CollectWhileCompiling())

@@ -22,13 +22,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _server_environment(idle_s: float) -> dict[str, str]:
     """This process's environment with the warm developer on, in a folder of its own (a
-    short path: a Unix socket's is limited to 107 bytes)."""
+    short path: a Unix socket's is limited to 107 bytes), and fresh processes on numba as
+    the server is (the kernels compiled ahead of time differ in the last bits)."""
     folder = tempfile.mkdtemp(prefix="obscura-test-", dir="/tmp")
     return {
         **os.environ,
         "XDG_RUNTIME_DIR": folder,
         "OBSCURA_WARM_DEVELOPER": "1",
         "OBSCURA_WARM_DEVELOPER_IDLE_S": str(idle_s),
+        "OBSCURA_COMPILED_KERNELS": "0",
     }
 
 
@@ -47,7 +49,8 @@ def _socket() -> Path:
 def server_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """No server yet; this test's environment (and this process's) set for one."""
     env = _server_environment(idle_s=120)
-    for key in ("XDG_RUNTIME_DIR", "OBSCURA_WARM_DEVELOPER", "OBSCURA_WARM_DEVELOPER_IDLE_S"):
+    for key in ("XDG_RUNTIME_DIR", "OBSCURA_WARM_DEVELOPER", "OBSCURA_WARM_DEVELOPER_IDLE_S",
+                "OBSCURA_COMPILED_KERNELS"):
         monkeypatch.setenv(key, env[key])
     yield env
     warm_developer.request({"stop": True}, timeout_s=60)
