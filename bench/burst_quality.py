@@ -179,8 +179,9 @@ def alternate_floor(image: Path, frames: int, scale: int, seed: int) -> tuple[li
         predicted = np.empty_like(truth)
         for channel in range(3):
             sites = site_channel == channel
-            predicted[sites] = map_coordinates(rgb[..., channel].astype(np.float64),
-                                               [fy[sites], fx[sites]], order=3, mode="nearest")  # fmt: skip
+            plane = rgb[..., channel].astype(np.float64)
+            predicted[sites] = map_coordinates(plane, [fy[sites], fx[sites]], order=3,
+                                               mode="nearest")  # fmt: skip
         floors.append(psnr_db(predicted, truth, inside))
     return floors, psnr_db(normalised(burst[ref]), truth)
 

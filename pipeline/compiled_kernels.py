@@ -122,7 +122,7 @@ class _NotCompiled:
 
 def _numba_stand_in(kernels: dict[str, CompiledKernel]) -> ModuleType:
     """A module that answers the pipeline's uses of numba with the compiled kernels."""
-    module = ModuleType("numba", "Compiled kernels standing in for numba (pipeline.compiled_kernels).")
+    module = ModuleType("numba", "Compiled kernels standing in for numba (compiled_kernels.py).")
 
     def njit(*args: Any, **options: Any) -> Any:
         def decorate(function: Callable) -> CompiledKernel | _NotCompiled:

@@ -54,14 +54,15 @@ def test_scalars_are_checked_as_numba_types_them() -> None:
 
 def test_a_compiled_kernel_calls_the_variant_its_arguments_fit() -> None:
     calls = []
+    images = {bits: ["array", f"uint{bits}", 3, "C", True] for bits in (8, 16)}
     kernel = CompiledKernel("pipeline.example.kernel", [
-        (lambda a, s: calls.append(("u8", a.dtype, s)), [["array", "uint8", 3, "C", True], ["float32"]]),
-        (lambda a, s: calls.append(("u16", a.dtype, s)), [["array", "uint16", 3, "C", True], ["float32"]]),
+        (lambda a, s: calls.append(("u8", a.dtype, s)), [images[8], ["float32"]]),
+        (lambda a, s: calls.append(("u16", a.dtype, s)), [images[16], ["float32"]]),
     ])  # fmt: skip
     kernel(np.zeros((1, 1, 3), np.uint16), np.float32(2))
     kernel(np.zeros((1, 1, 3), np.uint8), np.float32(1))
     assert [c[0] for c in calls] == ["u16", "u8"]
-    with pytest.raises(CompiledKernelMismatch, match=r"pipeline.example.kernel: .*float32\[3d\], float"):
+    with pytest.raises(CompiledKernelMismatch, match=r"example.kernel: .*float32\[3d\], float"):
         kernel(np.zeros((1, 1, 3), np.float32), 1.0)
     with pytest.raises(CompiledKernelMismatch):
         kernel(np.zeros((1, 1, 3), np.uint8))  # too few arguments
@@ -74,9 +75,9 @@ def test_the_stand_in_gives_modules_compiled_kernels_and_serial_loops() -> None:
     def helper(x):
         return x
 
-    compiled = CompiledKernel(f"{__name__}.test_the_stand_in_gives_modules_compiled_kernels_"
-                              "and_serial_loops.<locals>.kernel", [(lambda x: 2 * x, [["int64"]])])  # fmt: skip
-    numba = _numba_stand_in({compiled.qualified_name: compiled})
+    name = f"{__name__}.{kernel.__qualname__}"  # as the stand-in looks kernels up
+    compiled = CompiledKernel(name, [(lambda x: 2 * x, [["int64"]])])
+    numba = _numba_stand_in({name: compiled})
     assert numba.njit(cache=True, parallel=True)(kernel) is compiled
     assert numba.njit(kernel) is compiled
     assert compiled(3) == 6

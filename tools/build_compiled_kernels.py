@@ -189,7 +189,8 @@ def main() -> int:
         old.unlink()
     started = time.monotonic()
     child = subprocess.run([sys.executable, __file__, "--discover"], check=True,
-                           stdout=subprocess.PIPE, env={**os.environ, "OBSCURA_WARM_DEVELOPER": "0"})  # fmt: skip
+                           stdout=subprocess.PIPE,
+                           env={**os.environ, "OBSCURA_WARM_DEVELOPER": "0"})  # fmt: skip
     discovered = json.loads(child.stdout)
     serial_njit()
     groups: dict[tuple[bool, str], list[tuple[str, object, list]]] = {}
