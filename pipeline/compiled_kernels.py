@@ -113,7 +113,6 @@ class _NotCompiled:
     one-frame develop never calls): calling it means numba is needed."""
 
     def __init__(self, function: Callable) -> None:
-        self.py_func = function
         self.qualified_name = f"{function.__module__}.{function.__qualname__}"
 
     def __call__(self, *args: object, **kwargs: object) -> object:
@@ -135,7 +134,6 @@ def _numba_stand_in(kernels: dict[str, CompiledKernel]) -> ModuleType:
 
     module.njit = njit  # type: ignore[attr-defined]
     module.prange = range  # type: ignore[attr-defined]
-    module.set_num_threads = lambda n: None  # type: ignore[attr-defined]
     module.compiled_ahead_of_time = True  # type: ignore[attr-defined]
     return module
 
