@@ -34,10 +34,11 @@ The constants (:class:`SensorModel`) and where they come from:
 - lens shading: the lens the tuning was calibrated with, which shades each colour as the
   inverse of the tuning's ALSC tables at the frame's colour temperature, with the whole
   ``luminance_lut`` (about 1.6x gain in the corner cells; the Pi corrects it at
-  ``luminance_strength`` 0.5), interpolated bilinearly per pixel from the Pi's vertex grid
-  (:func:`pipeline.stages.colour_shading.vertex_gains`). As on a real Pi, the white balance
-  the tuning's ``ct_curve`` gives is then meant for the raw after the tables (at 4850 K the
-  raw's centre is 1.7 % less blue, relative to green, than without them);
+  ``luminance_strength`` 0.5), spread over the pixels from the Pi's vertex grid
+  (:func:`pipeline.stages.colour_shading.vertex_gains`) as the correction spreads it. As
+  on a real Pi, the white balance the tuning's ``ct_curve`` gives is then meant for the
+  raw after the tables (at 4850 K the raw's centre is 1.7 % less blue, relative to green,
+  than without them);
 - hot pixels: dark current drawn log-uniformly in 1e5..1e6 e-/s, an invented but typical
   order of magnitude for the brightest defects of small-pixel CMOS sensors.
 
@@ -73,7 +74,7 @@ from pipeline.colour import metrics as colour_metrics
 from pipeline.errors import InvalidParameterError
 from pipeline.formats.picamera2_raw import pack_raw
 from pipeline.raw_frame import LensShadingMap, RawFrame
-from pipeline.stages import colour_shading
+from pipeline.stages import colour_shading, lens_shading
 
 #: ``rpi.awb`` ``ct_curve`` of imx477.json [RPiTuning]_: (ct K, r, b), where the AWB gains
 #: at ``ct`` are ``1 / r`` (red) and ``1 / b`` (blue), as ``Awb::setColourTemperature`` sets them.
@@ -306,7 +307,7 @@ def _splitmix64(x):
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _render_mosaic_kernel(
-    scene, response, channels, pose, shading, electrons_per_unit, full_well_e,
+    scene, response, channels, pose, transmission, electrons_per_unit, full_well_e,
     dn_per_e, read_sigma_dn, black, white, moving, noise_key, noise_scale, out,
 ):  # fmt: skip
     h, w = out.shape
@@ -315,16 +316,9 @@ def _render_mosaic_kernel(
     scale_y = np.float32(sh / h)
     half_w = np.float32(0.5 * w)
     half_h = np.float32(0.5 * h)
-    # The shading grid's points sit at the frame's corner pixels (as lens_shading.apply's).
-    gh, gw = shading.shape[1], shading.shape[2]
-    grid_y = np.float32(gh - 1) / np.float32(max(h - 1, 1))
-    grid_x = np.float32(gw - 1) / np.float32(max(w - 1, 1))
     tx, ty, cos_t, sin_t = pose[0], pose[1], pose[2], pose[3]
     for y in numba.prange(h):
         py = np.float32(y) + np.float32(0.5) - half_h
-        gy = y * grid_y
-        sy0 = min(int(gy), gh - 2)
-        fy_grid = gy - np.float32(sy0)
         for x in range(w):
             # Two standard normals (shot, read) by Box-Muller from one 64-bit hash of the
             # pixel's index, keyed per frame.
@@ -381,14 +375,7 @@ def _render_mosaic_kernel(
                 )
             signal = response[c, 0] * r + response[c, 1] * g + response[c, 2] * b
             signal = max(signal, np.float32(0.0))
-            site = (y & 1) * 2 + (x & 1)
-            gx = x * grid_x
-            sx0 = min(int(gx), gw - 2)
-            fx_grid = gx - np.float32(sx0)
-            left = shading[site, sy0, sx0] * (1 - fy_grid) + shading[site, sy0 + 1, sx0] * fy_grid
-            right = (shading[site, sy0, sx0 + 1] * (1 - fy_grid)
-                     + shading[site, sy0 + 1, sx0 + 1] * fy_grid)  # fmt: skip
-            electrons = signal * electrons_per_unit / (left + (right - left) * fx_grid)
+            electrons = signal * electrons_per_unit * transmission[y, x]
             electrons += np.float32(math.sqrt(electrons)) * z_shot
             electrons = min(max(electrons, np.float32(0.0)), full_well_e)
             value = black + electrons * dn_per_e + read_sigma_dn * z_read
@@ -539,7 +526,7 @@ class Imx477Simulator:
         self._motion_px = float(motion_px)
         self._motion_rotation_deg = float(motion_rotation_deg)
         self._vignetting_strength = float(vignetting_strength)
-        self._shading_cache: dict[float, npt.NDArray[np.float32]] = {}
+        self._transmission_of: tuple[float | None, npt.NDArray[np.float32]] = (None, np.ones(0))
         self._moving_object = moving_object
         self._noise_scale = np.float32(1.0 if adds_noise else 0.0)
         self._sensor = sensor
@@ -587,41 +574,30 @@ class Imx477Simulator:
         return 1e6 * full_scale / per_second
 
     def lens_shading_map(
-        self, colour_temperature_k: float = DEFAULT_COLOUR_TEMPERATURE_K,
-        grid_size: tuple[int, int] | None = None,
+        self, colour_temperature_k: float = DEFAULT_COLOUR_TEMPERATURE_K
     ) -> LensShadingMap | None:
         """The gains that undo the simulated lens shading under light of
-        ``colour_temperature_k``, or None without shading.
-
-        With ``grid_size`` None, the grid the frames are shaded from (the tuning's vertex
-        grid), so the map undoes the shading exactly; else that many points sampled from
-        it. Grid points sit at the frame's corner pixels and evenly between (as
-        :class:`pipeline.raw_frame.LensShadingMap` specifies); one plane per CFA site.
-        """
+        ``colour_temperature_k`` exactly, or None without shading: the tuning's vertex grid,
+        points at the frame's corner pixels and evenly between (as
+        :class:`pipeline.raw_frame.LensShadingMap` specifies), one plane per CFA site."""
         if self._vignetting_strength == 0:
             return None
-        gains = self._shading_gains(colour_temperature_k)
-        if grid_size is not None:  # sampled bilinearly
-            gh, gw = gains.shape[1:]
-            rows = np.linspace(0.0, gh - 1.0, grid_size[0])
-            cols = np.linspace(0.0, gw - 1.0, grid_size[1])
-            y0 = np.minimum(rows.astype(np.int64), gh - 2)
-            x0 = np.minimum(cols.astype(np.int64), gw - 2)
-            fy, fx = (rows - y0)[:, None], cols - x0
-            top = gains[:, y0][:, :, x0] * (1 - fx) + gains[:, y0][:, :, x0 + 1] * fx
-            bottom = gains[:, y0 + 1][:, :, x0] * (1 - fx) + gains[:, y0 + 1][:, :, x0 + 1] * fx
-            gains = top * (1 - fy) + bottom * fy
+        rgb = colour_shading.vertex_gains(IMX477_MODEL, self._tuning, colour_temperature_k,
+                                          luminance_strength=1.0)  # fmt: skip
+        gains = 1.0 + self._vignetting_strength * (rgb[IMX477_PATTERN.channels.ravel()] - 1.0)
         return LensShadingMap(gains.astype(np.float32))
 
-    def _shading_gains(self, colour_temperature_k: float) -> npt.NDArray[np.float32]:
-        """(4, gh, gw) float32: per CFA site, the gains that undo the lens's shading."""
+    def _transmission(self, colour_temperature_k: float) -> npt.NDArray[np.float32]:
+        """(H, W) float32: the share of the light the lens passes to each pixel, the inverse
+        of :meth:`lens_shading_map` as :func:`pipeline.stages.lens_shading.apply` spreads it
+        over the pixels (kept for the last colour temperature asked)."""
         key = float(colour_temperature_k)
-        if key not in self._shading_cache:
-            rgb = colour_shading.vertex_gains(IMX477_MODEL, self._tuning, key,
-                                              luminance_strength=1.0)  # fmt: skip
-            gains = 1.0 + self._vignetting_strength * (rgb[IMX477_PATTERN.channels.ravel()] - 1.0)
-            self._shading_cache[key] = np.ascontiguousarray(gains, dtype=np.float32)
-        return self._shading_cache[key]
+        if self._transmission_of[0] != key:
+            shading = self.lens_shading_map(key)
+            ones = np.ones(self._size, dtype=np.float32)
+            gains = ones if shading is None else lens_shading.apply(ones, shading)
+            self._transmission_of = (key, np.reciprocal(gains, out=gains))
+        return self._transmission_of[1]
 
     def _next_pose(self) -> Pose:
         if not self._poses or (self._motion_px == 0 and self._motion_rotation_deg == 0):
@@ -675,7 +651,7 @@ class Imx477Simulator:
             response.astype(np.float32),
             IMX477_PATTERN.channels,
             pose_params,
-            self._shading_gains(ct),
+            self._transmission(ct),
             np.float32(sensor.sensitivity_e_per_lux_s * self._illuminance_lux * exposure_us * 1e-6),
             np.float32(sensor.full_well_e),
             np.float32(dn_per_e),

@@ -148,12 +148,13 @@ def with_pis_white_balance(
     sensor = sensor_of(metadata, shape)
     if sensor is None or metadata.as_shot_neutral is None:
         return flat_field
-    tuning = pi_alsc(sensor, platform)
-    rgb = vertex_gains(sensor, platform, tuning.colour_temperature_k(metadata.as_shot_neutral))
-    gh, gw = rgb.shape[1:]
-    centre = (rgb[:, (gh - 1) // 2, (gw - 1) // 2] + rgb[:, gh // 2, gw // 2]) / 2
-    per_site = (centre / centre[1])[metadata.cfa_pattern.channels.ravel()]
-    return LensShadingMap(gains=(flat_field.gains * per_site[:, None, None]).astype(np.float32))
+    pattern = metadata.cfa_pattern
+    tables = shading_map(pattern, metadata.as_shot_neutral, platform, sensor).gains
+    gh, gw = tables.shape[1:]  # odd: the middle vertex is the frame centre
+    centre = tables[:, gh // 2, gw // 2]
+    green = centre[list(pattern.channels.ravel()).index(1)]
+    scaled = flat_field.gains * (centre / green)[:, None, None]
+    return LensShadingMap(gains=scaled.astype(np.float32))
 
 
 def apply(
