@@ -138,7 +138,7 @@ setup_dev() {
     step "compiling the numba kernels (cached on disk)"
     .venv/bin/obscura warm-cache
 
-    # A one-file `obscura develop` then starts without numba (pipeline/compiled_kernels.py).
+    # `obscura develop` and `batch` then start without numba (pipeline/compiled_kernels.py).
     # It needs a C compiler and Python's headers; without them numba's cache serves.
     step "compiling a develop's kernels ahead of time"
     if ! .venv/bin/python tools/build_compiled_kernels.py; then

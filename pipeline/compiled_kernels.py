@@ -12,15 +12,24 @@ variants and their argument types.
 :func:`use_compiled_kernels` then puts a stand-in for the ``numba`` module in
 ``sys.modules`` before the pipeline is imported: its ``njit`` hands each kernel module
 the compiled kernel in place of a numba dispatcher, and ``prange`` is ``range``. The
-kernels are the same source, compiled by the same numba, but run on one thread (numba's
-parallel loops need its threading layer, which ahead-of-time code does not have).
+kernels are the same source, compiled by the same numba with the same options, parallel
+loops included. Those call numba's threading layer by name (``numba_parallel_for``, its
+scheduler, the thread counts), which numba binds with llvmlite when it starts. Here
+:func:`_load_threading_layer` loads the layer's own extension module (numba's
+``omppool``, or ``tbbpool`` or ``workqueue``: whichever numba ran on at build time) from
+its file, without importing numba, and binds the names, defined by a small library the
+build compiles (:data:`THREADING_SHIM`, from ``tools/compiled_threading_shim.c``), to the
+layer's functions before the kernel modules are loaded. Its threads start with the first
+kernel, as numba's do (so a process that has run none may still fork workers, as
+``obscura batch`` does), and ``set_num_threads`` of the stand-in is numba's.
 
 A compiled kernel checks each call's argument types against its variants first: the
 compiled code trusts them (an array of another dtype would be read as this one). A call
 no variant takes raises :class:`CompiledKernelMismatch`; the command then runs again in
 a new process with numba (``OBSCURA_COMPILED_KERNELS=0``, which also turns this off).
 The modules are used only when the manifest's stamp matches the pipeline's sources and
-numpy's version: after an edit they are ignored until the next ``setup.sh``.
+numpy's version, and the threading layer's file is the one they were built against:
+after an edit or an upgrade they are ignored until the next ``setup.sh``.
 """
 
 from __future__ import annotations
@@ -41,9 +50,20 @@ from pipeline.errors import CompiledKernelMismatch
 
 #: The manifest the build writes beside the compiled modules.
 MANIFEST = Path(__file__).with_name("_compiled_kernels.json")
+#: The library that gives compiled parallel loops numba's threading layer.
+THREADING_SHIM = Path(__file__).with_name("_compiled_threading.so")
 #: Environment variable that turns the compiled kernels off ("0").
 ENVIRONMENT_SWITCH = "OBSCURA_COMPILED_KERNELS"
 _PACKAGE_DIR = Path(__file__).parent
+#: The threading layer's functions, in the order of the shim's table.
+_THREADING_FUNCTIONS = (
+    "parallel_for", "do_scheduling_signed", "do_scheduling_unsigned", "allocate_sched",
+    "deallocate_sched", "get_num_threads", "set_num_threads", "get_thread_id",
+    "set_parallel_chunksize", "get_parallel_chunksize", "get_sched_size",
+)  # fmt: skip
+#: The threading layer's ``module`` and the ``shim`` once loaded (kept for the process's
+#: life), whether its threads are ``launched``, and the ``count`` asked for (0: all).
+_threads: dict[str, Any] = {}
 
 
 def source_stamp() -> str:
@@ -98,6 +118,8 @@ class CompiledKernel:
                           for function, specs in variants]  # fmt: skip
 
     def __call__(self, *args: object) -> object:
+        if not _threads.get("launched", True):
+            _launch_threads()
         for function, checks in self._variants:
             if len(checks) == len(args) and all(check(a) for check, a in zip(checks, args)):
                 return function(*args)
@@ -134,8 +156,62 @@ def _numba_stand_in(kernels: dict[str, CompiledKernel]) -> ModuleType:
 
     module.njit = njit  # type: ignore[attr-defined]
     module.prange = range  # type: ignore[attr-defined]
+    module.set_num_threads = set_num_threads  # type: ignore[attr-defined]
     module.compiled_ahead_of_time = True  # type: ignore[attr-defined]
     return module
+
+
+def _load_threading_layer(layer: dict[str, Any]) -> None:
+    """Load the threading layer's module the manifest names and bind the shim's names to
+    its functions (module notes); its threads start with the first kernel
+    (:func:`_launch_threads`), so that a process may fork until then. Raises ImportError
+    if its file is not the one the kernels were built against."""
+    import ctypes
+    import importlib.util
+
+    path = Path(layer["path"])
+    if not path.is_file() or path.stat().st_size != layer["size"]:
+        raise ImportError(f"{path}: not the threading layer the kernels were built against")
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # as start_numba: idle threads sleep
+    spec = importlib.util.spec_from_file_location(layer["module"], path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path}: cannot be loaded")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shim = ctypes.CDLL(str(THREADING_SHIM), mode=ctypes.RTLD_GLOBAL)
+    addresses = [getattr(module, name) for name in _THREADING_FUNCTIONS]
+    shim.obscura_bind_threading((ctypes.c_void_p * len(addresses))(*addresses))
+    _threads.update(module=module, shim=shim, launched=False, count=0)
+
+
+def _launch_threads() -> None:
+    """Start the threading layer's threads, as many as numba would
+    (``NUMBA_NUM_THREADS``, else one per core this process may use), and use those
+    :func:`set_num_threads` asked for (all by default)."""
+    import ctypes
+
+    module = _threads["module"]
+    launched = int(os.environ.get("NUMBA_NUM_THREADS") or len(os.sched_getaffinity(0)))
+    ctypes.CFUNCTYPE(None, ctypes.c_int)(module.launch_threads)(launched)
+    _threads["launched"] = True
+    set_num_threads(min(_threads["count"] or launched, launched))
+
+
+def set_num_threads(count: int) -> None:
+    """The threads the compiled parallel loops of this thread use (as
+    ``numba.set_num_threads``: at most the threads launched)."""
+    import ctypes
+
+    if count < 1:
+        raise ValueError(f"set_num_threads({count}): expected at least 1")
+    _threads["count"] = count
+    if _threads.get("launched"):
+        ctypes.CFUNCTYPE(None, ctypes.c_int)(_threads["module"].set_num_threads)(count)
+
+
+def threads_started() -> bool:
+    """Whether the compiled kernels' threads have started (a fork would lose them)."""
+    return bool(_threads.get("launched"))
 
 
 def in_use() -> bool:
@@ -152,6 +228,7 @@ def use_compiled_kernels() -> bool:
         manifest = json.loads(MANIFEST.read_text())
         if manifest.get("stamp") != source_stamp():
             return False
+        _load_threading_layer(manifest["threading"])
         kernels = {}
         for name, variants in manifest["kernels"].items():
             loaded = []

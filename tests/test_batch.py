@@ -184,3 +184,37 @@ def test_a_worker_collects_only_what_it_creates() -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, timeout=120)  # fmt: skip
     assert out.stdout.split() == ["True", "True"]
+
+
+def _needs_numba_once(source: Path, destination: Path, look: str, jpeg_quality: int):
+    """A worker on kernels compiled ahead of time, which none of takes a file the first time
+    (the second, the batch's numba workers develop it)."""
+    marker = destination.with_suffix(".tried")
+    if not marker.exists():
+        marker.write_text("")
+        return batch.FileResult(error=f"{source}: kernel: no compiled variant takes uint8[2d]",
+                                needs_numba=True)  # fmt: skip
+    marker.unlink()
+    return _DEVELOP_ONE(source, destination, look, jpeg_quality)
+
+
+def test_a_file_no_compiled_kernel_takes_is_developed_again_by_numba_workers(
+    raw_folder, tmp_path, capsys, monkeypatch
+) -> None:
+    (raw_folder / "broken.dng").unlink()
+    pools = []
+    make_pool = batch._pool
+
+    def recorded_pool(jobs: int, with_numba: bool):
+        pools.append(with_numba)
+        return make_pool(jobs, with_numba)
+
+    monkeypatch.setattr(batch, "develop_one", _needs_numba_once)
+    monkeypatch.setattr(batch, "_pool", recorded_pool)
+    out = tmp_path / "out"
+    assert main(["batch", str(raw_folder), "-o", str(out), "--jobs", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "obscura: error" not in captured.err, captured.err
+    assert "developed 3, failed 0" in captured.out
+    assert pools == [False, True]  # the first workers, then numba's for the three files
+    assert sorted(p.name for p in out.iterdir()) == ["a-2.jpg", "a.jpg", "b.jpg"]

@@ -68,7 +68,7 @@ def test_a_compiled_kernel_calls_the_variant_its_arguments_fit() -> None:
         kernel(np.zeros((1, 1, 3), np.uint8))  # too few arguments
 
 
-def test_the_stand_in_gives_modules_compiled_kernels_and_serial_loops() -> None:
+def test_the_stand_in_gives_modules_compiled_kernels_and_python_loops() -> None:
     def kernel(x):  # what a module would decorate
         return x
 
@@ -139,3 +139,48 @@ def test_a_develop_that_needs_another_kernel_runs_again_with_numba(tmp_path) -> 
     assert result.returncode == 0, result.stderr[-2000:]
     assert _imports_numba(result) and output.stat().st_size > 0
     assert "obscura: error" not in result.stderr
+
+
+@pytest.mark.skipif(not _built(), reason="set-up did not compile the kernels (no C compiler?)")
+def test_compiled_parallel_loops_run_on_numbas_threading_layer_started_with_the_first_kernel() -> None:
+    script = """
+import ctypes, sys
+import numpy as np
+from pipeline import compiled_kernels
+assert compiled_kernels.use_compiled_kernels()
+assert not compiled_kernels.threads_started()  # a process may still fork
+from pipeline.stages import black_level
+shim = ctypes.CDLL(str(compiled_kernels.THREADING_SHIM))
+raw = np.arange(64 * 48, dtype=np.uint16).reshape(48, 64)
+normalized = black_level.normalize(raw, (64.0,) * 4, 4095.0)
+assert compiled_kernels.threads_started() and shim.get_num_threads() == 2
+np.testing.assert_allclose(normalized, (raw - 64.0) / (4095.0 - 64.0), atol=1e-6)
+sys.modules["numba"].set_num_threads(1)  # as numba's: the loops of this thread on one
+assert shim.get_num_threads() == 1
+assert not any(name.startswith("numba.") for name in sys.modules)
+"""
+    environment = {**os.environ, "NUMBA_NUM_THREADS": "2"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=environment,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.skipif(not _built(), reason="set-up did not compile the kernels (no C compiler?)")
+def test_a_batch_runs_on_the_compiled_kernels_as_numba_develops(tmp_path) -> None:
+    sources = tmp_path / "in"
+    sources.mkdir()
+    for seed in (1, 2):
+        assert subprocess.run([sys.executable, "-m", "firmware.cli", "simulate", "-o",
+                               str(sources / f"scene{seed}.dng"), "--size", "160x120",
+                               "--seed", str(seed)], cwd=REPO, timeout=300).returncode == 0  # fmt: skip
+    outputs = {}
+    for compiled in (True, False):
+        outputs[compiled] = tmp_path / f"out_{compiled}"
+        result = _obscura("batch", str(sources), "-o", str(outputs[compiled]), "--jobs", "2",
+                          compiled=compiled)  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert _imports_numba(result) is not compiled
+    for name in ("scene1.jpg", "scene2.jpg"):
+        ours, numbas = (np.asarray(Image.open(outputs[c] / name), dtype=np.int64)
+                        for c in (True, False))  # fmt: skip
+        assert np.abs(ours - numbas).max() <= 8 and np.abs(ours - numbas).mean() < 0.01

@@ -10,15 +10,16 @@ headers; without them it says so and the develop keeps using numba's cache.
    without one, and without a noise profile either) with numba, and collects every
    kernel's compiled argument types (numba compiles one variant per type signature, not
    per image size).
-2. Imports the pipeline with ``numba.njit`` made serial (no ``parallel``: the parallel
-   loops of a kernel, and of the kernels it calls, need numba's threading layer, which
-   compiled modules do not have; nor ``cache``, which is for the parallel ones), and
-   compiles each kernel's variants with numba's ahead-of-time compiler (``numba.pycc``)
-   for this machine's CPU, grouped by the kernels' fastmath and error-model options (pycc
-   applies one set of options to a whole module: set here by giving its compiler our own
-   ``Flags``), into ``pipeline/_compiled_*.so``.
-3. Writes the manifest (``pipeline/_compiled_kernels.json``): the source stamp, and per
-   kernel its variants' module, symbol and argument types.
+2. Compiles each kernel's variants with numba's ahead-of-time compiler (``numba.pycc``)
+   for this machine's CPU, grouped by the kernels' ``parallel``, fastmath and error-model
+   options (pycc applies one set of options to a whole module: set here by giving its
+   compiler our own ``Flags``), into ``pipeline/_compiled_*.so``. A parallel kernel's
+   loops call numba's threading layer by name; ``tools/compiled_threading_shim.c``,
+   built into ``pipeline/_compiled_threading.so``, defines those names, and the develop
+   binds them to the threading layer's own module (:mod:`pipeline.compiled_kernels`).
+3. Writes the manifest (``pipeline/_compiled_kernels.json``): the source stamp, the
+   threading layer's module, and per kernel its variants' module, symbol and argument
+   types.
 
 The manifest is written last, and only when every module compiled: a failed or
 interrupted build leaves none, and the develop uses numba.
@@ -89,7 +90,7 @@ def _spec(numba_type: object) -> list | None:
 
 def discover_kernels() -> dict[str, dict]:
     """Develop the examples with numba and return, per kernel (qualified name), its
-    options (``fastmath``, ``error_model``) and its variants' argument specs."""
+    options (``parallel``, ``fastmath``, ``error_model``) and its variants' argument specs."""
     from numba.core.registry import CPUDispatcher
 
     with tempfile.TemporaryDirectory() as folder:
@@ -107,6 +108,7 @@ def discover_kernels() -> dict[str, dict]:
             specs = [[_spec(t) for t in signature] for signature in dispatcher.signatures]
             options = dispatcher.targetoptions
             kernels[f"{module_name}.{function.__qualname__}"] = {
+                "parallel": bool(options.get("parallel", False)),
                 "fastmath": bool(options.get("fastmath", False)),
                 "error_model": options.get("error_model", "python"),
                 "variants": [v for v in specs if all(s is not None for s in v)],
@@ -124,27 +126,12 @@ def _numba_type(spec: list) -> object:
     return types.boolean if spec[0] == "bool" else getattr(types, spec[0])
 
 
-def serial_njit() -> None:
-    """Make ``numba.njit`` compile serially and uncached from now on (step 2)."""
-    import numba
-
-    parallel_njit = numba.njit
-
-    def njit(*args: object, **options: object) -> object:
-        options = {**options, "parallel": False, "cache": False}
-        if len(args) == 1 and callable(args[0]):
-            return parallel_njit(**options)(args[0])
-        return parallel_njit(*args, **options)
-
-    numba.njit = njit
-
-
-def compile_group(module_name: str, fastmath: bool, error_model: str,
+def compile_group(module_name: str, parallel: bool, fastmath: bool, error_model: str,
                   kernels: list[tuple[str, object, list]]) -> dict[str, list]:
     """Compile ``kernels`` ((qualified name, Python function, argument specs of each
     variant)) into ``pipeline/<module_name>.so``; their manifest entries."""
     from numba.core.compiler import Flags
-    from numba.core.cpu import FastMathOptions
+    from numba.core.cpu import FastMathOptions, ParallelOptions
     from numba.pycc import CC
     from numba.pycc import compiler as pycc_compiler
 
@@ -154,6 +141,7 @@ def compile_group(module_name: str, fastmath: bool, error_model: str,
         def __init__(self, copy_of: Flags | None = None) -> None:
             super().__init__(copy_of)
             if copy_of is None:
+                self.auto_parallel = ParallelOptions(parallel)
                 self.fastmath = FastMathOptions(fastmath)
                 self.error_model = error_model
 
@@ -175,6 +163,33 @@ def compile_group(module_name: str, fastmath: bool, error_model: str,
     return entries
 
 
+def build_threading_shim() -> None:
+    """Compile ``tools/compiled_threading_shim.c`` into :data:`THREADING_SHIM`."""
+    from numba.pycc.platform import Toolchain
+
+    from pipeline.compiled_kernels import THREADING_SHIM
+
+    toolchain = Toolchain()
+    with tempfile.TemporaryDirectory() as folder:
+        objects = toolchain.compile_objects(
+            [str(REPO / "tools" / "compiled_threading_shim.c")], folder, extra_cflags=["-O2"]
+        )
+        toolchain.link_shared(str(THREADING_SHIM), objects)
+
+
+def threading_layer() -> dict[str, object]:
+    """The module of the threading layer numba's parallel loops run on here (``omppool``,
+    ``tbbpool`` or ``workqueue``): its name, file and size (a numba upgrade changes it)."""
+    import importlib.util
+
+    from numba.np.ufunc import parallel
+
+    parallel._launch_threads()
+    name = {"omp": "omppool", "tbb": "tbbpool"}.get(parallel._threading_layer, "workqueue")
+    path = Path(importlib.util.find_spec(f"numba.np.ufunc.{name}").origin)
+    return {"module": name, "path": str(path), "size": path.stat().st_size}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--discover", action="store_true", help=argparse.SUPPRESS)
@@ -192,20 +207,22 @@ def main() -> int:
                            stdout=subprocess.PIPE,
                            env={**os.environ, "OBSCURA_WARM_DEVELOPER": "0"})  # fmt: skip
     discovered = json.loads(child.stdout)
-    serial_njit()
-    groups: dict[tuple[bool, str], list[tuple[str, object, list]]] = {}
+    groups: dict[tuple[bool, bool, str], list[tuple[str, object, list]]] = {}
     for name, kernel in sorted(discovered.items()):
         module_name, _, qualname = name.rpartition(".")
         function = getattr(importlib.import_module(module_name), qualname).py_func
-        key = (kernel["fastmath"], kernel["error_model"])
+        key = (kernel["parallel"], kernel["fastmath"], kernel["error_model"])
         groups.setdefault(key, []).append((name, function, kernel["variants"]))
     kernels: dict[str, list] = {}
-    for number, ((fastmath, error_model), group) in enumerate(sorted(groups.items())):
+    for number, ((parallel, fastmath, error_model), group) in enumerate(sorted(groups.items())):
         module_name = f"_compiled_{number}"
-        print(f"compiling {len(group)} kernels (fastmath {fastmath}, {error_model} errors) "
-              f"into pipeline/{module_name}", flush=True)  # fmt: skip
-        kernels |= compile_group(module_name, fastmath, error_model, group)
-    MANIFEST.write_text(json.dumps({"stamp": source_stamp(), "kernels": kernels}, indent=1))
+        print(f"compiling {len(group)} kernels (parallel {parallel}, fastmath {fastmath}, "
+              f"{error_model} errors) into pipeline/{module_name}", flush=True)  # fmt: skip
+        kernels |= compile_group(module_name, parallel, fastmath, error_model, group)
+    build_threading_shim()
+    MANIFEST.write_text(json.dumps(
+        {"stamp": source_stamp(), "threading": threading_layer(), "kernels": kernels}, indent=1
+    ))  # fmt: skip
     print(f"{sum(len(v) for v in kernels.values())} variants of {len(kernels)} kernels "
           f"in {time.monotonic() - started:.0f} s: {MANIFEST}")
     return 0

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from firmware.commands.develop import DEFAULT_JPEG_QUALITY
-from pipeline.errors import InvalidParameterError, ObscuraError
+from pipeline.errors import CompiledKernelMismatch, InvalidParameterError, ObscuraError
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -42,11 +42,13 @@ RAW_SUFFIXES = frozenset({
 
 @dataclass
 class FileResult:
-    """What a worker reports for one file: the error, if it failed, and the log records
-    (warnings) it wrote, each formatted as one line."""
+    """What a worker reports for one file: the error, if it failed, the log records
+    (warnings) it wrote, each formatted as one line, and whether it needs numba (a kernel
+    compiled ahead of time could not take it: :mod:`pipeline.compiled_kernels`)."""
 
     error: str | None = None
     log_lines: list[str] = field(default_factory=list)
+    needs_numba: bool = False
 
 
 def find_raw_files(inputs: Iterable[Path]) -> list[Path]:
@@ -112,7 +114,9 @@ def _start_worker(numba_threads: int, log_levels: dict[str, int]) -> None:
     file it is writing), its kernels share the cores with the other workers, it keeps
     one file's memory for the next (:func:`firmware.freed_memory.reuse_freed_memory`), its
     garbage collector skips what it inherited, and its log records (at the batch's
-    ``log_levels``, by logger name) go back with each result."""
+    ``log_levels``, by logger name) go back with each result. Its kernels are numba's,
+    or the ones compiled ahead of time that the batch's process chose
+    (:mod:`pipeline.compiled_kernels`, whose stand-in takes ``set_num_threads`` too)."""
     import gc
 
     from firmware.freed_memory import reuse_freed_memory
@@ -144,6 +148,9 @@ def develop_one(source: Path, destination: Path, look: str, jpeg_quality: int) -
     result = FileResult(log_lines=_worker_log.lines)
     try:
         develop_file(source, destination, DevelopParams(look=look), jpeg_quality=jpeg_quality)
+    except CompiledKernelMismatch as exc:  # nothing was written: outputs are written whole
+        result.needs_numba = True
+        result.error = str(exc)
     except (ObscuraError, OSError) as exc:
         result.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - a bug on one file must not end the batch
@@ -153,27 +160,39 @@ def develop_one(source: Path, destination: Path, look: str, jpeg_quality: int) -
     return result
 
 
-def _start_method() -> str | None:
+def _start_method(with_numba: bool) -> str | None:
     """How to start workers: on Linux, forked from this process, which has imported the
-    pipeline and set up numba's compiler (a worker starts warm but for loading its
-    compiled kernels), unless this process has run a parallel kernel: numba's OpenMP
-    threads do not survive a fork, so then from a fork server. Elsewhere, the default."""
+    pipeline and either loaded the kernels compiled ahead of time or set up numba's
+    compiler (a worker starts warm but for loading numba's compiled kernels), unless
+    this process has started the kernels' threads: OpenMP's threads do not survive a
+    fork, so then from a fork server. Workers ``with_numba`` when this process runs the
+    compiled kernels are started afresh (spawned), which imports numba. Elsewhere, the
+    default."""
+    from pipeline import compiled_kernels
+
+    if compiled_kernels.in_use():
+        if with_numba:
+            return "spawn"
+        threads_started = compiled_kernels.threads_started()
+    else:
+        from numba.np.ufunc import parallel
+
+        threads_started = getattr(parallel, "_is_initialized", True)
     if sys.platform != "linux":
         return None
-    from numba.np.ufunc import parallel
-
-    return "forkserver" if getattr(parallel, "_is_initialized", True) else "fork"
+    return "forkserver" if threads_started else "fork"
 
 
-def _pool(jobs: int) -> ProcessPoolExecutor:
-    """``jobs`` worker processes that split the cores between their kernels."""
+def _pool(jobs: int, with_numba: bool) -> ProcessPoolExecutor:
+    """``jobs`` worker processes that split the cores between their kernels: numba's,
+    if ``with_numba``, else this process's (:func:`_start_method`)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     log_levels = {name: logging.getLogger(name or None).level for name in ("", "tifffile")}
     return ProcessPoolExecutor(
-        jobs, mp_context=multiprocessing.get_context(_start_method()),
+        jobs, mp_context=multiprocessing.get_context(_start_method(with_numba)),
         initializer=_start_worker, initargs=(threads, log_levels),
     )  # fmt: skip
 
@@ -196,15 +215,18 @@ def develop_all(work: Sequence[tuple[Path, Path]], jobs: int, look: str, jpeg_qu
 
     A worker that dies (a crash, or out of memory) breaks the pool: the files left
     unfinished are developed again one at a time, so that a second death names its file.
+    A file that a kernel compiled ahead of time could not take is developed again, once
+    the others are done, by workers that run numba.
     """
     from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     done = failed = 0
     pending = list(range(len(work)))
+    with_numba = False
     while pending:
-        unfinished = []
-        with _pool(jobs) as pool:
+        unfinished, for_numba = [], []
+        with _pool(jobs, with_numba) as pool:
             futures = {pool.submit(develop_one, *work[i], look, jpeg_quality): i for i in pending}
             try:
                 for future in as_completed(futures):
@@ -212,6 +234,9 @@ def develop_all(work: Sequence[tuple[Path, Path]], jobs: int, look: str, jpeg_qu
                         result = future.result()
                     except BrokenProcessPool:
                         unfinished.append(futures[future])
+                        continue
+                    if result.needs_numba and not with_numba:
+                        for_numba.append(futures[future])
                         continue
                     failed += _report(work[futures[future]][0], result, progress)
                     done += 1
@@ -232,8 +257,11 @@ def develop_all(work: Sequence[tuple[Path, Path]], jobs: int, look: str, jpeg_qu
             progress.close()
             print("obscura: a worker died: developing the rest one file at a time",
                   file=sys.stderr)  # fmt: skip
-        jobs = 1
-        pending = sorted(unfinished)
+            jobs = 1
+        if unfinished:
+            pending = sorted(unfinished + for_numba)
+        else:
+            pending, with_numba = sorted(for_numba), True
     return failed
 
 
