@@ -84,10 +84,23 @@ def version() -> str:
             return "unknown"
 
 
+class VersionAction(argparse.Action):
+    """``--version``: prints :func:`version` and exits; looked up only when asked for
+    (reading the package's metadata costs every command 15 ms of imports)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the version and exit")  # fmt: skip
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(f"{parser.prog} {version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand; each is described by its module's docstring."""
     parser = ArgumentParser(prog="obscura", description=plain_text(__doc__))
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action=VersionAction)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in subcommands():

@@ -191,7 +191,8 @@ def _launch_threads() -> None:
     import ctypes
 
     module = _threads["module"]
-    launched = int(os.environ.get("NUMBA_NUM_THREADS") or len(os.sched_getaffinity(0)))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    launched = int(os.environ.get("NUMBA_NUM_THREADS") or cores or 1)
     ctypes.CFUNCTYPE(None, ctypes.c_int)(module.launch_threads)(launched)
     _threads["launched"] = True
     set_num_threads(min(_threads["count"] or launched, launched))
