@@ -3,8 +3,8 @@
 #
 # On a development machine (anything that is not a Raspberry Pi): a virtual environment in
 # .venv with the dependencies and the development tools, a warmed numba cache so the
-# first `obscura develop` does not spend half a minute compiling, and a one-file develop's
-# kernels compiled ahead of time so it starts without numba. Safe to run again.
+# first `obscura develop` does not spend half a minute compiling, and a develop's and a
+# merge's kernels compiled ahead of time so they start without numba. Safe to run again.
 #
 # On Raspberry Pi OS (Bookworm or later, 64-bit) the appliance install: the system's
 # picamera2, libcamera, numpy and lgpio, a venv in /opt/obscura that sees them (held to

@@ -154,12 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             return status
     if argv is None and sys.argv[1:2] in (["develop"], ["merge"], ["batch"]):
         from firmware.freed_memory import reuse_freed_memory
+        from pipeline.compiled_kernels import use_compiled_kernels
         from pipeline.numba_runtime import collect_garbage_only_while_compiling
 
-        if sys.argv[1:2] in (["develop"], ["batch"]):
-            from pipeline.compiled_kernels import use_compiled_kernels
-
-            use_compiled_kernels()  # when built: no numba to start
+        use_compiled_kernels()  # when built: no numba to start
         collect_garbage_only_while_compiling()  # a process that develops and exits
         reuse_freed_memory()  # and whose stages' arrays can serve the next ones
     try:

@@ -1,13 +1,14 @@
-"""Kernels compiled ahead of time, so that a one-file ``obscura develop`` starts without numba.
+"""Kernels compiled ahead of time, so that ``obscura develop``, ``merge`` and ``batch`` start
+without numba.
 
 A fresh process that runs our numba kernels from numba's on-disk cache still pays for
 importing numba, setting up its compiler and loading each kernel: about 0.55 s, seven
 times the develop of a 640x480 frame. ``tools/build_compiled_kernels.py`` (run by
-``setup.sh``) compiles the kernels a one-frame develop calls into C extension modules
-beside this one with numba's ahead-of-time compiler (``numba.pycc``), for this machine's
-CPU, each for the argument types a develop gives it, and writes a manifest
-(:data:`MANIFEST`): the source stamp they were built from and, per kernel, its compiled
-variants and their argument types.
+``setup.sh``) compiles the kernels a develop of a frame or of a burst (with the default
+merge) calls into C extension modules beside this one with numba's ahead-of-time
+compiler (``numba.pycc``), for this machine's CPU, each for the argument types a develop
+gives it, and writes a manifest (:data:`MANIFEST`): the source stamp they were built
+from and, per kernel, its compiled variants and their argument types.
 
 :func:`use_compiled_kernels` then puts a stand-in for the ``numba`` module in
 ``sys.modules`` before the pipeline is imported: its ``njit`` hands each kernel module
@@ -25,8 +26,9 @@ kernel, as numba's do (so a process that has run none may still fork workers, as
 
 A compiled kernel checks each call's argument types against its variants first: the
 compiled code trusts them (an array of another dtype would be read as this one). A call
-no variant takes raises :class:`CompiledKernelMismatch`; the command then runs again in
-a new process with numba (``OBSCURA_COMPILED_KERNELS=0``, which also turns this off).
+no variant takes (the kernel merge's, say) raises :class:`CompiledKernelMismatch`; the
+command then runs again in a new process with numba (``OBSCURA_COMPILED_KERNELS=0``,
+which also turns this off).
 The modules are used only when the manifest's stamp matches the pipeline's sources and
 numpy's version, and the threading layer's file is the one they were built against:
 after an edit or an upgrade they are ignored until the next ``setup.sh``.
@@ -131,8 +133,8 @@ class CompiledKernel:
 
 
 class _NotCompiled:
-    """A numba function with no compiled variant (an inlined helper, or a kernel a
-    one-frame develop never calls): calling it means numba is needed."""
+    """A numba function with no compiled variant (an inlined helper, or a kernel the
+    build's develops never called): calling it means numba is needed."""
 
     def __init__(self, function: Callable) -> None:
         self.qualified_name = f"{function.__module__}.{function.__qualname__}"

@@ -23,6 +23,7 @@ from pipeline.compiled_kernels import (
     source_stamp,
 )
 from pipeline.errors import CompiledKernelMismatch
+from pipeline.formats.dng_reader import read_dng
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -127,15 +128,15 @@ def test_a_develop_runs_on_the_compiled_kernels_as_numba_develops(tmp_path) -> N
 
 @pytest.mark.skipif(not _built(), reason="set-up did not compile the kernels (no C compiler?)")
 def test_a_develop_that_needs_another_kernel_runs_again_with_numba(tmp_path) -> None:
-    # A burst's alignment and merge are not compiled ahead of time: the command starts on
-    # the compiled kernels, meets one it lacks, and runs again with numba.
+    # The kernel merge is not compiled ahead of time: the command starts on the compiled
+    # kernels, meets one it lacks, and runs again with numba.
     burst = tmp_path / "burst.dng"
     assert subprocess.run([sys.executable, "-m", "firmware.cli", "simulate", "-o", str(burst),
                            "--size", "128x96", "--frames", "2"], cwd=REPO,
                           timeout=300).returncode == 0  # fmt: skip
     output = tmp_path / "merged.jpg"
     frames = sorted(str(p) for p in tmp_path.glob("burst_*.dng"))
-    result = _obscura("develop", *frames, "-o", str(output), compiled=True)
+    result = _obscura("develop", *frames, "-o", str(output), "--merge", "kernel", compiled=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert _imports_numba(result) and output.stat().st_size > 0
     assert "obscura: error" not in result.stderr
@@ -184,3 +185,20 @@ def test_a_batch_runs_on_the_compiled_kernels_as_numba_develops(tmp_path) -> Non
         ours, numbas = (np.asarray(Image.open(outputs[c] / name), dtype=np.int64)
                         for c in (True, False))  # fmt: skip
         assert np.abs(ours - numbas).max() <= 8 and np.abs(ours - numbas).mean() < 0.01
+
+
+@pytest.mark.skipif(not _built(), reason="set-up did not compile the kernels (no C compiler?)")
+def test_a_merge_runs_on_the_compiled_kernels_as_numba_merges(tmp_path) -> None:
+    burst = tmp_path / "burst.dng"
+    assert subprocess.run([sys.executable, "-m", "firmware.cli", "simulate", "-o", str(burst),
+                           "--size", "320x240", "--frames", "3", "--gain", "8",
+                           "--motion-px", "2"], cwd=REPO, timeout=300).returncode == 0  # fmt: skip
+    frames = sorted(str(p) for p in tmp_path.glob("burst_*.dng"))
+    merged = {}
+    for compiled in (True, False):
+        output = tmp_path / f"merged_{compiled}.dng"
+        result = _obscura("merge", *frames, "-o", str(output), compiled=compiled)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert _imports_numba(result) is not compiled
+        merged[compiled] = read_dng(output).cfa.astype(np.int64)
+    assert np.abs(merged[True] - merged[False]).max() <= 2

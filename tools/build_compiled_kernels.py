@@ -1,4 +1,4 @@
-"""Compile the kernels of a one-frame develop ahead of time (``pipeline/compiled_kernels.py``).
+"""Compile the kernels of a develop and a burst merge ahead of time (``pipeline/compiled_kernels.py``).
 
     .venv/bin/python tools/build_compiled_kernels.py
 
@@ -7,9 +7,10 @@ headers; without them it says so and the develop keeps using numba's cache.
 
 1. In a child process, develops a small simulated frame (every look, JPEG and 16-bit
    TIFF, the as-shot and the auto white balance; with a lens profile's shading map,
-   without one, and without a noise profile either) with numba, and collects every
-   kernel's compiled argument types (numba compiles one variant per type signature, not
-   per image size).
+   without one, and without a noise profile either) and a small simulated burst (every
+   burst mode, and ``obscura merge``; the default resampling merge, not the kernel
+   merge) with numba, and collects every kernel's compiled argument types (numba
+   compiles one variant per type signature, not per image size).
 2. Compiles each kernel's variants with numba's ahead-of-time compiler (``numba.pycc``)
    for this machine's CPU, grouped by the kernels' ``parallel``, fastmath and error-model
    options (pycc applies one set of options to a whole module: set here by giving its
@@ -43,11 +44,13 @@ sys.path.insert(0, str(REPO))
 
 
 def develop_examples(folder: Path) -> None:
-    """Develop a small simulated frame every way a one-frame develop can go."""
+    """Develop a small simulated frame every way a one-frame develop can go, and a small
+    simulated burst in every mode and to a merged DNG, with the default merge."""
     import numpy as np
 
-    from firmware.develop_file import develop_file
+    from firmware.develop_file import develop_burst_files, develop_file, merge_files
     from hardware.imx477_simulator import Imx477Simulator, SensorSettings
+    from pipeline.burst import BURST_MODES
     from pipeline.develop import DevelopParams
     from pipeline.formats.encoders.dng import encode_dng
     from pipeline.looks.look import look_names
@@ -69,6 +72,15 @@ def develop_examples(folder: Path) -> None:
             develop_file(source, folder / "out.jpg", DevelopParams(look=look))
         develop_file(source, folder / "out.tif", DevelopParams(look="neutral"))
         develop_file(source, folder / "out.jpg", DevelopParams(white_balance="auto"))
+    # Large enough for every stage of the burst pipeline (its pyramid, the shrink's window).
+    camera = Imx477Simulator(scene, seed=1, output_size=(240, 320), motion_px=2)
+    settings = SensorSettings(camera.exposure_time_us_for(1.0, 4.0), analogue_gain=4.0)
+    burst = [folder / f"burst_{number}.dng" for number in range(3)]
+    for path in burst:
+        path.write_bytes(encode_dng(camera.capture(settings)))
+    for mode in BURST_MODES:
+        develop_burst_files(burst, folder / "out.jpg", DevelopParams(), mode=mode)
+    merge_files(burst, folder / "merged.dng")
 
 
 def _spec(numba_type: object) -> list | None:
