@@ -64,7 +64,7 @@ _THREADING_FUNCTIONS = (
     "set_parallel_chunksize", "get_parallel_chunksize", "get_sched_size",
 )  # fmt: skip
 #: The threading layer's ``module`` and the ``shim`` once loaded (kept for the process's
-#: life), whether its threads are ``launched``, and the ``count`` asked for (0: all).
+#: life), how many threads it ``launched`` (0: not yet), and the ``count`` asked for (0: all).
 _threads: dict[str, Any] = {}
 
 
@@ -120,7 +120,7 @@ class CompiledKernel:
                           for function, specs in variants]  # fmt: skip
 
     def __call__(self, *args: object) -> object:
-        if not _threads.get("launched", True):
+        if _threads.get("launched") == 0:  # the first kernel of a process that loaded them
             _launch_threads()
         for function, checks in self._variants:
             if len(checks) == len(args) and all(check(a) for check, a in zip(checks, args)):
@@ -183,7 +183,7 @@ def _load_threading_layer(layer: dict[str, Any]) -> None:
     shim = ctypes.CDLL(str(THREADING_SHIM), mode=ctypes.RTLD_GLOBAL)
     addresses = [getattr(module, name) for name in _THREADING_FUNCTIONS]
     shim.obscura_bind_threading((ctypes.c_void_p * len(addresses))(*addresses))
-    _threads.update(module=module, shim=shim, launched=False, count=0)
+    _threads.update(module=module, shim=shim, launched=0, count=0)
 
 
 def _launch_threads() -> None:
@@ -196,19 +196,20 @@ def _launch_threads() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     launched = int(os.environ.get("NUMBA_NUM_THREADS") or cores or 1)
     ctypes.CFUNCTYPE(None, ctypes.c_int)(module.launch_threads)(launched)
-    _threads["launched"] = True
+    _threads["launched"] = launched
     set_num_threads(min(_threads["count"] or launched, launched))
 
 
 def set_num_threads(count: int) -> None:
     """The threads the compiled parallel loops of this thread use (as
-    ``numba.set_num_threads``: at most the threads launched)."""
+    ``numba.set_num_threads``: 1 to the threads launched)."""
     import ctypes
 
-    if count < 1:
-        raise ValueError(f"set_num_threads({count}): expected at least 1")
+    launched = _threads.get("launched")
+    if count < 1 or (launched and count > launched):
+        raise ValueError(f"set_num_threads({count}): expected 1..{launched or 'the cores'}")
     _threads["count"] = count
-    if _threads.get("launched"):
+    if launched:
         ctypes.CFUNCTYPE(None, ctypes.c_int)(_threads["module"].set_num_threads)(count)
 
 

@@ -158,6 +158,13 @@ assert compiled_kernels.threads_started() and shim.get_num_threads() == 2
 np.testing.assert_allclose(normalized, (raw - 64.0) / (4095.0 - 64.0), atol=1e-6)
 sys.modules["numba"].set_num_threads(1)  # as numba's: the loops of this thread on one
 assert shim.get_num_threads() == 1
+try:
+    sys.modules["numba"].set_num_threads(3)  # more than were launched
+except ValueError:
+    pass
+else:
+    raise AssertionError("set_num_threads took 3 of 2 threads")
+assert shim.get_num_threads() == 1
 assert not any(name.startswith("numba.") for name in sys.modules)
 """
     environment = {**os.environ, "NUMBA_NUM_THREADS": "2"}
