@@ -14,7 +14,9 @@ Every figure is a fresh process, start-up included, as a user at a shell sees it
   the kernels loaded), start-up of the command line and the socket round trip included;
 - ``obscura batch`` of ``--batch-files`` copies of the 12 MP DNG, per file, on the compiled
   kernels and with numba (12 by default: with fewer, the command's own start-up weighs
-  on each file).
+  on each file);
+- ``obscura merge`` of a simulated 8-frame 12 MP burst, on the compiled kernels against
+  the same command with numba (no LibRaw counterpart).
 
 The runs alternate (ours, LibRaw, ours, ...) so a machine shared with other work loads
 both alike; each run's ratio is printed, then the range of the ratios. Compare ratios,
@@ -107,17 +109,28 @@ def make_full_dng(scene: Path, destination: Path) -> None:
     )  # fmt: skip
 
 
-def report(name: str, ours: list[tuple[float, float]],
-           libraw: list[tuple[float, float]]) -> None:  # fmt: skip
-    """One line: best (and our median) wall times, each run's ratio, their range and
-    median; best CPU times."""
-    ratios = [o[0] / lib[0] for o, lib in zip(ours, libraw)]
+def report(name: str, ours: list[tuple[float, float]], baseline: list[tuple[float, float]],
+           baseline_name: str = "LibRaw") -> None:  # fmt: skip
+    """One line: best (and our median) wall times, each run's ratio to the baseline
+    (LibRaw's), their range and median; best CPU times."""
+    ratios = [o[0] / b[0] for o, b in zip(ours, baseline)]
     print(f"{name:<26} ours {min(o[0] for o in ours):5.2f} s "
           f"(median {statistics.median(o[0] for o in ours):.2f})  "
-          f"LibRaw {min(lib[0] for lib in libraw):5.2f} s  "
+          f"{baseline_name} {min(b[0] for b in baseline):5.2f} s  "
           f"ratio {min(ratios):.2f}-{max(ratios):.2f}x, median {statistics.median(ratios):.2f} "
           f"(runs: {', '.join(f'{r:.2f}' for r in ratios)})  "
-          f"CPU ours {min(o[1] for o in ours):.2f} s, LibRaw {min(lib[1] for lib in libraw):.2f} s")
+          f"CPU ours {min(o[1] for o in ours):.2f} s, "
+          f"{baseline_name} {min(b[1] for b in baseline):.2f} s")
+
+
+def make_burst(scene: Path, folder: Path) -> list[Path]:
+    """A simulated handheld burst of 8 4056x3040 HQ-camera DNGs of ``scene`` at gain 8."""
+    subprocess.run(
+        [*OBSCURA, "simulate", "-o", str(folder / "burst.dng"), "--size", "4056x3040",
+         "--frames", "8", "--gain", "8", "--motion-px", "4", "--scene", str(scene)],
+        check=True, cwd=REPO, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return sorted(folder.glob("burst_*.dng"))
 
 
 def start_warm_developer(folder: Path, first_run: list[str]) -> dict[str, str]:
@@ -161,10 +174,12 @@ def main() -> None:
         batch_in.mkdir()
         for number in range(args.batch_files):
             shutil.copyfile(full, batch_in / f"frame_{number:02d}.dng")
+        burst = make_burst(args.scene, tmp)
+        merge = [*OBSCURA, "merge", *map(str, burst), "-o", str(tmp / "merged.dng")]
         out = tmp / "out.jpg"
         # Warm the page cache and numba's on-disk cache before any figure.
         for command in (develop_ours(full, out), develop_libraw(full, out),
-                        develop_ours(SMALL_DNG, out), develop_libraw(SMALL_DNG, out)):
+                        develop_ours(SMALL_DNG, out), develop_libraw(SMALL_DNG, out), merge):
             seconds_of(command)
 
         warm_folder = Path(tempfile.mkdtemp(prefix="obscura-bench-", dir="/tmp"))
@@ -180,6 +195,8 @@ def main() -> None:
                 ("ours 12 MP numba", develop_ours(full, out), NUMBA_ENV),
                 ("ours 12 MP warm", develop_ours(full, out), warm_env),
                 ("libraw 12 MP", develop_libraw(full, out), CHILD_ENV),
+                ("merge", merge, CHILD_ENV),
+                ("merge numba", merge, NUMBA_ENV),
             ):
                 figures.setdefault(name, []).append(seconds_of(command, env))
             for name, env in (("batch per file", CHILD_ENV), ("batch numba", NUMBA_ENV)):
@@ -203,6 +220,7 @@ def main() -> None:
     report("develop 12 MP (warm)", figures["ours 12 MP warm"], figures["libraw 12 MP"])
     report("batch 12 MP, per file", figures["batch per file"], figures["libraw 12 MP"])
     report("batch 12 MP (numba)", figures["batch numba"], figures["libraw 12 MP"])
+    report("merge 8 x 12 MP (process)", figures["merge"], figures["merge numba"], "numba")
     from pipeline.compiled_kernels import MANIFEST
 
     compiled = "on the compiled kernels" if MANIFEST.exists() else "with numba (none compiled)"
