@@ -171,10 +171,12 @@ def _load_threading_layer(layer: dict[str, Any]) -> None:
     import ctypes
     import importlib.util
 
+    from pipeline.numba_runtime import let_idle_threads_sleep
+
     path = Path(layer["path"])
     if not path.is_file() or path.stat().st_size != layer["size"]:
         raise ImportError(f"{path}: not the threading layer the kernels were built against")
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # as start_numba: idle threads sleep
+    let_idle_threads_sleep()  # as numba's own start
     spec = importlib.util.spec_from_file_location(layer["module"], path)
     if spec is None or spec.loader is None:
         raise ImportError(f"{path}: cannot be loaded")

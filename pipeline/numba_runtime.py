@@ -92,6 +92,12 @@ def import_numba_without_scipy() -> None:
         sys.meta_path.insert(0, _NumbaWithoutScipy())
 
 
+def let_idle_threads_sleep() -> None:
+    """Ask OpenMP's threads to sleep between parallel regions (module notes), unless the
+    user chose otherwise; read when OpenMP loads, so call it before."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+
 def start_numba() -> None:
     """Initialise numba's CPU target now, without SciPy, and let idle OpenMP threads
     sleep (idempotent, cheap once done).
@@ -103,7 +109,7 @@ def start_numba() -> None:
 
     if in_use():
         return  # no numba in this process
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # read when OpenMP loads
+    let_idle_threads_sleep()
     with scipy_hidden():
         from numba.core.registry import cpu_target
 

@@ -222,10 +222,10 @@ def develop_all(work: Sequence[tuple[Path, Path]], jobs: int, look: str, jpeg_qu
     from concurrent.futures.process import BrokenProcessPool
 
     done = failed = 0
-    pending = list(range(len(work)))
+    pending, for_numba = list(range(len(work))), []
     with_numba = False
     while pending:
-        unfinished, for_numba = [], []
+        unfinished = []
         with _pool(jobs, with_numba) as pool:
             futures = {pool.submit(develop_one, *work[i], look, jpeg_quality): i for i in pending}
             try:
@@ -258,10 +258,9 @@ def develop_all(work: Sequence[tuple[Path, Path]], jobs: int, look: str, jpeg_qu
             print("obscura: a worker died: developing the rest one file at a time",
                   file=sys.stderr)  # fmt: skip
             jobs = 1
-        if unfinished:
-            pending = sorted(unfinished + for_numba)
-        else:
-            pending, with_numba = sorted(for_numba), True
+        pending = sorted(unfinished)
+        if not pending and for_numba:  # the rest done: now those that need numba
+            pending, for_numba, with_numba = sorted(for_numba), [], True
     return failed
 
 
