@@ -153,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         if status is not None:
             return status
     if argv is None and sys.argv[1:2] in (["develop"], ["merge"], ["batch"]):
-        from firmware.freed_memory import reuse_freed_memory
+        from firmware.freed_memory import fault_in_small_pages, reuse_freed_memory
+
+        fault_in_small_pages()  # before numpy: no page fault that stops to compact memory
         from pipeline.compiled_kernels import use_compiled_kernels
         from pipeline.numba_runtime import collect_garbage_only_while_compiling
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -40,3 +41,25 @@ def test_freed_memory_is_kept_when_asked_and_given_back_when_released() -> None:
     assert released["default"] > 48 << 20
     assert released["reuse"] < 8 << 20
     assert released["release"] > 48 << 20
+
+
+_HUGE_PAGES_AFTER = """
+import os, sys
+from firmware.freed_memory import fault_in_small_pages
+first = fault_in_small_pages()
+import numpy as np
+core = getattr(np, "_core", None) or np.core  # numpy 2, numpy 1 (Debian 12)
+print(first, fault_in_small_pages(), core.multiarray._set_madvise_hugepage(True))
+"""
+
+
+@pytest.mark.parametrize(("environment", "expected"), [
+    ({}, "True False False"),  # numpy told before its import; too late after it
+    ({"NUMPY_MADVISE_HUGEPAGE": "1"}, "True False True"),  # the user's own choice stands
+])  # fmt: skip
+def test_develop_processes_ask_numpy_for_ordinary_pages(environment, expected) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    answer = subprocess.run([sys.executable, "-c", _HUGE_PAGES_AFTER],
+                            env={**env, **environment}, capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert " ".join(answer) == expected
