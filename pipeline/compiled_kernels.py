@@ -159,6 +159,7 @@ def _numba_stand_in(kernels: dict[str, CompiledKernel]) -> ModuleType:
     module.njit = njit  # type: ignore[attr-defined]
     module.prange = range  # type: ignore[attr-defined]
     module.set_num_threads = set_num_threads  # type: ignore[attr-defined]
+    module.get_num_threads = get_num_threads  # type: ignore[attr-defined]
     module.compiled_ahead_of_time = True  # type: ignore[attr-defined]
     return module
 
@@ -195,11 +196,20 @@ def _launch_threads() -> None:
     import ctypes
 
     module = _threads["module"]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    launched = int(os.environ.get("NUMBA_NUM_THREADS") or cores or 1)
+    launched = _threads_to_launch()
     ctypes.CFUNCTYPE(None, ctypes.c_int)(module.launch_threads)(launched)
     _threads["launched"] = launched
     set_num_threads(min(_threads["count"] or launched, launched))
+
+
+def _threads_to_launch() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return int(os.environ.get("NUMBA_NUM_THREADS") or cores or 1)
+
+
+def get_num_threads() -> int:
+    """The threads the compiled parallel loops use (as ``numba.get_num_threads``)."""
+    return _threads.get("count") or _threads.get("launched") or _threads_to_launch()
 
 
 def set_num_threads(count: int) -> None:

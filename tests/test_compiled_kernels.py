@@ -150,6 +150,7 @@ import numpy as np
 from pipeline import compiled_kernels
 assert compiled_kernels.use_compiled_kernels()
 assert not compiled_kernels.threads_started()  # a process may still fork
+assert sys.modules["numba"].get_num_threads() == 2  # what the first kernel will launch
 from pipeline.stages import black_level
 shim = ctypes.CDLL(str(compiled_kernels.THREADING_SHIM))
 raw = np.arange(64 * 48, dtype=np.uint16).reshape(48, 64)
@@ -157,7 +158,7 @@ normalized = black_level.normalize(raw, (64.0,) * 4, 4095.0)
 assert compiled_kernels.threads_started() and shim.get_num_threads() == 2
 np.testing.assert_allclose(normalized, (raw - 64.0) / (4095.0 - 64.0), atol=1e-6)
 sys.modules["numba"].set_num_threads(1)  # as numba's: the loops of this thread on one
-assert shim.get_num_threads() == 1
+assert shim.get_num_threads() == 1 and sys.modules["numba"].get_num_threads() == 1
 try:
     sys.modules["numba"].set_num_threads(3)  # more than were launched
 except ValueError:

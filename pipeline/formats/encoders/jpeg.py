@@ -1,7 +1,8 @@
 """JPEG encoding with EXIF and an embedded sRGB profile.
 
 Pixels are compressed by simplejpeg (libjpeg-turbo; the encoder picamera2 itself uses),
-about twice as fast here as Pillow's; the EXIF (APP1) and ICC profile (APP2) segments are
+about twice as fast here as Pillow's, in strips on the develop's threads
+(:mod:`pipeline.formats.encoders.jpeg_strips`); the EXIF (APP1) and ICC profile (APP2) segments are
 inserted after the JFIF header, as the JPEG/EXIF and ICC specifications lay them out.
 """
 
@@ -11,6 +12,7 @@ import functools
 import logging
 import struct
 
+import numba
 import numpy as np
 import numpy.typing as npt
 import simplejpeg
@@ -18,6 +20,7 @@ from PIL import ImageCms
 
 from pipeline.errors import InvalidParameterError
 from pipeline.formats.encoders.exif import build_exif
+from pipeline.formats.encoders.jpeg_strips import encode_in_strips
 from pipeline.raw_frame import CameraMetadata
 
 logger = logging.getLogger(__name__)
@@ -51,9 +54,11 @@ def _insert_segments(jpeg: bytes, segments: bytes) -> bytes:
 
 
 def encode_jpeg(
-    image: npt.NDArray[np.uint8], metadata: CameraMetadata, quality: int = 92
+    image: npt.NDArray[np.uint8], metadata: CameraMetadata, quality: int = 92,
+    threads: int | None = None,
 ) -> bytes:
-    """JPEG bytes of an (H, W, 3) uint8 sRGB image.
+    """JPEG bytes of an (H, W, 3) uint8 sRGB image, compressed on ``threads`` threads (by
+    default as many as this thread's numba kernels use).
 
     Chroma is kept at full resolution (4:4:4) at quality 90 and above, and subsampled
     4:2:0 below, as cameras do.
@@ -64,12 +69,15 @@ def encode_jpeg(
         raise InvalidParameterError(
             f"image is {image.dtype} {image.shape}: expected (H, W, 3) uint8"
         )
-    pixels = simplejpeg.encode_jpeg(
-        np.ascontiguousarray(image),
-        quality=quality,
-        colorspace="RGB",
-        colorsubsampling="444" if quality >= 90 else "420",
-    )
+    subsampling = "444" if quality >= 90 else "420"
+
+    def encode(pixels: npt.NDArray[np.uint8]) -> bytes:
+        return simplejpeg.encode_jpeg(np.ascontiguousarray(pixels), quality=quality,
+                                      colorspace="RGB", colorsubsampling=subsampling)
+
+    mcu_px = (8, 8) if subsampling == "444" else (16, 16)
+    threads = numba.get_num_threads() if threads is None else threads
+    pixels = encode_in_strips(image, encode, mcu_px, threads)
     icc = _segment(_APP2, b"ICC_PROFILE\x00\x01\x01" + srgb_icc_profile())
     return _insert_segments(pixels, _exif_segment(metadata) + icc)
 
