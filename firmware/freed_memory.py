@@ -9,8 +9,8 @@ it is not using (:func:`release_freed_memory`). Elsewhere than glibc both do not
 
 A process that develops also asks for its memory in ordinary pages
 (:func:`fault_in_small_pages`): numpy asks Linux for huge pages, and when the kernel has
-none free it compacts memory inside the page fault, which made one 12 MP develop in two
-take 0.3-0.45 s longer on the development machine.
+none free it compacts memory inside the page fault: on the development machine, 0.3-0.6 s
+more for one 12 MP develop in two in some series, one in eight in others.
 """
 
 from __future__ import annotations
@@ -60,10 +60,13 @@ def fault_in_small_pages() -> bool:
     and the ones it starts. Must run before numpy is imported; returns whether it did.
 
     With huge pages, a fault that finds no free 2 MB page compacts memory then and there
-    (the kernel's ``defrag`` setting ``madvise``, the usual default). Measured on the
-    development machine, ``obscura develop`` of a 12 MP DNG, 8 runs each way: system time
-    0.06-0.08 s or 0.37-0.57 s (about half the runs) with huge pages, 0.13-0.18 s every
-    time with small pages; wall-clock median 0.86 s against 0.665 s.
+    (the kernel's ``defrag`` setting ``madvise``, the usual default), for as long as it
+    takes. Measured on the development machine, ``obscura develop`` of a 12 MP DNG: one
+    series of 8 runs each way, system time 0.06-0.08 s or 0.37-0.57 s (half the runs) with
+    huge pages, 0.13-0.18 s every time with small pages (wall-clock median 0.86 s against
+    0.665 s); another, alternating with LibRaw, one stall in 8 (0.69 s of system time),
+    medians 0.785 s against 0.755 s, and 0.03-0.05 s to the huge pages when none stalls.
+    A stall of 0.3-0.6 s now and then outweighs that.
     """
     if "numpy" in sys.modules:
         return False
