@@ -20,16 +20,24 @@ from pipeline.errors import CompiledKernelMismatch, ObscuraError
 logger = logging.getLogger("obscura")
 
 
-def subcommands() -> tuple[ModuleType, ...]:
-    """Every subcommand's module, imported when the parser is built (not for a command the
-    warm developer runs, so that its client starts without numpy)."""
-    from firmware.commands import (
-        batch, config, contact_sheet, demo, develop, focus, lens, logs, looks, ls, merge, run,
-        shoot, simulate, status, warm_cache,
-    )  # fmt: skip
+#: The module of ``firmware/commands`` that registers each subcommand, by its name.
+COMMAND_MODULES = {
+    "batch": "batch", "config": "config", "contact-sheet": "contact_sheet", "demo": "demo",
+    "develop": "develop", "focus": "focus", "lens": "lens", "calibrate": "lens",
+    "logs": "logs", "looks": "looks", "ls": "ls", "merge": "merge", "run": "run",
+    "shoot": "shoot", "simulate": "simulate", "status": "status", "warm-cache": "warm_cache",
+}  # fmt: skip
 
-    return (batch, config, contact_sheet, demo, develop, focus, lens, logs, looks, ls, merge,
-            run, shoot, simulate, status, warm_cache)  # fmt: skip
+
+def subcommands(command: str | None = None) -> list[ModuleType]:
+    """The modules of ``command``'s subcommand alone when it is one (importing every
+    command's module costs each command about 10 ms), else of every subcommand (for
+    ``obscura --help`` and for a misspelt command's list of choices). Not called for a
+    command the warm developer runs, so that its client starts without numpy."""
+    import importlib
+
+    names = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else COMMAND_MODULES.values()
+    return [importlib.import_module(f"firmware.commands.{name}") for name in dict.fromkeys(names)]
 
 
 #: Exit status of a command whose output pipe was closed (128 + SIGPIPE, as a shell shows).
@@ -97,19 +105,27 @@ class VersionAction(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand; each is described by its module's docstring."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``command``'s subcommand, or of every subcommand when that
+    is not one (:func:`subcommands`); each is described by its module's docstring."""
     parser = ArgumentParser(prog="obscura", description=plain_text(__doc__))
     parser.add_argument("--version", action=VersionAction)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in subcommands():
+    for module in subcommands(command):
         before = set(subparsers.choices)
         module.register(subparsers)
         for name in set(subparsers.choices) - before:
             command = subparsers.choices[name]
             command.description = command.description or plain_text(module.__doc__)
     return parser
+
+
+def _command_named(argv: list[str]) -> str | None:
+    """The subcommand of a command line: its first word that is not an option of
+    ``obscura`` itself (``-v``, ``--verbose``), if any."""
+    words = [word for word in argv if word not in ("-v", "--verbose")]
+    return words[0] if words and not words[0].startswith("-") else None
 
 
 def _quiet_broken_stdout() -> None:
@@ -188,7 +204,7 @@ def _run_again_with_numba(reason: Exception) -> None:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(_command_named(sys.argv[1:] if argv is None else argv)).parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

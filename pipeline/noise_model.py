@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.raw_frame import RawFrame
+from pipeline.stages.percentiles import median, percentiles
 
 #: Fewest residuals a level bin needs to enter the fit.
 _MIN_BIN_COUNT = 200
@@ -123,7 +124,7 @@ def estimate_noise_foi2008(frame: RawFrame, bins: int = 16, max_samples: int = 4
     levels, residuals, activities = levels[keep], residuals[keep], activities[keep]
     if len(levels) < _MIN_BIN_COUNT:
         return _constant_noise(residuals)
-    lo, hi = np.percentile(levels, [1.0, 99.0])
+    lo, hi = percentiles(levels, [1.0, 99.0])
     edges = np.linspace(lo, hi + 1e-9, bins + 1)
     index = np.digitize(levels, edges) - 1
     xs, vs, ws = [], [], []
@@ -132,10 +133,10 @@ def estimate_noise_foi2008(frame: RawFrame, bins: int = 16, max_samples: int = 4
         if np.count_nonzero(in_bin) < _MIN_BIN_COUNT:
             continue
         # The flattest quarter: texture left out without biasing the noise (see kernel).
-        flat = activities[in_bin] <= np.percentile(activities[in_bin], 25.0)
+        flat = activities[in_bin] <= percentiles(activities[in_bin], 25.0)
         chosen = residuals[in_bin][flat]
-        mad = float(np.median(np.abs(chosen - np.median(chosen))))
-        xs.append(float(np.median(levels[index == b])))
+        mad = median(np.abs(chosen - median(chosen)))
+        xs.append(median(levels[index == b]))
         vs.append((_MAD_TO_SIGMA * mad) ** 2 / 1.25)
         ws.append(float(len(chosen)))
     if not xs:  # too few samples at any one level (a small frame): one constant
@@ -154,7 +155,7 @@ def estimate_noise_foi2008(frame: RawFrame, bins: int = 16, max_samples: int = 4
 
 def _constant_noise(residuals: npt.NDArray[np.float32]) -> NoiseModel:
     """A level-independent model from the residuals' median absolute value (few samples)."""
-    sigma = _MAD_TO_SIGMA * float(np.median(np.abs(residuals))) if len(residuals) else 1e-3
+    sigma = _MAD_TO_SIGMA * median(np.abs(residuals)) if len(residuals) else 1e-3
     return NoiseModel(0.0, max(sigma * sigma / 1.25, 1e-12))
 
 

@@ -324,3 +324,20 @@ def test_the_one_shot_commands_run_without_the_cyclic_garbage_collector(command,
     out = subprocess.run([sys.executable, "-c", _COLLECTOR_AT_EXIT, command, "--help"],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert out.stdout.strip().splitlines()[-1] == f"collector {collector}"
+
+
+def _subcommand_names(parser) -> set[str]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return set(action.choices)
+
+
+def test_a_command_line_builds_the_parser_of_its_own_subcommand_alone() -> None:
+    from firmware.cli import COMMAND_MODULES, build_parser
+
+    # Every subcommand's module is in the table, under each name it registers.
+    assert _subcommand_names(build_parser()) == set(COMMAND_MODULES)
+    for name, module in COMMAND_MODULES.items():
+        names = _subcommand_names(build_parser(name))
+        assert name in names
+        assert {COMMAND_MODULES[n] for n in names} == {module}
+    assert _subcommand_names(build_parser("dvelop")) == set(COMMAND_MODULES)  # all choices

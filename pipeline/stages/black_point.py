@@ -22,6 +22,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.stages.percentiles import percentiles
+
 #: Percentile of the downsampled luminance taken as the glare level.
 GLARE_PERCENTILE = 0.1
 #: The glare level is at most this fraction of the scene's median luminance.
@@ -36,7 +38,7 @@ def estimate_glare(luminance_small: npt.NDArray[np.float32]) -> float:
     luminance_small : (h, w) float32
         Linear luminance of the downsampled image (a few hundred pixels a side).
     """
-    darkest, median = np.percentile(luminance_small, [GLARE_PERCENTILE, 50.0])
+    darkest, median = percentiles(luminance_small, [GLARE_PERCENTILE, 50.0])
     return float(np.clip(darkest, 0.0, MAX_FRACTION_OF_MEDIAN * max(float(median), 0.0)))
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.stages.percentiles import percentiles
+
 MIDDLE_GREY = 0.18
 #: The brightest 1% of the scene may be lifted to at most this (1.0 = sensor clipping).
 HIGHLIGHT_HEADROOM = 2.0
@@ -34,7 +36,7 @@ def auto_exposure_ev(
     yy, xx = np.mgrid[0:h, 0:w]
     centre = (np.abs(yy - h / 2) < h / 4) & (np.abs(xx - w / 2) < w / 4)
     log_y = np.log2(np.maximum(luminance_small, 2.0**-16))
-    lo, hi = np.percentile(log_y, [1.0, 99.0])
+    lo, hi = percentiles(log_y, [1.0, 99.0])
     keep = (log_y >= lo) & (log_y <= hi)
     weights = np.where(centre, 2.0, 1.0) * keep
     if weights.sum() == 0:

@@ -22,6 +22,7 @@ from pipeline.colour.transforms import LUMINANCE_WEIGHTS
 from pipeline.guided_filter import box_mean
 from pipeline.planar_rows import merge_row, split_row
 from pipeline.stages.exposure import MIDDLE_GREY
+from pipeline.stages.percentiles import percentiles
 
 #: Luminance below this (about the read noise of a base-ISO frame) counts as black: the
 #: tone map must not lift sensor noise.
@@ -92,7 +93,7 @@ def fit(
     a_mean = box_mean(a, radius)
     b_mean = box_mean(b, radius)
     base = a_mean * log_y + b_mean
-    lo, hi = np.percentile(base, [0.5, 99.5])
+    lo, hi = percentiles(base, [0.5, 99.5])
     scene_range = max(hi - lo, 1e-6)
     full = min(1.0, target_range_ev / scene_range)
     compression = 1.0 - float(np.clip(strength, 0.0, 1.0)) * (1.0 - full)
