@@ -68,6 +68,8 @@ def test_real_dng_matches_rawpy(path: Path) -> None:
     assert frame.cfa.dtype == np.uint16
     np.testing.assert_array_equal(frame.cfa, expected)
     assert frame.metadata.cfa_pattern == pattern
+    if path.name == "test.dng":  # no BlackLevel: LibRaw takes 0, we the Pi's pedestal
+        black_per_site = (64.0,) * 4
     assert frame.metadata.black_level == black_per_site
     assert frame.metadata.white_level == white
 
@@ -110,7 +112,10 @@ def test_rpicam_still_subifd_rational_black_and_exif_ifd() -> None:
 def test_minimal_file_gets_defaults() -> None:
     meta = read_dng(DATA / "pi_minimal_640x480" / "test.dng").metadata
     assert meta.cfa_pattern == CfaPattern.GBRG
-    assert meta.black_level == (0.0, 0.0, 0.0, 0.0)
+    # No BlackLevel in a PiDNG file whose samples all lie above 64 (the darkest is 70): the
+    # Pi ISP's default pedestal, 64 at 10 bits. With 0 its shadows and its white balance
+    # (estimated from the frame) carried the pedestal: a green cast.
+    assert meta.black_level == (64.0, 64.0, 64.0, 64.0)
     assert meta.white_level == 1023.0  # 2**BitsPerSample - 1 for 10-bit
     assert (meta.make, meta.model) == ("", "")
     assert meta.color_matrix_1 is None and meta.as_shot_neutral is None
@@ -235,6 +240,21 @@ def test_defaults_without_optional_tags(tmp_path: Path) -> None:
     assert meta.white_level == 65535.0
     assert meta.noise_profile is None and meta.datetime_original is None
     assert meta.orientation == 1 and meta.baseline_exposure_ev == 0.0
+
+
+@pytest.mark.parametrize(("software", "darkest", "black"), [
+    ("PiDNG", 3000, 4096.0),  # 16-bit samples: the Pi's 4096 (64 at 10 bits, 256 at 12)
+    ("Raspberry Pi - picamera2", 3000, 4096.0),
+    ("PiDNG", 1000, 0.0),  # samples below half the pedestal: it is not there
+    ("Adobe DNG Converter", 3000, 0.0),  # the DNG specification's default
+])  # fmt: skip
+def test_a_pi_dng_without_black_level_gets_the_pi_isps_default_black(
+    tmp_path: Path, software: str, darkest: int, black: float
+) -> None:
+    cfa = np.full((8, 10), 20000, dtype=np.uint16)
+    cfa[3, 4] = darkest
+    path = write_cfa_dng(tmp_path / "pi.dng", cfa, software=software)
+    assert read_dng(path).metadata.black_level == (black,) * 4
 
 
 def test_linearization_table_applied(tmp_path: Path) -> None:

@@ -57,6 +57,12 @@ _TIFFFILE_TAG_ERROR = re.compile(
 )
 _MAX_SUBIFD_DEPTH = 4
 _EXIF_DATETIME_FORMAT = "%Y:%m:%d %H:%M:%S"
+#: The black level the Raspberry Pi's ISP assumes for a sensor whose tuning gives none, in
+#: 16-bit units ("64 in 10 bits scaled to 16 bits": libcamera,
+#: src/ipa/rpi/controller/rpi/black_level.cpp).
+PI_DEFAULT_BLACK_16_BIT = 4096
+#: Software tags of the Raspberry Pi's DNG writers, lower case.
+_PI_DNG_WRITERS = ("pidng", "picamera2", "rpicam", "libcamera")
 
 
 class _Tag(IntEnum):
@@ -65,6 +71,7 @@ class _Tag(IntEnum):
     MAKE = 271
     MODEL = 272
     ORIENTATION = 274
+    SOFTWARE = 305
     CFA_REPEAT_PATTERN_DIM = 33421
     CFA_PATTERN = 33422
     EXPOSURE_TIME = 33434
@@ -291,9 +298,12 @@ def _read_raw_frame(tif: tifffile.TiffFile, file_size: int, warnings: list[str])
     exif = ifd0.tags.valueof(_Tag.EXIF_IFD)
     exif = exif if isinstance(exif, dict) else {}
     white = _first_float(raw_first, _Tag.WHITE_LEVEL)
+    missing_black = 0.0
+    if _tag(raw_first, _Tag.BLACK_LEVEL) is None:
+        missing_black = _missing_black_level(_text(ifd0_first, _Tag.SOFTWARE), bits, cfa)
     metadata = CameraMetadata(
         cfa_pattern=_cfa_pattern(raw_first),
-        black_level=_black_level(raw_first, bottom - top, right - left),
+        black_level=_black_level(raw_first, bottom - top, right - left, missing_black),
         white_level=float(2**bits - 1) if white is None else white,
         make=_text(ifd0_first, _Tag.MAKE) or "",
         model=_text(ifd0_first, _Tag.MODEL) or "",
@@ -453,10 +463,28 @@ def _cfa_pattern(ifds: Sequence[tifffile.TiffPage]) -> CfaPattern:
         raise _DngProblem(f"CFA pattern {channels} (0=R, 1=G, 2=B) is not a Bayer pattern") from None
 
 
+def _missing_black_level(
+    software: str | None, bits: int, cfa: npt.NDArray[np.uint16]
+) -> float:
+    """The black level of a file without a BlackLevel tag: 0, as the DNG specification
+    says, except for a Raspberry Pi writer's (its raw data keep the sensor's pedestal),
+    whose black is then the one the Pi's ISP assumes when a sensor's tuning gives none
+    (:data:`PI_DEFAULT_BLACK_16_BIT` at the file's bit depth: 64 at 10 bits), unless some
+    sample lies below half of it (then the pedestal is not there)."""
+    if not any(writer in (software or "").lower() for writer in _PI_DNG_WRITERS):
+        return 0.0
+    black = PI_DEFAULT_BLACK_16_BIT / 2 ** (16 - bits)
+    if cfa.size == 0 or int(cfa.min()) < black / 2:
+        return 0.0
+    logger.info("no BlackLevel in a %s file: the Pi's default black, %g", software, black)
+    return black
+
+
 def _black_level(
-    ifds: Sequence[tifffile.TiffPage], height: int, width: int
+    ifds: Sequence[tifffile.TiffPage], height: int, width: int, missing: float
 ) -> tuple[float, float, float, float]:
-    """Black per site of the 2x2 tile: BlackLevel plus the mean BlackLevelDeltaH/V per phase."""
+    """Black per site of the 2x2 tile: BlackLevel (else ``missing``) plus the mean
+    BlackLevelDeltaH/V per phase."""
     dims_tag = _tag(ifds, _Tag.BLACK_LEVEL_REPEAT_DIM)
     dims = _ints(dims_tag) if dims_tag is not None else (1, 1)
     if len(dims) != 2 or dims[0] not in (1, 2) or dims[1] not in (1, 2):
@@ -464,7 +492,7 @@ def _black_level(
         raise _DngProblem(f"BlackLevelRepeatDim {shape} is not supported (1 or 2 each)")
     rows, cols = dims
     level_tag = _tag(ifds, _Tag.BLACK_LEVEL)
-    levels = _floats(level_tag) if level_tag is not None else (0.0,) * (rows * cols)
+    levels = _floats(level_tag) if level_tag is not None else (missing,) * (rows * cols)
     if len(levels) != rows * cols:
         raise _DngProblem(f"BlackLevel has {len(levels)} values, expected {rows * cols}")
     delta_h = _black_deltas(ifds, _Tag.BLACK_LEVEL_DELTA_H, width)
