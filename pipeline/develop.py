@@ -109,7 +109,7 @@ def develop(
         cfa = black_level.normalize(frame.cfa, meta.black_level, meta.white_level)
     if params.correct_defects:
         with stage("defect pixels"):
-            cfa = defect_pixels.correct_hot_and_dead(cfa, noise=noise)
+            defect_pixels.correct_hot_and_dead(cfa, noise=noise, out=cfa)
     if meta.lens_shading is not None:
         with stage("lens shading"):
             lens_shading.apply(cfa, meta.lens_shading, out=cfa)

@@ -102,3 +102,19 @@ def test_the_shadow_hot_site_of_a_real_sensor_is_corrected_in_both_its_frames() 
         assert cfa[633, 709] > 1.8 * neighbours.max()  # a white dot on image3's red wire
         assert neighbours.min() <= fixed[633, 709] <= neighbours.max()
         assert np.count_nonzero(fixed != cfa) <= 5
+
+
+def test_correcting_in_place_gives_what_a_copy_gets_even_with_defects_by_the_thousand() -> None:
+    # Every correction is found before any is written; rows with more defects than the
+    # first search keeps (CORRECTIONS_PER_ROW) are searched again.
+    rng = np.random.default_rng(8)
+    cfa = (0.1 + rng.normal(0.0, 0.01, (120, 400))).astype(np.float32)
+    sites = rng.choice(cfa.size, 6000, replace=False)
+    cfa.ravel()[sites] = rng.choice([0.0, 0.9], sites.size)  # about 50 a row
+    model = NoiseModel(7.6e-4, 2e-8)
+    copied = correct_hot_and_dead(cfa, noise=model)
+    in_place = cfa.copy()
+    assert correct_hot_and_dead(in_place, noise=model, out=in_place) is in_place
+    np.testing.assert_array_equal(in_place, copied)
+    assert np.count_nonzero(copied != cfa) > 1000
+    assert max(np.count_nonzero(copied[y] != cfa[y]) for y in range(120)) > 32

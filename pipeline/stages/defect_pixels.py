@@ -88,14 +88,23 @@ def _stands_out(cfa, y, x, sign, excess, noise_scale, noise_offset):
         we_out > max(k * _sigma(max(north, south), noise_scale, noise_offset), share))
 
 
+#: Corrections a row's first search keeps; a row with more (a frame with defects by the
+#: thousand) is searched again with room for every site.
+CORRECTIONS_PER_ROW = 32
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _correct_kernel(cfa, hot_ratio, dead_ratio, margin, sigmas, noise_scale, noise_offset,
-                    out):
+def _find_kernel(cfa, rows, hot_ratio, dead_ratio, margin, sigmas, noise_scale, noise_offset,
+                 columns, values, counts):
+    """For each row ``rows[i]`` of ``cfa`` (which it only reads): how many sites to correct
+    (``counts[i]``), and the first ``columns.shape[1]`` of them, their columns and their
+    new values (``columns[i]``, ``values[i]``)."""
     h, w = cfa.shape
-    for y in numba.prange(h):
+    capacity = columns.shape[1]
+    for i in numba.prange(rows.shape[0]):
+        y = rows[i]
+        counts[i] = 0
         if y < 2 or y >= h - 2 or w < 5:
-            for x in range(w):
-                out[y, x] = cfa[y, x]
             continue
         # The test is a branch-free loop the compiler vectorises; candidates are rare, so
         # the isolation test and the medians are a second pass over the few flagged sites.
@@ -113,9 +122,8 @@ def _correct_kernel(cfa, hot_ratio, dead_ratio, margin, sigmas, noise_scale, noi
             dead = centre < min(lo / dead_ratio, lo - sigmas * _sigma(lo, noise_scale,
                                                                        noise_offset))
             flagged[x] = np.int8(hot) - np.int8(dead)
-        for x in range(w):
-            out[y, x] = cfa[y, x]
         v = np.empty(8, dtype=np.float32)
+        found = 0
         for x in range(2, w - 2):
             if flagged[x] == 0:
                 continue
@@ -130,7 +138,21 @@ def _correct_kernel(cfa, hot_ratio, dead_ratio, margin, sigmas, noise_scale, noi
             sign = np.float32(flagged[x])
             excess = cfa[y, x] - v.max() if flagged[x] > 0 else v.min() - cfa[y, x]
             if not _stands_out(cfa, y, x, sign, excess, noise_scale, noise_offset):
-                out[y, x] = _median8(v)
+                if found < capacity:
+                    columns[i, found] = x
+                    values[i, found] = _median8(v)
+                found += 1
+        counts[i] = found
+
+
+@numba.njit(cache=True, nogil=True)
+def _apply_kernel(out, rows, columns, values, counts):
+    """Write the corrections :func:`_find_kernel` found (the rows that found no more than
+    it kept) into ``out``."""
+    for i in range(rows.shape[0]):
+        if counts[i] <= columns.shape[1]:
+            for j in range(counts[i]):
+                out[rows[i], columns[i, j]] = values[i, j]
 
 
 def correct_hot_and_dead(
@@ -142,17 +164,33 @@ def correct_hot_and_dead(
     sigmas: float = DEFECT_SIGMAS,
     out: npt.NDArray[np.float32] | None = None,
 ) -> npt.NDArray[np.float32]:
-    """Replace isolated defective sites of a normalised (H, W) float32 mosaic.
+    """Replace isolated defective sites of a normalised (H, W) float32 mosaic, into
+    ``out`` (a new array by default; ``cfa`` itself to correct it in place).
 
     Works for every Bayer pattern: the eight neighbours two sites away always share the
     centre's colour. ``margin`` is in normalised units (1.0 = white); ``noise`` (the
     frame's noise model, normalised units) sets how far outside its neighbours' range a
     defect lies and what isolates it, else ``margin`` does.
     """
-    if out is None:
-        out = np.empty_like(cfa)
     scale, offset = (0.0, margin**2 / sigmas**2) if noise is None else (noise.scale,
                                                                        noise.offset)
-    _correct_kernel(cfa, np.float32(hot_ratio), np.float32(dead_ratio), np.float32(margin),
-                    np.float32(sigmas), np.float32(scale), np.float32(offset), out)
+    thresholds = (np.float32(hot_ratio), np.float32(dead_ratio), np.float32(margin),
+                  np.float32(sigmas), np.float32(scale), np.float32(offset))  # fmt: skip
+    # Every correction is found from the mosaic as it is before any is written, so the
+    # result is the same in place or not.
+    searches = []
+    rows, capacity = np.arange(cfa.shape[0], dtype=np.int64), CORRECTIONS_PER_ROW
+    while rows.size:
+        columns = np.empty((rows.size, capacity), dtype=np.int64)
+        values = np.empty((rows.size, capacity), dtype=np.float32)
+        counts = np.empty(rows.size, dtype=np.int64)
+        _find_kernel(cfa, rows, *thresholds, columns, values, counts)
+        searches.append((rows, columns, values, counts))
+        rows, capacity = rows[counts > capacity], cfa.shape[1]
+    if out is None:
+        out = cfa.copy()
+    elif out is not cfa:
+        out[...] = cfa
+    for search in searches:
+        _apply_kernel(out, *search)
     return out
