@@ -9,6 +9,7 @@ Lindbloom, "Chromatic Adaptation") before XYZ -> sRGB (IEC 61966-2-1).
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -172,24 +173,28 @@ PLAUSIBLE_CCT_K = (1800.0, 12000.0)
 PLAUSIBLE_DUV = 0.02
 
 
-def planckian_xy(temperature_k: float) -> tuple[float, float]:
-    """Chromaticity of a black body (Kim et al., "Design of advanced color temperature
-    control system for HDTV applications", J. Korean Phys. Soc. 41(6), 2002; 1667-25000 K)."""
-    t = float(np.clip(temperature_k, 1667.0, 25000.0))
-    if t <= 4000.0:
-        x = -0.2661239e9 / t**3 - 0.2343589e6 / t**2 + 0.8776956e3 / t + 0.179910
-    else:
-        x = -3.0258469e9 / t**3 + 2.1070379e6 / t**2 + 0.2226347e3 / t + 0.240390
-    if t <= 2222.0:
-        y = -1.1063814 * x**3 - 1.34811020 * x**2 + 2.18555832 * x - 0.20219683
-    elif t <= 4000.0:
-        y = -0.9549476 * x**3 - 1.37418593 * x**2 + 2.09137015 * x - 0.16748867
-    else:
-        y = 3.0817580 * x**3 - 5.87338670 * x**2 + 3.75112997 * x - 0.37001483
-    return (x, y)
+def planckian_xy(temperature_k: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], ...]:
+    """Chromaticity x, y of a black body, for each temperature of ``temperature_k`` (Kim
+    et al., "Design of advanced color temperature control system for HDTV applications",
+    J. Korean Phys. Soc. 41(6), 2002; 1667-25000 K)."""
+    t = np.clip(np.asarray(temperature_k, dtype=np.float64), 1667.0, 25000.0)
+    x = np.where(
+        t <= 4000.0,
+        -0.2661239e9 / t**3 - 0.2343589e6 / t**2 + 0.8776956e3 / t + 0.179910,
+        -3.0258469e9 / t**3 + 2.1070379e6 / t**2 + 0.2226347e3 / t + 0.240390,
+    )
+    y = np.select(
+        [t <= 2222.0, t <= 4000.0],
+        [-1.1063814 * x**3 - 1.34811020 * x**2 + 2.18555832 * x - 0.20219683,
+         -0.9549476 * x**3 - 1.37418593 * x**2 + 2.09137015 * x - 0.16748867],
+        3.0817580 * x**3 - 5.87338670 * x**2 + 3.75112997 * x - 0.37001483,
+    )  # fmt: skip
+    return x, y
 
 
-def _xy_to_uv(x: float, y: float) -> npt.NDArray[np.float64]:
+def _xy_to_uv(
+    x: float | npt.NDArray[np.float64], y: float | npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
     d = -2.0 * x + 12.0 * y + 3.0
     return np.array([4.0 * x / d, 6.0 * y / d])
 
@@ -198,6 +203,14 @@ def _uv_to_xy(uv: npt.NDArray[np.float64]) -> tuple[float, float]:
     u, v = float(uv[0]), float(uv[1])
     d = 2.0 * u - 8.0 * v + 4.0
     return (3.0 * u / d, 2.0 * v / d)
+
+
+@functools.cache
+def _planckian_locus() -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """600 points of the Planckian locus evenly in mireds, 1667-25000 K: the mireds, and
+    the points' CIE 1960 uv, (600, 2)."""
+    mireds = np.linspace(1e6 / 25000.0, 1e6 / 1667.0, 600)
+    return mireds, _xy_to_uv(*planckian_xy(1e6 / mireds)).T
 
 
 def plausible_white_xy(xy: tuple[float, float]) -> tuple[float, float]:
@@ -211,8 +224,7 @@ def plausible_white_xy(xy: tuple[float, float]) -> tuple[float, float]:
     to that of the nearest plausible light (:func:`camera_to_srgb_matrix` keeps the
     measured white white).
     """
-    mireds = np.linspace(1e6 / 25000.0, 1e6 / 1667.0, 600)
-    locus = np.array([_xy_to_uv(*planckian_xy(1e6 / m)) for m in mireds])
+    mireds, locus = _planckian_locus()
     uv = _xy_to_uv(*xy)
     nearest = int(np.argmin(np.sum((locus - uv) ** 2, axis=1)))
     temperature = 1e6 / mireds[nearest]
