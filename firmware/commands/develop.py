@@ -33,9 +33,10 @@ def run(args: argparse.Namespace) -> int:
     check_output(output, IMAGE_SUFFIXES, inputs)
     if args.quality is not None and IMAGE_SUFFIXES[output.suffix.lower()] != "jpeg":
         raise ObscuraError(f"{output}: --quality {args.quality} is for JPEG; a TIFF is lossless")
+    # Checked against the camera's own range (capture.exposure_compensation_ev), so both
+    # agree; no compensation needs no check, nor the configuration's 14-23 ms of imports.
     ev = args.ev
-    if ev:  # checked against the camera's own range (capture.exposure_compensation_ev), so
-        # both agree; none needs no check, nor the configuration's 14-23 ms of imports
+    if ev:
         from firmware.config import KEYS
 
         ev = KEYS["capture.exposure_compensation_ev"].validate(ev, "--ev")

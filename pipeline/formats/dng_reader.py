@@ -19,7 +19,7 @@ import os
 import re
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -298,12 +298,10 @@ def _read_raw_frame(tif: tifffile.TiffFile, file_size: int, warnings: list[str])
     exif = ifd0.tags.valueof(_Tag.EXIF_IFD)
     exif = exif if isinstance(exif, dict) else {}
     white = _first_float(raw_first, _Tag.WHITE_LEVEL)
-    missing_black = 0.0
-    if _tag(raw_first, _Tag.BLACK_LEVEL) is None:
-        missing_black = _missing_black_level(_text(ifd0_first, _Tag.SOFTWARE), bits, cfa)
     metadata = CameraMetadata(
         cfa_pattern=_cfa_pattern(raw_first),
-        black_level=_black_level(raw_first, bottom - top, right - left, missing_black),
+        black_level=_black_level(raw_first, bottom - top, right - left, lambda: (
+            _missing_black_level(_text(ifd0_first, _Tag.SOFTWARE), bits, cfa))),
         white_level=float(2**bits - 1) if white is None else white,
         make=_text(ifd0_first, _Tag.MAKE) or "",
         model=_text(ifd0_first, _Tag.MODEL) or "",
@@ -474,17 +472,17 @@ def _missing_black_level(
     if not any(writer in (software or "").lower() for writer in _PI_DNG_WRITERS):
         return 0.0
     black = PI_DEFAULT_BLACK_16_BIT / 2 ** (16 - bits)
-    if cfa.size == 0 or int(cfa.min()) < black / 2:
+    if int(cfa.min()) < black / 2:
         return 0.0
     logger.info("no BlackLevel in a %s file: the Pi's default black, %g", software, black)
     return black
 
 
 def _black_level(
-    ifds: Sequence[tifffile.TiffPage], height: int, width: int, missing: float
+    ifds: Sequence[tifffile.TiffPage], height: int, width: int, missing: Callable[[], float]
 ) -> tuple[float, float, float, float]:
-    """Black per site of the 2x2 tile: BlackLevel (else ``missing``) plus the mean
-    BlackLevelDeltaH/V per phase."""
+    """Black per site of the 2x2 tile: BlackLevel (else what ``missing`` gives) plus the
+    mean BlackLevelDeltaH/V per phase."""
     dims_tag = _tag(ifds, _Tag.BLACK_LEVEL_REPEAT_DIM)
     dims = _ints(dims_tag) if dims_tag is not None else (1, 1)
     if len(dims) != 2 or dims[0] not in (1, 2) or dims[1] not in (1, 2):
@@ -492,7 +490,7 @@ def _black_level(
         raise _DngProblem(f"BlackLevelRepeatDim {shape} is not supported (1 or 2 each)")
     rows, cols = dims
     level_tag = _tag(ifds, _Tag.BLACK_LEVEL)
-    levels = _floats(level_tag) if level_tag is not None else (missing,) * (rows * cols)
+    levels = _floats(level_tag) if level_tag is not None else (missing(),) * (rows * cols)
     if len(levels) != rows * cols:
         raise _DngProblem(f"BlackLevel has {len(levels)} values, expected {rows * cols}")
     delta_h = _black_deltas(ifds, _Tag.BLACK_LEVEL_DELTA_H, width)

@@ -2,8 +2,9 @@
 
 Pixels are compressed by simplejpeg (libjpeg-turbo; the encoder picamera2 itself uses),
 about twice as fast here as Pillow's, in strips on the develop's threads
-(:mod:`pipeline.formats.encoders.jpeg_strips`); the EXIF (APP1) and ICC profile (APP2) segments are
-inserted after the JFIF header, as the JPEG/EXIF and ICC specifications lay them out.
+(:mod:`pipeline.formats.encoders.jpeg_strips`); the EXIF (APP1) and ICC profile (APP2)
+segments are inserted after the JFIF header, as the JPEG/EXIF and ICC specifications lay
+them out.
 """
 
 from __future__ import annotations
@@ -69,13 +70,12 @@ def encode_jpeg(
         raise InvalidParameterError(
             f"image is {image.dtype} {image.shape}: expected (H, W, 3) uint8"
         )
-    subsampling = "444" if quality >= 90 else "420"
+    subsampling, mcu_px = ("444", (8, 8)) if quality >= 90 else ("420", (16, 16))
 
     def encode(pixels: npt.NDArray[np.uint8]) -> bytes:
         return simplejpeg.encode_jpeg(np.ascontiguousarray(pixels), quality=quality,
                                       colorspace="RGB", colorsubsampling=subsampling)
 
-    mcu_px = (8, 8) if subsampling == "444" else (16, 16)
     threads = numba.get_num_threads() if threads is None else threads
     pixels = encode_in_strips(image, encode, mcu_px, threads)
     icc = _segment(_APP2, b"ICC_PROFILE\x00\x01\x01" + srgb_icc_profile())

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from pipeline.errors import InvalidParameterError
 
 #: Markers (T.81 Table B.1).
-_SOF0, _DRI, _SOS, _EOI, _RST0 = 0xC0, 0xDD, 0xDA, 0xD9, 0xD0
+_SOI, _SOF0, _DRI, _SOS, _EOI, _RST0 = 0xD8, 0xC0, 0xDD, 0xDA, 0xD9, 0xD0
 #: A DRI's restart interval is a 16-bit count of MCUs.
 _MAX_RESTART_INTERVAL = 0xFFFF
 
@@ -103,4 +103,5 @@ def join_strips(strips: list[bytes], height: int, interval: int) -> bytes:
             scans.append(bytes((0xFF, _RST0 + (number - 1) % 8)))
         scans.append(strip[start:-2])
     dri = struct.pack(">BBHH", 0xFF, _DRI, 4, interval)
-    return b"".join([b"\xff\xd8", *header[:-1], dri, header[-1], *scans, bytes((0xFF, _EOI))])
+    return b"".join([bytes((0xFF, _SOI)), *header[:-1], dri, header[-1], *scans,
+                     bytes((0xFF, _EOI))])
