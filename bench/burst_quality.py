@@ -132,6 +132,29 @@ def simulated(image: Path, gain: float, frames: int, scale: int, seed: int,
     return results
 
 
+def scene_point(pose, x, y, shape: tuple[int, int]):
+    """(u, v): the scene point, about the frame centre, that pixel (x, y) of a frame taken
+    at ``pose`` shows (the simulator's convention: content rotated about the frame centre,
+    then shifted)."""
+    height, width = shape
+    theta = np.radians(pose.rotation_deg)
+    c, s = np.cos(theta), np.sin(theta)
+    qx = x + 0.5 - width / 2 - pose.dx_px
+    qy = y + 0.5 - height / 2 - pose.dy_px
+    return c * qx + s * qy, -s * qx + c * qy
+
+
+def frame_pixel(pose, u, v, shape: tuple[int, int]):
+    """(x, y): where a frame taken at ``pose`` shows the scene point (u, v) (about the
+    centre); the inverse of :func:`scene_point`."""
+    height, width = shape
+    theta = np.radians(pose.rotation_deg)
+    c, s = np.cos(theta), np.sin(theta)
+    x = c * u - s * v + pose.dx_px + width / 2 - 0.5
+    y = s * u + c * v + pose.dy_px + height / 2 - 0.5
+    return x, y
+
+
 def alternate_floor(image: Path, frames: int, scale: int, seed: int) -> tuple[list[float], float]:
     """How well one alternate frame, without noise and aligned exactly (the simulator's
     poses), can stand in for the reference: each clean alternate demosaiced
@@ -153,17 +176,7 @@ def alternate_floor(image: Path, frames: int, scale: int, seed: int) -> tuple[li
     pattern = burst[ref].metadata.cfa_pattern
     site_channel = np.tile(pattern.channels, (height // 2, width // 2))
     y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-
-    def rotation(pose) -> tuple[float, float]:
-        theta = np.radians(pose.rotation_deg)
-        return float(np.cos(theta)), float(np.sin(theta))
-
-    # Reference pixel p shows the scene point s = R_ref (p - t_ref); a frame shows s at
-    # R^T s + t (the simulator's pose: content rotated about the centre, then shifted).
-    c, s = rotation(poses[ref])
-    qx = x + 0.5 - width / 2 - poses[ref].dx_px
-    qy = y + 0.5 - height / 2 - poses[ref].dy_px
-    u, v = c * qx + s * qy, -s * qx + c * qy
+    u, v = scene_point(poses[ref], x, y, (height, width))
     margin = 2 * 20 * scale + 8  # the shake reaches 20 px (times the scale)
     inside = ~mask
     inside[:margin] = inside[-margin:] = False
@@ -172,9 +185,7 @@ def alternate_floor(image: Path, frames: int, scale: int, seed: int) -> tuple[li
     for i, frame in enumerate(clean):
         if i == ref:
             continue
-        c, s = rotation(poses[i])
-        fx = c * u - s * v + poses[i].dx_px + width / 2 - 0.5
-        fy = s * u + c * v + poses[i].dy_px + height / 2 - 0.5
+        fx, fy = frame_pixel(poses[i], u, v, (height, width))
         rgb = demosaic(normalised(frame).astype(np.float32), pattern)
         predicted = np.empty_like(truth)
         for channel in range(3):
