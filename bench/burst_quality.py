@@ -21,7 +21,9 @@
    merge's geometry leave on their own (the "single" column is then infinite);
    ``--alternate-floor`` measures, instead of merging, how well each alternate frame,
    without noise and aligned exactly, can predict the reference's samples (demosaiced,
-   then resampled bicubically): what any merge that interpolates the alternates can use.
+   then resampled bicubically): what any merge that interpolates the alternates can use;
+   ``--band-limited`` renders a band-limited scene, so that at 1x no frame is sharper than
+   another for its sub-pixel phase (:func:`simulated_burst`).
 2. The real static burst (Pi Global Shutter camera, 10 frames, no NoiseProfile, so the
    noise model is fitted to the frames): frames 0-7 are merged; the other two frames'
    mean is the comparison. That comparison carries noise of its own (sigma**2 / 2), so
@@ -59,19 +61,31 @@ def psnr_db(image: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None
     return float(10.0 * np.log10(1.0 / np.mean(error if mask is None else error[mask])))
 
 
+#: Factor the photo is enlarged by (Lanczos) for a band-limited scene (``--band-limited``).
+BAND_LIMITED_UPSAMPLING = 4
+
+
 def simulated_burst(image: Path, gain: float, frames: int, scale: int, seed: int,
-                    static: bool = False, noisy: bool = True):
+                    static: bool = False, noisy: bool = True, band_limited: bool = False):
     """A simulated burst of ``image`` (noisy unless ``noisy`` is False; shaken unless
     ``static``), the clean reference frame (raw, white = 1), the moving object's
-    footprint seen from the reference, the reference's index and every frame's pose."""
+    footprint seen from the reference, the reference's index and every frame's pose.
+
+    The simulator point-samples the photo interpolated bilinearly, so at 1x a frame
+    shifted by whole pixels is sharper than one shifted by half a pixel (there it averages
+    two photo pixels); real pixels are alike at every phase. ``band_limited`` renders the
+    photo enlarged :data:`BAND_LIMITED_UPSAMPLING` times with a Lanczos filter instead (the
+    frames keep their size): every frame then samples the same band-limited scene."""
     from hardware.imx477_simulator import Imx477Simulator, MovingObject, SensorSettings
     from pipeline.burst.reference import select_reference_hasinoff2016
 
-    scene = np.asarray(Image.open(image).convert("RGB"))
-    sh, sw = scene.shape[:2]
+    photo = Image.open(image).convert("RGB")
+    sw, sh = photo.size
+    up = BAND_LIMITED_UPSAMPLING if band_limited else 1
+    scene = np.asarray(photo.resize((sw * up, sh * up), Image.LANCZOS) if band_limited else photo)
     obj = MovingObject(
-        top_left_yx=(0.35 * sh, 0.1 * sw), size_yx=(0.15 * sh, 0.12 * sw),
-        velocity_yx_px_per_frame=(0.004 * sh, 0.05 * sw), colour_srgb=(0.85, 0.15, 0.1),
+        top_left_yx=(0.35 * sh * up, 0.1 * sw * up), size_yx=(0.15 * sh * up, 0.12 * sw * up),
+        velocity_yx_px_per_frame=(0.004 * sh * up, 0.05 * sw * up), colour_srgb=(0.85, 0.15, 0.1),
     )  # fmt: skip
     size = (sh * scale, sw * scale)
     cameras = [
@@ -90,10 +104,14 @@ def simulated_burst(image: Path, gain: float, frames: int, scale: int, seed: int
     # (rotation of 0.2 degrees moves it by under 2 px: a 2 px margin covers it).
     pose = cameras[0].poses[ref]
     mask = np.zeros(size, dtype=bool)
+    output_per_scene = scale / up
     for i in range(frames):
-        y0 = (obj.top_left_yx[0] + i * obj.velocity_yx_px_per_frame[0]) * scale + pose.dy_px
-        x0 = (obj.top_left_yx[1] + i * obj.velocity_yx_px_per_frame[1]) * scale + pose.dx_px
-        y1, x1 = y0 + obj.size_yx[0] * scale, x0 + obj.size_yx[1] * scale
+        top = obj.top_left_yx[0] + i * obj.velocity_yx_px_per_frame[0]
+        left = obj.top_left_yx[1] + i * obj.velocity_yx_px_per_frame[1]
+        y0 = top * output_per_scene + pose.dy_px
+        x0 = left * output_per_scene + pose.dx_px
+        y1 = y0 + obj.size_yx[0] * output_per_scene
+        x1 = x0 + obj.size_yx[1] * output_per_scene
         mask[max(int(y0) - 2, 0) : max(int(y1) + 3, 0), max(int(x0) - 2, 0) : max(int(x1) + 3, 0)] = True
     return shots, normalised(clean[ref]), mask, ref, cameras[0].poses
 
@@ -109,12 +127,13 @@ def merge_params(merge: str):
 
 def simulated(image: Path, gain: float, frames: int, scale: int, seed: int,
               merges: tuple[str, ...] = ("robust",), static: bool = False,
-              noisy: bool = True) -> dict[str, dict[str, float]]:
+              noisy: bool = True, band_limited: bool = False) -> dict[str, dict[str, float]]:
     """Per merge: PSNR of the reference frame and of the merge, whole frame and object
     region, and the merge's seconds."""
     from pipeline.burst import align_and_merge
 
-    burst, truth, mask, ref, _ = simulated_burst(image, gain, frames, scale, seed, static, noisy)
+    burst, truth, mask, ref, _ = simulated_burst(image, gain, frames, scale, seed, static, noisy,
+                                                 band_limited)
     single = normalised(burst[ref])
     results = {}
     for merge in merges:
@@ -228,6 +247,9 @@ def main() -> None:
     parser.add_argument("--merge", choices=("robust", "kernel", "both"), default="both")
     parser.add_argument("--static", action="store_true", help="no shake, no rotation")
     parser.add_argument("--noiseless", action="store_true", help="frames without noise")
+    parser.add_argument("--band-limited", action="store_true",
+                        help="render the photo enlarged with a Lanczos filter, so no frame is "
+                             "sharper for its sub-pixel phase (see simulated_burst)")  # fmt: skip
     parser.add_argument("--alternate-floor", action="store_true",
                         help="only: how well a clean, exactly aligned alternate frame can "
                              "predict the reference (see alternate_floor)")
@@ -244,7 +266,7 @@ def main() -> None:
     merges = ("robust", "kernel") if args.merge == "both" else (args.merge,)
 
     motion = "no shake" if args.static else "shake 20 px + 0.2 deg"
-    noise = ", no noise" if args.noiseless else ""
+    noise = (", no noise" if args.noiseless else "") + (", band-limited" if args.band_limited else "")
     print(f"simulated: {args.frames} frames, Kodak photos at {args.scale}x, {motion}{noise}, "
           "a moving object; PSNR in dB against the clean reference frame (raw, white = 1)")  # fmt: skip
     print(f"{'image':<9}{'gain':>5}{'merge':>7}{'single':>8}{'merged':>8}{'gain dB':>8}"
@@ -253,7 +275,7 @@ def main() -> None:
     for seed, name in enumerate(args.images):
         for gain in GAINS:
             results = simulated(KODAK / f"{name}.png", gain, args.frames, args.scale, seed, merges,
-                                args.static, not args.noiseless)
+                                args.static, not args.noiseless, args.band_limited)
             for merge, r in results.items():
                 gain_db = r["merged"] - r["single"]
                 obj_db = r["merged_object"] - r["single_object"]
