@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sparse
@@ -124,30 +125,55 @@ def local_level(mosaic: np.ndarray) -> np.ndarray:
     return level
 
 
-def observation_system(burst, ref: int, poses, object_mask: np.ndarray, window,
-                       scene_shape: tuple[int, int]):
+@dataclass(frozen=True)
+class FrameSamples:
+    """One frame's samples that do not show the moving object (inside its footprint seen
+    from the reference): the scene point each shows (u, v, scene pixels), its colour
+    channel, its value (raw, white = 1), its noise sigma and the lens's transmission."""
+
+    u: np.ndarray
+    v: np.ndarray
+    channel: np.ndarray
+    value: np.ndarray
+    sigma: np.ndarray
+    shade: np.ndarray
+
+
+def frame_samples(burst, ref: int, poses, object_mask: np.ndarray,
+                  scene_shape: tuple[int, int]) -> list[FrameSamples]:
+    """Every frame's :class:`FrameSamples`, once for all the windows."""
+    height, width = burst[ref].shape
+    site_channel = np.tile(burst[ref].metadata.cfa_pattern.channels, (height // 2, width // 2))
+    slope, offset = burst[ref].metadata.noise_profile[0]
+    samples = []
+    for i, frame in enumerate(burst):
+        rx, ry = frame_to_reference(poses[i], poses[ref], (height, width))
+        still = ~object_mask[np.clip(np.rint(ry), 0, height - 1).astype(int),
+                             np.clip(np.rint(rx), 0, width - 1).astype(int)]  # fmt: skip
+        u, v = frame_to_scene(poses[i], (height, width), scene_shape)
+        mosaic = normalised(frame)
+        level = local_level(mosaic)[still]
+        samples.append(FrameSamples(
+            u[still], v[still], site_channel[still], mosaic[still],
+            np.sqrt(np.maximum(slope * np.maximum(level, 0.0) + offset, 1e-10)),
+            transmission(frame)[still],
+        ))  # fmt: skip
+    return samples
+
+
+def observation_system(samples: list[FrameSamples], window):
     """The weighted system A x = b for the scene image's ``window`` (y0, x0, h, w): one row
     per sample whose scene point falls inside it, x the window's three camera-colour
     planes (3 h w unknowns: the simulator's scene is the photo interpolated bilinearly, so
-    this model is exact), each row divided by its noise sigma. Samples that show the
-    moving object (inside its footprint seen from the reference) are left out."""
-    height, width = burst[ref].shape
+    this model is exact), each row divided by its noise sigma; and the median sigma."""
     wy, wx, wh, ww = window
-    site_channel = np.tile(burst[ref].metadata.cfa_pattern.channels, (height // 2, width // 2))
-    slope, offset = burst[ref].metadata.noise_profile[0]
     blocks, values, sigmas = [], [], []
-    for i, frame in enumerate(burst):
-        u, v = frame_to_scene(poses[i], (height, width), scene_shape)
-        rx, ry = frame_to_reference(poses[i], poses[ref], (height, width))
-        moving = object_mask[np.clip(np.rint(ry), 0, height - 1).astype(int),
-                             np.clip(np.rint(rx), 0, width - 1).astype(int)]  # fmt: skip
-        usable = (u >= wx) & (u < wx + ww - 1) & (v >= wy) & (v < wy + wh - 1) & ~moving
-        ys, xs = np.nonzero(usable)
-        rows = bilinear_matrix(u[usable], v[usable], site_channel[ys, xs], window)
-        blocks.append(sparse.diags(transmission(frame)[ys, xs]) @ rows)
-        values.append(normalised(frame)[ys, xs])
-        level = local_level(normalised(frame))[ys, xs]
-        sigmas.append(np.sqrt(np.maximum(slope * np.maximum(level, 0.0) + offset, 1e-10)))
+    for f in samples:
+        inside = (f.u >= wx) & (f.u < wx + ww - 1) & (f.v >= wy) & (f.v < wy + wh - 1)
+        rows = bilinear_matrix(f.u[inside], f.v[inside], f.channel[inside], window)
+        blocks.append(sparse.diags(f.shade[inside]) @ rows)
+        values.append(f.value[inside])
+        sigmas.append(f.sigma[inside])
     sigma = np.concatenate(sigmas)
     a = sparse.vstack(blocks)
     return sparse.diags(1.0 / sigma) @ a, np.concatenate(values) / sigma, float(np.median(sigma))
@@ -226,6 +252,7 @@ def measure(name: str, gain: float, scale: int, seed: int, static: bool = False,
     site_channel = np.tile(burst[ref].metadata.cfa_pattern.channels, (height // 2, width // 2))
     shade = transmission(burst[ref])
     u, v = frame_to_scene(poses[ref], (height, width), scene_shape)
+    samples = frame_samples(burst, ref, poses, mask, scene_shape)
     estimates = {w: np.zeros_like(truth) for w in (*PRIOR_WEIGHTS, "edge")}
     measured = np.zeros_like(mask)
     for y0, x0 in windows(truth.shape, 2 * 20 * scale + 8, size):
@@ -235,7 +262,7 @@ def measure(name: str, gain: float, scale: int, seed: int, static: bool = False,
         top, left = int(np.floor(v[inner].min())) - 8, int(np.floor(u[inner].min())) - 8
         bottom, right = int(np.ceil(v[inner].max())) + 9, int(np.ceil(u[inner].max())) + 9
         window = (top, left, bottom - top, right - left)
-        a, b, sigma = observation_system(burst, ref, poses, mask, window, scene_shape)
+        a, b, sigma = observation_system(samples, window)
         prior = gradient_prior(window[2:])
         shown = bilinear_matrix(u[inner].ravel(), v[inner].ravel(), site_channel[inner].ravel(),
                                 window)  # fmt: skip
