@@ -1,7 +1,7 @@
 """Side by side: our looks, LibRaw and the Pi's own JPEG of the same raw, with figures.
 
     .venv/bin/python bench/compare_renders.py [DNG ...] [--pi-jpeg DNG=JPG ...] [--out DIR]
-        [--imx477-sim grey|SCENE.png ...]
+        [--imx477-sim grey|SCENE.png ...] [--shading-from DNG=JPG]
 
 Look at every rendering change here before it lands. For each raw file (default: the real
 Pi DNGs in ../shared/data) it writes ``DIR/<name>_full.png``, each render in full view
@@ -13,7 +13,11 @@ develop through rawpy (AHD, camera white balance, sRGB, auto-brightness as dcraw
 the Raspberry Pi ISP's own JPEG where one is given (image1's ``cap_dng_jpg0.jpg`` is found
 by default). An HQ camera (IMX477) frame with no lens profile also gets our standard look
 without the colour shading the Pi's tuning corrects (:mod:`pipeline.stages.colour_shading`),
-so its effect is seen. No real HQ camera DNG is at hand, so ``--imx477-sim`` renders one with
+so its effect is seen. A frame of the camera whose Pi JPEG ``--shading-from`` names (default:
+image1's, when present; same model and size) also gets our standard look with the colour
+shading recovered from that pair (:mod:`pipeline.stages.isp_colour_shading`, as ``obscura
+calibrate pi-jpeg`` stores it): on image1 itself that is in-sample, on the other frames
+of the camera held out. No real HQ camera DNG is at hand, so ``--imx477-sim`` renders one with
 the IMX477 simulator (2028x1520, the binned full field of view, 4850 K, no lens profile):
 ``grey`` is an evenly lit mid-grey wall, anything else an sRGB image of the scene.
 
@@ -63,6 +67,7 @@ from pipeline.formats.raw_files import read_raw  # noqa: E402
 from pipeline.raw_frame import LensShadingMap, RawFrame  # noqa: E402
 from pipeline.stages import colour_shading  # noqa: E402
 from pipeline.stages.black_level import normalize  # noqa: E402
+from pipeline.stages.isp_colour_shading import fit_isp_colour_shading  # noqa: E402
 
 BLOCK_PX = 48
 #: Bright flat blocks for ``white a*b*``: size, lowest mean and largest deviation (0-1).
@@ -77,7 +82,9 @@ SHADOW_BLOCKS = 12
 SIM_SIZE = (1520, 2028)
 SIM_COLOUR_TEMPERATURE_K = 4850.0
 #: The README's sheet, left to right.
-DOCS_RENDERS = ("obscura standard", "standard, auto WB", "Pi ISP JPEG")
+DOCS_RENDERS = ("obscura standard", "standard, Pi shading", "Pi ISP JPEG")
+#: The render with the colour shading recovered from a Pi JPEG (``--shading-from``).
+PI_SHADING = "standard, Pi shading"
 
 
 def luma_601(rgb8: npt.NDArray[np.uint8]) -> npt.NDArray[np.float64]:
@@ -256,7 +263,19 @@ def docs_sheet(images: list[npt.NDArray[np.uint8]],
     return sheet
 
 
-def compare(path: Path, pi_jpeg: Path | None, out_dir: Path, docs: Path | None = None) -> None:
+def pi_shading(pair: str) -> tuple[RawFrame, LensShadingMap]:
+    """``DNG=JPG``: the frame, and the colour shading its Pi JPEG shows."""
+    dng, jpeg = pair.split("=", 1)
+    frame = read_raw(Path(dng))
+    fit = fit_isp_colour_shading(frame, np.asarray(Image.open(jpeg).convert("RGB")))
+    print(f"colour shading from {Path(jpeg).name}: centre red x{fit.centre_gains[0]:.3f}, blue "
+          f"x{fit.centre_gains[1]:.3f} over green ({fit.blocks} blocks, "
+          f"{fit.residual_levels:.1f} levels RMS)")
+    return frame, fit.shading
+
+
+def compare(path: Path, pi_jpeg: Path | None, out_dir: Path, docs: Path | None = None,
+            shading_from: tuple[RawFrame, LensShadingMap] | None = None) -> None:
     green, raw_clipped = raw_green(path)
     blocks = shadow_blocks(green)
     renders: dict[str, npt.NDArray[np.uint8]] = {}
@@ -268,6 +287,10 @@ def compare(path: Path, pi_jpeg: Path | None, out_dir: Path, docs: Path | None =
         unshaded = dataclasses.replace(frame.metadata, lens_shading=flat)
         renders["standard, no col. shading"], _ = render_ours(RawFrame(frame.cfa, unshaded),
                                                                "standard")
+    if shading_from is not None and (shading_from[0].metadata.model, shading_from[0].shape) == (
+            frame.metadata.model, frame.shape):
+        shaded = dataclasses.replace(frame.metadata, lens_shading=shading_from[1])
+        renders[PI_SHADING], _ = render_ours(RawFrame(frame.cfa, shaded), "standard")
     renders["standard, auto WB"], _ = render_ours(frame, "standard", "auto")
     renders["obscura neutral"], neutral = render_ours(frame, "neutral")
     renders["LibRaw (rawpy)"] = render_libraw(path)
@@ -305,6 +328,9 @@ def main() -> None:
     parser.add_argument("--docs", type=Path, default=None, metavar="JPG",
                         help="also write ours next to the Pi ISP's JPEG, full and at 100 %%, "
                              "for the README (docs/image1_vs_pi_isp.jpg)")
+    parser.add_argument("--shading-from", default=None, metavar="DNG=JPG",
+                        help="recover the colour shading from a Pi JPEG of a raw (default: "
+                             "image1's) and render that camera's frames with it too")
     parser.add_argument("--imx477-sim", action="append", default=[], metavar="grey|SCENE",
                         help="also compare a simulated HQ camera frame (no lens profile)")
     args = parser.parse_args()
@@ -313,9 +339,14 @@ def main() -> None:
     raws = args.raws or sorted(DATA.glob("pi_arducam_pivariety_1920x1200/*.dng")) + sorted(
         DATA.glob("pi_imx296_mex2025/*.dng"))
     jpegs = {Path(k).name: Path(v) for k, v in (item.split("=", 1) for item in args.pi_jpeg)}
+    shading_pair = args.shading_from
+    image1 = DATA / "pi_arducam_pivariety_1920x1200" / "image1.dng"
+    if shading_pair is None and image1.is_file():
+        shading_pair = f"{image1}={image1.parent / PI_JPEGS[image1.name]}"
+    shading_from = pi_shading(shading_pair) if shading_pair else None
     for raw in simulated + raws:
         default = raw.parent / PI_JPEGS[raw.name] if raw.name in PI_JPEGS else None
-        compare(raw, jpegs.get(raw.name, default), args.out, args.docs)
+        compare(raw, jpegs.get(raw.name, default), args.out, args.docs, shading_from)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +24,9 @@ from pipeline.formats.encoders.jpeg import encode_jpeg
 from pipeline.formats.raw_files import read_raw
 from pipeline.numba_runtime import start_numba
 from pipeline.raw_frame import CameraMetadata, RawFrame
+
+if TYPE_CHECKING:
+    from firmware.lens_profiles import LensInUse
 from pipeline.stage_timer import Timer, untimed
 
 # The TIFF and DNG encoders and the burst pipeline are imported where used: a command-line
@@ -88,29 +92,39 @@ def _write_image(
     return write_atomic(destination, data)
 
 
+def _read(source: Path, lens: LensInUse | None) -> RawFrame:
+    """A raw file, as shot through ``lens`` (its EXIF fields and shading table) if given."""
+    frame = read_raw(source)
+    if lens is None:
+        return frame
+    return RawFrame(frame.cfa, lens.stamp(frame.metadata, frame.shape))
+
+
 def develop_file(
     source: Path, destination: Path, params: DevelopParams, jpeg_quality: int = 92,
-    timer: Timer | None = None,
+    timer: Timer | None = None, lens: LensInUse | None = None,
 ) -> Path:
     """Read ``source`` (a DNG or another camera's raw file), develop it, and write a JPEG
     or 16-bit TIFF atomically.
 
     The output type follows ``destination``'s suffix (.jpg/.jpeg or .tif/.tiff). ``timer``
-    (a stage timer, e.g. :class:`firmware.progress.Progress`) sees each stage.
+    (a stage timer, e.g. :class:`firmware.progress.Progress`) sees each stage. ``lens``:
+    the frame is developed as shot through it (:meth:`LensInUse.stamp`).
     """
     check_output(destination, IMAGE_SUFFIXES, [source])
     start_numba()
     stage = timer or untimed
     with stage("reading"):
-        frame = read_raw(source)
+        frame = _read(source, lens)
     image = develop(frame, params, timer)
     with stage("writing"):
         return _write_image(image, frame.metadata, destination, jpeg_quality)
 
 
-def read_burst(sources: Sequence[Path], timer: Timer | None = None) -> list[RawFrame]:
-    """Read the raw files of a burst; a frame that does not fit the others is named by its
-    file.
+def read_burst(sources: Sequence[Path], timer: Timer | None = None,
+               lens: LensInUse | None = None) -> list[RawFrame]:
+    """Read the raw files of a burst (as shot through ``lens``, if given); a frame that does
+    not fit the others is named by its file.
 
     Raises
     ------
@@ -123,7 +137,7 @@ def read_burst(sources: Sequence[Path], timer: Timer | None = None) -> list[RawF
     frames = []
     for number, path in enumerate(sources, 1):
         with stage(f"reading {number} of {len(sources)}"):
-            frames.append(read_raw(path))
+            frames.append(_read(path, lens))
     try:
         check_burst(frames)
     except BurstError as exc:
@@ -141,16 +155,17 @@ def develop_burst_files(
     jpeg_quality: int = 92,
     timer: Timer | None = None,
     merge: MergeMethod = "resample",
+    lens: LensInUse | None = None,
 ) -> Path:
     """Merge the DNGs of a burst with ``merge`` (:data:`pipeline.burst.MERGE_METHODS`),
-    develop the result in ``mode``, write JPEG or TIFF."""
+    develop the result in ``mode``, write JPEG or TIFF; ``lens`` as in :func:`develop_file`."""
     from pipeline.burst import BurstParams
     from pipeline.burst.modes import develop_burst
 
     check_output(destination, IMAGE_SUFFIXES, sources)
     burst_params = BurstParams.for_merge(merge)
     start_numba()
-    frames = read_burst(sources, timer)
+    frames = read_burst(sources, timer, lens)
     image = develop_burst(frames, mode, params, burst_params, timer=timer)
     metadata = frames[0].metadata
     del frames

@@ -5,6 +5,10 @@ Inputs are DNGs or any other Bayer camera raw LibRaw reads (CR2, NEF, ARW...).
 Several inputs are a burst: aligned and merged (HDR+), then developed. ``--mode`` picks
 how: ``burst`` (the default for several inputs), ``hdr`` (exposure fusion lifts the
 shadows of an underexposed or bracketed burst) or ``night``.
+
+``--lens NAME`` develops the input as shot through a lens of the library (``obscura lens
+list``): its EXIF fields and its shading table (``obscura calibrate flat`` or ``pi-jpeg``),
+which replaces any the file carries.
 """
 
 from __future__ import annotations
@@ -40,20 +44,29 @@ def run(args: argparse.Namespace) -> int:
         from firmware.config import KEYS
 
         ev = KEYS["capture.exposure_compensation_ev"].validate(ev, "--ev")
+    lens = None
+    if args.lens is not None:
+        from firmware.lens_profiles import LensInUse, LensLibrary
+
+        library = LensLibrary(args.lens_dir)
+        profile = library.get(args.lens)
+        lens = LensInUse(profile.name, profile.focal_length_mm, profile,
+                         shading=library.shading(args.lens))
     quality = DEFAULT_JPEG_QUALITY if args.quality is None else args.quality
     params = DevelopParams(
         look=args.look, white_balance=args.white_balance, exposure_compensation_ev=ev
     )
     if args.mode is None and len(inputs) == 1:
         with Progress(f"developing {inputs[0].name}") as progress:
-            develop_file(inputs[0], output, params, jpeg_quality=quality, timer=progress)
+            develop_file(inputs[0], output, params, jpeg_quality=quality, timer=progress,
+                         lens=lens)
         return 0
     if len(inputs) < 2:
         raise ObscuraError(f"--mode {args.mode} merges a burst: give at least 2 raw files, not 1")
     mode = args.mode or "burst"
     with Progress(f"developing a {len(inputs)}-frame {mode}") as progress:
         develop_burst_files(inputs, output, params, mode, jpeg_quality=quality, timer=progress,
-                            merge=args.merge)
+                            merge=args.merge, lens=lens)
     return 0
 
 
@@ -77,4 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--ev", type=float, default=0.0,
                         help="exposure compensation, -4 to 4 EV as the camera's")
+    parser.add_argument("--lens", default=None, metavar="NAME",
+                        help="a lens of the library: its EXIF fields and shading table")
+    parser.add_argument("--lens-dir", type=Path, default=None,
+                        help="the lens library folder (default: the camera's)")
     parser.set_defaults(run=run)

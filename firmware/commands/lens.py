@@ -1,6 +1,7 @@
-"""``obscura lens list|add|set`` and ``obscura calibrate flat``: manual lenses.
+"""``obscura lens list|add|set`` and ``obscura calibrate flat|pi-jpeg``: manual lenses.
 
-``list``, ``add`` and ``calibrate flat DNG...`` work on the lens library folder:
+``list``, ``add``, ``calibrate flat DNG...`` and ``calibrate pi-jpeg`` work on the lens
+library folder:
 ``--lens-dir``, else ``$OBSCURA_LENS_DIR``, else the configuration's ``lens.library_dir``,
 the folder the camera itself uses. ``set``, and ``calibrate flat`` without DNGs, ask the
 running camera.
@@ -83,6 +84,42 @@ def _calibrate_flat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate_pi_jpeg(args: argparse.Namespace) -> int:
+    """Store the colour shading the Pi's ISP applied to a raw frame in making its JPEG."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from firmware.lens_profiles import LensLibrary
+    from pipeline.errors import ObscuraError
+    from pipeline.formats.raw_files import read_raw
+    from pipeline.raw_frame import LensShadingMap
+    from pipeline.stages.colour_shading import with_pis_white_balance
+    from pipeline.stages.isp_colour_shading import fit_isp_colour_shading
+
+    library = LensLibrary(args.lens_dir)
+    library.get(args.lens)
+    frame = read_raw(Path(args.raw))
+    try:
+        with Image.open(args.jpeg) as image:
+            jpeg = np.asarray(image.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise ObscuraError(f"{args.jpeg}: not a readable JPEG: {exc}") from None
+    try:
+        fit = fit_isp_colour_shading(frame, jpeg)
+    except ObscuraError as exc:
+        raise type(exc)(f"{args.raw}, {args.jpeg}: {exc}; nothing saved") from None
+    # Stored as a flat field is: for a sensor whose tuning ships, relative to the tuning's
+    # centre gains, which the camera and `develop --lens` multiply back in.
+    unit = with_pis_white_balance(LensShadingMap(np.ones((4, 2, 2), np.float32)),
+                                  frame.metadata, frame.shape)
+    gains = fit.shading.gains / unit.gains[:, :1, :1]
+    path = library.save_shading(args.lens, LensShadingMap(gains=gains.astype(np.float32)))
+    red, blue = fit.centre_gains
+    print(f"{args.lens}: colour shading saved to {path} (centre: red x{red:.3f}, blue "
+          f"x{blue:.3f} over green; {fit.blocks} blocks, {fit.residual_levels:.1f} levels RMS)")
+    return 0
+
+
 def _calibrate_flat_on_camera(args: argparse.Namespace) -> int:
     """The running camera shoots the flat field and stores the table in its library."""
     with connect(args) as client:
@@ -130,3 +167,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     flat.add_argument("--socket", help="the daemon's control socket (without DNGs)")
     flat.add_argument("--json", action="store_true", help="print JSON (without DNGs)")
     flat.set_defaults(run=_calibrate_flat)
+    pi_jpeg = kinds.add_parser(
+        "pi-jpeg", parents=[common],
+        help="the colour shading the Pi's ISP applied, from a raw frame and its JPEG of it "
+             "(for a sensor whose tuning Obscura does not ship)",
+    )
+    pi_jpeg.add_argument("raw", help="the raw frame (DNG), as the camera recorded it")
+    pi_jpeg.add_argument("jpeg", help="the Pi ISP's JPEG of exactly that frame, full size")
+    pi_jpeg.add_argument("--lens", required=True, help="the lens profile to store it in")
+    pi_jpeg.set_defaults(run=_calibrate_pi_jpeg)

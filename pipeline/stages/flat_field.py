@@ -71,8 +71,11 @@ def _site_planes(frames: Sequence[RawFrame]) -> npt.NDArray[np.float64]:
     return acc / len(frames)
 
 
-def _design(ny: npt.NDArray[np.float64], nx: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Smooth basis: even radial terms plus low-order terms for an off-centre optical axis."""
+def smooth_basis(
+    ny: npt.NDArray[np.float64], nx: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """(..., 10) smooth basis at normalised positions (from the frame centre, over the
+    half-diagonal): even radial terms plus low-order terms for an off-centre optical axis."""
     r2 = ny * ny + nx * nx
     return np.stack(
         [np.ones_like(r2), nx, ny, nx * ny, nx * nx - ny * ny, r2, r2 * r2, r2**3, r2 * nx, r2 * ny],
@@ -127,9 +130,9 @@ def lens_shading_from_flat(
     # Grid points in block units (0 at the first block's centre).
     grid_by = np.linspace(0.0, height - 1.0, gh) / (2 * BLOCK_PX) - 0.5
     grid_bx = np.linspace(0.0, width - 1.0, gw) / (2 * BLOCK_PX) - 0.5
-    block_basis = _design(*np.meshgrid(cy, cx, indexing="ij"))
-    grid_basis = _design(*np.meshgrid(gy, gx, indexing="ij"))
-    centre_basis = _design(np.zeros(1), np.zeros(1))
+    block_basis = smooth_basis(*np.meshgrid(cy, cx, indexing="ij"))
+    grid_basis = smooth_basis(*np.meshgrid(gy, gx, indexing="ij"))
+    centre_basis = smooth_basis(np.zeros(1), np.zeros(1))
     gains = np.empty((4, gh, gw), dtype=np.float32)
     for site in range(4):
         level = means[site]
