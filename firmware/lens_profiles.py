@@ -222,13 +222,25 @@ class LensLibrary:
     def _shading_path(self, name: str) -> Path:
         return self.directory / f"{_slug(name)}.shading.npz"
 
-    def save_shading(self, name: str, shading: LensShadingMap) -> Path:
-        """Store the flat-field calibration of lens ``name``."""
+    def save_shading(self, name: str, shading: LensShadingMap, source: str = "flat-field") -> Path:
+        """Store the shading calibration of lens ``name``; ``source`` says how it was
+        measured (``flat-field``, ``pi-jpeg``), for ``obscura lens list``."""
         self.get(name)
         buffer = io.BytesIO()
-        np.savez(buffer, gains=shading.gains)
+        np.savez(buffer, gains=shading.gains, source=np.array(source))
         self.directory.mkdir(parents=True, exist_ok=True)
         return write_atomic(self._shading_path(name), buffer.getvalue())
+
+    def shading_source(self, name: str) -> str | None:
+        """How lens ``name``'s stored calibration was measured (None: it has none)."""
+        path = self._shading_path(name)
+        if not path.exists():
+            return None
+        try:
+            with np.load(path) as data:
+                return str(data["source"]) if "source" in data.files else "flat-field"
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise LensError(f"{path}: unreadable lens shading table: {exc}") from None
 
     def shading(self, name: str) -> LensShadingMap | None:
         """The stored calibration of lens ``name``, or None if it has none."""

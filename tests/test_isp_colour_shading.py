@@ -166,6 +166,8 @@ def test_calibrate_pi_jpeg_then_develop_with_the_lens(tmp_path, capsys) -> None:
     assert main(["calibrate", "pi-jpeg", str(tmp_path / "scene.dng"), str(tmp_path / "scene.jpg"),
                  "--lens", "Arducam stock", *lenses]) == 0
     assert "red x1.06" in capsys.readouterr().out
+    assert main(["lens", "list", *lenses]) == 0
+    assert "pi-jpeg calibrated" in capsys.readouterr().out
 
     def corner_to_centre_ab(path) -> tuple[float, float]:
         """a*b* distance from neutral of the JPEG's top-left corner and of its centre."""
@@ -183,3 +185,30 @@ def test_calibrate_pi_jpeg_then_develop_with_the_lens(tmp_path, capsys) -> None:
     assert max(corrected) < 1.5, (plain, corrected)
     assert main(["develop", str(tmp_path / "wall.dng"), "-o", str(tmp_path / "x.jpg"),
                  "--lens", "Noctilux", *lenses]) == 1
+
+
+def test_for_a_sensor_whose_tuning_ships_the_table_is_stored_as_a_flat_field_is(tmp_path) -> None:
+    """The camera multiplies a lens table by the tuning's centre gains
+    (``with_pis_white_balance``), so the calibration stores it divided by them: what a
+    frame gets is the table the JPEG showed, not that twice."""
+    from firmware.cli import main
+    from firmware.lens_profiles import LensInUse, LensLibrary
+    from pipeline.formats.encoders.dng import encode_dng
+
+    frame, jpeg = isp_render(seed=6)
+    frame = RawFrame(frame.cfa, replace(frame.metadata, model="imx477"))
+    (tmp_path / "hq.dng").write_bytes(encode_dng(frame))
+    Image.fromarray(jpeg).save(tmp_path / "hq.jpg", quality=95)
+    lenses = ["--lens-dir", str(tmp_path)]
+    assert main(["lens", "add", "M 35mm", "--focal-length", "35", "--max-aperture", "2",
+                 *lenses]) == 0
+    assert main(["calibrate", "pi-jpeg", str(tmp_path / "hq.dng"), str(tmp_path / "hq.jpg"),
+                 "--lens", "M 35mm", *lenses]) == 0
+    library = LensLibrary(tmp_path)
+    stored = library.shading("M 35mm")
+    read = read_raw(tmp_path / "hq.dng")
+    fitted = fit_isp_colour_shading(read, np.asarray(Image.open(tmp_path / "hq.jpg"))).shading
+    assert not np.allclose(stored.gains, fitted.gains, rtol=0.005)  # the tuning's centre is out
+    lens = LensInUse("M 35mm", 35.0, library.get("M 35mm"), shading=stored)
+    applied = lens.stamp(read.metadata, read.shape).lens_shading
+    np.testing.assert_allclose(applied.gains, fitted.gains, rtol=1e-5)

@@ -26,7 +26,8 @@ def _list(args: argparse.Namespace) -> int:
         if lens.name in problems:
             continue
         try:
-            calibrated = "flat-field calibrated" if library.shading(lens.name) else ""
+            calibrated = (f"{library.shading_source(lens.name)} calibrated"
+                          if library.shading(lens.name) else "")
         except LensError as exc:
             calibrated = f"BROKEN flat-field table: {exc}"
         print(
@@ -113,7 +114,8 @@ def _calibrate_pi_jpeg(args: argparse.Namespace) -> int:
     unit = with_pis_white_balance(LensShadingMap(np.ones((4, 2, 2), np.float32)),
                                   frame.metadata, frame.shape)
     gains = fit.shading.gains / unit.gains[:, :1, :1]
-    path = library.save_shading(args.lens, LensShadingMap(gains=gains.astype(np.float32)))
+    path = library.save_shading(args.lens, LensShadingMap(gains=gains.astype(np.float32)),
+                                source="pi-jpeg")
     red, blue = fit.centre_gains
     print(f"{args.lens}: colour shading saved to {path} (centre: red x{red:.3f}, blue "
           f"x{blue:.3f} over green; {fit.blocks} blocks, {fit.residual_levels:.1f} levels RMS)")
