@@ -66,11 +66,11 @@ def test_batch_goes_on_past_a_corrupt_file_and_reports_it(raw_folder, tmp_path, 
 _DEVELOP_ONE = batch.develop_one
 
 
-def _die_on_broken(source: Path, destination: Path, look: str, jpeg_quality: int):
+def _die_on_broken(source: Path, destination: Path, look: str, jpeg_quality: int, lens=None):
     """A worker that crashes (as a segfault or the out-of-memory killer would) on one file."""
     if source.name == "broken.dng":
         os._exit(70)
-    return _DEVELOP_ONE(source, destination, look, jpeg_quality)
+    return _DEVELOP_ONE(source, destination, look, jpeg_quality, lens)
 
 
 def test_a_worker_that_dies_costs_only_its_file(raw_folder, tmp_path, capsys,
@@ -186,7 +186,8 @@ def test_a_worker_collects_only_what_it_creates() -> None:
     assert out.stdout.split() == ["True", "True"]
 
 
-def _needs_numba_once(source: Path, destination: Path, look: str, jpeg_quality: int):
+def _needs_numba_once(source: Path, destination: Path, look: str, jpeg_quality: int,
+                      lens=None):
     """A worker on kernels compiled ahead of time, which none of takes a file the first time
     (the second, the batch's numba workers develop it)."""
     marker = destination.with_suffix(".tried")
@@ -195,7 +196,7 @@ def _needs_numba_once(source: Path, destination: Path, look: str, jpeg_quality: 
         return batch.FileResult(error=f"{source}: kernel: no compiled variant takes uint8[2d]",
                                 needs_numba=True)  # fmt: skip
     marker.unlink()
-    return _DEVELOP_ONE(source, destination, look, jpeg_quality)
+    return _DEVELOP_ONE(source, destination, look, jpeg_quality, lens)
 
 
 def test_a_file_no_compiled_kernel_takes_is_developed_again_by_numba_workers(

@@ -183,6 +183,10 @@ def test_calibrate_pi_jpeg_then_develop_with_the_lens(tmp_path, capsys) -> None:
     corrected = corner_to_centre_ab(tmp_path / "lens.jpg")
     assert min(plain) > 3.0  # corner and centre both tinted without the table
     assert max(corrected) < 1.5, (plain, corrected)
+    assert main(["batch", str(tmp_path / "wall.dng"), "-o", str(tmp_path / "batch"), "--jobs", "1",
+                 "--lens", "Arducam stock", *lenses]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "batch" / "wall.jpg")),
+                          np.asarray(Image.open(tmp_path / "lens.jpg")))
     assert main(["develop", str(tmp_path / "wall.dng"), "-o", str(tmp_path / "x.jpg"),
                  "--lens", "Noctilux", *lenses]) == 1
 

@@ -2,8 +2,9 @@
 
 Inputs are raw files, or folders searched recursively for raw files (DNG, CR2, NEF,
 ARW...). Each becomes OUTDIR/NAME.jpg (NAME-2.jpg, NAME-3.jpg... when inputs in
-different folders share a name). ``--jobs`` worker processes develop one file each at a
-time, each fast after its first. A file that fails gets a one-line error and the batch
+different folders share a name); ``--lens NAME`` develops them as shot through a lens of
+the library, as ``obscura develop`` does. ``--jobs`` worker processes develop one file
+each at a time, each fast after its first. A file that fails gets a one-line error and the batch
 goes on; the exit status is 1 if any failed. Outputs are written atomically (never
 half-written, even on Ctrl-C) and never over an input.
 """
@@ -21,12 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from firmware.commands.develop import DEFAULT_JPEG_QUALITY
+from firmware.commands.develop import DEFAULT_JPEG_QUALITY, add_lens_options, lens_of
 from pipeline.errors import CompiledKernelMismatch, InvalidParameterError, ObscuraError
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
 
+    from firmware.lens_profiles import LensInUse
     from firmware.progress import Progress
 # multiprocessing and concurrent.futures are imported where used: every obscura command
 # imports this module to build its parser.
@@ -138,16 +140,18 @@ def _start_worker(numba_threads: int, log_levels: dict[str, int]) -> None:
         logging.getLogger(name or None).setLevel(level)
 
 
-def develop_one(source: Path, destination: Path, look: str, jpeg_quality: int) -> FileResult:
-    """Develop ``source`` to the JPEG ``destination``; any failure is returned as one
-    line naming the file, not raised."""
+def develop_one(source: Path, destination: Path, look: str, jpeg_quality: int,
+                lens: LensInUse | None = None) -> FileResult:
+    """Develop ``source`` (as shot through ``lens``, if given) to the JPEG ``destination``;
+    any failure is returned as one line naming the file, not raised."""
     from firmware.develop_file import develop_file
     from pipeline.develop import DevelopParams
 
     _worker_log.lines = []
     result = FileResult(log_lines=_worker_log.lines)
     try:
-        develop_file(source, destination, DevelopParams(look=look), jpeg_quality=jpeg_quality)
+        develop_file(source, destination, DevelopParams(look=look), jpeg_quality=jpeg_quality,
+                     lens=lens)
     except CompiledKernelMismatch as exc:  # nothing was written: outputs are written whole
         result.needs_numba = True
         result.error = str(exc)
@@ -209,7 +213,7 @@ def _report(source: Path, result: FileResult, progress: Progress) -> bool:
 
 
 def develop_all(work: Sequence[tuple[Path, Path]], jobs: int, look: str, jpeg_quality: int,
-                progress: Progress) -> int:  # fmt: skip
+                progress: Progress, lens: LensInUse | None = None) -> int:  # fmt: skip
     """Develop each (source, destination) of ``work`` in ``jobs`` worker processes,
     reporting each file as it is done; the number of files that failed.
 
@@ -227,7 +231,8 @@ def develop_all(work: Sequence[tuple[Path, Path]], jobs: int, look: str, jpeg_qu
     while pending:
         unfinished = []
         with _pool(jobs, with_numba) as pool:
-            futures = {pool.submit(develop_one, *work[i], look, jpeg_quality): i for i in pending}
+            futures = {pool.submit(develop_one, *work[i], look, jpeg_quality, lens): i
+                       for i in pending}
             try:
                 for future in as_completed(futures):
                     try:
@@ -276,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.quality <= 100:
         raise InvalidParameterError(f"--quality {args.quality}: expected 1..100")
     DevelopParams(look=args.look)  # an unknown look, before any work
+    lens = lens_of(args)  # and an unknown lens
     sources = find_raw_files(Path(p) for p in args.inputs)
     if not sources:
         raise InvalidParameterError(f"no raw files in {', '.join(args.inputs)}")
@@ -289,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
     with Progress(f"developing {len(sources)} files") as progress:
         progress.step(f"0 of {len(sources)}")
         failed = develop_all(list(zip(sources, destinations)), min(args.jobs, len(sources)),
-                             args.look, args.quality, progress)  # fmt: skip
+                             args.look, args.quality, progress, lens)  # fmt: skip
     elapsed_s = time.monotonic() - started
     print(f"developed {len(sources) - failed}, failed {failed}, {elapsed_s:.1f} s, "
           f"{elapsed_s / len(sources):.2f} s per file")
@@ -309,4 +315,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="files developed at once (default: one per core)")
     parser.add_argument("--quality", type=int, default=DEFAULT_JPEG_QUALITY,
                         help="JPEG quality 1-100")
+    add_lens_options(parser)
     parser.set_defaults(run=run)

@@ -15,13 +15,43 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from firmware.commands.merge import add_merge_option
 from pipeline.burst import BURST_MODES
 from pipeline.errors import ObscuraError
 
+if TYPE_CHECKING:
+    from firmware.lens_profiles import LensInUse
+
 #: JPEG quality when ``--quality`` is not given (the camera's ``output.jpeg_quality``).
 DEFAULT_JPEG_QUALITY = 92
+
+
+def lens_of(args: argparse.Namespace) -> LensInUse | None:
+    """The lens ``--lens`` names in the library (``--lens-dir``), None without ``--lens``.
+
+    Raises
+    ------
+    LensError
+        No such lens, or its shading table is unreadable.
+    """
+    if args.lens is None:
+        return None
+    from firmware.lens_profiles import LensInUse, LensLibrary
+
+    library = LensLibrary(args.lens_dir)
+    profile = library.get(args.lens)
+    return LensInUse(profile.name, profile.focal_length_mm, profile,
+                     shading=library.shading(args.lens))
+
+
+def add_lens_options(parser: argparse.ArgumentParser) -> None:
+    """``--lens NAME`` and ``--lens-dir``: develop as shot through a lens of the library."""
+    parser.add_argument("--lens", default=None, metavar="NAME",
+                        help="a lens of the library: its EXIF fields and shading table")
+    parser.add_argument("--lens-dir", type=Path, default=None,
+                        help="the lens library folder (default: the camera's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,14 +74,7 @@ def run(args: argparse.Namespace) -> int:
         from firmware.config import KEYS
 
         ev = KEYS["capture.exposure_compensation_ev"].validate(ev, "--ev")
-    lens = None
-    if args.lens is not None:
-        from firmware.lens_profiles import LensInUse, LensLibrary
-
-        library = LensLibrary(args.lens_dir)
-        profile = library.get(args.lens)
-        lens = LensInUse(profile.name, profile.focal_length_mm, profile,
-                         shading=library.shading(args.lens))
+    lens = lens_of(args)
     quality = DEFAULT_JPEG_QUALITY if args.quality is None else args.quality
     params = DevelopParams(
         look=args.look, white_balance=args.white_balance, exposure_compensation_ev=ev
@@ -90,8 +113,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--ev", type=float, default=0.0,
                         help="exposure compensation, -4 to 4 EV as the camera's")
-    parser.add_argument("--lens", default=None, metavar="NAME",
-                        help="a lens of the library: its EXIF fields and shading table")
-    parser.add_argument("--lens-dir", type=Path, default=None,
-                        help="the lens library folder (default: the camera's)")
+    add_lens_options(parser)
     parser.set_defaults(run=run)

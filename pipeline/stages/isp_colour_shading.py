@@ -196,9 +196,10 @@ def fit_isp_colour_shading(
     spans = ((np.ptp(rows) + 1) / by, (np.ptp(cols) + 1) / bx) if len(rows) else (0.0, 0.0)
     if len(rows) < MIN_BLOCKS or min(spans) < MIN_SPAN:
         raise IspShadingError(
-            f"only {len(rows)} flat, unclipped, near-neutral blocks, spanning {spans[0]:.0%} "
-            f"of the rows and {spans[1]:.0%} of the columns (at least {MIN_BLOCKS}, "
-            f"{MIN_SPAN:.0%}): use a frame with white or grey walls, paper or cloud across it"
+            f"{len(rows)} flat, unclipped, near-neutral blocks, spanning {spans[0]:.0%} of "
+            f"the rows and {spans[1]:.0%} of the columns: at least {MIN_BLOCKS} spanning "
+            f"{MIN_SPAN:.0%} of each are needed; use a frame with white or grey walls, paper "
+            "or cloud across it"
         )
     raw = raw_mean[usable]
     jpeg = jpeg_mean[usable]
