@@ -46,8 +46,11 @@ from pipeline.stages.flat_field import smooth_basis
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Block side, in half-resolution (one value per 2x2 CFA tile) pixels.
-BLOCK_PX = 8
+#: Block side, in JPEG pixels: each block's flatness is judged on the JPEG's 2x2 means.
+BLOCK_PX = 16
+#: How far the JPEG's width / height may be from the raw's: a JPEG scaled from the whole
+#: frame is used, a crop of it (another field of view) is not.
+ASPECT_TOLERANCE = 0.01
 #: A block is flat where each JPEG channel's standard deviation is at most this (0-1 scale):
 #: about 4 levels of 255, above a JPEG's own noise on a flat wall, below any texture.
 MAX_JPEG_STD = 0.016
@@ -62,7 +65,7 @@ JPEG_RANGE = (0.08, 0.92)
 #: Raw level (share of the white level) above which a channel may have clipped.
 MAX_RAW_LEVEL = 0.9
 #: Fewest blocks, and the least share of the frame's rows and columns they must span.
-MIN_BLOCKS = 200
+MIN_BLOCKS = 100
 MIN_SPAN = 0.5
 #: Knots of the inverse tone curve over the JPEG's 0-1, and the weight of its second
 #: differences (smoothness) against the blocks.
@@ -114,11 +117,18 @@ def _half_planes(frame: RawFrame) -> FloatArray:
     return rgb / count
 
 
-def _blocks(values: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Means and standard deviations of ``values`` (h, w, 3) over BLOCK_PX blocks."""
-    by, bx = values.shape[0] // BLOCK_PX, values.shape[1] // BLOCK_PX
-    tiles = values[: by * BLOCK_PX, : bx * BLOCK_PX].reshape(by, BLOCK_PX, bx, BLOCK_PX, 3)
-    return tiles.mean(axis=(1, 3)), tiles.std(axis=(1, 3))
+def _grid_means(values: FloatArray, rows: int, cols: int) -> FloatArray:
+    """(rows, cols, c) means of ``values`` (h, w, c) over a grid of rows x cols equal
+    rectangles (to the pixel) covering it, from its integral image."""
+    h, w, c = values.shape
+    integral = np.zeros((h + 1, w + 1, c))
+    integral[1:, 1:] = values.cumsum(axis=0).cumsum(axis=1)
+    ys = np.round(np.linspace(0, h, rows + 1)).astype(np.int64)
+    xs = np.round(np.linspace(0, w, cols + 1)).astype(np.int64)
+    sums = (integral[ys[1:]][:, xs[1:]] - integral[ys[:-1]][:, xs[1:]]
+            - integral[ys[1:]][:, xs[:-1]] + integral[ys[:-1]][:, xs[:-1]])
+    areas = np.diff(ys)[:, None, None] * np.diff(xs)[None, :, None]
+    return sums / areas
 
 
 def _tone_basis(values: FloatArray) -> FloatArray:
@@ -155,8 +165,9 @@ def fit_isp_colour_shading(
     ----------
     frame : RawFrame
         The raw frame, with the white balance (AsShotNeutral) and colour matrix its ISP used.
-    isp_jpeg : (H, W, 3) uint8
-        The ISP's own JPEG of exactly this frame, pixel for pixel (same size, no crop).
+    isp_jpeg : (h, w, 3) uint8
+        The ISP's own JPEG of exactly this frame: the whole field of view, at the raw's
+        size or scaled (picamera2's main stream of the same request), not cropped.
     grid_size : (gh, gw)
         Grid points of the returned table, at the frame's corners and evenly between.
 
@@ -168,10 +179,12 @@ def fit_isp_colour_shading(
         the JPEG (another frame's) or finds gains no lens needs.
     """
     height, width = frame.shape
-    if isp_jpeg.shape != (height, width, 3):
+    jpeg_height, jpeg_width = isp_jpeg.shape[:2]
+    aspect = (jpeg_width / max(jpeg_height, 1)) / (width / height)
+    if isp_jpeg.ndim != 3 or isp_jpeg.shape[2] != 3 or abs(aspect - 1.0) > ASPECT_TOLERANCE:
         raise IspShadingError(
-            f"the JPEG is {isp_jpeg.shape[1]}x{isp_jpeg.shape[0]} and the raw {width}x{height}:"
-            " give the ISP's JPEG of exactly this raw frame, uncropped and unscaled"
+            f"the JPEG is {jpeg_width}x{jpeg_height} and the raw {width}x{height}: not the "
+            "same field of view; give the ISP's JPEG of exactly this raw frame, uncropped"
         )
     metadata = frame.metadata
     if metadata.as_shot_neutral is None:
@@ -181,10 +194,17 @@ def fit_isp_colour_shading(
     to_srgb = camera_to_srgb_matrix(metadata, neutral).astype(np.float64)  # balanced -> sRGB
     to_camera = np.linalg.inv(to_srgb) * neutral[:, None]  # sRGB -> unbalanced camera RGB
 
-    raw_mean, _ = _blocks(_half_planes(frame))
-    jpeg_half = isp_jpeg[: height // 2 * 2, : width // 2 * 2].astype(np.float64) / 255.0
-    jpeg_half = jpeg_half.reshape(height // 2, 2, width // 2, 2, 3).mean(axis=(1, 3))
-    jpeg_mean, jpeg_std = _blocks(jpeg_half)
+    by, bx = jpeg_height // BLOCK_PX, jpeg_width // BLOCK_PX
+    jpeg = isp_jpeg[: by * BLOCK_PX, : bx * BLOCK_PX].astype(np.float64) / 255.0
+    half = BLOCK_PX // 2
+    jpeg = jpeg.reshape(by * half, 2, bx * half, 2, 3).mean(axis=(1, 3))
+    tiles = jpeg.reshape(by, half, bx, half, 3)
+    jpeg_mean, jpeg_std = tiles.mean(axis=(1, 3)), tiles.std(axis=(1, 3))
+    # The raw over the same parts of the field (the JPEG's last partial block left out).
+    covered = _half_planes(frame)
+    covered = covered[: round(covered.shape[0] * by * BLOCK_PX / jpeg_height),
+                      : round(covered.shape[1] * bx * BLOCK_PX / jpeg_width)]
+    raw_mean = _grid_means(covered, by, bx)
     usable = (
         np.all(jpeg_std <= MAX_JPEG_STD, axis=-1)
         & (np.ptp(jpeg_mean, axis=-1) <= MAX_JPEG_CHROMA)
@@ -192,7 +212,6 @@ def fit_isp_colour_shading(
         & np.all((raw_mean > 0) & (raw_mean < MAX_RAW_LEVEL), axis=-1)
     )
     rows, cols = np.nonzero(usable)
-    by, bx = usable.shape
     spans = ((np.ptp(rows) + 1) / by, (np.ptp(cols) + 1) / bx) if len(rows) else (0.0, 0.0)
     if len(rows) < MIN_BLOCKS or min(spans) < MIN_SPAN:
         raise IspShadingError(
@@ -203,9 +222,10 @@ def fit_isp_colour_shading(
         )
     raw = raw_mean[usable]
     jpeg = jpeg_mean[usable]
+    block_px = (height / jpeg_height * BLOCK_PX, width / jpeg_width * BLOCK_PX)  # in raw pixels
     half_diag = np.hypot(height / 2, width / 2)
-    block_y = ((rows + 0.5) * BLOCK_PX * 2 - height / 2) / half_diag
-    block_x = ((cols + 0.5) * BLOCK_PX * 2 - width / 2) / half_diag
+    block_y = ((rows + 0.5) * block_px[0] - height / 2) / half_diag
+    block_x = ((cols + 0.5) * block_px[1] - width / 2) / half_diag
     basis = smooth_basis(block_y, block_x)[:, RADIAL_TERMS]
 
     # Start from the sRGB curve and no shading; alternate the curve and the gains.
