@@ -2,7 +2,7 @@
 
 The Pi's ISP corrects a lens's colour shading before its white balance, with the ALSC
 tables of the sensor's tuning file (libcamera's ``rpi.alsc``; Raspberry Pi, "The Raspberry
-Pi Camera Algorithm and Tuning Guide", sec. 5.8). Obscura ships those tables for the Pi's
+Pi Camera Algorithm and Tuning Guide"). Obscura ships those tables for the Pi's
 own cameras (:mod:`pipeline.colour.alsc_tuning`); a third-party module (an Arducam
 Pivariety sensor) runs on a tuning we do not have. Its JPEG of a raw frame still carries
 them: at each flat part of the picture the ISP computed
@@ -20,9 +20,10 @@ calibration's basis, :func:`pipeline.stages.flat_field.smooth_basis`) by alterna
 least squares over blocks that are flat, unclipped and near-neutral in both images (in a
 grey block R, G and B sit at one point of the curve, so the colour ratios found hardly
 depend on the curve). The model is radial on purpose: the Pi's ALSC is adaptive (``n_iter``
-100 in every Pi tuning; ``Alsc::doAlsc`` in libcamera's ``controller/rpi/alsc.cpp`` bends
-the calibrated tables cell by cell towards a grey-world in each frame), so a table read off
-one frame holds that frame's adjustments too; its radially symmetric part is the lens's,
+100 in every Pi tuning: ``Alsc::doAlsc`` in libcamera's ``controller/rpi/alsc.cpp`` solves,
+in each frame, for per-cell gains on top of the calibrated tables that make neighbouring
+cells of similar colour come out alike), so a table read off one frame holds that frame's
+adjustments too; its radially symmetric part is the lens's,
 and carries over to other scenes (fitted on one Arducam frame and its Pi JPEG, with every
 term of the flat-field basis the whites of two other scenes stayed 4-5 a*b* from neutral,
 radially 2). A luminance shading and the tone curve can trade against each other (a
