@@ -231,27 +231,24 @@ class LensLibrary:
         self.directory.mkdir(parents=True, exist_ok=True)
         return write_atomic(self._shading_path(name), buffer.getvalue())
 
-    def _stored(self, name: str) -> tuple[Path, np.ndarray, str] | None:
-        """Lens ``name``'s stored table: its file, gains and source; None if it has none."""
+    def calibration(self, name: str) -> tuple[LensShadingMap, str] | None:
+        """Lens ``name``'s stored shading table and how it was measured (``flat-field``,
+        ``pi-jpeg``), or None if it has none."""
         path = self._shading_path(name)
         if not path.exists():
             return None
         try:
             with np.load(path) as data:
+                gains = data["gains"]
                 source = str(data["source"]) if "source" in data.files else "flat-field"
-                return path, data["gains"], source
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise LensError(f"{path}: unreadable lens shading table: {exc}") from None
-
-    def shading_source(self, name: str) -> str | None:
-        """How lens ``name``'s stored calibration was measured (None: it has none)."""
-        stored = self._stored(name)
-        return None if stored is None else stored[2]
+        return _check_shading(path, gains), source
 
     def shading(self, name: str) -> LensShadingMap | None:
         """The stored calibration of lens ``name``, or None if it has none."""
-        stored = self._stored(name)
-        return None if stored is None else _check_shading(*stored[:2])
+        calibration = self.calibration(name)
+        return None if calibration is None else calibration[0]
 
 
 def with_lens(

@@ -26,8 +26,8 @@ def _list(args: argparse.Namespace) -> int:
         if lens.name in problems:
             continue
         try:
-            calibrated = (f"{library.shading_source(lens.name)} calibrated"
-                          if library.shading(lens.name) else "")
+            calibration = library.calibration(lens.name)
+            calibrated = f"{calibration[1]} calibrated" if calibration else ""
         except LensError as exc:
             calibrated = f"BROKEN flat-field table: {exc}"
         print(
@@ -94,7 +94,7 @@ def _calibrate_pi_jpeg(args: argparse.Namespace) -> int:
     from pipeline.errors import ObscuraError
     from pipeline.formats.raw_files import read_raw
     from pipeline.raw_frame import LensShadingMap
-    from pipeline.stages.colour_shading import with_pis_white_balance
+    from pipeline.stages.colour_shading import tuning_centre_gains
     from pipeline.stages.isp_colour_shading import fit_isp_colour_shading
 
     library = LensLibrary(args.lens_dir)
@@ -111,9 +111,7 @@ def _calibrate_pi_jpeg(args: argparse.Namespace) -> int:
         raise type(exc)(f"{args.raw}, {args.jpeg}: {exc}; nothing saved") from None
     # Stored as a flat field is: for a sensor whose tuning ships, relative to the tuning's
     # centre gains, which the camera and `develop --lens` multiply back in.
-    unit = with_pis_white_balance(LensShadingMap(np.ones((4, 2, 2), np.float32)),
-                                  frame.metadata, frame.shape)
-    gains = fit.shading.gains / unit.gains[:, :1, :1]
+    gains = fit.shading.gains / tuning_centre_gains(frame.metadata, frame.shape)[:, None, None]
     path = library.save_shading(args.lens, LensShadingMap(gains=gains.astype(np.float32)),
                                 source="pi-jpeg")
     red, blue = fit.centre_gains

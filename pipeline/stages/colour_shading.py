@@ -137,23 +137,33 @@ def shading_map(
     return LensShadingMap(gains=rgb[pattern.channels.ravel()].astype(np.float32))
 
 
+def tuning_centre_gains(
+    metadata: CameraMetadata, shape: tuple[int, int], platform: Platform = "vc4",
+) -> npt.NDArray[np.float64]:
+    """(4,) per CFA site: the frame's sensor's tuning gains at the frame centre, relative to
+    green (what the Pi's white balance was measured after); ones for a frame of another
+    sensor or with no white balance recorded."""
+    sensor = sensor_of(metadata, shape)
+    if sensor is None or metadata.as_shot_neutral is None:
+        return np.ones(4)
+    pattern = metadata.cfa_pattern
+    tables = shading_map(pattern, metadata.as_shot_neutral, platform, sensor).gains
+    gh, gw = tables.shape[1:]  # odd: the middle vertex is the frame centre
+    centre = tables[:, gh // 2, gw // 2].astype(np.float64)
+    return centre / centre[list(pattern.channels.ravel()).index(1)]
+
+
 def with_pis_white_balance(
     flat_field: LensShadingMap, metadata: CameraMetadata, shape: tuple[int, int],
     platform: Platform = "vc4",
 ) -> LensShadingMap:
     """A lens profile's ``flat_field`` (gains 1 at the frame centre) for a frame whose white
-    balance is the Pi's: times its sensor's tuning's gains at the centre (relative to
-    green), so the centre gets what the Pi's AWB measured; unchanged for a frame of
-    another sensor or with no white balance recorded."""
-    sensor = sensor_of(metadata, shape)
-    if sensor is None or metadata.as_shot_neutral is None:
+    balance is the Pi's: times its sensor's tuning's gains at the centre
+    (:func:`tuning_centre_gains`), so the centre gets what the Pi's AWB measured; unchanged
+    for a frame of another sensor or with no white balance recorded."""
+    if sensor_of(metadata, shape) is None or metadata.as_shot_neutral is None:
         return flat_field
-    pattern = metadata.cfa_pattern
-    tables = shading_map(pattern, metadata.as_shot_neutral, platform, sensor).gains
-    gh, gw = tables.shape[1:]  # odd: the middle vertex is the frame centre
-    centre = tables[:, gh // 2, gw // 2]
-    green = centre[list(pattern.channels.ravel()).index(1)]
-    scaled = flat_field.gains * (centre / green)[:, None, None]
+    scaled = flat_field.gains * tuning_centre_gains(metadata, shape, platform)[:, None, None]
     return LensShadingMap(gains=scaled.astype(np.float32))
 
 

@@ -51,8 +51,9 @@ class FlatFieldError(InvalidParameterError):
     """Frames that are not a usable flat field; the message says why."""
 
 
-def _site_planes(frames: Sequence[RawFrame]) -> npt.NDArray[np.float64]:
-    """(4, H/2, W/2) float64 mean of the frames' normalised sites."""
+def site_planes(frames: Sequence[RawFrame]) -> npt.NDArray[np.float64]:
+    """(4, H/2, W/2) float64 mean of the frames' sites (row-major in the 2x2 tile), black
+    subtracted, 1 at the white level."""
     first = frames[0]
     height, width = first.shape
     black = np.asarray(first.metadata.black_level, dtype=np.float64).reshape(2, 2)
@@ -113,7 +114,7 @@ def lens_shading_from_flat(
     gh, gw = grid_size
     if gh < 2 or gw < 2:
         raise InvalidParameterError(f"grid_size={grid_size}: expected at least (2, 2)")
-    planes = _site_planes(frames)
+    planes = site_planes(frames)
     _, ph, pw = planes.shape
     by, bx = ph // BLOCK_PX, pw // BLOCK_PX
     if by < 4 or bx < 4:

@@ -41,9 +41,10 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.colour.matrix import camera_to_srgb_matrix
+from pipeline.colour.metrics import srgb_decode
 from pipeline.errors import InvalidParameterError
 from pipeline.raw_frame import LensShadingMap, RawFrame
-from pipeline.stages.flat_field import smooth_basis
+from pipeline.stages.flat_field import site_planes, smooth_basis
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -106,16 +107,9 @@ class IspColourShading:
 
 def _half_planes(frame: RawFrame) -> FloatArray:
     """(H/2, W/2, 3) camera RGB of each 2x2 tile, black subtracted, 1 at the white level."""
-    metadata = frame.metadata
-    height, width = frame.shape
-    black = np.asarray(metadata.black_level, dtype=np.float64).reshape(2, 2)
-    rgb = np.zeros((height // 2, width // 2, 3))
-    count = np.zeros(3)
-    for (dy, dx), channel in np.ndenumerate(metadata.cfa_pattern.channels):
-        plane = frame.cfa[dy : height - height % 2 : 2, dx : width - width % 2 : 2]
-        rgb[..., channel] += (plane - black[dy, dx]) / (metadata.white_level - black[dy, dx])
-        count[channel] += 1
-    return rgb / count
+    sites = site_planes([frame])
+    channels = frame.metadata.cfa_pattern.channels.ravel()
+    return np.stack([sites[channels == c].mean(axis=0) for c in range(3)], axis=-1)
 
 
 def _grid_means(values: FloatArray, rows: int, cols: int) -> FloatArray:
@@ -192,8 +186,8 @@ def fit_isp_colour_shading(
         raise IspShadingError("the raw records no white balance (AsShotNeutral): the ISP's "
                               "gains are unknown")
     neutral = np.asarray(metadata.as_shot_neutral, dtype=np.float64)
-    to_srgb = camera_to_srgb_matrix(metadata, neutral).astype(np.float64)  # balanced -> sRGB
-    to_camera = np.linalg.inv(to_srgb) * neutral[:, None]  # sRGB -> unbalanced camera RGB
+    to_srgb = camera_to_srgb_matrix(metadata, neutral).astype(np.float64) / neutral  # M diag(1/n)
+    to_camera = np.linalg.inv(to_srgb)  # sRGB -> camera RGB, unbalanced
 
     by, bx = jpeg_height // BLOCK_PX, jpeg_width // BLOCK_PX
     jpeg = isp_jpeg[: by * BLOCK_PX, : bx * BLOCK_PX].astype(np.float64) / 255.0
@@ -230,8 +224,7 @@ def fit_isp_colour_shading(
     basis = smooth_basis(block_y, block_x)[:, RADIAL_TERMS]
 
     # Start from the sRGB curve and no shading; alternate the curve and the gains.
-    knots = np.linspace(0.0, 1.0, TONE_KNOTS)
-    knots = np.where(knots <= 0.04045, knots / 12.92, ((knots + 0.055) / 1.055) ** 2.4)
+    knots = srgb_decode(np.linspace(0.0, 1.0, TONE_KNOTS))
     keep = np.ones(len(raw), dtype=bool)
     for round_ in range(ROUNDS):
         linear = _tone_basis(jpeg.ravel()).dot(knots).reshape(jpeg.shape)
@@ -239,14 +232,12 @@ def fit_isp_colour_shading(
         observed = np.log(shaded / raw)
         coeffs, *_ = np.linalg.lstsq(basis[keep], observed[keep], rcond=None)
         log_gains = basis @ coeffs
-        predicted = (raw * np.exp(log_gains)) @ (to_srgb / neutral[None, :]).T
-        predicted = np.maximum(predicted, 1e-6)
+        predicted = np.maximum((raw * np.exp(log_gains)) @ to_srgb.T, 1e-6)
         if round_ == ROUNDS // 2:
             error = np.abs(observed - log_gains).max(axis=1)
             keep = error <= np.quantile(error, 1.0 - OUTLIER_SHARE)
         knots = _fit_tone(jpeg[keep], predicted[keep])
-    # The model's JPEG values: the prediction through the fitted curve.
-    predicted = (raw * np.exp(log_gains)) @ (to_srgb / neutral[None, :]).T
+    # The model's JPEG values: the last round's prediction through the fitted curve.
     model_jpeg = np.interp(predicted[keep], knots, np.linspace(0.0, 1.0, TONE_KNOTS))
     residual = float(np.sqrt(np.mean((model_jpeg - jpeg[keep]) ** 2))) * 255.0
     if residual > MAX_RESIDUAL_LEVELS:
