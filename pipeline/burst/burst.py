@@ -61,10 +61,8 @@ def align_and_merge(
         reference candidates, then each other frame once, as it is merged.
     params : BurstParams, optional
     timer : callable, optional
-        A :data:`pipeline.stage_timer.Timer` (e.g. a
-        :class:`~pipeline.stage_timer.StageTimer`): collects "reference", "align",
-        "merge", "back-projection" (the kernel merge's second pass,
-        :mod:`pipeline.burst.back_projection`) and, for a burst of one exposure, "shrink to reference" (:mod:`pipeline.burst.reference_shrink`).
+        A :data:`pipeline.stage_timer.Timer` (e.g. a :class:`~pipeline.stage_timer.StageTimer`): collects "reference", "align", "merge" and, for a burst of one
+        exposure, "shrink to reference" (:mod:`pipeline.burst.reference_shrink`).
 
     Returns
     -------
@@ -93,7 +91,6 @@ def align_and_merge(
         merge_class = KernelRegressionMerge if isinstance(params.merge, KernelMergeParams) else RobustMerge
         merge = merge_class(reference, reference_grey, reference_noise, params.merge)
     one_exposure = True
-    flows = {}
     for i in range(len(frames)):
         if i == ref_index:
             continue
@@ -102,17 +99,10 @@ def align_and_merge(
         one_exposure &= abs(ratio - 1.0) < 1e-3
         with stage("align"):
             grey = bayer_grey(frame, 1.0 / ratio)
-            flows[i] = align_tiles_hasinoff2016(reference_pyramid, grey, params.align)
+            flow = align_tiles_hasinoff2016(reference_pyramid, grey, params.align)
         with stage("merge"):
-            merge.add(frame, flows[i], ratio, noise_model_of(frame))
+            merge.add(frame, flow, ratio, noise_model_of(frame))
         del frame, grey  # before the next is read: a streamed burst holds one at a time
-    if isinstance(merge, KernelRegressionMerge) and params.merge.back_projection:
-        for i, flow in flows.items():
-            frame = frames[i]
-            ratio = exposure_product(frame.metadata) / reference_exposure
-            with stage("back-projection"):
-                merge.back_project(frame, flow, ratio, noise_model_of(frame))
-            del frame
     with stage("merge"):
         merged = merge.finish()
     if not one_exposure:

@@ -49,15 +49,16 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.burst.align import TileFlow
-from pipeline.burst.back_projection import gated_mosaic, residual_pass
 from pipeline.burst.merge import (
     _CLIPPED_AGREEMENT,
     OutputLevels,
+    _distance_row,
     _normalise_kernel,
+    _positions_row,
     _site_levels,
+    _strip_weights,
     check_robustness_and_output,
     normalise_alternate,
-    strip_alignment,
 )
 from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import NoiseModel
@@ -88,10 +89,6 @@ class KernelMergeParams:
     reject_from, reject_at : float
         Normalised local distance (1 = the noise) where an alternate frame's weight
         starts to fall, and where it reaches 0.
-    back_projection : bool
-        After the merge, one back-projection step (:mod:`pipeline.burst.back_projection`):
-        each frame's residuals against the merge at the samples' true positions, gated
-        by the noise. One more pass over the burst.
     clip_fraction : float
         A raw sample above ``black + clip_fraction * (white - black)`` counts as clipped.
     output_bits : int
@@ -103,7 +100,6 @@ class KernelMergeParams:
     k_min: float = 0.1
     reject_from: float = 1.5
     reject_at: float = 4.0
-    back_projection: bool = True
     clip_fraction: float = CLIP_FRACTION
     output_bits: int = 16
 
@@ -236,6 +232,33 @@ def _kernel_covariance_kernel(ref, luminance, channels, wb, noise, kp, strip_row
                 out[by, bx, 0] = ia + slope * (half * (sxx - syy) - root)
                 out[by, bx, 1] = slope * sxy
                 out[by, bx, 2] = ia + slope * (half * (syy - sxx) - root)
+
+
+@numba.njit(cache=True, nogil=True)
+def _bilinear_sites_row(alt, positions, out):
+    # The alternate frame's four Bayer sites at each tile's grey position, bilinearly
+    # from each site's own colour plane.
+    gh = alt.shape[0] // 2
+    gw = out.shape[0]
+    for bx in range(gw):
+        py = positions[bx, 0]
+        px = positions[bx, 1]
+        iy = min(int(py), gh - 1)
+        ix = min(int(px), gw - 1)
+        ty = py - np.float32(iy)
+        tx = px - np.float32(ix)
+        iy1 = min(iy + 1, gh - 1)
+        ix1 = min(ix + 1, gw - 1)
+        for site in range(4):
+            sy = site >> 1
+            sx = site & 1
+            a = alt[2 * iy + sy, 2 * ix + sx]
+            b = alt[2 * iy + sy, 2 * ix1 + sx]
+            c = alt[2 * iy1 + sy, 2 * ix + sx]
+            d = alt[2 * iy1 + sy, 2 * ix1 + sx]
+            top = a + tx * (b - a)
+            bottom = c + tx * (d - c)
+            out[bx, site] = top + ty * (bottom - top)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -472,11 +495,22 @@ def _merge_frame_kernel(
     for strip in numba.prange((gh + strip_rows - 1) // strip_rows):
         y0 = strip * strip_rows
         y1 = min(y0 + strip_rows, gh)
-        positions, robust = strip_alignment(
-            ref_cfa, ref_black, ref_scale, gh, gw, alt, flow, tile, stride, greens, others, noise,
-            reject_from, reject_at, y0, y1,
-        )  # fmt: skip
         d0 = max(y0 - 2, 0)
+        d1 = min(y1 + 2, gh)
+        distance = np.empty((d1 - d0, gw), dtype=np.float32)
+        positions = np.empty((d1 - d0, gw, 2), dtype=np.float32)
+        bilinear = np.empty((gw, 4), dtype=np.float32)
+        column_flow = np.empty((flow.shape[1], 2), dtype=np.float32)
+        diff = np.empty(4, dtype=np.float32)
+        for by in range(d0, d1):
+            _positions_row(flow, tile, stride, by, gh, column_flow, positions[by - d0])
+            _bilinear_sites_row(alt, positions[by - d0], bilinear)
+            _distance_row(
+                ref_cfa, ref_black, ref_scale, by, bilinear, greens, others, noise, diff,
+                distance[by - d0],
+            )  # fmt: skip
+        robust = np.empty((y1 - y0, gw), dtype=np.float32)
+        _strip_weights(distance, d0, y0, y1, gh, reject_from, reject_at, robust)
         row_weights = np.empty(9 * gw, dtype=np.float32)
         offsets = np.empty((gw, 2), dtype=np.int64)
         acc = np.empty(6, dtype=np.float32)
@@ -594,7 +628,6 @@ class KernelRegressionMerge:
         self._num = np.zeros((*reference.shape, 3), dtype=np.float32)
         self._den = np.zeros((*reference.shape, 3), dtype=np.float32)
         self._brightest = 1.0
-        self._frames_merged: float | None = None  # set once back-projection begins
         self._accept_level = np.float32(_CLIPPED_AGREEMENT * params.clip_fraction)
         clip_units = ((self._clip - self._black) * self._scale).astype(np.float32)
         _accumulate_reference_kernel(
@@ -629,49 +662,9 @@ class KernelRegressionMerge:
         )  # fmt: skip
         self._brightest = max(self._brightest, 1.0 / float(exposure_ratio))
 
-    def back_project(self, frame: RawFrame, flow: TileFlow, exposure_ratio: float,
-                     noise: NoiseModel) -> None:
-        """Add one alternate frame's residuals against the merge (after every :meth:`add`;
-        the arguments as there): :mod:`pipeline.burst.back_projection`. The first call
-        turns the sums into the merge's estimate and adds the reference's residuals."""
-        params = self._params
-        if self._frames_merged is None:
-            self._begin_back_projection()
-        noise_params, clip_units = normalise_alternate(
-            frame, exposure_ratio, noise, self._noise, params.clip_fraction, self._alternate)
-        residual_pass(
-            self._num, self._reference.cfa, self._black, self._scale, self._tile_clipped,
-            self._grey, self._channels, self._alternate, clip_units, flow, self._greens,
-            self._others, noise_params, params.reject_from, params.reject_at, False,
-            _STRIP_ROWS, self._den,
-        )  # fmt: skip
-
-    def _begin_back_projection(self) -> None:
-        # The sums become the estimate (in _num) and the residual sums (in _den, zeroed).
-        self._frames_merged = self._median_weight()
-        np.divide(self._num, self._den, out=self._num, where=self._den > 0)
-        self._num[self._den <= 0] = self._brightest  # no sample: clipped (finish's white)
-        self._den[...] = 0.0
-        reference_noise = np.array([self._noise.scale, self._noise.offset] * 2, dtype=np.float32)
-        _normalise_kernel(self._reference.cfa, self._black, self._scale, np.float32(1.0),
-                          self._alternate)  # fmt: skip
-        clip_units = ((self._clip - self._black) * self._scale).astype(np.float32)
-        residual_pass(
-            self._num, self._reference.cfa, self._black, self._scale, self._tile_clipped,
-            self._grey, self._channels, self._alternate, clip_units, None, self._greens,
-            self._others, reference_noise, 0.0, 0.0, True, _STRIP_ROWS, self._den,
-        )  # fmt: skip
-
-    def _median_weight(self) -> float:
-        # How many frames' worth of weight a pixel of the first site's colour gathered.
-        site = self._channels[0, 0]
-        return max(float(np.median(self._den[::8, ::8, site])), 1.0)
-
     def finish_rgb(self) -> npt.NDArray[np.float32]:
         """(H, W, 3) float32 linear camera RGB, black 0, white 1 (values beyond 1 in a
         bracket's highlights scaled down by its range, as :meth:`finish` does)."""
-        if self._frames_merged is not None:
-            raise RuntimeError("finish_rgb: the sums were turned over to back-projection")
         out = np.empty((*self._reference.shape, 3), dtype=np.float32)
         _finish_rgb_kernel(self._num, self._den, np.float32(self._brightest), out)
         return out
@@ -682,13 +675,9 @@ class KernelRegressionMerge:
         :meth:`pipeline.burst.merge.RobustMerge.finish` describes)."""
         meta = self._reference.metadata
         levels = OutputLevels.of(meta, self._black, self._brightest, self._params.output_bits)
-        if self._frames_merged is None:
-            out = np.empty(self._reference.shape, dtype=np.uint16)
-            _finish_mosaic_kernel(self._num, self._den, self._channels, levels.black,
-                                  levels.span, levels.white, out)  # fmt: skip
-            frames_merged = self._median_weight()
-        else:
-            out = gated_mosaic(self._num, self._den, self._channels, levels.black,
-                               levels.span, levels.white)  # fmt: skip
-            frames_merged = self._frames_merged
+        out = np.empty(self._reference.shape, dtype=np.uint16)
+        _finish_mosaic_kernel(self._num, self._den, self._channels, levels.black, levels.span,
+                              levels.white, out)
+        site = self._channels[0, 0]
+        frames_merged = max(float(np.median(self._den[::8, ::8, site])), 1.0)
         return RawFrame(out, levels.metadata(meta, self._noise, frames_merged, self._brightest))

@@ -357,60 +357,6 @@ def _strip_weights(distance, d0, y0, y1, gh, reject_from, reject_at, out):
         _min_filter_row(ramp[max(y - 1, 0) - r0 : min(y + 2, gh) - r0], column, out[y - y0])
 
 
-@numba.njit(cache=True, nogil=True)
-def bilinear_sites_row(alt, positions, out):
-    # The alternate frame's four Bayer sites at each tile's grey position, bilinearly
-    # from each site's own colour plane.
-    gh = alt.shape[0] // 2
-    gw = out.shape[0]
-    for bx in range(gw):
-        py = positions[bx, 0]
-        px = positions[bx, 1]
-        iy = min(int(py), gh - 1)
-        ix = min(int(px), gw - 1)
-        ty = py - np.float32(iy)
-        tx = px - np.float32(ix)
-        iy1 = min(iy + 1, gh - 1)
-        ix1 = min(ix + 1, gw - 1)
-        for site in range(4):
-            sy = site >> 1
-            sx = site & 1
-            a = alt[2 * iy + sy, 2 * ix + sx]
-            b = alt[2 * iy + sy, 2 * ix1 + sx]
-            c = alt[2 * iy1 + sy, 2 * ix + sx]
-            d = alt[2 * iy1 + sy, 2 * ix1 + sx]
-            top = a + tx * (b - a)
-            bottom = c + tx * (d - c)
-            out[bx, site] = top + ty * (bottom - top)
-
-
-@numba.njit(cache=True, nogil=True)
-def strip_alignment(
-    ref_cfa, ref_black, ref_scale, gh, gw, alt, flow, tile, stride, greens, others, noise,
-    reject_from, reject_at, y0, y1,
-):  # fmt: skip
-    # For Bayer-tile rows y0..y1 of an alternate frame: each tile's position in it (grey
-    # pixels; rows from max(y0 - 2, 0): the two rows of halo the distances need) and the
-    # robustness weights of rows y0..y1, from its distance to the reference.
-    d0 = max(y0 - 2, 0)
-    d1 = min(y1 + 2, gh)
-    distance = np.empty((d1 - d0, gw), dtype=np.float32)
-    positions = np.empty((d1 - d0, gw, 2), dtype=np.float32)
-    bilinear = np.empty((gw, 4), dtype=np.float32)
-    column_flow = np.empty((flow.shape[1], 2), dtype=np.float32)
-    diff = np.empty(4, dtype=np.float32)
-    for by in range(d0, d1):
-        _positions_row(flow, tile, stride, by, gh, column_flow, positions[by - d0])
-        bilinear_sites_row(alt, positions[by - d0], bilinear)
-        _distance_row(
-            ref_cfa, ref_black, ref_scale, by, bilinear, greens, others, noise, diff,
-            distance[by - d0],
-        )  # fmt: skip
-    robust = np.empty((y1 - y0, gw), dtype=np.float32)
-    _strip_weights(distance, d0, y0, y1, gh, reject_from, reject_at, robust)
-    return positions, robust
-
-
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _merge_frame_kernel(
     ref_cfa, ref_black, ref_scale, ref_clip, ref_grey, alt, alt_clip, flow, tile, stride,

@@ -43,7 +43,7 @@ STRIP_ROWS = 32
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def mirror_index(i, n):
+def _mirror(i, n):
     """Index ``i`` reflected into [0, n) by steps of 2 (so it keeps its CFA parity)."""
     if i < 0:
         i = -i
@@ -66,7 +66,7 @@ def _shrink_kernel(merged, reference, m_black, m_scale, m_clip, r_black, r_scale
         ref_rows = np.empty((y1 - y0 + 2 * halo, w), dtype=np.float32)
         d2_rows = np.empty((y1 - y0 + 2 * halo, w), dtype=np.float32)
         for i in range(y1 - y0 + 2 * halo):
-            yy = mirror_index(y0 - halo + i, h)
+            yy = _mirror(y0 - halo + i, h)
             py = yy & 1
             for x in range(w):
                 px = x & 1
@@ -95,7 +95,7 @@ def _shrink_kernel(merged, reference, m_black, m_scale, m_clip, r_black, r_scale
                 sum_d2 = np.float32(0.0)
                 sum_ref = np.float32(0.0)
                 for k in range(-radius, radius + 1):
-                    xx = mirror_index(x + 2 * k, w)
+                    xx = _mirror(x + 2 * k, w)
                     sum_d2 += col_d2[xx]
                     sum_ref += col_ref[xx]
                 level = max(sum_ref / n_sites, np.float32(0.0))
