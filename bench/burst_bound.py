@@ -128,8 +128,9 @@ def local_level(mosaic: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class FrameSamples:
     """One frame's samples that do not show the moving object (inside its footprint seen
-    from the reference): the scene point each shows (u, v, scene pixels), its colour
-    channel, its value (raw, white = 1), its noise sigma and the lens's transmission."""
+    from the reference): the point each shows (u, v: scene pixels here, the reference's
+    grid in bench/burst_joint.py), its colour channel, its value (raw, white = 1), its
+    noise sigma and the lens's transmission."""
 
     u: np.ndarray
     v: np.ndarray
@@ -139,38 +140,51 @@ class FrameSamples:
     shade: np.ndarray
 
 
+def samples_of(frame, x: np.ndarray, y: np.ndarray, keep: np.ndarray) -> FrameSamples:
+    """A frame's samples where ``keep``, each at (x, y) (any coordinates the caller's model
+    uses), with its channel, value, noise sigma (at its 5 x 5 same-site mean) and shading."""
+    height, width = frame.shape
+    site_channel = np.tile(frame.metadata.cfa_pattern.channels, (height // 2, width // 2))
+    slope, offset = frame.metadata.noise_profile[0]
+    mosaic = normalised(frame)
+    sigma = np.sqrt(np.maximum(slope * np.maximum(local_level(mosaic), 0.0) + offset, 1e-10))
+    return FrameSamples(x[keep], y[keep], site_channel[keep], mosaic[keep], sigma[keep],
+                        transmission(frame)[keep])  # fmt: skip
+
+
+def outside(mask: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Whether each reference-grid point (x, y) lies outside ``mask`` (nearest pixel)."""
+    height, width = mask.shape
+    return ~mask[np.clip(np.rint(y), 0, height - 1).astype(int),
+                 np.clip(np.rint(x), 0, width - 1).astype(int)]  # fmt: skip
+
+
 def frame_samples(burst, ref: int, poses, object_mask: np.ndarray,
                   scene_shape: tuple[int, int]) -> list[FrameSamples]:
     """Every frame's :class:`FrameSamples`, once for all the windows."""
-    height, width = burst[ref].shape
-    site_channel = np.tile(burst[ref].metadata.cfa_pattern.channels, (height // 2, width // 2))
-    slope, offset = burst[ref].metadata.noise_profile[0]
+    shape = burst[ref].shape
     samples = []
     for i, frame in enumerate(burst):
-        rx, ry = frame_to_reference(poses[i], poses[ref], (height, width))
-        still = ~object_mask[np.clip(np.rint(ry), 0, height - 1).astype(int),
-                             np.clip(np.rint(rx), 0, width - 1).astype(int)]  # fmt: skip
-        u, v = frame_to_scene(poses[i], (height, width), scene_shape)
-        mosaic = normalised(frame)
-        level = local_level(mosaic)[still]
-        samples.append(FrameSamples(
-            u[still], v[still], site_channel[still], mosaic[still],
-            np.sqrt(np.maximum(slope * np.maximum(level, 0.0) + offset, 1e-10)),
-            transmission(frame)[still],
-        ))  # fmt: skip
+        still = outside(object_mask, *frame_to_reference(poses[i], poses[ref], shape))
+        samples.append(samples_of(frame, *frame_to_scene(poses[i], shape, scene_shape), still))
     return samples
 
 
-def observation_system(samples: list[FrameSamples], window):
+def observation_system(samples: list[FrameSamples], window, model=None, reach=(0, 1)):
     """The weighted system A x = b for the scene image's ``window`` (y0, x0, h, w): one row
-    per sample whose scene point falls inside it, x the window's three camera-colour
-    planes (3 h w unknowns: the simulator's scene is the photo interpolated bilinearly, so
-    this model is exact), each row divided by its noise sigma; and the median sigma."""
+    per sample whose point falls inside it, x the window's three camera-colour planes
+    (3 h w unknowns), each row divided by its noise sigma; and the median sigma.
+    ``model(u, v, channel, window)`` gives the rows (default :func:`bilinear_matrix`: the
+    simulator's scene is the photo interpolated bilinearly, so this model is exact);
+    ``reach`` (before, after) is how many cells its taps reach beyond a point's cell."""
+    model = model or bilinear_matrix
     wy, wx, wh, ww = window
+    before, after = reach
     blocks, values, sigmas = [], [], []
     for f in samples:
-        inside = (f.u >= wx) & (f.u < wx + ww - 1) & (f.v >= wy) & (f.v < wy + wh - 1)
-        rows = bilinear_matrix(f.u[inside], f.v[inside], f.channel[inside], window)
+        inside = ((f.u >= wx + before) & (f.u < wx + ww - after)
+                  & (f.v >= wy + before) & (f.v < wy + wh - after))  # fmt: skip
+        rows = model(f.u[inside], f.v[inside], f.channel[inside], window)
         blocks.append(sparse.diags(f.shade[inside]) @ rows)
         values.append(f.value[inside])
         sigmas.append(f.sigma[inside])

@@ -42,8 +42,10 @@ import scipy.sparse as sparse
 from burst_bound import (
     frame_to_reference,
     gradient_prior,
-    local_level,
+    observation_system,
+    outside,
     reconstruct_edge_preserving,
+    samples_of,
     transmission,
     windows,
 )
@@ -121,7 +123,6 @@ def measure(name: str, gain: float, seed: int, band_limited: bool, grid: int,
                                                      band_limited=band_limited)  # fmt: skip
     height, width = truth.shape
     channels = np.tile(burst[ref].metadata.cfa_pattern.channels, (height // 2, width // 2))
-    slope, offset = burst[ref].metadata.noise_profile[0]
     params = AlignParams()
     pyramid = grey_pyramid(bayer_grey(burst[ref]), params)
     samples, errors = [], []
@@ -136,31 +137,16 @@ def measure(name: str, gain: float, seed: int, band_limited: bool, grid: int,
                 flow = align_tiles_hasinoff2016(pyramid, bayer_grey(frame), params)
                 x, y = affine_from_tiles(flow, (height, width))
                 errors.append(float(np.median(np.hypot(x - true_x, y - true_y))))
-        mosaic = normalised(frame)
-        sigma = np.sqrt(np.maximum(slope * np.maximum(local_level(mosaic), 0.0) + offset, 1e-10))
-        still = ~mask[np.clip(np.rint(y), 0, height - 1).astype(int),
-                      np.clip(np.rint(x), 0, width - 1).astype(int)]  # fmt: skip
-        samples.append(tuple(a[still] for a in (x, y, channels, mosaic, sigma,
-                                                transmission(frame))))  # fmt: skip
+        # Positions in cells of the unknowns' grid.
+        samples.append(samples_of(frame, grid * x, grid * y, outside(mask, x, y)))
     shade = transmission(burst[ref])
     estimate = np.zeros_like(truth)
     measured = np.zeros_like(mask)
     m = WINDOW_MARGIN
     for y0, x0 in windows(truth.shape, 48, size):
         window = (grid * (y0 - m), grid * (x0 - m), grid * (size + 2 * m), grid * (size + 2 * m))
-        blocks, values, sigmas = [], [], []
-        for x, y, channel, value, sigma, shading in samples:
-            gx, gy = grid * x, grid * y
-            inside = ((gx >= window[1] + 1) & (gx < window[1] + window[3] - 2)
-                      & (gy >= window[0] + 1) & (gy < window[0] + window[2] - 2))  # fmt: skip
-            rows = cubic_matrix(gx[inside], gy[inside], channel[inside], window)
-            blocks.append(sparse.diags(shading[inside]) @ rows)
-            values.append(value[inside])
-            sigmas.append(sigma[inside])
-        sigma = np.concatenate(sigmas)
-        a = sparse.diags(1.0 / sigma) @ sparse.vstack(blocks)
-        solution = reconstruct_edge_preserving(a, np.concatenate(values) / sigma,
-                                               float(np.median(sigma)), gradient_prior(window[2:]))
+        a, b, sigma = observation_system(samples, window, cubic_matrix, reach=(1, 2))
+        solution = reconstruct_edge_preserving(a, b, sigma, gradient_prior(window[2:]))
         planes = solution.reshape(3, window[2], window[3])
         cells = slice(grid * m, grid * (m + size), grid)
         inner = (slice(y0, y0 + size), slice(x0, x0 + size))
