@@ -154,7 +154,7 @@ def develop_burst_files(
     mode: BurstMode = "burst",
     jpeg_quality: int = 92,
     timer: Timer | None = None,
-    merge: MergeMethod = "resample",
+    merge: MergeMethod = "kernel",
     lens: LensInUse | None = None,
 ) -> Path:
     """Merge the DNGs of a burst with ``merge`` (:data:`pipeline.burst.MERGE_METHODS`),
@@ -174,7 +174,7 @@ def develop_burst_files(
 
 
 def merge_files(sources: Sequence[Path], destination: Path, timer: Timer | None = None,
-                merge: MergeMethod = "resample") -> Path:
+                merge: MergeMethod = "kernel") -> Path:
     """Merge the DNGs of a burst with ``merge`` (:data:`pipeline.burst.MERGE_METHODS`) into
     one 16-bit DNG (the reference's geometry), atomically."""
     from pipeline.burst import BurstParams, align_and_merge

@@ -64,7 +64,7 @@ class Shot:
     exposure_compensation_ev: float = 0.0
     keep: tuple[str, ...] = ("jpeg", "dng")
     jpeg_quality: int = 92
-    merge: MergeMethod = "resample"
+    merge: MergeMethod = "kernel"
     shutter_lag_s: float | None = None
     captured_at_ns: int | None = None
     journal: JournalEntry | None = field(default=None, compare=False, repr=False)

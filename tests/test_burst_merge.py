@@ -19,6 +19,7 @@ from pipeline.burst.kernel_regression import (
     KernelRegressionMerge,
     _kernel_inverse_covariance,
 )
+from pipeline.burst.merge import MergeParams
 from pipeline.burst.modes import develop_burst
 from pipeline.burst.reference import select_reference_hasinoff2016
 from pipeline.cfa import CfaPattern
@@ -29,6 +30,9 @@ from pipeline.raw_frame import RawFrame
 from tests.conftest import SHARED_DATA
 
 SIZE = (256, 384)
+KERNEL = BurstParams(merge=KernelMergeParams())  # the default
+RESAMPLE = BurstParams(merge=MergeParams())
+MERGES = {"kernel": KERNEL, "resample": RESAMPLE}
 
 
 def _scene(rng: np.random.Generator) -> np.ndarray:
@@ -66,10 +70,11 @@ def _normalised(frame: RawFrame) -> np.ndarray:
     return (frame.cfa - black) / (meta.white_level - black)
 
 
-def test_static_burst_merges_to_lower_noise() -> None:
+@pytest.mark.parametrize("merge", MERGES)
+def test_static_burst_merges_to_lower_noise(merge: str) -> None:
     frames, _ = _burst(seed=1, count=6, gain=8.0)
     clean, _ = _burst(seed=1, count=1, gain=8.0, is_noisy=False)
-    merged = align_and_merge(frames)
+    merged = align_and_merge(frames, MERGES[merge])
     truth = _normalised(clean[0])
     error_single = np.std(_normalised(frames[0]) - truth)
     error_merged = np.std(_normalised(merged) - truth)
@@ -96,7 +101,7 @@ def test_moving_object_leaves_no_ghost() -> None:
     obj = MovingObject((150.0, 60.0), (80.0, 90.0), (0.0, 40.0), (0.95, 0.1, 0.05))
     frames, camera = _burst(seed=4, count=5, gain=4.0, moving_object=obj)
     clean, _ = _burst(seed=4, count=5, gain=4.0, moving_object=obj, is_noisy=False)
-    merged = align_and_merge(frames)
+    merged = align_and_merge(frames, RESAMPLE)  # the kernel merge: a test of its own below
     ref = select_reference_hasinoff2016(frames)
     truth = _normalised(clean[ref])
     # Where the object was in any frame (scene and output share a scale up to 0.5x here).
@@ -110,13 +115,14 @@ def test_moving_object_leaves_no_ghost() -> None:
     assert 10 * np.log10(single_error / merged_error) > -0.5  # no ghost: never worse
 
 
-def test_bracketed_burst_fills_clipped_highlights_from_the_short_frames() -> None:
+@pytest.mark.parametrize("merge", MERGES)
+def test_bracketed_burst_fills_clipped_highlights_from_the_short_frames(merge: str) -> None:
     rng = np.random.default_rng(5)
     camera = Imx477Simulator(_scene(rng), seed=5, output_size=SIZE, hot_pixel_count=0)
     long = SensorSettings(camera.exposure_time_us_for(0.25))  # highlights clip at EV 0
     short = SensorSettings(long.exposure_time_us / 4.0)  # EV -2
     frames = [camera.capture(long), camera.capture(short), camera.capture(short)]
-    merged = align_and_merge(frames)
+    merged = align_and_merge(frames, MERGES[merge])
     assert select_reference_hasinoff2016(frames) == 0
     clipped = frames[0].cfa >= 4095
     assert clipped.mean() > 0.01
@@ -142,13 +148,14 @@ def test_only_a_burst_of_one_exposure_is_drawn_back_to_its_reference() -> None:
     assert "shrink to reference" not in bracket.seconds and "merge" in bracket.seconds
 
 
-def test_every_cfa_pattern_merges() -> None:
+@pytest.mark.parametrize("merge", MERGES)
+def test_every_cfa_pattern_merges(merge: str) -> None:
     frames, _ = _burst(seed=6, count=3, gain=2.0)
     for pattern in CfaPattern:
         relabelled = [
             RawFrame(f.cfa, dataclasses.replace(f.metadata, cfa_pattern=pattern)) for f in frames
         ]
-        merged = align_and_merge(relabelled)
+        merged = align_and_merge(relabelled, MERGES[merge])
         assert merged.metadata.cfa_pattern == pattern
 
 
@@ -250,8 +257,6 @@ def test_a_streamed_burst_checks_each_frame_as_it_is_read() -> None:
         align_and_merge(StreamedBurst(frames[:1] and [frames[0].metadata], SIZE, frames.__getitem__))
 
 
-KERNEL = BurstParams(merge=KernelMergeParams())
-
 
 @pytest.mark.skipif(not (SHARED_DATA / "kodak24" / "kodim05.png").exists(),
                     reason="needs a photo's spectrum (../shared/data/kodak24): on the fallback "
@@ -266,7 +271,7 @@ def test_kernel_regression_merge_lowers_noise_at_sub_pixel_shifts() -> None:
     error_single = np.std(_normalised(frames[ref])[16:-16, 16:-16] - truth)
     merged = align_and_merge(frames, KERNEL)
     error_merged = np.std(_normalised(merged)[16:-16, 16:-16] - truth)
-    error_resampled = np.std(_normalised(align_and_merge(frames))[16:-16, 16:-16] - truth)
+    error_resampled = np.std(_normalised(align_and_merge(frames, RESAMPLE))[16:-16, 16:-16] - truth)
     # The scene is sharp to the pixel here (a Kodak photo at half size): what a merge
     # gains is what it loses less to resampling.
     assert error_merged < error_resampled and error_merged < error_single / 1.04

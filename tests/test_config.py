@@ -69,7 +69,7 @@ def test_the_merge_is_one_of_the_pipelines_merges() -> None:
     from pipeline.burst import MERGE_METHODS
 
     key = resolve_key("merge")
-    assert key.name == "capture.merge" and key.default == "resample"
+    assert key.name == "capture.merge" and key.default == "kernel"
     assert [key.parse(name, "test") for name in MERGE_METHODS] == list(MERGE_METHODS)
     with pytest.raises(ConfigError, match="median"):
         key.parse("median", "test")
@@ -384,7 +384,7 @@ def test_a_reload_that_fails_in_any_way_is_recorded_not_raised(tmp_path, monkeyp
 # --------------------------------------------------------------- memory defaults
 MB = 1024 * 1024
 MEMORY_KEYS = ("capture.ring_frames", "capture.burst_frames", "capture.night_max_frames",
-               "capture.write_behind_shots", "output.keep")
+               "capture.write_behind_shots", "output.keep", "capture.merge")
 #: A 12 MP frame in memory (CSI-2 packed, Pi 4), MB.
 FRAME_MB = 18.6
 
@@ -392,10 +392,11 @@ FRAME_MB = 18.6
 @pytest.mark.parametrize(
     ("mem_total_mb", "expected"),
     [
-        (427, (2, 3, 4, 0, ["dng"])),  # Zero 2 W: 512 MB
-        (906, (3, 3, 4, 0, ["jpeg", "dng"])),  # 1 GB
-        (1845, (8, 6, 15, 1, ["jpeg", "dng"])),  # 2 GB
-        (7810, (8, 6, 15, 1, ["jpeg", "dng"])),  # 8 GB
+        (427, (2, 3, 4, 0, ["dng"], "resample")),  # Zero 2 W: 512 MB
+        (906, (3, 3, 4, 0, ["jpeg", "dng"], "resample")),  # 1 GB: the kernel merge's 0.2 GB more
+        (1845, (8, 6, 10, 1, ["jpeg", "dng"], "resample")),  # 2 GB
+        (3794, (8, 6, 15, 1, ["jpeg", "dng"], "kernel")),  # 4 GB
+        (7810, (8, 6, 15, 1, ["jpeg", "dng"], "kernel")),  # 8 GB
     ],
 )
 def test_memory_defaults_follow_the_board(mem_total_mb, expected) -> None:
@@ -405,6 +406,9 @@ def test_memory_defaults_follow_the_board(mem_total_mb, expected) -> None:
         assert config.source("capture.ring_frames") == (
             f"default for a {'512 MB' if mem_total_mb < 768 else '1 GB'} board "
             f"(MemTotal {mem_total_mb} MB)")
+    elif mem_total_mb < 3072:
+        assert config.source("capture.ring_frames") == "default"
+        assert config.source("capture.merge") == f"default for a 2 GB board (MemTotal {mem_total_mb} MB)"
     else:
         assert config == default_config() and config.source("capture.ring_frames") == "default"
 
@@ -474,7 +478,7 @@ def test_config_get_sources_and_check_show_the_board_defaults(monkeypatch, capsy
         assert ("default for a 512 MB board (MemTotal 427 MB): camera.resolution = \"binned\", "
                     "capture.burst_frames = 3, "
                 "capture.night_max_frames = 4, capture.write_behind_shots = 0, "
-                'output.keep = ["dng"]\n') in out
+                'capture.merge = "resample", output.keep = ["dng"]\n') in out
 
 
 def test_a_512_mb_board_streams_the_binned_mode() -> None:

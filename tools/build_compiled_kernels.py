@@ -8,9 +8,9 @@ headers; without them it says so and the develop keeps using numba's cache.
 1. In a child process, develops a small simulated frame (every look, JPEG and 16-bit
    TIFF, the as-shot and the auto white balance; with a lens profile's shading map,
    without one, and without a noise profile either) and a small simulated burst (every
-   burst mode, and ``obscura merge``; the default resampling merge, not the kernel
-   merge) with numba, and collects every kernel's compiled argument types (numba
-   compiles one variant per type signature, not per image size).
+   burst mode with the default merge, and ``obscura merge`` with each merge) with numba,
+   and collects every kernel's compiled argument types (numba compiles one variant per
+   type signature, not per image size).
 2. Compiles each kernel's variants with numba's ahead-of-time compiler (``numba.pycc``)
    for this machine's CPU, grouped by the kernels' ``parallel``, fastmath and error-model
    options (pycc applies one set of options to a whole module: set here by giving its
@@ -45,12 +45,12 @@ sys.path.insert(0, str(REPO))
 
 def develop_examples(folder: Path) -> None:
     """Develop a small simulated frame every way a one-frame develop can go, and a small
-    simulated burst in every mode and to a merged DNG, with the default merge."""
+    simulated burst in every mode (the default merge) and to a merged DNG (each merge)."""
     import numpy as np
 
     from firmware.develop_file import develop_burst_files, develop_file, merge_files
     from hardware.imx477_simulator import Imx477Simulator, SensorSettings
-    from pipeline.burst import BURST_MODES
+    from pipeline.burst import BURST_MODES, MERGE_METHODS
     from pipeline.develop import DevelopParams
     from pipeline.formats.encoders.dng import encode_dng
     from pipeline.looks.look import look_names
@@ -80,7 +80,8 @@ def develop_examples(folder: Path) -> None:
         path.write_bytes(encode_dng(camera.capture(settings)))
     for mode in BURST_MODES:
         develop_burst_files(burst, folder / "out.jpg", DevelopParams(), mode=mode)
-    merge_files(burst, folder / "merged.dng")
+    for merge in MERGE_METHODS:
+        merge_files(burst, folder / "merged.dng", merge=merge)
 
 
 def _spec(numba_type: object) -> list | None:

@@ -27,11 +27,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_merge_option(parser: argparse.ArgumentParser) -> None:
-    """``--merge resample|kernel`` (:data:`pipeline.burst.MERGE_METHODS`)."""
+    """``--merge kernel|resample`` (:data:`pipeline.burst.MERGE_METHODS`)."""
     parser.add_argument(
-        "--merge", choices=MERGE_METHODS, default="resample",
-        help="resample each frame, then merge; or kernel: every raw sample at its true "
-             "position (Wronski et al. 2019)",
+        "--merge", choices=MERGE_METHODS, default="kernel",
+        help="kernel: every raw sample at its true position (Wronski et al. 2019); or "
+             "resample each frame, then merge (about 0.7x the time and memory)",
     )  # fmt: skip
 
 

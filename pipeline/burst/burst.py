@@ -30,7 +30,7 @@ class BurstParams:
     """How to align and merge a burst."""
 
     align: AlignParams = field(default_factory=AlignParams)
-    merge: MergeParams | KernelMergeParams = field(default_factory=MergeParams)
+    merge: MergeParams | KernelMergeParams = field(default_factory=KernelMergeParams)
     reference_candidates: int = 3
 
     @classmethod
