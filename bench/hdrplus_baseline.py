@@ -1,16 +1,17 @@
-"""Benchmark: our robust merge against HDR+'s Fourier-domain merge, on the same bursts.
+"""Benchmark: our merge against HDR+'s Fourier-domain merge, on the same bursts.
 
     .venv/bin/python bench/hdrplus_baseline.py [--scale 2] [--frames 8] [--images kodim01 ...]
 
-The baseline re-implements the merge of Hasinoff et al. ("Burst photography for high
-dynamic range and low-light imaging on mobile cameras", ACM TOG 35(6), 2016, sec. 5) as
-the IPOL analysis describes it (Monod, Delon, Veit, IPOL 11, 2021): per Bayer plane,
-16 x 16 tiles overlapping by half under a raised-cosine window, each alternate tile moved
-by its alignment rounded to whole pixels (HDR+ never resamples), and merged frequency by
-frequency with the pairwise Wiener shrinkage ``A = |D|^2 / (|D|^2 + c sigma^2)`` towards the
-reference, ``sigma^2`` from the noise model at the tile's level. Both merges use our
-alignment (:func:`pipeline.burst.align.align_tiles_hasinoff2016`), so the comparison is of
-the merges alone. ``c`` is HDR+'s tuning constant: every value of ``--c`` is run and the
+The baseline re-implements the merge of Hasinoff et al. ("Burst photography for high dynamic
+range and low-light imaging on mobile cameras", ACM TOG 35(6), 2016, sec. 5) as the IPOL
+analysis describes it (Monod, Delon, Veit, IPOL 11, 2021): per Bayer plane, 16 x 16 tiles
+overlapping by half under a raised-cosine window, each alternate tile moved by its alignment
+rounded to whole pixels (HDR+ never resamples), and merged frequency by frequency with the
+pairwise Wiener shrinkage ``A = |D|^2 / (|D|^2 + c sigma^2)`` towards the reference,
+``sigma^2`` from the noise model at the tile's level. Both merges use our alignment
+(:func:`pipeline.burst.align.align_tiles_hasinoff2016`), so the comparison is of the merges
+alone; ours is the default (:func:`pipeline.align_and_merge`: the kernel regression of
+Wronski et al. 2019). ``c`` is HDR+'s tuning constant: every value of ``--c`` is run and the
 best is reported for the baseline, which favours it. The bursts are
 ``bench/burst_quality.py``'s (simulated HQ camera frames of Kodak photos, 20 px handheld
 shake and a moving object); PSNR is in the raw domain against the clean reference frame,
