@@ -174,17 +174,27 @@ def develop_burst_files(
 
 
 def merge_files(sources: Sequence[Path], destination: Path, timer: Timer | None = None,
-                merge: MergeMethod = "kernel") -> Path:
+                merge: MergeMethod = "kernel", linear_raw: bool = False) -> Path:
     """Merge the DNGs of a burst with ``merge`` (:data:`pipeline.burst.MERGE_METHODS`) into
-    one 16-bit DNG (the reference's geometry), atomically."""
-    from pipeline.burst import BurstParams, align_and_merge
-    from pipeline.formats.encoders.dng import encode_dng
+    one 16-bit DNG (the reference's geometry), atomically: a mosaic, or with
+    ``linear_raw`` the kernel merge's three colours as a LinearRaw DNG."""
+    from pipeline.burst import BurstParams, align_and_merge, align_and_merge_rgb
+    from pipeline.formats.encoders.dng import encode_dng, encode_linear_raw_dng
 
     check_output(destination, {".dng"}, sources)
     burst_params = BurstParams.for_merge(merge)
+    if linear_raw and merge != "kernel":
+        raise InvalidParameterError(f"--linear-raw needs the kernel merge, not --merge {merge}: "
+                                    "the resampling merge keeps one colour per site")
     start_numba()
-    merged = align_and_merge(read_burst(sources, timer), burst_params, timer=timer)
+    frames = read_burst(sources, timer)
+    if linear_raw:
+        rgb, metadata = align_and_merge_rgb(frames, burst_params, timer=timer)
+        encode = lambda: encode_linear_raw_dng(rgb, metadata)  # noqa: E731
+    else:
+        merged = align_and_merge(frames, burst_params, timer=timer)
+        encode = lambda: encode_dng(merged)  # noqa: E731
     with (timer or untimed)("writing"):
-        data = encode_dng(merged)
+        data = encode()
         logger.info("writing %s (%d bytes)", destination, len(data))
         return write_atomic(destination, data)

@@ -52,6 +52,45 @@ def test_merge_writes_a_16_bit_dng_that_libraw_opens(burst, tmp_path) -> None:
     assert 20 < rgb.mean() < 235
 
 
+def test_merge_writes_the_kernel_merges_full_colour_as_a_linear_raw_dng(
+        burst, tmp_path, capsys) -> None:
+    rawpy = pytest.importorskip("rawpy")
+    import tifffile
+
+    from pipeline.burst import align_and_merge_rgb
+
+    mosaic, linear = tmp_path / "mosaic.dng", tmp_path / "linear.dng"
+    assert main(["merge", *map(str, burst), "-o", str(mosaic)]) == 0
+    assert main(["merge", *map(str, burst), "-o", str(linear), "--linear-raw"]) == 0
+    with tifffile.TiffFile(linear) as tif:
+        page = tif.pages[0]
+        assert page.photometric == 34892 and page.shape == (256, 384, 3)
+        stored = page.asarray().astype(np.float64)
+        tags = {tag.code: tag.value for tag in page.tags}
+    assert 50728 in tags and 50721 in tags  # AsShotNeutral, ColorMatrix1: its colour
+    rgb, metadata = align_and_merge_rgb([read_dng(p) for p in burst])
+    peak = max(float(rgb.max()), 1.0)
+    np.testing.assert_allclose(stored / 65535 * peak, rgb, atol=peak / 65535)
+    assert metadata.noise_profile[0][0] < read_dng(burst[0]).metadata.noise_profile[0][0]
+    # LibRaw develops it as it develops the mosaic of the same merge: the same picture.
+    renders = []
+    for path in (mosaic, linear):
+        with rawpy.imread(str(path)) as raw:
+            renders.append(raw.postprocess(use_camera_wb=True, no_auto_bright=True,
+                                           gamma=(1, 1), output_bps=16).astype(np.float64))
+    from_mosaic, from_linear = (r.reshape(-1, 3) for r in renders)
+    ratio = from_linear.mean(axis=0) / from_mosaic.mean(axis=0)
+    assert np.allclose(ratio, ratio.mean(), rtol=0.06), ratio  # same colour balance
+    assert np.corrcoef(from_linear.mean(axis=1), from_mosaic.mean(axis=1))[0, 1] > 0.95
+    # Our develop reads mosaics only, and says so.
+    capsys.readouterr()
+    assert main(["develop", str(linear), "-o", str(tmp_path / "photo.jpg")]) == 1
+    assert "LinearRaw" in _one_line_error(capsys)
+    assert main(["merge", *map(str, burst), "-o", str(tmp_path / "no.dng"), "--linear-raw",
+                 "--merge", "resample"]) == 1  # fmt: skip
+    assert "--linear-raw needs the kernel merge" in _one_line_error(capsys)
+
+
 @pytest.mark.parametrize("method", ["resample", "kernel"])
 def test_merge_uses_the_merge_it_is_asked_for(burst, tmp_path, method) -> None:
     from pipeline.burst import BurstParams, align_and_merge

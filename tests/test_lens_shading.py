@@ -41,3 +41,21 @@ def test_gains_are_interpolated_bilinearly_per_site(height: int, width: int, gri
     in_place = cfa.copy()
     assert lens_shading.apply(in_place, LensShadingMap(gains), out=in_place) is in_place
     np.testing.assert_allclose(in_place, expected, rtol=2e-6)
+
+
+@pytest.mark.parametrize("channels", [[[2, 1], [1, 0]], [[0, 1], [1, 2]]])  # BGGR, RGGB
+def test_rgb_takes_each_channels_gain_from_its_sites(channels) -> None:
+    # Planes 0..3 (the tile's sites in row-major order) carry gains 1, 2, 3, 4 (times a
+    # ramp): each channel of a tile gets its sites' gain, the greens' their mean.
+    ramp = np.linspace(1.0, 2.0, 5, dtype=np.float32)
+    gains = np.stack([(site + 1) * np.tile(ramp, (4, 1)) for site in range(4)])
+    rgb = np.ones((40, 60, 3), dtype=np.float32)
+    result = lens_shading.apply_to_rgb(rgb, LensShadingMap(gains), np.array(channels))
+    assert result is rgb
+    site_gains = _bilinear_gains(gains, 40, 60)
+    tiles = site_gains.reshape(20, 2, 30, 2)
+    for channel in range(3):
+        sites = np.argwhere(np.array(channels) == channel)
+        expected = np.mean([tiles[:, sy, :, sx] for sy, sx in sites], axis=0)
+        np.testing.assert_allclose(rgb[0::2, 0::2, channel], expected, rtol=1e-5)
+        np.testing.assert_allclose(rgb[1::2, 1::2, channel], expected, rtol=1e-5)

@@ -8,9 +8,9 @@ headers; without them it says so and the develop keeps using numba's cache.
 1. In a child process, develops a small simulated frame (every look, JPEG and 16-bit
    TIFF, the as-shot and the auto white balance; with a lens profile's shading map,
    without one, and without a noise profile either) and a small simulated burst (every
-   burst mode with the default merge, and ``obscura merge`` with each merge) with numba,
-   and collects every kernel's compiled argument types (numba compiles one variant per
-   type signature, not per image size).
+   burst mode with the default merge, and ``obscura merge`` with each merge and as a
+   LinearRaw DNG) with numba, and collects every kernel's compiled argument types (numba
+   compiles one variant per type signature, not per image size).
 2. Compiles each kernel's variants with numba's ahead-of-time compiler (``numba.pycc``)
    for this machine's CPU, grouped by the kernels' ``parallel``, fastmath and error-model
    options (pycc applies one set of options to a whole module: set here by giving its
@@ -45,7 +45,8 @@ sys.path.insert(0, str(REPO))
 
 def develop_examples(folder: Path) -> None:
     """Develop a small simulated frame every way a one-frame develop can go, and a small
-    simulated burst in every mode (the default merge) and to a merged DNG (each merge)."""
+    simulated burst in every mode (the default merge) and to a merged DNG (each merge, and
+    the kernel merge's LinearRaw)."""
     import numpy as np
 
     from firmware.develop_file import develop_burst_files, develop_file, merge_files
@@ -82,6 +83,7 @@ def develop_examples(folder: Path) -> None:
         develop_burst_files(burst, folder / "out.jpg", DevelopParams(), mode=mode)
     for merge in MERGE_METHODS:
         merge_files(burst, folder / "merged.dng", merge=merge)
+    merge_files(burst, folder / "merged.dng", linear_raw=True)
 
 
 def _spec(numba_type: object) -> list | None:

@@ -26,7 +26,7 @@ MergeMethod = Literal["kernel", "resample"]
 #: to the pixel.
 MERGE_METHODS: tuple[str, ...] = get_args(MergeMethod)
 
-_IN_BURST_MODULE = ("BurstParams", "align_and_merge")
+_IN_BURST_MODULE = ("BurstParams", "align_and_merge", "align_and_merge_rgb")
 
 
 def __getattr__(name: str) -> object:
@@ -48,6 +48,7 @@ __all__ = [
     "Metering",
     "StreamedBurst",
     "align_and_merge",
+    "align_and_merge_rgb",
     "check_burst",
     "plan_capture",
 ]

@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 # Defined in the light package (pipeline/burst/__init__.py); re-exported here.
 from pipeline.burst import BURST_MODES, MERGE_METHODS, BurstMode, MergeMethod  # noqa: F401
 from pipeline.burst.align import AlignParams, align_tiles_hasinoff2016, bayer_grey, grey_pyramid
@@ -22,7 +25,8 @@ from pipeline.burst.reference import exposure_product, select_reference_hasinoff
 from pipeline.burst.reference_shrink import shrink_to_reference
 from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import noise_model_of
-from pipeline.raw_frame import RawFrame
+from pipeline.raw_frame import CameraMetadata, RawFrame
+from pipeline.stages import lens_shading
 from pipeline.stage_timer import Timer, untimed
 
 @dataclass(frozen=True)
@@ -75,8 +79,63 @@ def align_and_merge(
     BurstError
         Fewer than two frames, or frames of different sizes or CFA patterns.
     """
-    params = params or BurstParams()
     stage = timer or untimed
+    merge, reference, reference_noise, one_exposure = _merge(frames, params or BurstParams(), stage)
+    with stage("merge"):
+        merged = merge.finish()
+    if not one_exposure:
+        return merged
+    with stage("shrink to reference"):
+        return shrink_to_reference(merged, reference, reference_noise, len(frames))
+
+
+def align_and_merge_rgb(
+    frames: Sequence[RawFrame], params: BurstParams | None = None, timer: Timer | None = None
+) -> tuple[npt.NDArray[np.float32], CameraMetadata]:
+    """The kernel merge's own full colour, as :func:`align_and_merge` merges the burst.
+
+    The kernel-regression merge demosaics as it merges (each output pixel gathers every
+    frame's samples of each colour around it); :func:`align_and_merge` keeps each site's
+    own colour of it, a mosaic like any raw frame's, and this returns all three, for a
+    LinearRaw DNG. Not drawn back to the reference (:mod:`pipeline.burst.reference_shrink`
+    works on the mosaic).
+
+    Returns
+    -------
+    rgb : (H, W, 3) float32
+        Linear camera RGB, black 0 and white 1, the lens shading map of the reference's
+        metadata applied (none of the sensor's own tables: a raw converter sees the
+        file's).
+    metadata : CameraMetadata
+        The merged mosaic's (:func:`align_and_merge`), its NoiseProfile lowered by the
+        frames merged.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``params`` asks for the resampling merge, which keeps one colour per site.
+    BurstError
+        As :func:`align_and_merge`.
+    """
+    params = params or BurstParams()
+    if not isinstance(params.merge, KernelMergeParams):
+        raise InvalidParameterError(
+            "a full-colour merge needs the kernel merge: the resampling merge keeps one "
+            "colour per site")
+    stage = timer or untimed
+    merge, reference, _, _ = _merge(frames, params, stage)
+    with stage("merge"):
+        rgb = merge.finish_rgb()
+        metadata = merge.finish().metadata
+    if metadata.lens_shading is not None:
+        with stage("lens shading"):
+            lens_shading.apply_to_rgb(rgb, metadata.lens_shading, metadata.cfa_pattern.channels)
+    return rgb, metadata
+
+
+def _merge(frames: Sequence[RawFrame], params: BurstParams, stage: Timer):
+    """The merge of ``frames`` with every alternate added, before it is finished; the
+    reference, its noise model, and whether the burst is of one exposure."""
     check_burst(frames)
 
     with stage("reference"):
@@ -103,9 +162,4 @@ def align_and_merge(
         with stage("merge"):
             merge.add(frame, flow, ratio, noise_model_of(frame))
         del frame, grey  # before the next is read: a streamed burst holds one at a time
-    with stage("merge"):
-        merged = merge.finish()
-    if not one_exposure:
-        return merged
-    with stage("shrink to reference"):
-        return shrink_to_reference(merged, reference, reference_noise, len(frames))
+    return merge, reference, reference_noise, one_exposure

@@ -69,3 +69,22 @@ def apply(
         out = np.empty_like(cfa)
     _apply_gain_grid_kernel(cfa, gains, out)
     return out
+
+
+def apply_to_rgb(rgb: npt.NDArray[np.float32], shading: LensShadingMap,
+                 channels: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
+    """Multiply (H, W, 3) linear camera RGB of even size, in place, by the gains of
+    ``shading``, whose planes follow the CFA tile ``channels`` ((2, 2): 0 R, 1 G, 2 B):
+    each channel by its sites' gain, the mean over its sites in each 2x2 tile (the two
+    greens'), constant over the tile (the grid varies over hundreds of pixels)."""
+    h, w, _ = rgb.shape
+    site_gains = apply(np.ones((h, w), dtype=np.float32), shading)
+    tiles = site_gains.reshape(h // 2, 2, w // 2, 2)
+    for channel in range(3):
+        sites = np.asarray(channels) == channel
+        gain = np.zeros((h // 2, w // 2), dtype=np.float32)
+        for sy, sx in zip(*np.nonzero(sites)):
+            gain += tiles[:, sy, :, sx]
+        gain /= np.count_nonzero(sites)
+        rgb[..., channel] *= np.repeat(np.repeat(gain, 2, axis=0), 2, axis=1)
+    return rgb
