@@ -26,9 +26,9 @@ kernel, as numba's do (so a process that has run none may still fork workers, as
 
 A compiled kernel checks each call's argument types against its variants first: the
 compiled code trusts them (an array of another dtype would be read as this one). A call
-no variant takes (a raw file of a kind the build never met, say) raises :class:`CompiledKernelMismatch`; the
-command then runs again in a new process with numba (``OBSCURA_COMPILED_KERNELS=0``,
-which also turns this off).
+no variant takes (a raw file of a kind the build never met, say) raises
+:class:`CompiledKernelMismatch`; the command then runs again in a new process with numba
+(``OBSCURA_COMPILED_KERNELS=0``, which also turns this off).
 The modules are used only when the manifest's stamp matches the pipeline's sources and
 numpy's version, and the threading layer's file is the one they were built against:
 after an edit or an upgrade they are ignored until the next ``setup.sh``.

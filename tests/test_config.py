@@ -408,7 +408,8 @@ def test_memory_defaults_follow_the_board(mem_total_mb, expected) -> None:
             f"(MemTotal {mem_total_mb} MB)")
     elif mem_total_mb < 3072:
         assert config.source("capture.ring_frames") == "default"
-        assert config.source("capture.merge") == f"default for a 2 GB board (MemTotal {mem_total_mb} MB)"
+        assert config.source("capture.merge") == (
+            f"default for a 2 GB board (MemTotal {mem_total_mb} MB)")
     else:
         assert config == default_config() and config.source("capture.ring_frames") == "default"
 
