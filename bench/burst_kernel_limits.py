@@ -95,16 +95,15 @@ def main() -> None:
     parser.add_argument("--gains", type=float, nargs="+", default=[16.0, 1.0])
     parser.add_argument("--images", nargs="+", default=list(SCENES))
     args = parser.parse_args()
-    columns = COLUMNS
     print("kernel merge at 1x, 8 frames, shake 20 px + 0.2 deg; PSNR gain in dB over the "
           "reference alone (see the docstring for each column)")
     for gain in args.gains:
-        print(f"gain {gain:g}\n{'image':<9}" + "".join(f"{c:>{len(c) + 2}}" for c in columns))
+        print(f"gain {gain:g}\n{'image':<9}" + "".join(f"{c:>{len(c) + 2}}" for c in COLUMNS))
         rows = []
         for seed, name in enumerate(args.images):
             row = limits(name, gain, seed)
-            rows.append([row[c] for c in columns])
-            print(f"{name:<9}" + cells(row[c] for c in columns), flush=True)
+            rows.append([row[c] for c in COLUMNS])
+            print(f"{name:<9}" + cells(row[c] for c in COLUMNS), flush=True)
         print(f"{'mean':<9}" + cells(np.mean(rows, axis=0)))
         print(f"{'min':<9}" + cells(np.min(rows, axis=0)))
 

@@ -190,11 +190,9 @@ def merge_files(sources: Sequence[Path], destination: Path, timer: Timer | None 
     frames = read_burst(sources, timer)
     if linear_raw:
         rgb, metadata = align_and_merge_rgb(frames, burst_params, timer=timer)
-        encode = lambda: encode_linear_raw_dng(rgb, metadata)  # noqa: E731
     else:
         merged = align_and_merge(frames, burst_params, timer=timer)
-        encode = lambda: encode_dng(merged)  # noqa: E731
     with (timer or untimed)("writing"):
-        data = encode()
+        data = encode_linear_raw_dng(rgb, metadata) if linear_raw else encode_dng(merged)
         logger.info("writing %s (%d bytes)", destination, len(data))
         return write_atomic(destination, data)

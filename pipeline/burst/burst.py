@@ -24,7 +24,7 @@ from pipeline.burst.merge import MergeParams, RobustMerge
 from pipeline.burst.reference import exposure_product, select_reference_hasinoff2016
 from pipeline.burst.reference_shrink import shrink_to_reference
 from pipeline.errors import InvalidParameterError
-from pipeline.noise_model import noise_model_of
+from pipeline.noise_model import NoiseModel, noise_model_of
 from pipeline.raw_frame import CameraMetadata, RawFrame
 from pipeline.stages import lens_shading
 from pipeline.stage_timer import Timer, untimed
@@ -123,17 +123,19 @@ def align_and_merge_rgb(
             "a full-colour merge needs the kernel merge: the resampling merge keeps one "
             "colour per site")
     stage = timer or untimed
-    merge, reference, _, _ = _merge(frames, params, stage)
+    merge, *_ = _merge(frames, params, stage)
     with stage("merge"):
         rgb = merge.finish_rgb()
-        metadata = merge.finish().metadata
+        metadata = merge.metadata()
     if metadata.lens_shading is not None:
         with stage("lens shading"):
             lens_shading.apply_to_rgb(rgb, metadata.lens_shading, metadata.cfa_pattern.channels)
     return rgb, metadata
 
 
-def _merge(frames: Sequence[RawFrame], params: BurstParams, stage: Timer):
+def _merge(
+    frames: Sequence[RawFrame], params: BurstParams, stage: Timer
+) -> tuple[RobustMerge | KernelRegressionMerge, RawFrame, NoiseModel, bool]:
     """The merge of ``frames`` with every alternate added, before it is finished; the
     reference, its noise model, and whether the burst is of one exposure."""
     check_burst(frames)

@@ -62,7 +62,7 @@ from pipeline.burst.merge import (
 )
 from pipeline.errors import InvalidParameterError
 from pipeline.noise_model import NoiseModel
-from pipeline.raw_frame import CLIP_FRACTION, RawFrame
+from pipeline.raw_frame import CLIP_FRACTION, CameraMetadata, RawFrame
 
 #: Bayer-tile rows per strip of the per-frame pass: its buffers then stay in a core's cache.
 _STRIP_ROWS = 32
@@ -673,11 +673,20 @@ class KernelRegressionMerge:
         """The merge at each site's own colour, as a mosaic at ``output_bits``, with the
         reference's metadata (levels and NoiseProfile as
         :meth:`pipeline.burst.merge.RobustMerge.finish` describes)."""
-        meta = self._reference.metadata
-        levels = OutputLevels.of(meta, self._black, self._brightest, self._params.output_bits)
+        levels = self._levels()
         out = np.empty(self._reference.shape, dtype=np.uint16)
         _finish_mosaic_kernel(self._num, self._den, self._channels, levels.black, levels.span,
                               levels.white, out)
+        return RawFrame(out, self.metadata())
+
+    def metadata(self) -> CameraMetadata:
+        """The metadata :meth:`finish` gives the merged mosaic, without finishing it: the
+        NoiseProfile lowered by the median number of frames merged per pixel."""
         site = self._channels[0, 0]
         frames_merged = max(float(np.median(self._den[::8, ::8, site])), 1.0)
-        return RawFrame(out, levels.metadata(meta, self._noise, frames_merged, self._brightest))
+        return self._levels().metadata(self._reference.metadata, self._noise, frames_merged,
+                                       self._brightest)  # fmt: skip
+
+    def _levels(self) -> OutputLevels:
+        return OutputLevels.of(self._reference.metadata, self._black, self._brightest,
+                               self._params.output_bits)  # fmt: skip
